@@ -1,0 +1,170 @@
+//! One actor per lead: the single writer of that lead's state.
+
+use super::gateway::GatewayMsg;
+use super::LeadDeps;
+use crate::audit;
+use crate::decide::decide;
+use crate::model::{EntryKind, Event, LeadState, LeadStatus, TimelineEntry};
+use crate::phone::Phone;
+use crate::storage::LeadCommit;
+use crate::ts::Ts;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::sync::Arc;
+
+/// The result of applying an event, returned to whoever is waiting for the acknowledgement.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub phone: Phone,
+    pub status: LeadStatus,
+    /// The event was a re-delivery (same idempotency key) and changed nothing.
+    pub duplicate: bool,
+    /// Timeline entries this event appended.
+    pub entries: Vec<TimelineEntry>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApplyError {
+    #[error("the event could not be stored: {0}")]
+    Storage(String),
+}
+
+pub type ApplyReply = RpcReplyPort<Result<Applied, ApplyError>>;
+
+pub enum LeadMsg {
+    /// Apply an event. `dedupe_key` makes re-deliveries harmless; `reply` receives the
+    /// acknowledgement once the result is durable.
+    Apply {
+        event: Event,
+        dedupe_key: Option<String>,
+        reply: Option<ApplyReply>,
+    },
+}
+
+pub struct LeadActor;
+
+pub struct LeadArgs {
+    pub phone: Phone,
+    pub deps: Arc<LeadDeps>,
+}
+
+pub struct LeadActorState {
+    lead: LeadState,
+    deps: Arc<LeadDeps>,
+}
+
+impl Actor for LeadActor {
+    type Msg = LeadMsg;
+    type State = LeadActorState;
+    type Arguments = LeadArgs;
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<LeadMsg>,
+        args: LeadArgs,
+    ) -> Result<LeadActorState, ActorProcessingErr> {
+        // A snapshot that cannot be read fails the spawn; the caller sees an error, not a blank lead.
+        let lead = match args.deps.store.lead(&args.phone)? {
+            Some(lead) => lead,
+            None => LeadState::new(args.phone, Ts::from(args.deps.clock.now())),
+        };
+        Ok(LeadActorState {
+            lead,
+            deps: args.deps,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<LeadMsg>,
+        msg: LeadMsg,
+        st: &mut LeadActorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            LeadMsg::Apply {
+                event,
+                dedupe_key,
+                reply,
+            } => {
+                let result = apply(st, event, dedupe_key.as_deref()).await;
+                if let Some(reply) = reply {
+                    // The caller may have timed out and gone; that is fine, the event is stored.
+                    let _ = reply.send(result);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn apply(
+    st: &mut LeadActorState,
+    event: Event,
+    dedupe_key: Option<&str>,
+) -> Result<Applied, ApplyError> {
+    let deps = &st.deps;
+    let store_err = |e: crate::storage::StoreError| ApplyError::Storage(e.to_string());
+    if let Some(key) = dedupe_key {
+        if deps.store.seen(key).map_err(store_err)? {
+            metrics::counter!("leadline_duplicate_events_total", "kind" => event.kind())
+                .increment(1);
+            return Ok(Applied {
+                phone: st.lead.phone.clone(),
+                status: st.lead.status,
+                duplicate: true,
+                entries: vec![],
+            });
+        }
+    }
+    let now = Ts::from(deps.clock.now());
+    let decision = decide(&st.lead, &event, &deps.policy, now);
+    let entries = audit::chain(
+        st.lead.timeline_len,
+        st.lead.timeline_head.clone(),
+        now,
+        decision.notes,
+    );
+    let mut next = decision.state;
+    if let Some(last) = entries.last() {
+        next.timeline_len = last.seq;
+        next.timeline_head = last.hash.clone();
+    }
+    deps.store
+        .commit_lead(LeadCommit {
+            state: &next,
+            entries: &entries,
+            sends: &decision.sends,
+            dedupe_key,
+        })
+        .await
+        .map_err(store_err)?;
+    // Durable from here on: update memory, then let texts go (the output gate).
+    st.lead = next;
+    record_metrics(&event, &entries);
+    for text in decision.sends {
+        if let Err(e) = deps.gateway.cast(GatewayMsg::Send(text)) {
+            // The outbox holds the text as Queued; start-up recovery hands it over again.
+            tracing::error!(error = %e, "gateway unavailable; text stays queued in the outbox");
+        }
+    }
+    Ok(Applied {
+        phone: st.lead.phone.clone(),
+        status: st.lead.status,
+        duplicate: false,
+        entries,
+    })
+}
+
+fn record_metrics(event: &Event, entries: &[TimelineEntry]) {
+    metrics::counter!("leadline_events_total", "kind" => event.kind()).increment(1);
+    for e in entries {
+        let outcome = match e.kind {
+            EntryKind::TextQueued => "queued",
+            EntryKind::TextBlocked => "blocked",
+            EntryKind::TextDeferred => "deferred",
+            _ => continue,
+        };
+        let rule = e.rule.clone().unwrap_or_default();
+        metrics::counter!("leadline_decisions_total", "outcome" => outcome, "rule" => rule)
+            .increment(1);
+    }
+}

@@ -1,0 +1,25 @@
+//! The imperative shell: ractor actors around the pure decision core.
+//!
+//! - [`supervisor::LeadSupervisor`] owns the phone -> lead-actor map, spawns lead actors on
+//!   their first message and forgets them when they stop or fail (the next message
+//!   re-activates them from their snapshot).
+//! - [`lead::LeadActor`] (one per phone) applies `decide`, persists, acknowledges, then asks
+//!   the gateway to send.
+//! - [`gateway::Gateway`] is the only thing that talks to the SMS provider.
+
+pub mod gateway;
+pub mod lead;
+pub mod supervisor;
+
+use crate::clock::Clock;
+use crate::policy::Policy;
+use crate::storage::Store;
+use std::sync::Arc;
+
+/// What every lead actor needs; shared read-only.
+pub struct LeadDeps {
+    pub store: Store,
+    pub policy: Arc<Policy>,
+    pub clock: Arc<dyn Clock>,
+    pub gateway: ractor::ActorRef<gateway::GatewayMsg>,
+}

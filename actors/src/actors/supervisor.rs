@@ -1,0 +1,137 @@
+//! The lead supervisor: the only place lead actors are spawned, so there is never more
+//! than one actor per phone. Its own map is the routing truth (ractor's global registry
+//! is not used).
+
+use super::lead::{LeadActor, LeadArgs, LeadMsg};
+use super::LeadDeps;
+use crate::phone::Phone;
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort,
+    SupervisionEvent,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub enum SupervisorMsg {
+    /// Deliver a message to the lead's actor, activating it first if needed.
+    Route(Phone, LeadMsg),
+    /// How many lead actors are live.
+    LiveCount(RpcReplyPort<usize>),
+    /// Let every lead actor finish its queued messages, then stop them (graceful shutdown).
+    DrainAll(Duration, RpcReplyPort<()>),
+}
+
+pub struct LeadSupervisor;
+
+pub struct SupervisorState {
+    deps: Arc<LeadDeps>,
+    leads: HashMap<Phone, ActorRef<LeadMsg>>,
+    phones: HashMap<ActorId, Phone>,
+}
+
+impl SupervisorState {
+    async fn spawn(&mut self, me: &ActorCell, phone: &Phone) -> Option<ActorRef<LeadMsg>> {
+        let args = LeadArgs {
+            phone: phone.clone(),
+            deps: self.deps.clone(),
+        };
+        match Actor::spawn_linked(None, LeadActor, args, me.clone()).await {
+            Ok((actor, _join)) => {
+                self.phones.insert(actor.get_id(), phone.clone());
+                self.leads.insert(phone.clone(), actor.clone());
+                metrics::gauge!("leadline_live_lead_actors").set(self.leads.len() as f64);
+                Some(actor)
+            }
+            Err(e) => {
+                tracing::error!(phone = %phone.masked(), error = %e, "could not activate lead actor");
+                None
+            }
+        }
+    }
+
+    fn forget(&mut self, id: ActorId) {
+        if let Some(phone) = self.phones.remove(&id) {
+            if self.leads.get(&phone).is_some_and(|a| a.get_id() == id) {
+                self.leads.remove(&phone);
+            }
+        }
+        metrics::gauge!("leadline_live_lead_actors").set(self.leads.len() as f64);
+    }
+}
+
+impl Actor for LeadSupervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = Arc<LeadDeps>;
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<SupervisorMsg>,
+        deps: Arc<LeadDeps>,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        Ok(SupervisorState {
+            deps,
+            leads: HashMap::new(),
+            phones: HashMap::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        st: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::Route(phone, msg) => {
+                let actor = match st.leads.get(&phone) {
+                    Some(actor) => Some(actor.clone()),
+                    None => st.spawn(&me.get_cell(), &phone).await,
+                };
+                // A lead actor that is stopping hands the message back; activate a fresh one.
+                if let Some(Err(MessagingErr::SendErr(msg))) = actor.map(|a| a.cast(msg)) {
+                    if let Some(old) = st.leads.remove(&phone) {
+                        st.phones.remove(&old.get_id());
+                    }
+                    if let Some(fresh) = st.spawn(&me.get_cell(), &phone).await {
+                        let _ = fresh.cast(msg);
+                    }
+                }
+            }
+            SupervisorMsg::LiveCount(reply) => {
+                let _ = reply.send(st.leads.len());
+            }
+            SupervisorMsg::DrainAll(timeout, reply) => {
+                let mut waits = tokio::task::JoinSet::new();
+                for actor in st.leads.values().cloned() {
+                    waits.spawn(async move { actor.drain_and_wait(Some(timeout)).await });
+                }
+                while waits.join_next().await.is_some() {}
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Overridden so that a child stopping or failing does NOT stop the supervisor (ractor's
+    /// default). A failed lead is simply forgotten: its next message re-activates it from its
+    /// last snapshot, which is exactly its last acknowledged state.
+    async fn handle_supervisor_evt(
+        &self,
+        _me: ActorRef<SupervisorMsg>,
+        evt: SupervisionEvent,
+        st: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match evt {
+            SupervisionEvent::ActorTerminated(cell, _, _) => st.forget(cell.get_id()),
+            SupervisionEvent::ActorFailed(cell, err) => {
+                tracing::error!(error = %err, "lead actor failed; it restarts from its snapshot on its next message");
+                metrics::counter!("leadline_lead_actor_failures_total").increment(1);
+                st.forget(cell.get_id());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

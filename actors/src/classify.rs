@@ -1,0 +1,1566 @@
+//! Consent classification of inbound SMS replies.
+//!
+//! A lead replies to one of our texts and we must decide what the reply means for consent:
+//! an opt-out (revocation), an opt-in, a help request, or an ordinary reply.
+//!
+//! Why this is more than a keyword check: under the FCC revocation rule
+//! (FCC 24-18, 47 CFR 64.1200(a)(10)) consent may be revoked by *any reasonable means*.
+//! "stop", "quit", "end", "revoke", "opt out", "cancel" and "unsubscribe" are revocation
+//! *per se*, and other wording (misspellings, phrases, Spanish such as "no mas") must be
+//! honoured when a reasonable person would read it as revocation. Twilio's filter only
+//! catches single-word keywords, so the app must classify every message itself.
+//! A missed revocation costs $500-$1,500 per later text, so **when a message plausibly
+//! revokes consent it is treated as an opt-out** and marked `ambiguous = true` so an agent
+//! looks at it. Clear non-revocations ("can we stop by at 5?") stay ordinary replies.
+//!
+//! # Normalisation ([`normalize`])
+//! Compatibility decomposition (NFKD, a superset of NFD that also folds full-width and
+//! "fancy" letters such as `𝐒𝐓𝐎𝐏`), combining marks dropped (accents stripped), lowercase,
+//! apostrophes dropped (`don't` -> `dont`), hyphens/underscores and every other
+//! non-alphanumeric character (punctuation, emoji, symbols) turned into a space, whitespace
+//! collapsed and trimmed, and runs of 3+ identical letters squeezed to one
+//! (`stoppp` -> `stop`; `too`, `needs` are untouched). When matching, each word is compared
+//! in both its squeezed-to-1 and squeezed-to-2 form, so `calll` still matches `call`.
+//!
+//! Internally the text is also split into *clauses* at sentence punctuation, emoji, symbols
+//! and line breaks (not at hyphens or apostrophes). Clauses are used by the heuristics and
+//! by non-revocation patterns, see below.
+//!
+//! # Rules, in precedence order (first tier that fires wins)
+//! 1. **Empty** (nothing left after normalisation: whitespace, emoji, punctuation) -> `Reply`.
+//! 2. **Exact whole-message keywords** (never overridden by anything):
+//!    * opt-out: `stop`, `stopall`, `stop all`, `unsubscribe`, `cancel`, `end`, `quit`,
+//!      `revoke`, `optout`, `opt out` (`opt-out`), Spanish `alto`, `basta`, `cancelar`,
+//!      `para`, `parar` -> `OptOut`, rule `optout.keyword`, not ambiguous.
+//!      The unmistakable ones (`stop`, `stopall`, `stop all`, `unsubscribe`, `quit`,
+//!      `revoke`, `optout`, `opt out`) may be repeated and surrounded by polite filler
+//!      (`please`, `pls`, `now`, `thanks`, `thank you`, `ok`, `just`, `por favor`, `ya`...):
+//!      "Stop please", "please stop", "STOP STOP" are still `optout.keyword`.
+//!    * opt-in: `start`, `unstop` always; `yes` only when the lead is currently opted out
+//!      -> `OptIn`, rule `optin.keyword`. No filler allowed: re-consent must be unmistakable.
+//!    * help: `help`, `info`, `ayuda` -> `Help`, rule `help.keyword`. No filler allowed
+//!      ("Info on the HOA fees?" is a reply).
+//! 3. **Strong revocation phrases** anywhere on word boundaries ("stop texting",
+//!    "remove me", "wrong number", "leave me alone", "do not text", "no mas mensajes"...),
+//!    then `cfg.extra_opt_out_phrases` -> `OptOut`, `optout.phrase` /
+//!    `optout.custom_phrase`, ambiguous. A non-revocation pattern defeats a strong phrase
+//!    only if it *contains* that occurrence (e.g. "wrong number of bedrooms" contains
+//!    "wrong number"; "don't stop texting me" contains "stop texting"), so
+//!    "stop by? no, stop texting me" is still an opt-out.
+//! 4. **Non-revocation patterns** (built-in "stop by", "bus stop", "non stop",
+//!    "cancel my showing", "reschedule"... plus `cfg.extra_non_revocations`), each matched
+//!    within a single clause. They defeat every rule below.
+//! 5. **Weak rules** -> `OptOut`, `optout.phrase`, ambiguous:
+//!    * *soft whole messages*, suppressed if any non-revocation pattern occurs in the
+//!      message: the keywords that are also ordinary words (`cancel`, `end`, the Spanish
+//!      ones) with filler or repeated ("cancel please", "ya basta"); a keyword misspelled
+//!      only by doubled letters ("stopp"); known misspellings ("stpo", "unsub"); a keyword
+//!      spelled out ("S T O P"); flat refusals ("not interested", "no more", "enough",
+//!      "remove", "go away", "do not disturb").
+//!    * *weak phrases* anywhere ("please stop", "stop it", "no mas", "deja de",
+//!      "unsubscribe"...), unless the occurrence *overlaps* a non-revocation pattern
+//!      ("please stop by" is a reply).
+//!    * *first/last word*: the first or last word of a clause (ignoring filler) is `stop`,
+//!      `stopall`, `stop all`, `unsubscribe`, `optout`, `opt out` or `revoke`
+//!      ("Stop. Who is this?", "I said stop!"), unless it overlaps a non-revocation pattern.
+//!      `cancel`, `end` and `quit` are deliberately excluded: "cancel my showing" and
+//!      "when does the open house end" are ordinary sentences.
+//!    * *refusal + channel*: a refusal cue (`stop`, `unsubscribe`, `opt out`, `quit`,
+//!      `revoke`, `cease`, `don't want`, `no more`, `no longer`, `enough`, `too many`,
+//!      `basta`, `no quiero`...) not overlapping a non-revocation pattern, and a channel noun
+//!      (`text`, `texts`, `messages`, `sms`, `mensajes`...) in the same clause ("I want to
+//!      opt out of these texts", "I don't want these messages").
+//! 6. Otherwise -> `Reply`, rule `reply`. `matched` then holds the first non-revocation
+//!    pattern found (useful on the audit timeline), or `None`.
+//!
+//! Summary: exact keyword > strong revocation phrase > non-revocation pattern >
+//! weak rules > reply.
+//!
+//! How ambiguity is resolved: everything below the exact keywords that plausibly revokes
+//! is an opt-out with `ambiguous = true` (so an agent is notified). A non-revocation
+//! pattern only neutralises the occurrences it overlaps (weak rules) or contains (strong
+//! phrases), never the whole message, so "cancel my appointment. please stop" is still an
+//! opt-out. Revocation phrases may span clause boundaries, non-revocation patterns may not
+//! ("stop. by the way..." is an opt-out): both choices err towards opt-out.
+//!
+//! The function is pure (no I/O, no global state) and never panics.
+
+use serde::{Deserialize, Serialize};
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+
+// ---------------------------------------------------------------------------------------
+// Rule ids (stable: they are recorded on the audit timeline).
+// ---------------------------------------------------------------------------------------
+
+/// Whole message is a per-se opt-out keyword (possibly with polite filler).
+pub const RULE_OPTOUT_KEYWORD: &str = "optout.keyword";
+/// Built-in phrase or heuristic judged to revoke consent (always ambiguous).
+pub const RULE_OPTOUT_PHRASE: &str = "optout.phrase";
+/// A phrase from `ClassifierConfig::extra_opt_out_phrases` (always ambiguous).
+pub const RULE_OPTOUT_CUSTOM_PHRASE: &str = "optout.custom_phrase";
+/// Whole message is an opt-in keyword.
+pub const RULE_OPTIN_KEYWORD: &str = "optin.keyword";
+/// Whole message is a help keyword.
+pub const RULE_HELP_KEYWORD: &str = "help.keyword";
+/// Ordinary reply.
+pub const RULE_REPLY: &str = "reply";
+
+// ---------------------------------------------------------------------------------------
+// Tables. Every entry is already in normalised form (a unit test checks this), words are
+// separated by single spaces. Longer entries come before their prefixes where it matters.
+// ---------------------------------------------------------------------------------------
+
+/// Per-se opt-out keywords: FCC list, Twilio defaults (STOPALL, OPTOUT) and Spanish.
+/// Only count when they are the whole message (after filler, see below).
+const OPT_OUT_KEYWORDS: &[&str] = &[
+    "stop all",
+    "stopall",
+    "stop",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "revoke",
+    "opt out",
+    "optout",
+    "alto",
+    "basta",
+    "cancelar",
+    "para",
+    "parar",
+];
+
+/// Opt-out keywords whose meaning does not change with filler or repetition.
+/// "cancel", "end" and the Spanish words are ordinary words too, so with filler they are
+/// only a soft (ambiguous) opt-out.
+const FILLER_SAFE_OPT_OUT_KEYWORDS: &[&str] = &[
+    "stop all",
+    "stopall",
+    "stop",
+    "unsubscribe",
+    "quit",
+    "revoke",
+    "opt out",
+    "optout",
+];
+
+/// Polite filler that does not change the meaning of a keyword ("stop please").
+const FILLER: &[&str] = &[
+    "thank you",
+    "thank u",
+    "por favor",
+    "please",
+    "pls",
+    "plz",
+    "plez",
+    "plse",
+    "now",
+    "thanks",
+    "thx",
+    "thnx",
+    "ty",
+    "ok",
+    "okay",
+    "k",
+    "just",
+    "already",
+    "asap",
+    "sorry",
+    "gracias",
+    "ya",
+];
+
+/// Opt-in keywords that count whatever the current consent state (Twilio semantics).
+const OPT_IN_KEYWORDS: &[&str] = &["start", "unstop"];
+
+/// Opt-in keywords that only count when the lead is currently opted out: "yes" is
+/// otherwise an ordinary answer to a question.
+const OPT_IN_WHEN_OPTED_OUT: &[&str] = &["yes"];
+
+/// Help keywords (Twilio HELP/INFO plus Spanish).
+const HELP_KEYWORDS: &[&str] = &["help", "info", "ayuda"];
+
+/// Whole-message texts (after filler) that plausibly revoke but are not per-se keywords:
+/// common misspellings and flat refusals.
+const SOFT_WHOLE_MESSAGE_OPT_OUTS: &[&str] = &[
+    "not interested",
+    "im not interested",
+    "i am not interested",
+    "no longer interested",
+    "im no longer interested",
+    "go away",
+    "no more",
+    "enough",
+    "remove",
+    "do not disturb",
+    "stp",
+    "stpo",
+    "sotp",
+    "unsub",
+    "unsuscribe",
+    "unsubcribe",
+    "unsubscibe",
+];
+
+/// Phrases that revoke consent wherever they appear. Only a non-revocation pattern that
+/// contains the whole occurrence can defeat them.
+const STRONG_PHRASES: &[&str] = &[
+    "stop texting",
+    "stop text",
+    "stop texts",
+    "stop txt",
+    "stop txting",
+    "stop messaging me",
+    "stop messaging",
+    "stop sending",
+    "stop contacting",
+    "stop calling",
+    "stop the texts",
+    "stop these texts",
+    "stop the messages",
+    "stop these messages",
+    "stop bothering",
+    "stop harassing",
+    "stop spamming",
+    "stop at once",
+    "cease and desist",
+    "remove me",
+    "remove my number",
+    "take me off",
+    "take my number off",
+    "dont text",
+    "don t text",
+    "do not text",
+    "dont contact",
+    "don t contact",
+    "do not contact",
+    "no more texts",
+    "no more text",
+    "no more messages",
+    "leave me alone",
+    "wrong number",
+    "wrong person",
+    "not interested stop",
+    "unsubscribe me",
+    "opt me out",
+    "lose my number",
+    "delete my number",
+    "delete me",
+    "quit texting",
+    "quit messaging",
+    "fuck off",
+    "f off",
+    "piss off",
+    "no mas mensajes",
+    "no mas textos",
+    "no quiero mensajes",
+    "no quiero mas mensajes",
+    "borrame",
+    "eliminame",
+    "numero equivocado",
+    "persona equivocada",
+    "darme de baja",
+    "dar de baja",
+    "no me contacte",
+    "no me contacten",
+    "no me contactes",
+    "no me moleste",
+    "no me molesten",
+    "no me molestes",
+];
+
+/// Phrases that probably revoke but also occur in ordinary sentences; any overlapping
+/// non-revocation pattern defeats them ("please stop by", "no mas de 300 mil").
+const WEAK_PHRASES: &[&str] = &[
+    "please stop",
+    "stop it",
+    "quit it",
+    "never text",
+    "dont message",
+    "do not message",
+    "no mas",
+    "deja de",
+    "dejen de",
+    "no me escriba",
+    "no me escriban",
+    "no me escribas",
+    "no me mande",
+    "no me manden",
+    "no longer interested",
+    "unsubscribe",
+    "optout",
+    "stopall",
+];
+
+/// Ordinary uses of "stop", "cancel" etc. Matched within one clause. They defeat weak
+/// phrases and heuristics they overlap, and strong phrases they contain.
+const NON_REVOCATIONS: &[&str] = &[
+    "stop by",
+    "stop in",
+    "stop over",
+    "stop at",
+    "stop sign",
+    "stop light",
+    "bus stop",
+    "train stop",
+    "subway stop",
+    "next stop",
+    "last stop",
+    "first stop",
+    "one stop",
+    "pit stop",
+    "truck stop",
+    "non stop",
+    "nonstop",
+    "dont stop texting",
+    "dont stop sending",
+    "dont stop messaging",
+    "do not stop texting",
+    "do not stop sending",
+    "do not stop messaging",
+    "dont stop",
+    "do not stop",
+    "cant stop",
+    "cannot stop",
+    "cancel my showing",
+    "cancel the showing",
+    "cancel my appointment",
+    "cancel the appointment",
+    "cancel my tour",
+    "cancel the tour",
+    "cancel our",
+    "reschedule",
+    "wrong number of",
+    "no mas de",
+    "no mas que",
+];
+
+/// Keywords that make a clause an opt-out when they are its first or last word.
+/// Deliberately not "cancel", "end", "quit": those start/end ordinary sentences.
+const EDGE_KEYWORDS: &[&str] = &[
+    "stop all",
+    "stopall",
+    "stop",
+    "unsubscribe",
+    "opt out",
+    "optout",
+    "revoke",
+];
+
+/// Refusal cues that, together with a channel noun in the same clause, read as
+/// revocation ("opt out of these texts", "I don't want these messages", "basta de
+/// mensajes"). Not "cancel"/"end": "cancel the 3pm, I'll text you" is ordinary.
+const REFUSAL_CUES: &[&str] = &[
+    "stop",
+    "stopall",
+    "unsubscribe",
+    "opt out",
+    "optout",
+    "quit",
+    "revoke",
+    "cease",
+    "dont want",
+    "do not want",
+    "dont need",
+    "do not need",
+    "no more",
+    "no longer",
+    "enough",
+    "too many",
+    "basta",
+    "parar",
+    "no quiero",
+];
+
+/// Nouns naming our channel ("opt out of these texts").
+const CHANNEL_NOUNS: &[&str] = &[
+    "text",
+    "texts",
+    "texting",
+    "txt",
+    "txts",
+    "txting",
+    "message",
+    "messages",
+    "messaging",
+    "msg",
+    "msgs",
+    "sms",
+    "mensajes",
+    "textos",
+];
+
+/// Whole-message texts shorter than the single-word keywords get spelled out letter by
+/// letter ("S T O P", "s.t.o.p"); these are the spellings checked.
+const SPELLED_OUT_OPT_OUTS: &[&str] = &["stop", "stopall", "unsubscribe", "optout", "quit", "end"];
+
+// ---------------------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------------------
+
+/// What an inbound text means for consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Intent {
+    /// Consent revoked (or plausibly revoked, see `Classification::ambiguous`).
+    OptOut,
+    /// Consent given again (START, UNSTOP, or YES while opted out).
+    OptIn,
+    /// HELP / INFO request.
+    Help,
+    /// Ordinary conversation; consent unchanged.
+    Reply,
+}
+
+/// The outcome of [`classify`], with enough detail for the audit timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classification {
+    /// What the text means for consent.
+    pub intent: Intent,
+    /// Stable rule id recorded on the audit timeline, e.g. "optout.keyword", "optout.phrase",
+    /// "optout.custom_phrase", "optin.keyword", "help.keyword", "reply".
+    pub rule: &'static str,
+    /// The keyword/phrase that matched (normalised form), if any. For a `Reply` this is the
+    /// first non-revocation pattern found in the text, if any.
+    pub matched: Option<String>,
+    /// True when the text was treated as an opt-out but is not a per-se keyword (a person should look).
+    pub ambiguous: bool,
+}
+
+/// Extra configuration from config.toml (serde Deserialize, Default = empty lists).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ClassifierConfig {
+    /// Additional phrases that revoke consent, matched after normalisation (same as built-ins).
+    pub extra_opt_out_phrases: Vec<String>,
+    /// Phrases that must never count as revocation (checked before phrase rules, not before exact keywords).
+    pub extra_non_revocations: Vec<String>,
+}
+
+/// Pure; no I/O. `opted_out` = the lead is currently opted out (YES only counts as opt-in then).
+pub fn classify(text: &str, opted_out: bool, cfg: &ClassifierConfig) -> Classification {
+    let tokens = tokenize(text);
+    if tokens.is_empty() {
+        return Classification::reply(None);
+    }
+    if let Some(hit) = exact_keyword(&tokens, opted_out) {
+        return hit;
+    }
+
+    let custom_non_revocations = normalized_phrases(&cfg.extra_non_revocations);
+    let masks = non_revocation_masks(&tokens, &custom_non_revocations);
+
+    let custom_opt_outs = normalized_phrases(&cfg.extra_opt_out_phrases);
+    if let Some(hit) = strong_phrase(&tokens, &masks, &custom_opt_outs) {
+        return hit;
+    }
+    if let Some(hit) = soft_whole_message(&tokens, &masks) {
+        return hit;
+    }
+    if let Some(hit) = weak_phrase(&tokens, &masks) {
+        return hit;
+    }
+    if let Some(hit) = weak_heuristic(&tokens, &masks) {
+        return hit;
+    }
+    Classification::reply(masks.first().map(|m| m.pattern.clone()))
+}
+
+/// The normalisation used for matching: lowercase, accents stripped (NFD then drop combining marks),
+/// punctuation/emoji/symbols turned into spaces, whitespace collapsed and trimmed,
+/// and runs of 3+ identical letters squeezed to one ("stoppp" -> "stop", "pleeease" -> "please").
+/// Be careful: squeezing must not break words like "needs" or "too"; only 3+ repeats are squeezed
+/// and then try both the squeezed-to-1 and squeezed-to-2 forms when matching if needed.
+///
+/// Details: compatibility decomposition (NFKD) is used, apostrophes are dropped
+/// ("don't" -> "dont") rather than turned into spaces, hyphens become spaces
+/// ("opt-out" -> "opt out").
+pub fn normalize(text: &str) -> String {
+    let tokens = tokenize(text);
+    let words: Vec<&str> = tokens.iter().map(|t| t.one.as_str()).collect();
+    words.join(" ")
+}
+
+impl Classification {
+    fn opt_out(rule: &'static str, matched: &str, ambiguous: bool) -> Self {
+        Classification {
+            intent: Intent::OptOut,
+            rule,
+            matched: Some(matched.to_string()),
+            ambiguous,
+        }
+    }
+
+    fn reply(matched: Option<String>) -> Self {
+        Classification {
+            intent: Intent::Reply,
+            rule: RULE_REPLY,
+            matched,
+            ambiguous: false,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tokenisation
+// ---------------------------------------------------------------------------------------
+
+/// One normalised word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Token {
+    /// Runs of 3+ identical letters squeezed to one ("stoppp" -> "stop").
+    one: String,
+    /// Runs of 3+ identical letters squeezed to two ("calll" -> "call").
+    two: String,
+    /// Index of the clause (split at sentence punctuation, emoji, line breaks).
+    clause: usize,
+}
+
+impl Token {
+    fn new(raw: &str, clause: usize) -> Self {
+        Token {
+            one: squeeze(raw, 1),
+            two: squeeze(raw, 2),
+            clause,
+        }
+    }
+
+    /// Does this token spell the (normalised) pattern word?
+    fn is(&self, word: &str) -> bool {
+        self.one == word || self.two == word
+    }
+}
+
+/// What a character becomes after normalisation.
+enum Piece {
+    Letter(char),
+    Space,
+    ClauseBreak,
+}
+
+fn is_apostrophe(c: char) -> bool {
+    matches!(
+        c,
+        '\'' | '`' | '\u{00B4}' | '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{02BC}' | '\u{2032}'
+    )
+}
+
+/// Characters that separate words but not clauses ("opt-out", "non-stop").
+fn is_word_joiner(c: char) -> bool {
+    matches!(c, '-' | '_' | '\u{2010}' | '\u{2011}')
+}
+
+fn is_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
+fn piece(c: char) -> Piece {
+    if c.is_alphanumeric() {
+        Piece::Letter(c)
+    } else if is_word_joiner(c) || (c.is_whitespace() && !is_line_break(c)) {
+        Piece::Space
+    } else {
+        Piece::ClauseBreak
+    }
+}
+
+/// Feed the normalised character stream of `text` to `sink`.
+fn for_each_piece(text: &str, mut sink: impl FnMut(Piece)) {
+    for raw in text.chars() {
+        // Dropped before decomposition: U+00B4 would decompose into space + accent.
+        if is_apostrophe(raw) {
+            continue;
+        }
+        decompose_compatible(raw, |d| {
+            if is_combining_mark(d) || is_apostrophe(d) {
+                return;
+            }
+            for lower in d.to_lowercase() {
+                // to_lowercase can emit combining marks ('İ' -> "i\u{307}").
+                if !is_combining_mark(lower) {
+                    sink(piece(lower));
+                }
+            }
+        });
+    }
+}
+
+fn tokenize(text: &str) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut word = String::new();
+    let mut clause = 0usize;
+    for_each_piece(text, |p| match p {
+        Piece::Letter(c) => word.push(c),
+        Piece::Space => flush(&mut word, &mut tokens, clause),
+        Piece::ClauseBreak => {
+            flush(&mut word, &mut tokens, clause);
+            clause += 1;
+        }
+    });
+    flush(&mut word, &mut tokens, clause);
+    tokens
+}
+
+fn flush(word: &mut String, tokens: &mut Vec<Token>, clause: usize) {
+    if !word.is_empty() {
+        tokens.push(Token::new(word, clause));
+        word.clear();
+    }
+}
+
+/// Squeeze runs of 3+ identical letters down to `keep` copies. Digits and shorter runs
+/// are left alone so "too", "needs" and "1000" survive.
+fn squeeze(word: &str, keep: usize) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut chars = word.chars().peekable();
+    while let Some(c) = chars.next() {
+        let mut run = 1usize;
+        while chars.next_if_eq(&c).is_some() {
+            run += 1;
+        }
+        let n = if run >= 3 && c.is_alphabetic() {
+            keep.min(run)
+        } else {
+            run
+        };
+        out.extend(std::iter::repeat_n(c, n));
+    }
+    out
+}
+
+/// Collapse every run of identical characters to one ("stopp" -> "stop"). Only used for
+/// the soft misspelling check on whole messages.
+fn dedup_letters(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut last = None;
+    for c in word.chars() {
+        if last != Some(c) {
+            out.push(c);
+        }
+        last = Some(c);
+    }
+    out
+}
+
+fn normalized_phrases(phrases: &[String]) -> Vec<String> {
+    phrases
+        .iter()
+        .map(|p| normalize(p))
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Phrase matching
+// ---------------------------------------------------------------------------------------
+
+/// Half-open token range `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    fn overlaps(self, other: Span) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+
+    fn contains(self, other: Span) -> bool {
+        self.start <= other.start && other.end <= self.end
+    }
+}
+
+/// A non-revocation pattern occurrence.
+#[derive(Debug, Clone)]
+struct Mask {
+    span: Span,
+    pattern: String,
+}
+
+/// Does `phrase` occur in `tokens` starting at `start`? With `same_clause`, every word
+/// must come from one clause.
+fn matches_at(tokens: &[Token], start: usize, phrase: &str, same_clause: bool) -> Option<Span> {
+    let first = tokens.get(start)?;
+    let mut end = start;
+    for word in phrase.split(' ').filter(|w| !w.is_empty()) {
+        let tok = tokens.get(end)?;
+        if !tok.is(word) || (same_clause && tok.clause != first.clause) {
+            return None;
+        }
+        end += 1;
+    }
+    (end > start).then_some(Span { start, end })
+}
+
+/// All occurrences of `phrase` in `tokens`.
+fn occurrences(tokens: &[Token], phrase: &str, same_clause: bool) -> Vec<Span> {
+    (0..tokens.len())
+        .filter_map(|i| matches_at(tokens, i, phrase, same_clause))
+        .collect()
+}
+
+/// Occurrences of `phrase` inside the token range `within` (absolute spans). Keeps the
+/// per-clause heuristics linear in the message length.
+fn occurrences_in(tokens: &[Token], within: Span, phrase: &str) -> Vec<Span> {
+    let slice = tokens.get(within.start..within.end).unwrap_or(&[]);
+    occurrences(slice, phrase, true)
+        .into_iter()
+        .map(|s| Span {
+            start: s.start + within.start,
+            end: s.end + within.start,
+        })
+        .collect()
+}
+
+/// Is `tokens` exactly `phrase`?
+fn is_exactly(tokens: &[Token], phrase: &str) -> bool {
+    matches_at(tokens, 0, phrase, false).is_some_and(|s| s.end == tokens.len())
+}
+
+/// Is `tokens` `phrase` up to doubled letters ("stopp" ~ "stop")?
+fn is_loosely(tokens: &[Token], phrase: &str) -> bool {
+    let words: Vec<&str> = phrase.split(' ').collect();
+    words.len() == tokens.len()
+        && tokens
+            .iter()
+            .zip(&words)
+            .all(|(t, w)| dedup_letters(&t.one) == dedup_letters(w))
+}
+
+/// Length of the filler phrase starting at `start`, if any.
+fn filler_at(tokens: &[Token], start: usize) -> Option<usize> {
+    FILLER
+        .iter()
+        .find_map(|f| matches_at(tokens, start, f, false))
+        .map(|s| s.end - s.start)
+}
+
+/// `tokens` with all filler removed, and whether anything was removed.
+fn without_filler(tokens: &[Token]) -> (Vec<Token>, bool) {
+    let mut kept = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while let Some(tok) = tokens.get(i) {
+        match filler_at(tokens, i) {
+            Some(len) => i += len,
+            None => {
+                kept.push(tok.clone());
+                i += 1;
+            }
+        }
+    }
+    let removed = kept.len() != tokens.len();
+    (kept, removed)
+}
+
+/// `span` shrunk so that it neither starts nor ends with filler.
+fn trim_filler(tokens: &[Token], mut span: Span) -> Span {
+    // Leading filler.
+    while span.start < span.end {
+        match filler_at(tokens, span.start) {
+            Some(len) if span.start + len <= span.end => span.start += len,
+            _ => break,
+        }
+    }
+    // Trailing filler: find a filler phrase that ends exactly at span.end.
+    'outer: while span.start < span.end {
+        for start in span.start..span.end {
+            if let Some(len) = filler_at(tokens, start) {
+                if start + len == span.end {
+                    span.end = start;
+                    continue 'outer;
+                }
+            }
+        }
+        break;
+    }
+    span
+}
+
+/// Token ranges of the clauses, in order.
+fn clauses(tokens: &[Token]) -> Vec<Span> {
+    let mut spans: Vec<Span> = Vec::new();
+    for (i, tok) in tokens.iter().enumerate() {
+        match spans.last_mut() {
+            Some(last) if tokens.get(last.start).map(|t| t.clause) == Some(tok.clause) => {
+                last.end = i + 1;
+            }
+            _ => spans.push(Span {
+                start: i,
+                end: i + 1,
+            }),
+        }
+    }
+    spans
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule tiers
+// ---------------------------------------------------------------------------------------
+
+/// Result of reading a whole message as "keyword(s) + filler".
+struct KeywordMessage {
+    first: &'static str,
+    count: usize,
+    any_filler_safe: bool,
+    had_filler: bool,
+}
+
+/// Read the message as one or more opt-out keywords surrounded by filler, or `None`.
+fn keyword_message(tokens: &[Token]) -> Option<KeywordMessage> {
+    let (core, had_filler) = without_filler(tokens);
+    let mut parsed: Option<KeywordMessage> = None;
+    let mut i = 0;
+    while i < core.len() {
+        // OPT_OUT_KEYWORDS lists "stop all" before "stop", so the longest wins.
+        let (kw, span) = OPT_OUT_KEYWORDS
+            .iter()
+            .find_map(|kw| matches_at(&core, i, kw, false).map(|s| (*kw, s)))?;
+        let safe = FILLER_SAFE_OPT_OUT_KEYWORDS.contains(&kw);
+        let entry = parsed.get_or_insert(KeywordMessage {
+            first: kw,
+            count: 0,
+            any_filler_safe: false,
+            had_filler,
+        });
+        entry.count += 1;
+        entry.any_filler_safe |= safe;
+        i = span.end;
+    }
+    parsed
+}
+
+/// Tier 2: the whole message is a keyword. Never overridden.
+fn exact_keyword(tokens: &[Token], opted_out: bool) -> Option<Classification> {
+    if let Some(kw) = keyword_message(tokens) {
+        let bare = kw.count == 1 && !kw.had_filler;
+        if bare || kw.any_filler_safe {
+            return Some(Classification::opt_out(
+                RULE_OPTOUT_KEYWORD,
+                kw.first,
+                false,
+            ));
+        }
+        // "cancel please" etc. is left to the soft tier.
+    }
+    let opt_in = OPT_IN_KEYWORDS
+        .iter()
+        .chain(if opted_out {
+            OPT_IN_WHEN_OPTED_OUT
+        } else {
+            &[]
+        })
+        .find(|kw| is_exactly(tokens, kw));
+    if let Some(kw) = opt_in {
+        return Some(Classification {
+            intent: Intent::OptIn,
+            rule: RULE_OPTIN_KEYWORD,
+            matched: Some((*kw).to_string()),
+            ambiguous: false,
+        });
+    }
+    HELP_KEYWORDS
+        .iter()
+        .find(|kw| is_exactly(tokens, kw))
+        .map(|kw| Classification {
+            intent: Intent::Help,
+            rule: RULE_HELP_KEYWORD,
+            matched: Some((*kw).to_string()),
+            ambiguous: false,
+        })
+}
+
+/// Tier 4 (computed before the tiers that consult it): non-revocation occurrences.
+fn non_revocation_masks(tokens: &[Token], custom: &[String]) -> Vec<Mask> {
+    let builtin = NON_REVOCATIONS.iter().copied();
+    let mut masks: Vec<Mask> = builtin
+        .chain(custom.iter().map(String::as_str))
+        .flat_map(|pattern| {
+            occurrences(tokens, pattern, true)
+                .into_iter()
+                .map(move |span| Mask {
+                    span,
+                    pattern: pattern.to_string(),
+                })
+        })
+        .collect();
+    masks.sort_by_key(|m| m.span.start);
+    masks
+}
+
+fn overlaps_mask(span: Span, masks: &[Mask]) -> bool {
+    masks.iter().any(|m| m.span.overlaps(span))
+}
+
+fn contained_in_mask(span: Span, masks: &[Mask]) -> bool {
+    masks.iter().any(|m| m.span.contains(span))
+}
+
+/// Tier 5a: whole message is a soft opt-out (weak keyword with filler, misspelled keyword,
+/// flat refusal). Any non-revocation pattern in such a short message wins.
+fn soft_whole_message(tokens: &[Token], masks: &[Mask]) -> Option<Classification> {
+    if !masks.is_empty() {
+        return None;
+    }
+    let matched = keyword_message(tokens).map(|kw| kw.first).or_else(|| {
+        let (core, _) = without_filler(tokens);
+        let misspelled = OPT_OUT_KEYWORDS.iter().find(|kw| is_loosely(&core, kw));
+        let refusal = || {
+            SOFT_WHOLE_MESSAGE_OPT_OUTS
+                .iter()
+                .find(|p| is_exactly(&core, p))
+        };
+        misspelled
+            .or_else(refusal)
+            .copied()
+            .or_else(|| spelled_out(&core))
+    })?;
+    Some(Classification::opt_out(RULE_OPTOUT_PHRASE, matched, true))
+}
+
+/// "S T O P": two or more one-letter words that spell an opt-out keyword.
+fn spelled_out(tokens: &[Token]) -> Option<&'static str> {
+    let single_letters = tokens.len() >= 2 && tokens.iter().all(|t| t.one.chars().count() == 1);
+    if !single_letters {
+        return None;
+    }
+    let joined: String = tokens.iter().map(|t| t.one.as_str()).collect();
+    SPELLED_OUT_OPT_OUTS
+        .iter()
+        .copied()
+        .find(|kw| *kw == joined)
+}
+
+/// The longest occurrence of any phrase that `keep` accepts.
+fn longest_phrase<'a>(
+    tokens: &[Token],
+    phrases: impl Iterator<Item = &'a str>,
+    keep: impl Fn(Span) -> bool,
+) -> Option<&'a str> {
+    let mut best: Option<(usize, &'a str)> = None;
+    for phrase in phrases {
+        for span in occurrences(tokens, phrase, false) {
+            let len = span.end - span.start;
+            if keep(span) && best.is_none_or(|(l, _)| len > l) {
+                best = Some((len, phrase));
+            }
+        }
+    }
+    best.map(|(_, p)| p)
+}
+
+/// Tier 3: strong phrases, built-in then custom. Defeated only by a containing mask.
+fn strong_phrase(tokens: &[Token], masks: &[Mask], custom: &[String]) -> Option<Classification> {
+    let keep = |span| !contained_in_mask(span, masks);
+    if let Some(p) = longest_phrase(tokens, STRONG_PHRASES.iter().copied(), keep) {
+        return Some(Classification::opt_out(RULE_OPTOUT_PHRASE, p, true));
+    }
+    longest_phrase(tokens, custom.iter().map(String::as_str), keep)
+        .map(|p| Classification::opt_out(RULE_OPTOUT_CUSTOM_PHRASE, p, true))
+}
+
+/// Tier 5b: weak phrases, defeated by any overlapping mask.
+fn weak_phrase(tokens: &[Token], masks: &[Mask]) -> Option<Classification> {
+    let keep = |span| !overlaps_mask(span, masks);
+    longest_phrase(tokens, WEAK_PHRASES.iter().copied(), keep)
+        .map(|p| Classification::opt_out(RULE_OPTOUT_PHRASE, p, true))
+}
+
+/// Tier 5c/5d: per-clause heuristics, defeated by any overlapping mask.
+fn weak_heuristic(tokens: &[Token], masks: &[Mask]) -> Option<Classification> {
+    for clause in clauses(tokens) {
+        if let Some(kw) = edge_keyword(tokens, clause, masks) {
+            return Some(Classification::opt_out(RULE_OPTOUT_PHRASE, kw, true));
+        }
+        if let Some(found) = refusal_and_channel(tokens, clause, masks) {
+            return Some(Classification::opt_out(RULE_OPTOUT_PHRASE, &found, true));
+        }
+    }
+    None
+}
+
+/// First or last word of the clause (ignoring filler) is an edge keyword.
+fn edge_keyword(tokens: &[Token], clause: Span, masks: &[Mask]) -> Option<&'static str> {
+    let core = trim_filler(tokens, clause);
+    if core.start >= core.end {
+        return None;
+    }
+    EDGE_KEYWORDS.iter().copied().find(|kw| {
+        occurrences_in(tokens, clause, kw).into_iter().any(|span| {
+            let at_edge = span.start == core.start || span.end == core.end;
+            core.contains(span) && at_edge && !overlaps_mask(span, masks)
+        })
+    })
+}
+
+/// A refusal cue and a channel noun in the same clause: "opt out of these texts".
+fn refusal_and_channel(tokens: &[Token], clause: Span, masks: &[Mask]) -> Option<String> {
+    let in_clause = tokens.get(clause.start..clause.end)?;
+    let noun = in_clause
+        .iter()
+        .find_map(|t| CHANNEL_NOUNS.iter().find(|n| t.is(n)))?;
+    let cue = REFUSAL_CUES.iter().find(|cue| {
+        occurrences_in(tokens, clause, cue)
+            .into_iter()
+            .any(|span| !overlaps_mask(span, masks))
+    })?;
+    Some(format!("{cue} ... {noun}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Intent::{Help, OptIn, OptOut, Reply};
+
+    const KW: &str = RULE_OPTOUT_KEYWORD;
+    const PH: &str = RULE_OPTOUT_PHRASE;
+    const IN: &str = RULE_OPTIN_KEYWORD;
+    const HE: &str = RULE_HELP_KEYWORD;
+    const RE: &str = RULE_REPLY;
+
+    type Row = (&'static str, bool, Intent, &'static str);
+
+    fn check_rows(rows: &[Row], cfg: &ClassifierConfig) {
+        let mut failures = Vec::new();
+        for (text, opted_out, intent, rule) in rows {
+            let got = classify(text, *opted_out, cfg);
+            if got.intent != *intent || got.rule != *rule {
+                failures.push(format!(
+                    "{text:?} (opted_out={opted_out}): expected {intent:?}/{rule}, got {got:?}"
+                ));
+            }
+            // Invariant: ambiguous exactly when an opt-out is not a per-se keyword.
+            let expect_ambiguous = got.intent == OptOut && got.rule != KW;
+            if got.ambiguous != expect_ambiguous {
+                failures.push(format!("{text:?}: wrong ambiguous flag in {got:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn opt_out_keywords() {
+        let rows: &[Row] = &[
+            ("stop", false, OptOut, KW),
+            ("STOP", false, OptOut, KW),
+            ("STOP!!", false, OptOut, KW),
+            ("  Stop. ", false, OptOut, KW),
+            ("stop 🛑", false, OptOut, KW),
+            ("STOPPP", false, OptOut, KW),
+            ("Stop please", false, OptOut, KW),
+            ("please stop", false, OptOut, KW),
+            ("Please STOP now, thank you!", false, OptOut, KW),
+            ("stop stop stop", false, OptOut, KW),
+            ("ok stop", false, OptOut, KW),
+            ("stop", true, OptOut, KW),
+            ("StopAll", false, OptOut, KW),
+            ("stop all", false, OptOut, KW),
+            ("Unsubscribe", false, OptOut, KW),
+            ("unsubscribe please", false, OptOut, KW),
+            ("CANCEL", false, OptOut, KW),
+            ("End.", false, OptOut, KW),
+            ("quit", false, OptOut, KW),
+            ("Revoke", false, OptOut, KW),
+            ("optout", false, OptOut, KW),
+            ("opt out", false, OptOut, KW),
+            ("Opt-Out", false, OptOut, KW),
+            ("OPT-OUT please", false, OptOut, KW),
+            ("Alto", false, OptOut, KW),
+            ("¡Basta!", false, OptOut, KW),
+            ("cancelar", false, OptOut, KW),
+            ("Para", false, OptOut, KW),
+            ("parar", false, OptOut, KW),
+            ("ｓｔｏｐ", false, OptOut, KW),
+            ("𝐒𝐓𝐎𝐏", false, OptOut, KW),
+            ("“Stop”", false, OptOut, KW),
+        ];
+        check_rows(rows, &ClassifierConfig::default());
+    }
+
+    #[test]
+    fn opt_in_and_help_keywords() {
+        let rows: &[Row] = &[
+            ("START", false, OptIn, IN),
+            ("start", true, OptIn, IN),
+            ("Unstop", true, OptIn, IN),
+            ("yes", true, OptIn, IN),
+            ("Yes!", true, OptIn, IN),
+            ("YESSS", true, OptIn, IN),
+            ("yes", false, Reply, RE),
+            ("Yes!", false, Reply, RE),
+            ("yes please", true, Reply, RE),
+            ("start the tour at 5", false, Reply, RE),
+            ("HELP", false, Help, HE),
+            ("help?", true, Help, HE),
+            ("Info", false, Help, HE),
+            ("ayuda", false, Help, HE),
+            ("Info on the HOA fees?", false, Reply, RE),
+            ("help me find a 3 bed", false, Reply, RE),
+        ];
+        check_rows(rows, &ClassifierConfig::default());
+    }
+
+    #[test]
+    fn revocation_phrases() {
+        let rows: &[Row] = &[
+            ("Please stop texting me", false, OptOut, PH),
+            ("stop text", false, OptOut, PH),
+            ("Can you stop messaging me?", false, OptOut, PH),
+            ("stop sending me listings", false, OptOut, PH),
+            ("stop contacting me", false, OptOut, PH),
+            ("Stop calling me!!!", false, OptOut, PH),
+            ("remove me from your list", false, OptOut, PH),
+            ("Take me off this list", false, OptOut, PH),
+            ("Don't text me again", false, OptOut, PH),
+            ("don’t text me", false, OptOut, PH),
+            ("don t text me", false, OptOut, PH),
+            ("Do not text this number", false, OptOut, PH),
+            ("do not contact me", false, OptOut, PH),
+            ("dont contact me", false, OptOut, PH),
+            ("No more texts please", false, OptOut, PH),
+            ("no more text", false, OptOut, PH),
+            ("no more messages", false, OptOut, PH),
+            ("leave me alone", false, OptOut, PH),
+            ("Wrong number", false, OptOut, PH),
+            ("you have the wrong person", false, OptOut, PH),
+            ("not interested stop", false, OptOut, PH),
+            ("unsubscribe me", false, OptOut, PH),
+            ("opt me out", false, OptOut, PH),
+            ("lose my number", false, OptOut, PH),
+            ("delete my number pls", false, OptOut, PH),
+            ("never text me again", false, OptOut, PH),
+            ("quit texting me", false, OptOut, PH),
+            ("stop it", false, OptOut, PH),
+            ("No más mensajes", false, OptOut, PH),
+            ("no mas", false, OptOut, PH),
+            ("No me escriba más", false, OptOut, PH),
+            ("no me mande nada", false, OptOut, PH),
+            ("deja de escribirme", false, OptOut, PH),
+            ("dejen de mandarme cosas", false, OptOut, PH),
+            ("no quiero mensajes", false, OptOut, PH),
+            ("bórrame de la lista", false, OptOut, PH),
+            ("eliminame", false, OptOut, PH),
+            ("Leeeave me alone", false, OptOut, PH),
+            ("stop textinggg", false, OptOut, PH),
+            ("wrong number", true, OptOut, PH),
+        ];
+        check_rows(rows, &ClassifierConfig::default());
+    }
+
+    #[test]
+    fn weak_heuristics_and_soft_messages() {
+        let rows: &[Row] = &[
+            ("Stop. Who is this?", false, OptOut, PH),
+            ("I said STOP!", false, OptOut, PH),
+            ("stop, I already bought a house", false, OptOut, PH),
+            ("ugh stop", false, OptOut, PH),
+            ("How do I unsubscribe", false, OptOut, PH),
+            ("I want to opt out", false, OptOut, PH),
+            ("I want to opt out of these texts", false, OptOut, PH),
+            ("revoke consent", false, OptOut, PH),
+            ("cancel please", false, OptOut, PH),
+            ("ya basta", false, OptOut, PH),
+            ("Stopp", false, OptOut, PH),
+            ("S T O P", false, OptOut, PH),
+            ("s.t.o.p", false, OptOut, PH),
+            ("I don't want these texts", false, OptOut, PH),
+            ("I do not want any more messages", false, OptOut, PH),
+            ("Basta de mensajes", false, OptOut, PH),
+            ("No more!", false, OptOut, PH),
+            ("enough already", false, OptOut, PH),
+            ("cease and desist", false, OptOut, PH),
+            ("stpo", false, OptOut, PH),
+            ("Not interested.", false, OptOut, PH),
+            ("Not interested, thanks", false, OptOut, PH),
+            ("stop by? no, stop texting me", false, OptOut, PH),
+            ("Can you stop by? Actually no. Stop.", false, OptOut, PH),
+            ("Stop at once", false, OptOut, PH),
+            ("stop. by the way who is this", false, OptOut, PH),
+            ("cancel my showing and stop texting", false, OptOut, PH),
+            ("cancel my appointment. please stop", false, OptOut, PH),
+        ];
+        check_rows(rows, &ClassifierConfig::default());
+    }
+
+    #[test]
+    fn non_revocations_stay_replies() {
+        let rows: &[Row] = &[
+            ("yes I'd love to see it Saturday", false, Reply, RE),
+            ("can you stop by at 5?", false, Reply, RE),
+            ("is the price going to drop?", false, Reply, RE),
+            ("Can we stop by the house tomorrow?", false, Reply, RE),
+            ("I'll stop by", false, Reply, RE),
+            ("what's the bus stop nearby", false, Reply, RE),
+            ("Where is the nearest bus stop?", false, Reply, RE),
+            ("non-stop flights", false, Reply, RE),
+            ("cancel my showing on friday please", false, Reply, RE),
+            ("when does the open house end?", false, Reply, RE),
+            ("Stop by anytime", false, Reply, RE),
+            ("please stop by after 6", false, Reply, RE),
+            ("Stop in whenever", false, Reply, RE),
+            ("we can stop over on sunday", false, Reply, RE),
+            ("stop at the gate and call", false, Reply, RE),
+            ("need to reschedule", false, Reply, RE),
+            (
+                "Please don't stop texting me, love the listings!",
+                false,
+                Reply,
+                RE,
+            ),
+            (
+                "You have the wrong number of bedrooms listed",
+                false,
+                Reply,
+                RE,
+            ),
+            ("No más de 300 mil por favor", false, Reply, RE),
+            ("I can't stop thinking about that kitchen", false, Reply, RE),
+            ("the end unit looks nice", false, Reply, RE),
+            ("cancel our tour, we found one", false, Reply, RE),
+            ("the stoop needs paint", false, Reply, RE),
+            ("should I opt out of the HOA?", false, Reply, RE),
+            (
+                "I unsubscribed from zillow, send me listings",
+                false,
+                Reply,
+                RE,
+            ),
+            ("Cancel the 3pm, I'll text you a new time", false, Reply, RE),
+            ("I quit my job, need a cheaper house", false, Reply, RE),
+            ("a b c", false, Reply, RE),
+            ("not now", false, Reply, RE),
+            ("too many steps, it needs work", false, Reply, RE),
+            ("para mañana a las 5?", false, Reply, RE),
+            ("Thanks!", false, Reply, RE),
+            ("", false, Reply, RE),
+            ("   \t\n ", false, Reply, RE),
+            ("🙂🙂🏠", false, Reply, RE),
+            ("!!!", true, Reply, RE),
+        ];
+        check_rows(rows, &ClassifierConfig::default());
+    }
+
+    #[test]
+    fn matched_and_ambiguous_fields() {
+        let cfg = ClassifierConfig::default();
+        let c = classify("Opt-Out!!", false, &cfg);
+        assert_eq!(c.matched.as_deref(), Some("opt out"));
+        assert!(!c.ambiguous);
+
+        let c = classify("Please STOP texting me", false, &cfg);
+        assert_eq!(c.matched.as_deref(), Some("stop texting"));
+        assert!(c.ambiguous);
+
+        let c = classify("stop messaging me", false, &cfg);
+        assert_eq!(c.matched.as_deref(), Some("stop messaging me"));
+
+        let c = classify("can you stop by at 5?", false, &cfg);
+        assert_eq!(c.matched.as_deref(), Some("stop by"));
+        assert!(!c.ambiguous);
+
+        let c = classify("sounds good", false, &cfg);
+        assert_eq!(c, Classification::reply(None));
+
+        let c = classify("yes!", true, &cfg);
+        assert_eq!(c.matched.as_deref(), Some("yes"));
+    }
+
+    #[test]
+    fn required_phrases_match_inside_sentences() {
+        // Every phrase from the brief, embedded in filler that is not a keyword.
+        let phrases = [
+            "stop texting",
+            "stop text",
+            "stop messaging",
+            "stop sending",
+            "stop contacting",
+            "stop calling",
+            "stop messaging me",
+            "please stop",
+            "remove me",
+            "take me off",
+            "dont text",
+            "don't text",
+            "don t text",
+            "do not text",
+            "do not contact",
+            "dont contact",
+            "no more texts",
+            "no more text",
+            "no more messages",
+            "leave me alone",
+            "wrong number",
+            "wrong person",
+            "not interested stop",
+            "unsubscribe me",
+            "opt me out",
+            "lose my number",
+            "delete my number",
+            "never text",
+            "quit texting",
+            "stop it",
+            "no mas mensajes",
+            "no mas",
+            "no me escriba",
+            "no me mande",
+            "deja de",
+            "dejen de",
+            "no quiero mensajes",
+            "borrame",
+            "eliminame",
+        ];
+        let cfg = ClassifierConfig::default();
+        for p in phrases {
+            let text = format!("hi, {p} thanks");
+            let c = classify(&text, false, &cfg);
+            assert_eq!(
+                (c.intent, c.rule, c.ambiguous),
+                (OptOut, PH, true),
+                "{text:?} -> {c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn custom_phrases_from_config() {
+        let cfg = ClassifierConfig {
+            extra_opt_out_phrases: vec![
+                "Quit bugging me!".into(),
+                "  ".into(),
+                "🛑".into(),
+                "cancel".into(),
+            ],
+            extra_non_revocations: vec!["stop the sale".into(), "Stop".into()],
+        };
+        let rows: &[Row] = &[
+            (
+                "please quit bugging me",
+                false,
+                OptOut,
+                RULE_OPTOUT_CUSTOM_PHRASE,
+            ),
+            (
+                "QUIT BUGGINGGG ME",
+                false,
+                OptOut,
+                RULE_OPTOUT_CUSTOM_PHRASE,
+            ),
+            (
+                "I want to cancel everything",
+                false,
+                OptOut,
+                RULE_OPTOUT_CUSTOM_PHRASE,
+            ),
+            // A containing non-revocation defeats a custom phrase too.
+            ("cancel my showing please", false, Reply, RE),
+            // Empty / emoji-only custom phrases are ignored rather than matching everything.
+            ("hello there", false, Reply, RE),
+            // Custom non-revocation beats the weak first/last-word heuristic ...
+            ("Stop the sale!", false, Reply, RE),
+            ("stop. who is this", false, Reply, RE),
+            // ... but not the exact keyword or strong phrases.
+            ("stop", false, OptOut, KW),
+            ("stop texting me", false, OptOut, PH),
+        ];
+        check_rows(rows, &cfg);
+
+        let c = classify("quit bugging me", false, &cfg);
+        assert_eq!(c.matched.as_deref(), Some("quit bugging me"));
+        assert!(c.ambiguous);
+
+        // A custom non-revocation that contains a strong phrase disables it.
+        let cfg = ClassifierConfig {
+            extra_non_revocations: vec!["wrong person to ask".into()],
+            ..ClassifierConfig::default()
+        };
+        check_rows(
+            &[
+                ("sorry, wrong person to ask", false, Reply, RE),
+                ("wrong person", false, OptOut, PH),
+            ],
+            &cfg,
+        );
+
+        // Soft whole-message rules yield to any non-revocation.
+        let cfg = ClassifierConfig {
+            extra_non_revocations: vec!["not interested".into()],
+            ..ClassifierConfig::default()
+        };
+        check_rows(&[("Not interested", false, Reply, RE)], &cfg);
+    }
+
+    #[test]
+    fn default_config_is_empty() {
+        let cfg = ClassifierConfig::default();
+        assert!(cfg.extra_opt_out_phrases.is_empty());
+        assert!(cfg.extra_non_revocations.is_empty());
+    }
+
+    #[test]
+    fn normalize_examples() {
+        let cases = [
+            ("No más mensajes", "no mas mensajes"),
+            ("STOPPP!!!", "stop"),
+            ("don't", "dont"),
+            ("Don’t TEXT me", "dont text me"),
+            ("stop 🛑🛑", "stop"),
+            ("  Stop.  ", "stop"),
+            ("pleeease", "please"),
+            ("needs too", "needs too"),
+            ("Opt-Out", "opt out"),
+            ("ÉLIMINAME", "eliminame"),
+            ("1000 sq ft", "1000 sq ft"),
+            ("a\u{0301}b", "ab"),
+            ("ｓｔｏｐ", "stop"),
+            ("İstanbul", "istanbul"),
+            ("line1\nline2\tline3", "line1 line2 line3"),
+            ("", ""),
+            ("🙂", ""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize(input), want, "normalize({input:?})");
+        }
+    }
+
+    #[test]
+    fn squeeze_keeps_one_or_two() {
+        assert_eq!(squeeze("calll", 1), "cal");
+        assert_eq!(squeeze("calll", 2), "call");
+        assert_eq!(squeeze("too", 1), "too");
+        assert_eq!(squeeze("1111", 1), "1111");
+        // Words with a real double letter still match through the squeezed-to-2 form.
+        let cfg = ClassifierConfig::default();
+        let c = classify("take me offff your list", false, &cfg);
+        assert_eq!(c.matched.as_deref(), Some("take me off"));
+        let c = classify("why do you keep texting, stop spammmming me", false, &cfg);
+        assert_eq!(c.matched.as_deref(), Some("stop spamming"));
+        assert_eq!(normalize("stop spammmming"), "stop spaming");
+    }
+
+    #[test]
+    fn tables_are_normalised() {
+        let tables: [&[&str]; 13] = [
+            SPELLED_OUT_OPT_OUTS,
+            OPT_OUT_KEYWORDS,
+            FILLER_SAFE_OPT_OUT_KEYWORDS,
+            FILLER,
+            OPT_IN_KEYWORDS,
+            OPT_IN_WHEN_OPTED_OUT,
+            HELP_KEYWORDS,
+            SOFT_WHOLE_MESSAGE_OPT_OUTS,
+            STRONG_PHRASES,
+            WEAK_PHRASES,
+            NON_REVOCATIONS,
+            EDGE_KEYWORDS,
+            REFUSAL_CUES,
+        ];
+        for entry in tables.iter().flat_map(|t| t.iter()).chain(CHANNEL_NOUNS) {
+            assert!(!entry.is_empty());
+            assert_eq!(normalize(entry), *entry, "table entry not normalised");
+        }
+        for kw in FILLER_SAFE_OPT_OUT_KEYWORDS.iter().chain(EDGE_KEYWORDS) {
+            assert!(
+                OPT_OUT_KEYWORDS.contains(kw),
+                "{kw} is not a per-se keyword"
+            );
+        }
+    }
+
+    #[test]
+    fn odd_inputs_never_panic() {
+        let long_emoji = "🛑👍🏽👨‍👩‍👧‍👦".repeat(5_000);
+        let long_stop = "stop ".repeat(5_000);
+        let long_letters = "a".repeat(100_000);
+        let combining = "e\u{301}\u{302}\u{303}".repeat(1_000);
+        let inputs: Vec<String> = vec![
+            String::new(),
+            "\u{0}".into(),
+            "\u{0}stop\u{0}".into(),
+            long_emoji.clone(),
+            format!("{long_emoji} stop"),
+            long_stop.clone(),
+            long_letters,
+            combining,
+            "\u{301}\u{301}".into(),
+            "مرحبا، توقف عن الرسائل".into(),
+            "שלום \u{200F}stop\u{200F}".into(),
+            "\u{202E}pots".into(),
+            "\u{FEFF}\u{200B}\u{200D}".into(),
+            "ﬀ ﬁ ½ ™ ℡".into(),
+            "\u{10FFFF}\u{E000}".into(),
+            "'''---___".into(),
+            "-".into(),
+            "thank you".into(),
+            "please please please".into(),
+            "stop by stop by stop by".into(),
+        ];
+        let cfg = ClassifierConfig {
+            extra_opt_out_phrases: vec!["\u{0}".into(), long_emoji, "a".repeat(500)],
+            extra_non_revocations: vec!["".into(), "\u{301}".into()],
+        };
+        for input in &inputs {
+            for opted_out in [false, true] {
+                let c = classify(input, opted_out, &cfg);
+                let _ = normalize(input);
+                if c.intent != OptOut {
+                    assert!(!c.ambiguous);
+                }
+            }
+        }
+        assert_eq!(classify(&long_stop, false, &cfg).rule, KW);
+        assert_eq!(classify("\u{0}stop\u{0}", false, &cfg).rule, KW);
+        assert_eq!(classify("\u{0}", false, &cfg).intent, Reply);
+        assert_eq!(
+            classify("שלום \u{200F}stop\u{200F}", false, &cfg).intent,
+            OptOut
+        );
+    }
+
+    #[test]
+    fn serde_round_trips_without_extra_crates() {
+        use serde::de::value::{Error, MapDeserializer, StrDeserializer};
+        use serde::de::IntoDeserializer;
+
+        for (name, want) in [
+            ("OptOut", OptOut),
+            ("OptIn", OptIn),
+            ("Help", Help),
+            ("Reply", Reply),
+        ] {
+            let got = Intent::deserialize(StrDeserializer::<Error>::new(name));
+            assert_eq!(got, Ok(want));
+        }
+
+        // Missing keys fall back to the defaults (#[serde(default)]).
+        let empty: Vec<(&str, Vec<String>)> = Vec::new();
+        let cfg =
+            ClassifierConfig::deserialize(MapDeserializer::<_, Error>::new(empty.into_iter()));
+        assert!(cfg.is_ok_and(
+            |c| c.extra_opt_out_phrases.is_empty() && c.extra_non_revocations.is_empty()
+        ));
+
+        let one = vec![("extra_opt_out_phrases", vec!["quit bugging me".to_string()])];
+        let cfg = ClassifierConfig::deserialize(MapDeserializer::<_, Error>::new(
+            one.into_iter().map(|(k, v)| (k, v.into_deserializer())),
+        ));
+        let cfg = cfg.unwrap_or_default();
+        assert_eq!(
+            cfg.extra_opt_out_phrases,
+            vec!["quit bugging me".to_string()]
+        );
+        assert!(cfg.extra_non_revocations.is_empty());
+    }
+
+    #[test]
+    fn many_clauses_stay_fast() {
+        let text = "a. ".repeat(20_000) + "stop";
+        let c = classify(&text, false, &ClassifierConfig::default());
+        assert_eq!((c.intent, c.rule), (OptOut, PH));
+    }
+}

@@ -1,0 +1,18 @@
+//! leadline's core: the domain, the pure decision function, storage and the actors.
+
+pub mod actors;
+pub mod audit;
+pub mod classify;
+pub mod clock;
+pub mod codec;
+pub mod decide;
+pub mod model;
+pub mod phone;
+pub mod policy;
+pub mod provider;
+pub mod segments;
+pub mod storage;
+pub mod ts;
+
+pub use phone::Phone;
+pub use ts::Ts;

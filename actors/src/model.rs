@@ -1,0 +1,346 @@
+//! The lead's state, the events that change it, and what the decision core asks for.
+//!
+//! Everything here is persisted through `codec` (bincode), so: no `flatten`, `tag`,
+//! `untagged` or `skip_serializing_if`, and any field change bumps the codec version.
+
+use crate::phone::Phone;
+use crate::ts::Ts;
+use serde::{Deserialize, Serialize};
+
+/// Where a lead is in the conversation (the admin API's `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LeadStatus {
+    New,
+    ContactedSms,
+    Engaged,
+    OptOut,
+    Undeliverable,
+}
+
+impl LeadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeadStatus::New => "NEW",
+            LeadStatus::ContactedSms => "CONTACTED_SMS",
+            LeadStatus::Engaged => "ENGAGED",
+            LeadStatus::OptOut => "OPT_OUT",
+            LeadStatus::Undeliverable => "UNDELIVERABLE",
+        }
+    }
+}
+
+/// Proof of prior express written consent, as captured on the lead form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub granted_at: Option<Ts>,
+    pub source_url: Option<String>,
+    /// The exact disclosure text the lead agreed to.
+    pub disclosure: Option<String>,
+    /// SHA-256 (hex) of `disclosure`, so the text shown can be proven later.
+    pub disclosure_sha256: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The seller (brand or agent) the consent names.
+    pub seller: Option<String>,
+    /// Which lead source delivered it.
+    pub captured_from: Option<String>,
+    pub recorded_at: Ts,
+}
+
+/// One entry of the immutable consent history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsentChange {
+    Granted(ConsentRecord),
+    /// Consent withdrawn (a STOP, a revocation in other words, carrier 21610, an admin).
+    Revoked {
+        at: Ts,
+        rule: String,
+        evidence: String,
+    },
+    /// Opted back in (START/UNSTOP/YES); the last grant applies again.
+    Reinstated {
+        at: Ts,
+        rule: String,
+        evidence: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freeze {
+    pub reason: Option<String>,
+    pub at: Ts,
+}
+
+/// Contact details as the lead sources supplied them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub source: Option<String>,
+    pub source_lead_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    /// Two-letter state of the lead's own address, when known (quiet hours use it).
+    pub address_state: Option<String>,
+}
+
+/// A text that may not go out yet (quiet hours, caps) and waits for its moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingText {
+    pub text: OutboundText,
+    pub not_before: Ts,
+    pub rule: String,
+}
+
+/// Everything a lead actor holds in memory; persisted as one snapshot after every change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadState {
+    pub phone: Phone,
+    pub status: LeadStatus,
+    pub frozen: Option<Freeze>,
+    pub profile: Profile,
+    pub consent_history: Vec<ConsentChange>,
+    pub last_property: Option<String>,
+    pub last_listing_id: Option<String>,
+    pub last_contacted_at: Option<Ts>,
+    pub last_inbound_at: Option<Ts>,
+    pub crm_status: Option<String>,
+    /// Listing ids the lead asked about or saved.
+    pub interests: Vec<String>,
+    /// When automated texts were queued, newest last (rolling caps look at these).
+    pub recent_sends: Vec<Ts>,
+    /// Texts waiting for an allowed moment.
+    pub pending: Vec<PendingText>,
+    /// Sequence for message ids; never reused, so a message id is unique forever.
+    pub next_message_seq: u64,
+    /// Number of timeline entries and the hash of the last one (the audit chain head).
+    pub timeline_len: u64,
+    pub timeline_head: String,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+impl LeadState {
+    pub fn new(phone: Phone, now: Ts) -> Self {
+        LeadState {
+            phone,
+            status: LeadStatus::New,
+            frozen: None,
+            profile: Profile::default(),
+            consent_history: Vec::new(),
+            last_property: None,
+            last_listing_id: None,
+            last_contacted_at: None,
+            last_inbound_at: None,
+            crm_status: None,
+            interests: Vec::new(),
+            recent_sends: Vec::new(),
+            pending: Vec::new(),
+            next_message_seq: 1,
+            timeline_len: 0,
+            timeline_head: String::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    pub fn opted_out(&self) -> bool {
+        self.status == LeadStatus::OptOut
+    }
+
+    /// The grant that currently applies: the last grant, unless a revocation came after
+    /// it without a later reinstatement.
+    pub fn current_consent(&self) -> Option<&ConsentRecord> {
+        let mut current = None;
+        let mut last_grant = None;
+        for change in &self.consent_history {
+            match change {
+                ConsentChange::Granted(record) => {
+                    last_grant = Some(record);
+                    current = Some(record);
+                }
+                ConsentChange::Revoked { .. } => current = None,
+                ConsentChange::Reinstated { .. } => current = last_grant,
+            }
+        }
+        current
+    }
+}
+
+/// The kind of an outbound text decides which rules apply to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextKind {
+    /// First text to a new lead.
+    FirstContact,
+    /// Any later automated text (follow-ups, listing alerts).
+    Automated,
+    /// The one confirmation after an opt-out (FCC 64.1200(a)(12)).
+    OptOutConfirmation,
+    /// Confirmation of START/UNSTOP.
+    OptInConfirmation,
+    /// Reply to HELP/INFO.
+    Help,
+}
+
+impl TextKind {
+    /// Texts that need consent, respect freezes, quiet hours and caps. Replies the law
+    /// requires (opt-out confirmation, HELP) and the opt-in confirmation do not.
+    pub fn is_automated(self) -> bool {
+        matches!(self, TextKind::FirstContact | TextKind::Automated)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextKind::FirstContact => "first_contact",
+            TextKind::Automated => "automated",
+            TextKind::OptOutConfirmation => "opt_out_confirmation",
+            TextKind::OptInConfirmation => "opt_in_confirmation",
+            TextKind::Help => "help",
+        }
+    }
+}
+
+/// A text the decision core wants sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundText {
+    /// Unique forever: `<phone>#<seq>`. The outbox key, so a retry can never send twice.
+    pub id: String,
+    pub to: Phone,
+    pub kind: TextKind,
+    pub body: String,
+    /// The rule that asked for this text (e.g. `sequence.first_contact`).
+    pub rule: String,
+    pub created_at: Ts,
+}
+
+/// Listing details as a lead source or the MLS describes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingRef {
+    pub id: Option<String>,
+    pub address: Option<String>,
+    pub price: Option<u64>,
+}
+
+/// A new inquiry, normalised from any lead source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadCapture {
+    pub source: String,
+    pub source_lead_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub address_state: Option<String>,
+    pub listing: Option<ListingRef>,
+    pub message: Option<String>,
+    pub consent: Option<ConsentInput>,
+    pub occurred_at: Option<Ts>,
+}
+
+/// Consent as submitted; validated by the decision core.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentInput {
+    pub granted_at: Option<Ts>,
+    pub source_url: Option<String>,
+    pub disclosure: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub seller: Option<String>,
+}
+
+/// What the provider said about a text the gateway tried to send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SendResult {
+    Accepted {
+        provider_id: String,
+        status: String,
+    },
+    Failed {
+        code: Option<u32>,
+        message: String,
+        permanent: bool,
+    },
+    /// The gateway re-checked the lead just before sending and refused.
+    Cancelled {
+        rule: String,
+        reason: String,
+    },
+}
+
+/// Every input to a lead, normalised: HTTP webhooks, admin commands and gateway results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    LeadCaptured(LeadCapture),
+    InboundText {
+        body: String,
+        message_sid: Option<String>,
+    },
+    Freeze {
+        reason: Option<String>,
+    },
+    Unfreeze,
+    SendOutcome {
+        message_id: String,
+        kind: TextKind,
+        result: SendResult,
+    },
+}
+
+impl Event {
+    /// A short name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::LeadCaptured(_) => "lead_captured",
+            Event::InboundText { .. } => "inbound_text",
+            Event::Freeze { .. } => "freeze",
+            Event::Unfreeze => "unfreeze",
+            Event::SendOutcome { .. } => "send_outcome",
+        }
+    }
+}
+
+/// What a timeline entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// An input arrived (lead captured, reply, admin command).
+    Event,
+    /// A text was decided and handed to the gateway.
+    TextQueued,
+    /// A text was not sent, and never will be.
+    TextBlocked,
+    /// A text waits for an allowed moment.
+    TextDeferred,
+    /// The provider accepted a text.
+    TextSent,
+    /// The provider refused a text, or the gateway cancelled it.
+    TextFailed,
+    StatusChanged,
+    ConsentChanged,
+    Admin,
+}
+
+/// A timeline entry as the decision core produces it (before sequencing and hashing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub kind: EntryKind,
+    /// The rule that caused it, e.g. `consent.missing`, `opt_out.keyword`.
+    pub rule: Option<String>,
+    pub detail: String,
+    pub message_id: Option<String>,
+}
+
+/// A persisted, hash-chained timeline entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub seq: u64,
+    pub at: Ts,
+    pub kind: EntryKind,
+    pub rule: Option<String>,
+    pub detail: String,
+    pub message_id: Option<String>,
+    /// Hash of the previous entry ("" for the first).
+    pub prev_hash: String,
+    /// SHA-256 over the previous hash and this entry's content.
+    pub hash: String,
+}

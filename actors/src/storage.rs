@@ -1,0 +1,297 @@
+//! All persistence, behind one type. sled 0.34.7 underneath.
+//!
+//! Trees:
+//! - `leads`: E.164 phone -> `LeadState` snapshot (codec).
+//! - `timeline`: phone + `/` + seq (u64 big-endian) -> `TimelineEntry`; a prefix scan reads one lead in order.
+//! - `outbox`: message id -> `OutboxRecord`: every text from the moment it is decided to its final outcome.
+//! - `provider_ids`: provider message SID -> message id (delivery receipts find their lead).
+//! - `dedupe`: idempotency key -> first-seen time (millis, big-endian): re-delivered webhooks are ignored.
+//! - `dead_letters`: message id -> `DeadLetter`: texts a person must decide about.
+//!
+//! Durability: a lead's snapshot, its new timeline entries, its new outbox records and the
+//! event's dedupe key are written in ONE sled transaction and then flushed before the
+//! event is acknowledged. sled's flush is crash-consistent (it survives `kill -9`), but on
+//! Linux it uses `sync_file_range`, not `fsync`, so it is not guaranteed to survive a power
+//! loss on drives without power-loss protection (spacejam/sled#1452).
+
+use crate::codec::{self, CodecError};
+use crate::model::{LeadState, OutboundText, TimelineEntry};
+use crate::phone::Phone;
+use crate::ts::Ts;
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored value is unreadable: {0}")]
+    Codec(#[from] CodecError),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Where a text is on its way out. Only ever moves forward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutboxStatus {
+    /// Decided and persisted; not yet handed to the provider.
+    Queued,
+    /// The gateway is about to call (or is calling) the provider. A crash here leaves the
+    /// outcome unknown, so such a record is never sent again automatically.
+    Attempting {
+        at: Ts,
+        attempt: u32,
+    },
+    Accepted {
+        provider_id: String,
+        status: String,
+        at: Ts,
+    },
+    Failed {
+        code: Option<u32>,
+        message: String,
+        at: Ts,
+    },
+    Cancelled {
+        rule: String,
+        reason: String,
+        at: Ts,
+    },
+    DeadLettered {
+        reason: String,
+        at: Ts,
+    },
+}
+
+impl OutboxStatus {
+    pub fn is_final(&self) -> bool {
+        !matches!(self, OutboxStatus::Queued | OutboxStatus::Attempting { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    pub text: OutboundText,
+    pub status: OutboxStatus,
+    pub updated_at: Ts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub text: OutboundText,
+    /// `in_doubt`, `provider.<code>`, ...
+    pub reason: String,
+    pub detail: String,
+    pub at: Ts,
+}
+
+/// What one lead event writes, atomically.
+pub struct LeadCommit<'a> {
+    pub state: &'a LeadState,
+    pub entries: &'a [TimelineEntry],
+    pub sends: &'a [OutboundText],
+    pub dedupe_key: Option<&'a str>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    leads: sled::Tree,
+    timeline: sled::Tree,
+    outbox: sled::Tree,
+    provider_ids: sled::Tree,
+    dedupe: sled::Tree,
+    dead_letters: sled::Tree,
+}
+
+fn timeline_prefix(phone: &Phone) -> Vec<u8> {
+    let mut k = phone.as_str().as_bytes().to_vec();
+    k.push(b'/');
+    k
+}
+
+fn timeline_key(phone: &Phone, seq: u64) -> Vec<u8> {
+    let mut k = timeline_prefix(phone);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::LowSpace)
+            .open()?;
+        Ok(Store {
+            leads: db.open_tree("leads")?,
+            timeline: db.open_tree("timeline")?,
+            outbox: db.open_tree("outbox")?,
+            provider_ids: db.open_tree("provider_ids")?,
+            dedupe: db.open_tree("dedupe")?,
+            dead_letters: db.open_tree("dead_letters")?,
+            db,
+        })
+    }
+
+    /// Waits until everything written so far is on disk (see the module note on what that means).
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn lead(&self, phone: &Phone) -> Result<Option<LeadState>> {
+        match self.leads.get(phone.as_str())? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn lead_exists(&self, phone: &Phone) -> Result<bool> {
+        Ok(self.leads.contains_key(phone.as_str())?)
+    }
+
+    pub fn lead_count(&self) -> usize {
+        self.leads.len()
+    }
+
+    pub fn seen(&self, dedupe_key: &str) -> Result<bool> {
+        Ok(self.dedupe.contains_key(dedupe_key)?)
+    }
+
+    /// Writes a lead's new snapshot, timeline entries, outbox records and dedupe key in one
+    /// transaction, then flushes. Only after this returns may the event be acknowledged.
+    pub async fn commit_lead(&self, c: LeadCommit<'_>) -> Result<()> {
+        let snapshot = codec::encode(c.state)?;
+        let entries = c
+            .entries
+            .iter()
+            .map(|e| Ok((timeline_key(&c.state.phone, e.seq), codec::encode(e)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let now = c.state.updated_at;
+        let queued = c
+            .sends
+            .iter()
+            .map(|t| {
+                let rec = OutboxRecord {
+                    text: t.clone(),
+                    status: OutboxStatus::Queued,
+                    updated_at: now,
+                };
+                Ok((t.id.clone(), codec::encode(&rec)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let phone = c.state.phone.as_str();
+        (&self.leads, &self.timeline, &self.outbox, &self.dedupe)
+            .transaction(|(leads, timeline, outbox, dedupe)| {
+                leads.insert(phone, snapshot.as_slice())?;
+                for (k, v) in &entries {
+                    timeline.insert(k.as_slice(), v.as_slice())?;
+                }
+                for (k, v) in &queued {
+                    outbox.insert(k.as_bytes(), v.as_slice())?;
+                }
+                if let Some(key) = c.dedupe_key {
+                    dedupe.insert(key, &now.millis().to_be_bytes()[..])?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => StoreError::Sled(e),
+                TransactionError::Abort(()) => {
+                    StoreError::Sled(sled::Error::Unsupported("transaction aborted".into()))
+                }
+            })?;
+        self.flush().await
+    }
+
+    /// A lead's timeline, oldest first, starting after `after_seq`, at most `limit` entries.
+    pub fn timeline(
+        &self,
+        phone: &Phone,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<TimelineEntry>> {
+        let start = timeline_key(phone, after_seq.saturating_add(1));
+        let mut end = timeline_prefix(phone);
+        end.extend_from_slice(&u64::MAX.to_be_bytes());
+        self.timeline
+            .range(start..=end)
+            .take(limit)
+            .map(|kv| {
+                let (_, v) = kv?;
+                Ok(codec::decode(&v)?)
+            })
+            .collect()
+    }
+
+    pub fn outbox(&self, id: &str) -> Result<Option<OutboxRecord>> {
+        match self.outbox.get(id)? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves an outbox record to a new status and flushes.
+    pub async fn set_outbox_status(
+        &self,
+        id: &str,
+        status: OutboxStatus,
+        now: Ts,
+    ) -> Result<Option<OutboxRecord>> {
+        let Some(mut rec) = self.outbox(id)? else {
+            return Ok(None);
+        };
+        if let OutboxStatus::Accepted { provider_id, .. } = &status {
+            self.provider_ids
+                .insert(provider_id.as_str(), id.as_bytes())?;
+        }
+        rec.status = status;
+        rec.updated_at = now;
+        self.outbox.insert(id, codec::encode(&rec)?)?;
+        self.flush().await?;
+        Ok(Some(rec))
+    }
+
+    /// Records that are not final: the start-up recovery looks at these.
+    pub fn unfinished_outbox(&self) -> Result<Vec<OutboxRecord>> {
+        let mut out = Vec::new();
+        for kv in self.outbox.iter() {
+            let (_, v) = kv?;
+            let rec: OutboxRecord = codec::decode(&v)?;
+            if !rec.status.is_final() {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The message id a provider SID belongs to.
+    pub fn message_for_provider_id(&self, provider_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .provider_ids
+            .get(provider_id)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub async fn put_dead_letter(&self, dl: &DeadLetter) -> Result<()> {
+        self.dead_letters
+            .insert(dl.text.id.as_str(), codec::encode(dl)?)?;
+        self.flush().await
+    }
+
+    pub fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
+        self.dead_letters
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv?;
+                Ok(codec::decode(&v)?)
+            })
+            .collect()
+    }
+
+    /// Size of the database on disk, in bytes.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}

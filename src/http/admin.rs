@@ -1,0 +1,154 @@
+//! The admin API (bearer `LEADLINE_ADMIN_TOKEN`): inspect a lead, read its timeline,
+//! freeze and unfreeze its automation.
+
+use super::body::{parse_json, read_limited};
+use super::error::ApiError;
+use super::{applied_json, AppState};
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use leadline_actors::model::{Event, LeadState};
+use leadline_actors::Phone;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/leads/{phone}", get(get_lead))
+        .route("/v1/admin/leads/{phone}/timeline", get(get_timeline))
+        .route("/v1/admin/leads/{phone}/freeze", post(freeze))
+        .route("/v1/admin/leads/{phone}/unfreeze", post(unfreeze))
+        .route_layer(middleware::from_fn_with_state(state, require_admin))
+}
+
+async fn require_admin(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(expected) = app.secrets.admin_token.as_deref() else {
+        return ApiError::unauthorized(
+            "the admin API is disabled until LEADLINE_ADMIN_TOKEN is set",
+        )
+        .into_response();
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if given.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        return ApiError::unauthorized("missing or wrong bearer token").into_response();
+    }
+    next.run(req).await
+}
+
+/// `{phone}` may be E.164 (URL-encoded or not) or plain digits.
+fn known_lead(app: &AppState, raw: &str) -> Result<(Phone, LeadState), ApiError> {
+    let phone = Phone::parse(raw)?;
+    match app.store.lead(&phone)? {
+        Some(lead) => Ok((phone, lead)),
+        None => Err(ApiError::not_found(format!("no lead with phone {phone}"))),
+    }
+}
+
+/// The lead as the admin API shows it.
+pub fn lead_json(lead: &LeadState) -> serde_json::Value {
+    serde_json::json!({
+        "phone": lead.phone,
+        "status": lead.status,
+        "frozen": lead.frozen.is_some(),
+        "frozen_reason": lead.frozen.as_ref().and_then(|f| f.reason.clone()),
+        "frozen_at": lead.frozen.as_ref().map(|f| f.at),
+        "consent": lead.current_consent(),
+        "consent_history": lead.consent_history,
+        "first_name": lead.profile.first_name,
+        "last_name": lead.profile.last_name,
+        "email": lead.profile.email,
+        "source": lead.profile.source,
+        "source_lead_id": lead.profile.source_lead_id,
+        "last_property": lead.last_property,
+        "last_listing_id": lead.last_listing_id,
+        "last_contacted_at": lead.last_contacted_at,
+        "last_inbound_at": lead.last_inbound_at,
+        "crm_status": lead.crm_status,
+        "interests": lead.interests,
+        "scheduled": lead.pending.iter().map(|p| serde_json::json!({
+            "message_id": p.text.id, "kind": p.text.kind, "not_before": p.not_before, "rule": p.rule,
+        })).collect::<Vec<_>>(),
+        "timeline_entries": lead.timeline_len,
+        "created_at": lead.created_at,
+        "updated_at": lead.updated_at,
+    })
+}
+
+async fn get_lead(
+    State(app): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (_, lead) = known_lead(&app, &raw)?;
+    Ok(Json(lead_json(&lead)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimelineQuery {
+    /// Return entries after this sequence number (for paging).
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn get_timeline(
+    State(app): State<AppState>,
+    Path(raw): Path<String>,
+    Query(q): Query<TimelineQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (phone, lead) = known_lead(&app, &raw)?;
+    let limit = q.limit.unwrap_or(500).clamp(1, 1000);
+    let entries = app.store.timeline(&phone, q.after.unwrap_or(0), limit)?;
+    let next = entries
+        .last()
+        .map(|e| e.seq)
+        .filter(|s| *s < lead.timeline_len);
+    Ok(Json(
+        serde_json::json!({ "phone": phone, "entries": entries, "next_after": next }),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FreezeBody {
+    reason: Option<String>,
+}
+
+async fn freeze(
+    State(app): State<AppState>,
+    Path(raw): Path<String>,
+    body: Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
+    let FreezeBody { reason } = parse_json(&bytes, true)?;
+    admin_event(&app, &raw, Event::Freeze { reason }).await
+}
+
+async fn unfreeze(
+    State(app): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    admin_event(&app, &raw, Event::Unfreeze).await
+}
+
+async fn admin_event(
+    app: &AppState,
+    raw: &str,
+    event: Event,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (phone, _) = known_lead(app, raw)?;
+    let applied = app.submit(phone.clone(), event, None).await?;
+    let lead = app
+        .store
+        .lead(&phone)?
+        .ok_or_else(|| ApiError::not_found("lead disappeared"))?;
+    let mut out = lead_json(&lead);
+    out["decisions"] = applied_json(&applied)["decisions"].take();
+    Ok(Json(out))
+}

@@ -1,0 +1,74 @@
+//! Every error a client can cause becomes a 4xx with `{"error": {"code", "message"}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "invalid_signature", message)
+    }
+    /// Our side is not able to take the event now; the client should retry (nothing was acknowledged).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, message = %self.message, "request failed");
+        }
+        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<leadline_actors::phone::PhoneError> for ApiError {
+    fn from(e: leadline_actors::phone::PhoneError) -> Self {
+        ApiError::unprocessable("invalid_phone", e.to_string())
+    }
+}
+
+impl From<leadline_actors::storage::StoreError> for ApiError {
+    fn from(e: leadline_actors::storage::StoreError) -> Self {
+        ApiError::unavailable(e.to_string())
+    }
+}
+
+/// Turns a serde_json error into 400 (not JSON at all) or 422 (JSON of the wrong shape).
+pub fn json_error(e: serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::bad_request("malformed_json", format!("body is not valid JSON: {e}"))
+        }
+        Category::Data => ApiError::unprocessable("invalid_body", e.to_string()),
+    }
+}

@@ -1,0 +1,103 @@
+//! `POST /v1/events/leads`: a new inquiry from any lead source.
+
+use super::body::{parse_json, read_limited};
+use super::error::ApiError;
+use super::{applied_json, AppState};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use leadline_actors::model::{ConsentInput, Event, LeadCapture, ListingRef};
+use leadline_actors::{Phone, Ts};
+use serde::Deserialize;
+
+/// The generic lead body (PRODUCT.md). Only `source` and `phone` are required; unknown
+/// fields are ignored so integrations can send what they have.
+#[derive(Debug, Deserialize)]
+pub struct LeadBody {
+    pub source: String,
+    pub phone: String,
+    pub source_lead_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    /// Two-letter state of the lead's address, if known.
+    pub state: Option<String>,
+    pub listing: Option<ListingBody>,
+    pub message: Option<String>,
+    pub consent: Option<ConsentBody>,
+    pub occurred_at: Option<Ts>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListingBody {
+    pub id: Option<String>,
+    pub address: Option<String>,
+    pub price: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsentBody {
+    pub granted_at: Option<Ts>,
+    pub source_url: Option<String>,
+    pub disclosure: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub seller: Option<String>,
+}
+
+impl LeadBody {
+    /// Validates and normalises into the event the lead actor applies.
+    pub fn into_event(self) -> Result<(Phone, LeadCapture), ApiError> {
+        if self.source.trim().is_empty() {
+            return Err(ApiError::unprocessable(
+                "invalid_field",
+                "`source` must not be empty",
+            ));
+        }
+        let phone = Phone::parse(&self.phone)?;
+        let capture = LeadCapture {
+            source: self.source.trim().to_string(),
+            source_lead_id: self.source_lead_id.filter(|s| !s.trim().is_empty()),
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email: self.email,
+            address_state: self.state.map(|s| s.trim().to_uppercase()),
+            listing: self.listing.map(|l| ListingRef {
+                id: l.id,
+                address: l.address,
+                price: l.price,
+            }),
+            message: self.message,
+            consent: self.consent.map(|c| ConsentInput {
+                granted_at: c.granted_at,
+                source_url: c.source_url,
+                disclosure: c.disclosure,
+                ip: c.ip,
+                user_agent: c.user_agent,
+                seller: c.seller,
+            }),
+            occurred_at: self.occurred_at,
+        };
+        Ok((phone, capture))
+    }
+}
+
+pub async fn post_lead(
+    State(app): State<AppState>,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
+    let lead: LeadBody = parse_json(&bytes, false)?;
+    let (phone, capture) = lead.into_event()?;
+    // The same inquiry delivered twice (same source and source id) is acknowledged once.
+    let dedupe = capture
+        .source_lead_id
+        .as_ref()
+        .map(|id| format!("lead:{}:{id}", capture.source));
+    let applied = app
+        .submit(phone, Event::LeadCaptured(capture), dedupe)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(applied_json(&applied))))
+}

@@ -1,0 +1,105 @@
+//! The HTTP surface: webhooks for integrations, the admin API, health and metrics.
+
+pub mod admin;
+pub mod body;
+pub mod error;
+pub mod events;
+pub mod health;
+pub mod twilio;
+
+use crate::config::{Secrets, Settings};
+use axum::routing::{get, post};
+use axum::Router;
+use error::ApiError;
+use leadline_actors::actors::lead::{Applied, LeadMsg};
+use leadline_actors::actors::supervisor::SupervisorMsg;
+use leadline_actors::model::Event;
+use leadline_actors::storage::Store;
+use leadline_actors::Phone;
+use metrics_exporter_prometheus::PrometheusHandle;
+use ractor::ActorRef;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState(pub Arc<AppInner>);
+
+pub struct AppInner {
+    pub settings: Settings,
+    pub secrets: Secrets,
+    pub store: Store,
+    pub supervisor: ActorRef<SupervisorMsg>,
+    pub metrics: PrometheusHandle,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Routes an event to its lead and waits until it is durable (or times out: 503, so the
+    /// sender retries; idempotency keys make that retry harmless).
+    pub async fn submit(
+        &self,
+        phone: Phone,
+        event: Event,
+        dedupe_key: Option<String>,
+    ) -> Result<Applied, ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let msg = LeadMsg::Apply {
+            event,
+            dedupe_key,
+            reply: Some(tx.into()),
+        };
+        self.supervisor
+            .cast(SupervisorMsg::Route(phone, msg))
+            .map_err(|_| ApiError::unavailable("the service is shutting down"))?;
+        let wait = Duration::from_millis(self.settings.server.event_timeout_ms);
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(Ok(applied))) => Ok(applied),
+            Ok(Ok(Err(e))) => Err(ApiError::unavailable(e.to_string())),
+            Ok(Err(_)) => Err(ApiError::unavailable(
+                "the lead could not process the event; retry",
+            )),
+            Err(_) => Err(ApiError::unavailable(
+                "timed out waiting for the event to be stored; retry with the same idempotency key",
+            )),
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let admin = admin::router(state.clone());
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .route("/v1/events/leads", post(events::post_lead))
+        .route("/v1/twilio/inbound", post(twilio::inbound))
+        .merge(admin)
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The JSON shape of the decisions an event produced.
+pub fn applied_json(a: &Applied) -> serde_json::Value {
+    serde_json::json!({
+        "phone": a.phone,
+        "status": a.status,
+        "duplicate": a.duplicate,
+        "decisions": a.entries.iter().map(|e| serde_json::json!({
+            "kind": e.kind, "rule": e.rule, "detail": e.detail, "message_id": e.message_id,
+        })).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,98 @@
+//! Twilio webhooks: `POST /v1/twilio/inbound` (replies from leads).
+//!
+//! Every request must carry a valid `X-Twilio-Signature` computed over the configured
+//! `server.public_url` + the request path (and query): behind a proxy Twilio signs the
+//! public URL, not the one our socket sees.
+
+use super::body::read_limited;
+use super::error::ApiError;
+use super::AppState;
+use crate::webhook_auth;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use leadline_actors::model::Event;
+use leadline_actors::Phone;
+
+const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
+
+/// Reads a Twilio form body and checks its signature. Returns the fields in arrival order.
+pub async fn verified_form(
+    app: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
+    let params: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+    if app.settings.twilio_webhooks.verify_signatures {
+        let Some(token) = app.secrets.twilio_auth_token.as_deref() else {
+            return Err(ApiError::forbidden(
+                "TWILIO_AUTH_TOKEN is not set, so Twilio signatures cannot be verified",
+            ));
+        };
+        let signature = headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let url = public_url_for(app, uri);
+        if signature.is_empty() || !webhook_auth::verify_twilio(&url, &params, token, signature) {
+            metrics::counter!("leadline_webhook_rejected_total", "reason" => "twilio_signature")
+                .increment(1);
+            return Err(ApiError::forbidden("missing or invalid X-Twilio-Signature"));
+        }
+    }
+    Ok(params)
+}
+
+/// The URL Twilio called: the configured public base plus this request's path and query.
+pub fn public_url_for(app: &AppState, uri: &Uri) -> String {
+    let base = app
+        .settings
+        .server
+        .public_url
+        .as_str()
+        .trim_end_matches('/');
+    let pq = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    format!("{base}{pq}")
+}
+
+pub fn field<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+pub async fn inbound(
+    State(app): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let params = verified_form(&app, &uri, &headers, body).await?;
+    let from = field(&params, "From")
+        .ok_or_else(|| ApiError::unprocessable("missing_field", "form field `From` is required"))?;
+    let phone = Phone::parse(from)?;
+    let text = field(&params, "Body").unwrap_or("").to_string();
+    let sid = field(&params, "MessageSid")
+        .or_else(|| field(&params, "SmsSid"))
+        .map(str::to_string);
+    // Twilio retries webhooks; the same MessageSid is applied once.
+    let dedupe = sid.as_ref().map(|s| format!("twilio:in:{s}"));
+    app.submit(
+        phone,
+        Event::InboundText {
+            body: text,
+            message_sid: sid,
+        },
+        dedupe,
+    )
+    .await?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/xml")],
+        EMPTY_TWIML,
+    ))
+}

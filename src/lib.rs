@@ -1,0 +1,12 @@
+//! leadline: compliant, event-driven text conversations with real-estate leads.
+//!
+//! This crate is the service shell: configuration, HTTP (webhooks and admin API), the
+//! Twilio client and start-up. The domain, the decision core, storage and the actors live
+//! in the `leadline-actors` workspace crate.
+
+pub mod config;
+pub mod http;
+pub mod startup;
+pub mod telemetry;
+pub mod twilio_client;
+pub mod webhook_auth;

@@ -1,0 +1,208 @@
+//! Builds and runs the whole service: storage, actors, HTTP. Tests use the same code path
+//! (`Application::build` on port 0 with a temporary data dir).
+
+use crate::config::{ProviderKind, Secrets, Settings};
+use crate::http::{router, AppInner, AppState};
+use crate::twilio_client::TwilioProvider;
+use anyhow::Context;
+use leadline_actors::actors::gateway::{Gateway, GatewayArgs, GatewayMsg};
+use leadline_actors::actors::supervisor::{LeadSupervisor, SupervisorMsg};
+use leadline_actors::actors::LeadDeps;
+use leadline_actors::clock::Clock;
+use leadline_actors::policy::Policy;
+use leadline_actors::provider::{DryRunProvider, SmsProvider};
+use leadline_actors::storage::Store;
+use ractor::{Actor, ActorRef};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct Application {
+    addr: SocketAddr,
+    settings: Settings,
+    store: Store,
+    supervisor: ActorRef<SupervisorMsg>,
+    gateway: ActorRef<GatewayMsg>,
+    server: JoinHandle<std::io::Result<()>>,
+    stop_server: oneshot::Sender<()>,
+}
+
+/// Builds the SMS provider the config asks for.
+fn provider(settings: &Settings, secrets: &Secrets) -> anyhow::Result<Arc<dyn SmsProvider>> {
+    Ok(match settings.gateway.provider {
+        ProviderKind::DryRun => Arc::new(DryRunProvider::new(settings.dry_run_file())),
+        ProviderKind::Twilio => {
+            let token = secrets
+                .twilio_auth_token
+                .clone()
+                .context("TWILIO_AUTH_TOKEN must be set when gateway.provider = \"twilio\"")?;
+            let t = &settings.gateway.twilio;
+            let from = t
+                .from_numbers
+                .first()
+                .cloned()
+                .context("gateway.twilio.from_numbers is empty")?;
+            let callback = format!(
+                "{}/v1/twilio/status",
+                settings.server.public_url.as_str().trim_end_matches('/')
+            );
+            Arc::new(TwilioProvider::new(
+                &t.api_base,
+                t.account_sid.clone(),
+                token,
+                from,
+                callback,
+                Duration::from_millis(t.timeout_ms),
+            )?)
+        }
+    })
+}
+
+impl Application {
+    pub async fn build(
+        settings: Settings,
+        secrets: Secrets,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
+        let path = &settings.storage.path;
+        std::fs::create_dir_all(path)
+            .with_context(|| format!("cannot create storage.path {}", path.display()))?;
+        let store = Store::open(path).with_context(|| {
+            format!(
+                "cannot open the database in storage.path {}",
+                path.display()
+            )
+        })?;
+        let policy = Arc::new(
+            Policy::new(
+                settings.brand.name.clone(),
+                settings.brand.support.clone(),
+                settings.templates.clone(),
+                settings.classifier.clone(),
+            )
+            .context("invalid [templates]")?,
+        );
+        let provider = provider(&settings, &secrets)?;
+        let gateway_args = GatewayArgs {
+            provider,
+            store: store.clone(),
+            policy: policy.clone(),
+            clock: clock.clone(),
+            account_mps: settings.gateway.account_mps,
+        };
+        let (gateway, _) = Actor::spawn(None, Gateway, gateway_args)
+            .await
+            .context("cannot start the gateway actor")?;
+        let deps = Arc::new(LeadDeps {
+            store: store.clone(),
+            policy,
+            clock,
+            gateway: gateway.clone(),
+        });
+        let (supervisor, _) = Actor::spawn(None, LeadSupervisor, deps)
+            .await
+            .context("cannot start the lead supervisor")?;
+        gateway.cast(GatewayMsg::Attach(supervisor.clone()))?;
+        // Texts persisted but not yet handed over before a restart go out now; in-doubt ones are parked.
+        gateway.cast(GatewayMsg::Recover)?;
+
+        let listener = tokio::net::TcpListener::bind(settings.server.bind)
+            .await
+            .with_context(|| format!("cannot listen on server.bind = {}", settings.server.bind))?;
+        let addr = listener.local_addr()?;
+        let state = AppState(Arc::new(AppInner {
+            settings: settings.clone(),
+            secrets,
+            store: store.clone(),
+            supervisor: supervisor.clone(),
+            metrics: crate::telemetry::metrics_handle(),
+        }));
+        let (stop_server, stopped) = oneshot::channel::<()>();
+        let app = router(state);
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, provider = ?settings.gateway.provider, "leadline is listening");
+        Ok(Application {
+            addr,
+            settings,
+            store,
+            supervisor,
+            gateway,
+            server,
+            stop_server,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Serves until SIGINT/SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutdown signal received; draining");
+        self.stop().await
+    }
+
+    /// Graceful shutdown: stop accepting requests and finish in-flight ones, let in-flight
+    /// sends finish, let every lead actor drain its mailbox, flush storage.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let grace = Duration::from_millis(self.settings.server.shutdown_grace_ms);
+        let _ = self.stop_server.send(());
+        match tokio::time::timeout(grace, self.server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server ended with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
+            Err(_) => tracing::warn!("HTTP server did not finish within the grace period"),
+        }
+        let _ = ractor::call_t!(
+            self.gateway,
+            GatewayMsg::Drain,
+            grace.as_millis() as u64 + 1000,
+            grace
+        );
+        let _ = ractor::call_t!(
+            self.supervisor,
+            SupervisorMsg::DrainAll,
+            grace.as_millis() as u64 + 1000,
+            grace
+        );
+        self.supervisor.stop_and_wait(None, Some(grace)).await.ok();
+        self.gateway.stop_and_wait(None, Some(grace)).await.ok();
+        self.store.flush().await.context("final flush failed")?;
+        tracing::info!("leadline stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

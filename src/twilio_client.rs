@@ -1,0 +1,126 @@
+//! The Twilio provider: `POST {api_base}/2010-04-01/Accounts/{sid}/Messages.json`,
+//! form-encoded, HTTP Basic auth. `api_base` is configurable so tests can point it at a
+//! local fake that speaks the same wire format.
+
+use async_trait::async_trait;
+use leadline_actors::model::OutboundText;
+use leadline_actors::provider::{Accepted, ProviderError, SmsProvider};
+use serde::Deserialize;
+use std::time::Duration;
+
+pub struct TwilioProvider {
+    http: reqwest::Client,
+    messages_url: String,
+    account_sid: String,
+    auth_token: String,
+    from: String,
+    status_callback: String,
+}
+
+#[derive(Deserialize)]
+struct MessageResource {
+    sid: String,
+    status: Option<String>,
+}
+
+/// Twilio's error body: `{"code": 21211, "message": "...", "more_info": "...", "status": 400}`.
+#[derive(Deserialize)]
+struct TwilioError {
+    code: Option<u32>,
+    message: Option<String>,
+}
+
+impl TwilioProvider {
+    pub fn new(
+        api_base: &url::Url,
+        account_sid: String,
+        auth_token: String,
+        from: String,
+        status_callback: String,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        let base = api_base.as_str().trim_end_matches('/');
+        let messages_url = format!("{base}/2010-04-01/Accounts/{account_sid}/Messages.json");
+        Ok(TwilioProvider {
+            http,
+            messages_url,
+            account_sid,
+            auth_token,
+            from,
+            status_callback,
+        })
+    }
+}
+
+#[async_trait]
+impl SmsProvider for TwilioProvider {
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+
+    async fn send(&self, text: &OutboundText) -> Result<Accepted, ProviderError> {
+        let form = [
+            ("To", text.to.as_str()),
+            ("From", self.from.as_str()),
+            ("Body", text.body.as_str()),
+            ("StatusCallback", self.status_callback.as_str()),
+        ];
+        let response = self
+            .http
+            .post(&self.messages_url)
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| ProviderError {
+                retryable: true,
+                code: None,
+                http_status: None,
+                message: if e.is_timeout() {
+                    format!("timed out calling Twilio: {e}")
+                } else {
+                    format!("could not reach Twilio: {e}")
+                },
+            })?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| ProviderError {
+            retryable: true,
+            code: None,
+            http_status: Some(status.as_u16()),
+            message: format!("could not read Twilio's reply: {e}"),
+        })?;
+        if status.is_success() {
+            let msg: MessageResource =
+                serde_json::from_slice(&bytes).map_err(|e| ProviderError {
+                    // Twilio took the request but the reply is unreadable: do not resend blindly.
+                    retryable: false,
+                    code: None,
+                    http_status: Some(status.as_u16()),
+                    message: format!("unreadable success reply from Twilio: {e}"),
+                })?;
+            return Ok(Accepted {
+                provider_id: msg.sid,
+                status: msg.status.unwrap_or_else(|| "queued".into()),
+            });
+        }
+        let err: Option<TwilioError> = serde_json::from_slice(&bytes).ok();
+        let code = err.as_ref().and_then(|e| e.code);
+        let message = err.and_then(|e| e.message).unwrap_or_else(|| {
+            format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            )
+        });
+        let retryable = status.as_u16() == 429 || status.is_server_error() || code == Some(20429);
+        Err(ProviderError {
+            retryable,
+            code,
+            http_status: Some(status.as_u16()),
+            message,
+        })
+    }
+}
