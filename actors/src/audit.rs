@@ -32,7 +32,7 @@ pub fn chain(mut len: u64, mut head: String, at: Ts, notes: Vec<Note>) -> Vec<Ti
             len += 1;
             let bytes = note_bytes(&n.kind, &n.rule, &n.detail, &n.message_id);
             let hash = entry_hash(&head, len, at, &bytes);
-            let entry = TimelineEntry {
+            TimelineEntry {
                 seq: len,
                 at,
                 kind: n.kind,
@@ -41,8 +41,7 @@ pub fn chain(mut len: u64, mut head: String, at: Ts, notes: Vec<Note>) -> Vec<Ti
                 message_id: n.message_id,
                 prev_hash: std::mem::replace(&mut head, hash.clone()),
                 hash,
-            };
-            entry
+            }
         })
         .collect()
 }

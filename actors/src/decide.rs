@@ -39,6 +39,9 @@ pub enum Gate {
 /// Consent older than this no longer counts (configurable later; 18 months by default).
 pub const CONSENT_MAX_AGE_DAYS: i64 = 548;
 
+/// Lead sources' clocks drift; a grant this far in the future still counts.
+pub const CONSENT_CLOCK_SKEW_MINUTES: i64 = 5;
+
 /// May a text of this kind go to this lead now? The one place every send rule lives.
 pub fn gate(state: &LeadState, kind: TextKind, _policy: &Policy, now: Ts) -> Gate {
     let block = |rule: &str, reason: String| Gate::Block {
@@ -86,7 +89,7 @@ pub fn gate(state: &LeadState, kind: TextKind, _policy: &Policy, now: Ts) -> Gat
             "the consent record lacks a timestamp or a source URL".into(),
         );
     };
-    if granted_at > now {
+    if granted_at.0 > now.0 + chrono::Duration::minutes(CONSENT_CLOCK_SKEW_MINUTES) {
         return block(
             "consent.future",
             format!("consent is dated in the future ({granted_at})"),
@@ -213,6 +216,9 @@ impl Draft<'_> {
         };
         let id = format!("{}#{}", self.state.phone, self.state.next_message_seq);
         self.state.next_message_seq += 1;
+        if kind == TextKind::FirstContact {
+            self.set_status(LeadStatus::ContactedSms, rule, "first text queued");
+        }
         if kind.is_automated() {
             self.state.last_contacted_at = Some(self.now);
             self.state.recent_sends.push(self.now);

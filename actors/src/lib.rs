@@ -10,6 +10,7 @@ pub mod model;
 pub mod phone;
 pub mod policy;
 pub mod provider;
+pub mod quiet_hours;
 pub mod segments;
 pub mod storage;
 pub mod ts;

@@ -270,7 +270,7 @@ pub enum SendResult {
 /// Every input to a lead, normalised: HTTP webhooks, admin commands and gateway results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
-    LeadCaptured(LeadCapture),
+    LeadCaptured(Box<LeadCapture>),
     InboundText {
         body: String,
         message_sid: Option<String>,

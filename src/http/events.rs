@@ -97,7 +97,7 @@ pub async fn post_lead(
         .as_ref()
         .map(|id| format!("lead:{}:{id}", capture.source));
     let applied = app
-        .submit(phone, Event::LeadCaptured(capture), dedupe)
+        .submit(phone, Event::LeadCaptured(Box::new(capture)), dedupe)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(applied_json(&applied))))
 }

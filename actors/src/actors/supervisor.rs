@@ -86,11 +86,14 @@ impl Actor for LeadSupervisor {
         match msg {
             SupervisorMsg::Route(phone, msg) => {
                 let actor = match st.leads.get(&phone) {
-                    Some(actor) => Some(actor.clone()),
-                    None => st.spawn(&me.get_cell(), &phone).await,
+                    Some(actor) => actor.clone(),
+                    None => match st.spawn(&me.get_cell(), &phone).await {
+                        Some(actor) => actor,
+                        None => return Ok(()), // logged; the caller's reply port drops -> 503
+                    },
                 };
                 // A lead actor that is stopping hands the message back; activate a fresh one.
-                if let Some(Err(MessagingErr::SendErr(msg))) = actor.map(|a| a.cast(msg)) {
+                if let Err(MessagingErr::SendErr(msg)) = actor.cast(msg) {
                     if let Some(old) = st.leads.remove(&phone) {
                         st.phones.remove(&old.get_id());
                     }
@@ -104,7 +107,8 @@ impl Actor for LeadSupervisor {
             }
             SupervisorMsg::DrainAll(timeout, reply) => {
                 let mut waits = tokio::task::JoinSet::new();
-                for actor in st.leads.values().cloned() {
+                for actor in st.leads.values() {
+                    let actor = actor.clone();
                     waits.spawn(async move { actor.drain_and_wait(Some(timeout)).await });
                 }
                 while waits.join_next().await.is_some() {}
