@@ -5,7 +5,7 @@
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use leadline_actors::classify::ClassifierConfig;
-use leadline_actors::policy::TemplateSources;
+use leadline_actors::policy::{ComplianceSettings, PolicySettings, TemplateSources};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,7 +23,16 @@ pub struct Settings {
     pub brand: BrandSettings,
     pub templates: TemplateSources,
     pub classifier: ClassifierConfig,
+    pub compliance: ComplianceSettings,
+    pub scheduler: SchedulerSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// How often the durable timers are checked.
+    pub tick_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,10 +121,7 @@ impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Secrets")
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
-            .field(
-                "twilio_auth_token",
-                &self.twilio_auth_token.as_ref().map(|_| "<set>"),
-            )
+            .field("twilio_auth_token", &self.twilio_auth_token.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -123,10 +129,7 @@ impl std::fmt::Debug for Secrets {
 impl Secrets {
     pub fn from_env() -> Secrets {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        Secrets {
-            admin_token: get("LEADLINE_ADMIN_TOKEN"),
-            twilio_auth_token: get("TWILIO_AUTH_TOKEN"),
-        }
+        Secrets { admin_token: get("LEADLINE_ADMIN_TOKEN"), twilio_auth_token: get("TWILIO_AUTH_TOKEN") }
     }
 }
 
@@ -159,12 +162,7 @@ impl Settings {
     fn from_figment(fig: Figment) -> Result<Settings, ConfigError> {
         let mut s: Settings = fig.extract().map_err(|e| {
             // figment names the key ("for key `server.bind`"); show every error, one per line.
-            ConfigError::Invalid(
-                e.into_iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
+            ConfigError::Invalid(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
         })?;
         if let Ok(sid) = std::env::var("TWILIO_ACCOUNT_SID") {
             if !sid.trim().is_empty() {
@@ -181,10 +179,7 @@ impl Settings {
             return bad("server.max_body_bytes must be greater than 0".into());
         }
         if !matches!(self.server.public_url.scheme(), "http" | "https") {
-            return bad(format!(
-                "server.public_url must be http or https, got {}",
-                self.server.public_url
-            ));
+            return bad(format!("server.public_url must be http or https, got {}", self.server.public_url));
         }
         for n in &self.gateway.twilio.from_numbers {
             if let Err(e) = leadline_actors::Phone::parse(n) {
@@ -193,13 +188,29 @@ impl Settings {
         }
         if self.gateway.provider == ProviderKind::Twilio {
             if self.gateway.twilio.account_sid.trim().is_empty() {
-                return bad("gateway.twilio.account_sid (or TWILIO_ACCOUNT_SID) is required when gateway.provider = \"twilio\"".into());
+                return bad(
+                    "gateway.twilio.account_sid (or TWILIO_ACCOUNT_SID) is required when gateway.provider = \"twilio\""
+                        .into(),
+                );
             }
             if self.gateway.twilio.from_numbers.is_empty() {
-                return bad("gateway.twilio.from_numbers needs at least one number when gateway.provider = \"twilio\"".into());
+                return bad(
+                    "gateway.twilio.from_numbers needs at least one number when gateway.provider = \"twilio\"".into()
+                );
             }
         }
         Ok(())
+    }
+
+    /// What the decision core's policy is built from.
+    pub fn policy_settings(&self) -> PolicySettings {
+        PolicySettings {
+            brand: self.brand.name.clone(),
+            support: self.brand.support.clone(),
+            templates: self.templates.clone(),
+            classifier: self.classifier.clone(),
+            compliance: self.compliance.clone(),
+        }
     }
 
     /// Where the dry-run provider writes.

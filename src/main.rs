@@ -65,8 +65,7 @@ fn main() -> ExitCode {
                 }
             };
             let result = runtime.block_on(async {
-                let app = Application::build(settings, Secrets::from_env(), Arc::new(SystemClock))
-                    .await?;
+                let app = Application::build(settings, Secrets::from_env(), Arc::new(SystemClock)).await?;
                 app.run_until_signal().await
             });
             match result {
@@ -77,46 +76,24 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Config {
-            command: ConfigCommand::Check { config },
-        } => match load(config.as_deref()) {
+        Command::Config { command: ConfigCommand::Check { config } } => match load(config.as_deref()) {
             Ok(s) => {
                 let secrets = Secrets::from_env();
                 println!("configuration OK");
-                println!(
-                    "  listen: {}   public url: {}",
-                    s.server.bind, s.server.public_url
-                );
-                println!(
-                    "  storage: {}   provider: {:?}",
-                    s.storage.path.display(),
-                    s.gateway.provider
-                );
+                println!("  listen: {}   public url: {}", s.server.bind, s.server.public_url);
+                println!("  storage: {}   provider: {:?}", s.storage.path.display(), s.gateway.provider);
                 println!(
                     "  admin token: {}",
-                    if secrets.admin_token.is_some() {
-                        "set"
-                    } else {
-                        "NOT SET (admin API disabled)"
-                    }
+                    if secrets.admin_token.is_some() { "set" } else { "NOT SET (admin API disabled)" }
                 );
                 println!(
                     "  twilio auth token: {}",
-                    if secrets.twilio_auth_token.is_some() {
-                        "set"
-                    } else {
-                        "not set"
-                    }
+                    if secrets.twilio_auth_token.is_some() { "set" } else { "not set" }
                 );
-                match leadline_actors::policy::Policy::new(
-                    s.brand.name,
-                    s.brand.support,
-                    s.templates,
-                    s.classifier,
-                ) {
-                    Ok(_) => println!("  templates: OK"),
+                match leadline_actors::policy::Policy::new(s.policy_settings()) {
+                    Ok(_) => println!("  templates and compliance rules: OK"),
                     Err(e) => {
-                        eprintln!("leadline: invalid [templates]: {e}");
+                        eprintln!("leadline: invalid configuration: {e}");
                         return ExitCode::from(2);
                     }
                 }

@@ -6,6 +6,7 @@ use crate::http::{router, AppInner, AppState};
 use crate::twilio_client::TwilioProvider;
 use anyhow::Context;
 use leadline_actors::actors::gateway::{Gateway, GatewayArgs, GatewayMsg};
+use leadline_actors::actors::scheduler::{Scheduler, SchedulerArgs, SchedulerMsg};
 use leadline_actors::actors::supervisor::{LeadSupervisor, SupervisorMsg};
 use leadline_actors::actors::LeadDeps;
 use leadline_actors::clock::Clock;
@@ -25,6 +26,7 @@ pub struct Application {
     store: Store,
     supervisor: ActorRef<SupervisorMsg>,
     gateway: ActorRef<GatewayMsg>,
+    scheduler: ActorRef<SchedulerMsg>,
     server: JoinHandle<std::io::Result<()>>,
     stop_server: oneshot::Sender<()>,
 }
@@ -39,15 +41,8 @@ fn provider(settings: &Settings, secrets: &Secrets) -> anyhow::Result<Arc<dyn Sm
                 .clone()
                 .context("TWILIO_AUTH_TOKEN must be set when gateway.provider = \"twilio\"")?;
             let t = &settings.gateway.twilio;
-            let from = t
-                .from_numbers
-                .first()
-                .cloned()
-                .context("gateway.twilio.from_numbers is empty")?;
-            let callback = format!(
-                "{}/v1/twilio/status",
-                settings.server.public_url.as_str().trim_end_matches('/')
-            );
+            let from = t.from_numbers.first().cloned().context("gateway.twilio.from_numbers is empty")?;
+            let callback = format!("{}/v1/twilio/status", settings.server.public_url.as_str().trim_end_matches('/'));
             Arc::new(TwilioProvider::new(
                 &t.api_base,
                 t.account_sid.clone(),
@@ -61,29 +56,12 @@ fn provider(settings: &Settings, secrets: &Secrets) -> anyhow::Result<Arc<dyn Sm
 }
 
 impl Application {
-    pub async fn build(
-        settings: Settings,
-        secrets: Secrets,
-        clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<Application> {
+    pub async fn build(settings: Settings, secrets: Secrets, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         let path = &settings.storage.path;
-        std::fs::create_dir_all(path)
-            .with_context(|| format!("cannot create storage.path {}", path.display()))?;
-        let store = Store::open(path).with_context(|| {
-            format!(
-                "cannot open the database in storage.path {}",
-                path.display()
-            )
-        })?;
-        let policy = Arc::new(
-            Policy::new(
-                settings.brand.name.clone(),
-                settings.brand.support.clone(),
-                settings.templates.clone(),
-                settings.classifier.clone(),
-            )
-            .context("invalid [templates]")?,
-        );
+        std::fs::create_dir_all(path).with_context(|| format!("cannot create storage.path {}", path.display()))?;
+        let store = Store::open(path)
+            .with_context(|| format!("cannot open the database in storage.path {}", path.display()))?;
+        let policy = Arc::new(Policy::new(settings.policy_settings()).context("invalid configuration")?);
         let provider = provider(&settings, &secrets)?;
         let gateway_args = GatewayArgs {
             provider,
@@ -92,21 +70,21 @@ impl Application {
             clock: clock.clone(),
             account_mps: settings.gateway.account_mps,
         };
-        let (gateway, _) = Actor::spawn(None, Gateway, gateway_args)
-            .await
-            .context("cannot start the gateway actor")?;
-        let deps = Arc::new(LeadDeps {
-            store: store.clone(),
-            policy,
-            clock,
-            gateway: gateway.clone(),
-        });
-        let (supervisor, _) = Actor::spawn(None, LeadSupervisor, deps)
-            .await
-            .context("cannot start the lead supervisor")?;
+        let (gateway, _) = Actor::spawn(None, Gateway, gateway_args).await.context("cannot start the gateway actor")?;
+        let deps = Arc::new(LeadDeps { store: store.clone(), policy, clock, gateway: gateway.clone() });
+        let (supervisor, _) =
+            Actor::spawn(None, LeadSupervisor, deps.clone()).await.context("cannot start the lead supervisor")?;
         gateway.cast(GatewayMsg::Attach(supervisor.clone()))?;
         // Texts persisted but not yet handed over before a restart go out now; in-doubt ones are parked.
         gateway.cast(GatewayMsg::Recover)?;
+        let scheduler_args = SchedulerArgs {
+            store: store.clone(),
+            clock: deps.clock.clone(),
+            supervisor: supervisor.clone(),
+            tick: Duration::from_millis(settings.scheduler.tick_ms.max(10)),
+        };
+        let (scheduler, _) =
+            Actor::spawn(None, Scheduler, scheduler_args).await.context("cannot start the scheduler")?;
 
         let listener = tokio::net::TcpListener::bind(settings.server.bind)
             .await
@@ -129,15 +107,7 @@ impl Application {
                 .await
         });
         tracing::info!(%addr, provider = ?settings.gateway.provider, "leadline is listening");
-        Ok(Application {
-            addr,
-            settings,
-            store,
-            supervisor,
-            gateway,
-            server,
-            stop_server,
-        })
+        Ok(Application { addr, settings, store, supervisor, gateway, scheduler, server, stop_server })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -166,18 +136,9 @@ impl Application {
             Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
             Err(_) => tracing::warn!("HTTP server did not finish within the grace period"),
         }
-        let _ = ractor::call_t!(
-            self.gateway,
-            GatewayMsg::Drain,
-            grace.as_millis() as u64 + 1000,
-            grace
-        );
-        let _ = ractor::call_t!(
-            self.supervisor,
-            SupervisorMsg::DrainAll,
-            grace.as_millis() as u64 + 1000,
-            grace
-        );
+        self.scheduler.stop_and_wait(None, Some(grace)).await.ok();
+        let _ = ractor::call_t!(self.gateway, GatewayMsg::Drain, grace.as_millis() as u64 + 1000, grace);
+        let _ = ractor::call_t!(self.supervisor, SupervisorMsg::DrainAll, grace.as_millis() as u64 + 1000, grace);
         self.supervisor.stop_and_wait(None, Some(grace)).await.ok();
         self.gateway.stop_and_wait(None, Some(grace)).await.ok();
         self.store.flush().await.context("final flush failed")?;

@@ -42,14 +42,7 @@ impl TwilioProvider {
         let http = reqwest::Client::builder().timeout(timeout).build()?;
         let base = api_base.as_str().trim_end_matches('/');
         let messages_url = format!("{base}/2010-04-01/Accounts/{account_sid}/Messages.json");
-        Ok(TwilioProvider {
-            http,
-            messages_url,
-            account_sid,
-            auth_token,
-            from,
-            status_callback,
-        })
+        Ok(TwilioProvider { http, messages_url, account_sid, auth_token, from, status_callback })
     }
 }
 
@@ -91,36 +84,21 @@ impl SmsProvider for TwilioProvider {
             message: format!("could not read Twilio's reply: {e}"),
         })?;
         if status.is_success() {
-            let msg: MessageResource =
-                serde_json::from_slice(&bytes).map_err(|e| ProviderError {
-                    // Twilio took the request but the reply is unreadable: do not resend blindly.
-                    retryable: false,
-                    code: None,
-                    http_status: Some(status.as_u16()),
-                    message: format!("unreadable success reply from Twilio: {e}"),
-                })?;
-            return Ok(Accepted {
-                provider_id: msg.sid,
-                status: msg.status.unwrap_or_else(|| "queued".into()),
-            });
+            let msg: MessageResource = serde_json::from_slice(&bytes).map_err(|e| ProviderError {
+                // Twilio took the request but the reply is unreadable: do not resend blindly.
+                retryable: false,
+                code: None,
+                http_status: Some(status.as_u16()),
+                message: format!("unreadable success reply from Twilio: {e}"),
+            })?;
+            return Ok(Accepted { provider_id: msg.sid, status: msg.status.unwrap_or_else(|| "queued".into()) });
         }
         let err: Option<TwilioError> = serde_json::from_slice(&bytes).ok();
         let code = err.as_ref().and_then(|e| e.code);
         let message = err.and_then(|e| e.message).unwrap_or_else(|| {
-            format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&bytes)
-                    .chars()
-                    .take(200)
-                    .collect::<String>()
-            )
+            format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes).chars().take(200).collect::<String>())
         });
         let retryable = status.as_u16() == 429 || status.is_server_error() || code == Some(20429);
-        Err(ProviderError {
-            retryable,
-            code,
-            http_status: Some(status.as_u16()),
-            message,
-        })
+        Err(ProviderError { retryable, code, http_status: Some(status.as_u16()), message })
     }
 }

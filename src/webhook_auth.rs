@@ -52,12 +52,7 @@ const LEADLINE_PREFIX: &str = "sha256=";
 /// If the URL query contains `bodySHA256`, the request carries a JSON body whose hash must be
 /// checked, which this function cannot do: it returns `false` (fail closed). Use
 /// [`verify_twilio_json`] with the raw body for such requests.
-pub fn verify_twilio(
-    url: &str,
-    params: &[(String, String)],
-    auth_token: &str,
-    signature_header: &str,
-) -> bool {
+pub fn verify_twilio(url: &str, params: &[(String, String)], auth_token: &str, signature_header: &str) -> bool {
     if !body_sha256_values(url).is_empty() {
         return false;
     }
@@ -70,12 +65,7 @@ pub fn verify_twilio(
 ///
 /// Returns `false` when the URL has no `bodySHA256` parameter or has more than one.
 /// The hex in the URL may be lower or upper case.
-pub fn verify_twilio_json(
-    url: &str,
-    body: &[u8],
-    auth_token: &str,
-    signature_header: &str,
-) -> bool {
+pub fn verify_twilio_json(url: &str, body: &[u8], auth_token: &str, signature_header: &str) -> bool {
     let hashes = body_sha256_values(url);
     let [claimed] = hashes.as_slice() else {
         return false;
@@ -105,12 +95,7 @@ pub fn twilio_signature(url: &str, params: &[(String, String)], auth_token: &str
 }
 
 /// Checks the signature over the URL candidates (as given / port added / port removed).
-fn verify_twilio_url(
-    url: &str,
-    params: &[(String, String)],
-    auth_token: &str,
-    signature_header: &str,
-) -> bool {
+fn verify_twilio_url(url: &str, params: &[(String, String)], auth_token: &str, signature_header: &str) -> bool {
     if auth_token.is_empty() {
         return false;
     }
@@ -150,15 +135,9 @@ fn feed_twilio(mac: &mut HmacSha1, url: &str, params: &[(String, String)]) {
 fn sorted_params(params: &[(String, String)]) -> Vec<(&str, &str)> {
     let mut grouped: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (name, value) in params {
-        grouped
-            .entry(name.as_str())
-            .or_default()
-            .insert(value.as_str());
+        grouped.entry(name.as_str()).or_default().insert(value.as_str());
     }
-    grouped
-        .into_iter()
-        .flat_map(|(name, values)| values.into_iter().map(move |value| (name, value)))
-        .collect()
+    grouped.into_iter().flat_map(|(name, values)| values.into_iter().map(move |value| (name, value))).collect()
 }
 
 /// Values of every `bodySHA256` query parameter (percent-decoded).
@@ -191,10 +170,7 @@ fn url_candidates(url: &str) -> Vec<String> {
     };
     let variant = match parts.port {
         Some(_) => format!("{}{}{}", parts.before_host, parts.host, parts.rest),
-        None => format!(
-            "{}{}:{}{}",
-            parts.before_host, parts.host, default_port, parts.rest
-        ),
+        None => format!("{}{}:{}{}", parts.before_host, parts.host, default_port, parts.rest),
     };
     if variant != url {
         candidates.push(variant);
@@ -221,8 +197,7 @@ fn split_url(url: &str) -> Option<UrlParts<'_>> {
     let scheme = &url[..scheme_end];
     let mut scheme_chars = scheme.chars();
     let first_ok = scheme_chars.next().is_some_and(|c| c.is_ascii_alphabetic());
-    if !first_ok || !scheme_chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    {
+    if !first_ok || !scheme_chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) {
         return None;
     }
     let authority_start = scheme_end + 3;
@@ -259,13 +234,7 @@ fn split_url(url: &str) -> Option<UrlParts<'_>> {
             return None;
         }
     }
-    Some(UrlParts {
-        scheme,
-        before_host,
-        host,
-        port,
-        rest,
-    })
+    Some(UrlParts { scheme, before_host, host, port, rest })
 }
 
 // ---------------------------------------------------------------------------
@@ -340,14 +309,10 @@ mod tests {
     const DEFAULT_SIG: &str = "RSOYDt4T1cUTdK1PDd93/VVr8B8=";
     const BODY: &str = r#"{"property": "value", "boolean": true}"#;
     const BODY_HASH: &str = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
-    const EMPTY_BODY_HASH: &str =
-        "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+    const EMPTY_BODY_HASH: &str = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     /// twilio-python's default params, in its declaration order.
@@ -362,13 +327,7 @@ mod tests {
     }
 
     fn dup_params() -> Vec<(String, String)> {
-        p(&[
-            ("Sid", "CA123"),
-            ("SidAccount", "AC123"),
-            ("Digits", "5678"),
-            ("Digits", "1234"),
-            ("Digits", "1234"),
-        ])
+        p(&[("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"), ("Digits", "1234"), ("Digits", "1234")])
     }
 
     fn with_hash(url: &str, hash: &str) -> String {
@@ -379,10 +338,7 @@ mod tests {
 
     #[test]
     fn signing_order_default_params() {
-        let sorted: String = sorted_params(&default_params())
-            .into_iter()
-            .map(|(k, v)| format!("{k}{v}"))
-            .collect();
+        let sorted: String = sorted_params(&default_params()).into_iter().map(|(k, v)| format!("{k}{v}")).collect();
         assert_eq!(
             format!("{URL}{sorted}"),
             "https://mycompany.com/myapp.php?foo=1&bar=2CallSidCA1234567890ABCDECaller+14158675309Digits1234From+14158675309To+18005551212"
@@ -391,10 +347,7 @@ mod tests {
 
     #[test]
     fn signing_order_multi_valued() {
-        let sorted: String = sorted_params(&dup_params())
-            .into_iter()
-            .map(|(k, v)| format!("{k}{v}"))
-            .collect();
+        let sorted: String = sorted_params(&dup_params()).into_iter().map(|(k, v)| format!("{k}{v}")).collect();
         assert_eq!(sorted, "Digits1234Digits5678SidCA123SidAccountAC123");
     }
 
@@ -405,37 +358,22 @@ mod tests {
 
     #[test]
     fn python_compute_signature_duplicate_params() {
-        assert_eq!(
-            twilio_signature(URL, &dup_params(), TOKEN),
-            "IK+Dwps556ElfBT0I3Rgjkr1wJU="
-        );
+        assert_eq!(twilio_signature(URL, &dup_params(), TOKEN), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
     }
 
     #[test]
     fn compute_signature_port_forms() {
         let params = default_params();
         assert_eq!(
-            twilio_signature(
-                "https://mycompany.com:443/myapp.php?foo=1&bar=2",
-                &params,
-                TOKEN
-            ),
+            twilio_signature("https://mycompany.com:443/myapp.php?foo=1&bar=2", &params, TOKEN),
             "kvajT1Ptam85bY51eRf/AJRuM3w="
         );
         assert_eq!(
-            twilio_signature(
-                "http://mycompany.com:80/myapp.php?foo=1&bar=2",
-                &params,
-                TOKEN
-            ),
+            twilio_signature("http://mycompany.com:80/myapp.php?foo=1&bar=2", &params, TOKEN),
             "0ZXoZLH/DfblKGATFgpif+LLRf4="
         );
         assert_eq!(
-            twilio_signature(
-                "http://mycompany.com:1234/myapp.php?foo=1&bar=2",
-                &params,
-                TOKEN
-            ),
+            twilio_signature("http://mycompany.com:1234/myapp.php?foo=1&bar=2", &params, TOKEN),
             "Zmvh+3yNM1Phv2jhDCwEM3q5ebU="
         );
     }
@@ -456,32 +394,15 @@ mod tests {
     #[test]
     fn python_validation_duplicate_multi_dict() {
         // MultiDict without the repeated 1234.
-        let params = p(&[
-            ("Sid", "CA123"),
-            ("SidAccount", "AC123"),
-            ("Digits", "5678"),
-            ("Digits", "1234"),
-        ]);
-        assert!(verify_twilio(
-            URL,
-            &params,
-            TOKEN,
-            "IK+Dwps556ElfBT0I3Rgjkr1wJU="
-        ));
+        let params = p(&[("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"), ("Digits", "1234")]);
+        assert!(verify_twilio(URL, &params, TOKEN, "IK+Dwps556ElfBT0I3Rgjkr1wJU="));
     }
 
     #[test]
     fn python_validation_duplicate_query_dict() {
         let params: Vec<(String, String)> =
-            form_urlencoded::parse(b"Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234")
-                .into_owned()
-                .collect();
-        assert!(verify_twilio(
-            URL,
-            &params,
-            TOKEN,
-            "IK+Dwps556ElfBT0I3Rgjkr1wJU="
-        ));
+            form_urlencoded::parse(b"Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234").into_owned().collect();
+        assert!(verify_twilio(URL, &params, TOKEN, "IK+Dwps556ElfBT0I3Rgjkr1wJU="));
     }
 
     #[test]
@@ -494,51 +415,28 @@ mod tests {
     fn python_validation_removes_port_on_http() {
         // The signature is over the http URL *with* :1234, i.e. the URL as given.
         let url = URL.replace(".com", ".com:1234").replace("https", "http");
-        assert!(verify_twilio(
-            &url,
-            &default_params(),
-            TOKEN,
-            "Zmvh+3yNM1Phv2jhDCwEM3q5ebU="
-        ));
+        assert!(verify_twilio(&url, &default_params(), TOKEN, "Zmvh+3yNM1Phv2jhDCwEM3q5ebU="));
     }
 
     #[test]
     fn python_validation_adds_port_on_https() {
-        assert!(verify_twilio(
-            URL,
-            &default_params(),
-            TOKEN,
-            "kvajT1Ptam85bY51eRf/AJRuM3w="
-        ));
+        assert!(verify_twilio(URL, &default_params(), TOKEN, "kvajT1Ptam85bY51eRf/AJRuM3w="));
     }
 
     #[test]
     fn python_validation_adds_port_on_http() {
         let url = URL.replace("https", "http");
-        assert!(verify_twilio(
-            &url,
-            &default_params(),
-            TOKEN,
-            "0ZXoZLH/DfblKGATFgpif+LLRf4="
-        ));
+        assert!(verify_twilio(&url, &default_params(), TOKEN, "0ZXoZLH/DfblKGATFgpif+LLRf4="));
     }
 
     #[test]
     fn python_validation_of_body_succeeds() {
-        assert!(verify_twilio_json(
-            &with_hash(URL, BODY_HASH),
-            BODY.as_bytes(),
-            TOKEN,
-            "a9nBmqA0ju/hNViExpshrM61xv4="
-        ));
+        assert!(verify_twilio_json(&with_hash(URL, BODY_HASH), BODY.as_bytes(), TOKEN, "a9nBmqA0ju/hNViExpshrM61xv4="));
     }
 
     #[test]
     fn compute_signature_json_url() {
-        assert_eq!(
-            twilio_signature(&with_hash(URL, BODY_HASH), &[], TOKEN),
-            "a9nBmqA0ju/hNViExpshrM61xv4="
-        );
+        assert_eq!(twilio_signature(&with_hash(URL, BODY_HASH), &[], TOKEN), "a9nBmqA0ju/hNViExpshrM61xv4=");
     }
 
     // ----- twilio-node spec/validation.spec.js vectors ------------------------------------
@@ -550,22 +448,12 @@ mod tests {
 
     #[test]
     fn node_wrong_signature() {
-        assert!(!verify_twilio(
-            URL,
-            &default_params(),
-            TOKEN,
-            "WRONG_SIGNATURE"
-        ));
+        assert!(!verify_twilio(URL, &default_params(), TOKEN, "WRONG_SIGNATURE"));
     }
 
     #[test]
     fn node_request_body_hash() {
-        assert!(verify_twilio_json(
-            &with_hash(URL, BODY_HASH),
-            BODY.as_bytes(),
-            TOKEN,
-            "a9nBmqA0ju/hNViExpshrM61xv4="
-        ));
+        assert!(verify_twilio_json(&with_hash(URL, BODY_HASH), BODY.as_bytes(), TOKEN, "a9nBmqA0ju/hNViExpshrM61xv4="));
     }
 
     #[test]
@@ -573,42 +461,24 @@ mod tests {
         // Ldidvp… is the signature of the :443 form of the URL.
         assert_eq!(
             twilio_signature(
-                &with_hash(
-                    "https://mycompany.com:443/myapp.php?foo=1&bar=2",
-                    EMPTY_BODY_HASH
-                ),
+                &with_hash("https://mycompany.com:443/myapp.php?foo=1&bar=2", EMPTY_BODY_HASH),
                 &[],
                 TOKEN
             ),
             "Ldidvp12m26NI7eqEvxnEpkd9Hc="
         );
-        assert!(verify_twilio_json(
-            &with_hash(URL, EMPTY_BODY_HASH),
-            b"{}",
-            TOKEN,
-            "Ldidvp12m26NI7eqEvxnEpkd9Hc="
-        ));
+        assert!(verify_twilio_json(&with_hash(URL, EMPTY_BODY_HASH), b"{}", TOKEN, "Ldidvp12m26NI7eqEvxnEpkd9Hc="));
     }
 
     #[test]
     fn node_request_body_only_sha_param() {
         let url = format!("https://mycompany.com/myapp.php?bodySHA256={BODY_HASH}");
-        assert!(verify_twilio_json(
-            &url,
-            BODY.as_bytes(),
-            TOKEN,
-            "y77kIzt2vzLz71DgmJGsen2scGs="
-        ));
+        assert!(verify_twilio_json(&url, BODY.as_bytes(), TOKEN, "y77kIzt2vzLz71DgmJGsen2scGs="));
     }
 
     #[test]
     fn node_body_without_body_sha_param_fails() {
-        assert!(!verify_twilio_json(
-            URL,
-            BODY.as_bytes(),
-            TOKEN,
-            DEFAULT_SIG
-        ));
+        assert!(!verify_twilio_json(URL, BODY.as_bytes(), TOKEN, DEFAULT_SIG));
     }
 
     #[test]
@@ -625,33 +495,18 @@ mod tests {
     #[test]
     fn node_http_with_port() {
         let url = URL.replace(".com", ".com:1234").replace("https", "http");
-        assert!(verify_twilio(
-            &url,
-            &default_params(),
-            TOKEN,
-            "Zmvh+3yNM1Phv2jhDCwEM3q5ebU="
-        ));
+        assert!(verify_twilio(&url, &default_params(), TOKEN, "Zmvh+3yNM1Phv2jhDCwEM3q5ebU="));
     }
 
     #[test]
     fn node_https_adds_443() {
-        assert!(verify_twilio(
-            URL,
-            &default_params(),
-            TOKEN,
-            "kvajT1Ptam85bY51eRf/AJRuM3w="
-        ));
+        assert!(verify_twilio(URL, &default_params(), TOKEN, "kvajT1Ptam85bY51eRf/AJRuM3w="));
     }
 
     #[test]
     fn node_http_adds_80() {
         let url = URL.replace("https", "http");
-        assert!(verify_twilio(
-            &url,
-            &default_params(),
-            TOKEN,
-            "0ZXoZLH/DfblKGATFgpif+LLRf4="
-        ));
+        assert!(verify_twilio(&url, &default_params(), TOKEN, "0ZXoZLH/DfblKGATFgpif+LLRf4="));
     }
 
     #[test]
@@ -701,69 +556,33 @@ mod tests {
         // tech.md (twilio-node 45d3d65): Node's legacy URL formatter signed `'` as %27.
         // We sign the URL as received, so the %27 form must be passed as-is.
         let url = format!("{URL}&Body=It%27s+amazing");
-        assert!(verify_twilio(
-            &url,
-            &default_params(),
-            TOKEN,
-            "TfZzewPq8wqrGlMfyAud8+/IvJ0="
-        ));
+        assert!(verify_twilio(&url, &default_params(), TOKEN, "TfZzewPq8wqrGlMfyAud8+/IvJ0="));
     }
 
     #[test]
     fn node_special_characters_raw_quote() {
         // Current twilio-node spec signs the raw `'` (dsq4…); no decoding/re-encoding here.
         let url = format!("{URL}&Body=It's+amazing");
-        assert!(verify_twilio(
-            &url,
-            &default_params(),
-            TOKEN,
-            "dsq4Ehbj6cs+KdTkpF5sSSplOWw="
-        ));
+        assert!(verify_twilio(&url, &default_params(), TOKEN, "dsq4Ehbj6cs+KdTkpF5sSSplOWw="));
         // …and the two encodings are not interchangeable.
-        assert!(!verify_twilio(
-            &url,
-            &default_params(),
-            TOKEN,
-            "TfZzewPq8wqrGlMfyAud8+/IvJ0="
-        ));
+        assert!(!verify_twilio(&url, &default_params(), TOKEN, "TfZzewPq8wqrGlMfyAud8+/IvJ0="));
     }
 
     #[test]
     fn node_array_param() {
-        let params = p(&[
-            ("MessagingBinding.Address", "+1325xxxxxxx"),
-            ("MessagingBinding.Address", "+1415xxxxxxx"),
-        ]);
-        assert!(verify_twilio(
-            URL,
-            &params,
-            TOKEN,
-            "83O6e2vORAoJHUNzJjDWN1jz+BA="
-        ));
+        let params = p(&[("MessagingBinding.Address", "+1325xxxxxxx"), ("MessagingBinding.Address", "+1415xxxxxxx")]);
+        assert!(verify_twilio(URL, &params, TOKEN, "83O6e2vORAoJHUNzJjDWN1jz+BA="));
     }
 
     #[test]
     fn node_array_param_any_order() {
-        let params = p(&[
-            ("MessagingBinding.Address", "+1415xxxxxxx"),
-            ("MessagingBinding.Address", "+1325xxxxxxx"),
-        ]);
-        assert!(verify_twilio(
-            URL,
-            &params,
-            TOKEN,
-            "83O6e2vORAoJHUNzJjDWN1jz+BA="
-        ));
+        let params = p(&[("MessagingBinding.Address", "+1415xxxxxxx"), ("MessagingBinding.Address", "+1325xxxxxxx")]);
+        assert!(verify_twilio(URL, &params, TOKEN, "83O6e2vORAoJHUNzJjDWN1jz+BA="));
     }
 
     #[test]
     fn node_multiple_params_and_values() {
-        assert!(verify_twilio(
-            URL,
-            &dup_params(),
-            TOKEN,
-            "IK+Dwps556ElfBT0I3Rgjkr1wJU="
-        ));
+        assert!(verify_twilio(URL, &dup_params(), TOKEN, "IK+Dwps556ElfBT0I3Rgjkr1wJU="));
     }
 
     #[test]
@@ -833,21 +652,13 @@ mod tests {
             "\u{0}\u{1}",
             "é",
         ] {
-            assert!(
-                !verify_twilio(URL, &default_params(), TOKEN, garbage),
-                "{garbage:?}"
-            );
+            assert!(!verify_twilio(URL, &default_params(), TOKEN, garbage), "{garbage:?}");
         }
     }
 
     #[test]
     fn twilio_header_whitespace_trimmed() {
-        assert!(verify_twilio(
-            URL,
-            &default_params(),
-            TOKEN,
-            " RSOYDt4T1cUTdK1PDd93/VVr8B8=\t"
-        ));
+        assert!(verify_twilio(URL, &default_params(), TOKEN, " RSOYDt4T1cUTdK1PDd93/VVr8B8=\t"));
     }
 
     #[test]
@@ -869,32 +680,17 @@ mod tests {
     fn twilio_form_verifier_rejects_body_sha_urls() {
         // Even with the correct URL signature, the body hash cannot be checked here.
         let url = with_hash(URL, BODY_HASH);
-        assert!(!verify_twilio(
-            &url,
-            &[],
-            TOKEN,
-            "a9nBmqA0ju/hNViExpshrM61xv4="
-        ));
+        assert!(!verify_twilio(&url, &[], TOKEN, "a9nBmqA0ju/hNViExpshrM61xv4="));
     }
 
     #[test]
     fn twilio_json_tampered_body() {
         let url = with_hash(URL, BODY_HASH);
         let sig = "a9nBmqA0ju/hNViExpshrM61xv4=";
-        assert!(!verify_twilio_json(
-            &url,
-            br#"{"property": "value", "boolean": false}"#,
-            TOKEN,
-            sig
-        ));
+        assert!(!verify_twilio_json(&url, br#"{"property": "value", "boolean": false}"#, TOKEN, sig));
         assert!(!verify_twilio_json(&url, b"", TOKEN, sig));
         assert!(!verify_twilio_json(&url, BODY.as_bytes(), "54321", sig));
-        assert!(!verify_twilio_json(
-            &url,
-            BODY.as_bytes(),
-            TOKEN,
-            DEFAULT_SIG
-        ));
+        assert!(!verify_twilio_json(&url, BODY.as_bytes(), TOKEN, DEFAULT_SIG));
         assert!(!verify_twilio_json(&url, BODY.as_bytes(), TOKEN, ""));
     }
 
@@ -916,10 +712,7 @@ mod tests {
             format!("{}&bodySHA256={BODY_HASH}", with_hash(URL, BODY_HASH)),
         ] {
             let sig = twilio_signature(&url, &[], TOKEN);
-            assert!(
-                !verify_twilio_json(&url, BODY.as_bytes(), TOKEN, &sig),
-                "{url}"
-            );
+            assert!(!verify_twilio_json(&url, BODY.as_bytes(), TOKEN, &sig), "{url}");
         }
     }
 
@@ -933,12 +726,8 @@ mod tests {
     #[test]
     fn twilio_round_trip_with_fake_twilio() {
         let url = "https://leadline.example/hooks/twilio/sms?tenant=a%20b";
-        let params = p(&[
-            ("Body", "Hi “there” 😀"),
-            ("From", "+15551234567"),
-            ("To", "+15557654321"),
-            ("MessageSid", "SM123"),
-        ]);
+        let params =
+            p(&[("Body", "Hi “there” 😀"), ("From", "+15551234567"), ("To", "+15557654321"), ("MessageSid", "SM123")]);
         let sig = twilio_signature(url, &params, "tok");
         assert!(verify_twilio(url, &params, "tok", &sig));
         let mut reversed = params.clone();
@@ -951,45 +740,24 @@ mod tests {
 
     #[test]
     fn url_candidates_forms() {
-        assert_eq!(
-            url_candidates("https://h.com/p?q=1"),
-            vec!["https://h.com/p?q=1", "https://h.com:443/p?q=1"]
-        );
-        assert_eq!(
-            url_candidates("http://h.com"),
-            vec!["http://h.com", "http://h.com:80"]
-        );
+        assert_eq!(url_candidates("https://h.com/p?q=1"), vec!["https://h.com/p?q=1", "https://h.com:443/p?q=1"]);
+        assert_eq!(url_candidates("http://h.com"), vec!["http://h.com", "http://h.com:80"]);
         assert_eq!(
             url_candidates("HTTPS://u:p@h.com:8443?x=1:2"),
             vec!["HTTPS://u:p@h.com:8443?x=1:2", "HTTPS://u:p@h.com?x=1:2"]
         );
-        assert_eq!(
-            url_candidates("https://[::1]:8443/p"),
-            vec!["https://[::1]:8443/p", "https://[::1]/p"]
-        );
-        assert_eq!(
-            url_candidates("https://[::1]/p"),
-            vec!["https://[::1]/p", "https://[::1]:443/p"]
-        );
-        assert_eq!(
-            url_candidates("https://h.com:/p"),
-            vec!["https://h.com:/p", "https://h.com/p"]
-        );
+        assert_eq!(url_candidates("https://[::1]:8443/p"), vec!["https://[::1]:8443/p", "https://[::1]/p"]);
+        assert_eq!(url_candidates("https://[::1]/p"), vec!["https://[::1]/p", "https://[::1]:443/p"]);
+        assert_eq!(url_candidates("https://h.com:/p"), vec!["https://h.com:/p", "https://h.com/p"]);
         // Percent-encoding and odd path segments are preserved byte for byte.
         assert_eq!(
             url_candidates("https://h.com/a%2Fb/./c?x=It%27s#frag"),
-            vec![
-                "https://h.com/a%2Fb/./c?x=It%27s#frag",
-                "https://h.com:443/a%2Fb/./c?x=It%27s#frag"
-            ]
+            vec!["https://h.com/a%2Fb/./c?x=It%27s#frag", "https://h.com:443/a%2Fb/./c?x=It%27s#frag"]
         );
         // Other schemes and unparseable URLs: only the URL as given.
         assert_eq!(url_candidates("ftp://h.com/p"), vec!["ftp://h.com/p"]);
         assert_eq!(url_candidates("/relative?x=1"), vec!["/relative?x=1"]);
-        assert_eq!(
-            url_candidates("https://h.com:44x/p"),
-            vec!["https://h.com:44x/p"]
-        );
+        assert_eq!(url_candidates("https://h.com:44x/p"), vec!["https://h.com:44x/p"]);
         assert_eq!(url_candidates("https://[::1/p"), vec!["https://[::1/p"]);
         assert_eq!(url_candidates("https:///p"), vec!["https:///p"]);
     }
@@ -1030,9 +798,7 @@ mod tests {
         let alphabet: Vec<char> = ":/@[]?#%&=.hsptx0129 é😀".chars().collect();
         let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             (state >> 33) as usize
         };
         for _ in 0..20_000 {
@@ -1084,39 +850,18 @@ mod tests {
         let body = b"payload";
         let header = leadline_signature(body, "s3cr3t");
         let hex_part = &header["sha256=".len()..];
-        assert!(
-            !verify_leadline(b"payload!", "s3cr3t", &header),
-            "tampered body"
-        );
+        assert!(!verify_leadline(b"payload!", "s3cr3t", &header), "tampered body");
         assert!(!verify_leadline(body, "other", &header), "wrong secret");
-        assert!(
-            !verify_leadline(body, "", &leadline_signature(body, "")),
-            "empty secret"
-        );
+        assert!(!verify_leadline(body, "", &leadline_signature(body, "")), "empty secret");
         assert!(!verify_leadline(body, "s3cr3t", hex_part), "missing prefix");
-        assert!(
-            !verify_leadline(body, "s3cr3t", &format!("sha1={hex_part}")),
-            "wrong prefix"
-        );
-        assert!(
-            !verify_leadline(body, "s3cr3t", &format!("SHA256={hex_part}")),
-            "prefix case"
-        );
+        assert!(!verify_leadline(body, "s3cr3t", &format!("sha1={hex_part}")), "wrong prefix");
+        assert!(!verify_leadline(body, "s3cr3t", &format!("SHA256={hex_part}")), "prefix case");
         assert!(!verify_leadline(body, "s3cr3t", ""), "empty");
         assert!(!verify_leadline(body, "s3cr3t", "sha256="), "empty hex");
         assert!(!verify_leadline(body, "s3cr3t", "sha256=zz"), "bad hex");
-        assert!(
-            !verify_leadline(body, "s3cr3t", &header[..header.len() - 2]),
-            "truncated"
-        );
-        assert!(
-            !verify_leadline(body, "s3cr3t", &format!("{header}00")),
-            "too long"
-        );
-        assert!(
-            !verify_leadline(body, "s3cr3t", &format!("{header}0")),
-            "odd length"
-        );
+        assert!(!verify_leadline(body, "s3cr3t", &header[..header.len() - 2]), "truncated");
+        assert!(!verify_leadline(body, "s3cr3t", &format!("{header}00")), "too long");
+        assert!(!verify_leadline(body, "s3cr3t", &format!("{header}0")), "odd length");
     }
 
     // ----- Follow Up Boss ----------------------------------------------------------------
@@ -1130,10 +875,7 @@ mod tests {
         let expected = hex::encode(mac.finalize().into_bytes());
         assert_eq!(fub_signature(body, "syskey"), expected);
         // Not the same as signing the raw body.
-        assert_ne!(
-            fub_signature(body, "syskey"),
-            hex_hmac_sha256("syskey", body)
-        );
+        assert_ne!(fub_signature(body, "syskey"), hex_hmac_sha256("syskey", body));
     }
 
     #[test]
@@ -1141,10 +883,7 @@ mod tests {
         // base64("what do ya want for nothing?") = "d2hhdCBkbyB5YSB3YW50IGZvciBub3RoaW5nPw==",
         // HMAC-SHA256 computed independently with Python's hmac module.
         let body = b"what do ya want for nothing?";
-        assert_eq!(
-            BASE64.encode(body),
-            "d2hhdCBkbyB5YSB3YW50IGZvciBub3RoaW5nPw=="
-        );
+        assert_eq!(BASE64.encode(body), "d2hhdCBkbyB5YSB3YW50IGZvciBub3RoaW5nPw==");
         let expected = "16841a40f389f50b8b0118d6185d67acd5dd9a63368254b8fdb086c80692b104";
         assert_eq!(fub_signature(body, "Jefe"), expected);
     }
@@ -1163,23 +902,14 @@ mod tests {
     fn fub_rejections() {
         let body = br#"{"event":"peopleUpdated"}"#;
         let sig = fub_signature(body, "syskey");
-        assert!(
-            !verify_fub(br#"{"event":"peopleDeleted"}"#, "syskey", &sig),
-            "tampered"
-        );
+        assert!(!verify_fub(br#"{"event":"peopleDeleted"}"#, "syskey", &sig), "tampered");
         assert!(!verify_fub(body, "other", &sig), "wrong key");
         assert!(!verify_fub(body, "", &fub_signature(body, "")), "empty key");
         assert!(!verify_fub(body, "syskey", ""), "empty");
-        assert!(
-            !verify_fub(body, "syskey", &format!("sha256={sig}")),
-            "prefix"
-        );
+        assert!(!verify_fub(body, "syskey", &format!("sha256={sig}")), "prefix");
         assert!(!verify_fub(body, "syskey", "not hex"), "garbage");
         assert!(!verify_fub(body, "syskey", &sig[..62]), "truncated");
         let raw_body_sig = hex_hmac_sha256("syskey", body);
-        assert!(
-            !verify_fub(body, "syskey", &raw_body_sig),
-            "raw-body signature"
-        );
+        assert!(!verify_fub(body, "syskey", &raw_body_sig), "raw-body signature");
     }
 }

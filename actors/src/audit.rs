@@ -14,12 +14,7 @@ fn entry_hash(prev_hash: &str, seq: u64, at: Ts, note_bytes: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-fn note_bytes(
-    kind: &crate::model::EntryKind,
-    rule: &Option<String>,
-    detail: &str,
-    id: &Option<String>,
-) -> Vec<u8> {
+fn note_bytes(kind: &crate::model::EntryKind, rule: &Option<String>, detail: &str, id: &Option<String>) -> Vec<u8> {
     // JSON of the content: stable, and independent of the storage codec's version.
     serde_json::to_vec(&(kind, rule, detail, id)).unwrap_or_default()
 }
@@ -59,23 +54,14 @@ pub fn verify(entries: &[TimelineEntry]) -> Result<(), ChainBreak> {
     for (i, e) in entries.iter().enumerate() {
         let want_seq = i as u64 + 1;
         if e.seq != want_seq {
-            return Err(ChainBreak {
-                seq: e.seq,
-                reason: format!("expected seq {want_seq}"),
-            });
+            return Err(ChainBreak { seq: e.seq, reason: format!("expected seq {want_seq}") });
         }
         if e.prev_hash != prev {
-            return Err(ChainBreak {
-                seq: e.seq,
-                reason: "previous-hash link does not match".into(),
-            });
+            return Err(ChainBreak { seq: e.seq, reason: "previous-hash link does not match".into() });
         }
         let bytes = note_bytes(&e.kind, &e.rule, &e.detail, &e.message_id);
         if entry_hash(&e.prev_hash, e.seq, e.at, &bytes) != e.hash {
-            return Err(ChainBreak {
-                seq: e.seq,
-                reason: "content does not match its hash".into(),
-            });
+            return Err(ChainBreak { seq: e.seq, reason: "content does not match its hash".into() });
         }
         prev = e.hash.clone();
     }
@@ -88,12 +74,7 @@ mod tests {
     use crate::model::EntryKind;
 
     fn note(detail: &str) -> Note {
-        Note {
-            kind: EntryKind::Event,
-            rule: None,
-            detail: detail.into(),
-            message_id: None,
-        }
+        Note { kind: EntryKind::Event, rule: None, detail: detail.into(), message_id: None }
     }
 
     #[test]

@@ -7,7 +7,8 @@
 
 use crate::classify::{classify, Intent};
 use crate::model::*;
-use crate::policy::{Policy, TemplateVars};
+use crate::policy::{OverCap, Policy, TemplateVars};
+use crate::quiet_hours::{cap_per_24h, check_window, Recipient, WindowCheck};
 use crate::ts::Ts;
 use sha2::{Digest, Sha256};
 
@@ -25,117 +26,129 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gate {
     Allow,
-    Block {
-        rule: String,
-        reason: String,
-    },
-    Defer {
-        until: Ts,
-        rule: String,
-        reason: String,
-    },
+    Block { rule: String, reason: String },
+    Defer { until: Ts, rule: String, reason: String },
 }
-
-/// Consent older than this no longer counts (configurable later; 18 months by default).
-pub const CONSENT_MAX_AGE_DAYS: i64 = 548;
 
 /// Lead sources' clocks drift; a grant this far in the future still counts.
 pub const CONSENT_CLOCK_SKEW_MINUTES: i64 = 5;
 
-/// May a text of this kind go to this lead now? The one place every send rule lives.
-pub fn gate(state: &LeadState, kind: TextKind, _policy: &Policy, now: Ts) -> Gate {
-    let block = |rule: &str, reason: String| Gate::Block {
-        rule: rule.into(),
-        reason,
-    };
+/// When the gate runs: at decision time every rule applies; just before sending (the
+/// gateway's defence-in-depth check) the rolling cap is skipped, because the text being
+/// sent was already counted when it was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Decide,
+    Send,
+}
+
+/// May a text of this kind go to this lead now? The one place every send rule lives,
+/// in the order they are checked.
+pub fn gate(state: &LeadState, kind: TextKind, policy: &Policy, now: Ts, stage: Stage) -> Gate {
+    let block = |rule: &str, reason: String| Gate::Block { rule: rule.into(), reason };
     if kind == TextKind::OptOutConfirmation {
         // The decision core only ever asks for one, right after the opt-out.
         return Gate::Allow;
     }
     if state.opted_out() {
-        return block(
-            "opt_out",
-            "the lead opted out; nothing but the one confirmation may be sent".into(),
-        );
+        return block("opt_out", "the lead opted out; nothing but the one confirmation may be sent".into());
     }
     if state.status == LeadStatus::Undeliverable {
         return block("undeliverable", "the number cannot receive texts".into());
     }
     if !kind.is_automated() {
+        // HELP replies and the opt-in confirmation answer the lead; exempt from the rest.
         return Gate::Allow;
     }
     if let Some(f) = &state.frozen {
         let why = f.reason.as_deref().unwrap_or("no reason given");
-        return block(
-            "frozen",
-            format!("automation is frozen by an operator ({why})"),
-        );
+        return block("frozen", format!("automation is frozen by an operator ({why})"));
     }
+    if let Some(s) = &state.suppressed {
+        let why = s.reason.as_deref().unwrap_or("no reason given");
+        return block(&format!("suppression.{}", s.list), format!("the number is on the {} list ({why})", s.list));
+    }
+    if let Some(g) = consent_gate(state, policy, now) {
+        return g;
+    }
+    if state.status == LeadStatus::Engaged {
+        return block("handoff.engaged", "the lead replied; a person handles the conversation now".into());
+    }
+    let c = &policy.compliance;
+    let recipient = Recipient { e164: state.phone.as_str(), address_state: state.profile.address_state.as_deref() };
+    if let WindowCheck::DeferUntil { until, rule, reason } = check_window(&c.quiet_hours, &recipient, now.0) {
+        return Gate::Defer { until: Ts::from(until), rule, reason };
+    }
+    if stage == Stage::Decide {
+        if let Some(g) = cap_gate(state, policy, &recipient, now) {
+            return g;
+        }
+    }
+    Gate::Allow
+}
+
+/// Automated texts need a current grant with a timestamp and a source URL, not in the
+/// future and not older than the configured age.
+fn consent_gate(state: &LeadState, policy: &Policy, now: Ts) -> Option<Gate> {
+    let block = |rule: &str, reason: String| Some(Gate::Block { rule: rule.into(), reason });
     let Some(consent) = state.current_consent() else {
         return block(
             "consent.missing",
             "no consent record; automated texts need prior express written consent".into(),
         );
     };
-    let (Some(granted_at), Some(_)) = (
-        consent.granted_at,
-        consent
-            .source_url
-            .as_deref()
-            .filter(|u| !u.trim().is_empty()),
-    ) else {
-        return block(
-            "consent.incomplete",
-            "the consent record lacks a timestamp or a source URL".into(),
-        );
+    let url = consent.source_url.as_deref().filter(|u| !u.trim().is_empty());
+    let (Some(granted_at), Some(_)) = (consent.granted_at, url) else {
+        return block("consent.incomplete", "the consent record lacks a timestamp or a source URL".into());
     };
     if granted_at.0 > now.0 + chrono::Duration::minutes(CONSENT_CLOCK_SKEW_MINUTES) {
-        return block(
-            "consent.future",
-            format!("consent is dated in the future ({granted_at})"),
-        );
+        return block("consent.future", format!("consent is dated in the future ({granted_at})"));
     }
-    if now.0 - granted_at.0 > chrono::Duration::days(CONSENT_MAX_AGE_DAYS) {
-        return block(
-            "consent.expired",
-            format!("consent from {granted_at} is older than {CONSENT_MAX_AGE_DAYS} days"),
-        );
+    let max_age = policy.compliance.consent_max_age_days;
+    if now.0 - granted_at.0 > chrono::Duration::days(max_age) {
+        return block("consent.expired", format!("consent from {granted_at} is older than {max_age} days"));
     }
-    if state.status == LeadStatus::Engaged {
-        return block(
-            "handoff.engaged",
-            "the lead replied; a person handles the conversation now".into(),
-        );
+    None
+}
+
+/// At most N automated texts per rolling 24 hours (the strictest of the global and state caps).
+fn cap_gate(state: &LeadState, policy: &Policy, recipient: &Recipient, now: Ts) -> Option<Gate> {
+    let c = &policy.compliance;
+    let (cap, rule) = match cap_per_24h(&c.quiet_hours, recipient) {
+        Some((state_cap, rule)) if state_cap < c.max_automated_per_24h => (state_cap, rule),
+        _ => (c.max_automated_per_24h, "cap.daily".to_string()),
+    };
+    let horizon = now.0 - chrono::Duration::hours(24);
+    let mut recent: Vec<Ts> = state.recent_sends.iter().copied().filter(|t| t.0 > horizon).collect();
+    if (recent.len() as u64) < u64::from(cap) {
+        return None;
     }
-    Gate::Allow
+    recent.sort();
+    let reason = format!("{} automated texts in the last 24 hours (cap {cap})", recent.len());
+    match c.over_cap {
+        OverCap::Drop => Some(Gate::Block { rule, reason }),
+        OverCap::Defer => {
+            // The moment enough of the window's texts have aged out.
+            let idx = recent.len() - cap as usize;
+            let until = Ts::from(recent[idx].0 + chrono::Duration::hours(24) + chrono::Duration::seconds(1));
+            Some(Gate::Defer { until, rule, reason })
+        }
+    }
 }
 
 /// Applies one event to a lead.
 pub fn decide(state: &LeadState, event: &Event, policy: &Policy, now: Ts) -> Decision {
-    let mut d = Draft {
-        state: state.clone(),
-        notes: Vec::new(),
-        sends: Vec::new(),
-        policy,
-        now,
-    };
+    let mut d = Draft { state: state.clone(), notes: Vec::new(), sends: Vec::new(), policy, now };
     match event {
         Event::LeadCaptured(capture) => d.lead_captured(capture),
         Event::InboundText { body, .. } => d.inbound(body),
         Event::Freeze { reason } => d.freeze(reason.clone()),
         Event::Unfreeze => d.unfreeze(),
-        Event::SendOutcome {
-            message_id,
-            kind,
-            result,
-        } => d.send_outcome(message_id, *kind, result),
+        Event::Wake => d.release_due(),
+        Event::SendOutcome { message_id, kind, result } => d.send_outcome(message_id, *kind, result),
     }
     d.state.updated_at = now;
-    Decision {
-        state: d.state,
-        notes: d.notes,
-        sends: d.sends,
-    }
+    Decision { state: d.state, notes: d.notes, sends: d.sends }
 }
 
 struct Draft<'a> {
@@ -148,55 +161,19 @@ struct Draft<'a> {
 
 impl Draft<'_> {
     fn note(&mut self, kind: EntryKind, rule: Option<&str>, detail: String) {
-        self.notes.push(Note {
-            kind,
-            rule: rule.map(str::to_string),
-            detail,
-            message_id: None,
-        });
+        self.notes.push(Note { kind, rule: rule.map(str::to_string), detail, message_id: None });
     }
 
     fn set_status(&mut self, to: LeadStatus, rule: &str, why: &str) {
         let from = self.state.status;
         if from != to {
             self.state.status = to;
-            self.note(
-                EntryKind::StatusChanged,
-                Some(rule),
-                format!("{} -> {}: {why}", from.as_str(), to.as_str()),
-            );
+            self.note(EntryKind::StatusChanged, Some(rule), format!("{} -> {}: {why}", from.as_str(), to.as_str()));
         }
     }
 
-    /// Runs the gate and, if allowed, renders and queues the text.
+    /// Renders a text and runs it through the gate: queued, deferred or blocked.
     fn text(&mut self, kind: TextKind, template: &str, rule: &str) {
-        match gate(&self.state, kind, self.policy, self.now) {
-            Gate::Allow => {}
-            Gate::Block {
-                rule: why_rule,
-                reason,
-            } => {
-                self.note(
-                    EntryKind::TextBlocked,
-                    Some(&why_rule),
-                    format!("{} not sent: {reason}", kind.as_str()),
-                );
-                return;
-            }
-            Gate::Defer {
-                until,
-                rule: why_rule,
-                reason,
-            } => {
-                // Deferral is wired in by the compliance engine; until then nothing defers.
-                self.note(
-                    EntryKind::TextDeferred,
-                    Some(&why_rule),
-                    format!("{} deferred to {until}: {reason}", kind.as_str()),
-                );
-                return;
-            }
-        }
         let vars = TemplateVars {
             brand: &self.policy.brand,
             support: &self.policy.support,
@@ -206,57 +183,76 @@ impl Draft<'_> {
         let body = match self.policy.render(template, &vars) {
             Ok(body) => body,
             Err(e) => {
-                self.note(
-                    EntryKind::TextBlocked,
-                    Some("template.error"),
-                    format!("{} not sent: {e}", kind.as_str()),
-                );
+                self.note(EntryKind::TextBlocked, Some("template.error"), format!("{} not sent: {e}", kind.as_str()));
                 return;
             }
         };
         let id = format!("{}#{}", self.state.phone, self.state.next_message_seq);
         self.state.next_message_seq += 1;
-        if kind == TextKind::FirstContact {
-            self.set_status(LeadStatus::ContactedSms, rule, "first text queued");
+        let text =
+            OutboundText { id, to: self.state.phone.clone(), kind, body, rule: rule.into(), created_at: self.now };
+        self.offer(text);
+    }
+
+    /// Gates a rendered text now: queue it, park it until its moment, or drop it.
+    fn offer(&mut self, text: OutboundText) {
+        let kind = text.kind;
+        match gate(&self.state, kind, self.policy, self.now, Stage::Decide) {
+            Gate::Allow => self.queue(text),
+            Gate::Block { rule, reason } => self.notes.push(Note {
+                kind: EntryKind::TextBlocked,
+                rule: Some(rule),
+                detail: format!("{} not sent: {reason}", kind.as_str()),
+                message_id: Some(text.id),
+            }),
+            Gate::Defer { until, rule, reason } => self.defer(text, until, rule, reason),
         }
-        if kind.is_automated() {
+    }
+
+    fn defer(&mut self, text: OutboundText, until: Ts, rule: String, reason: String) {
+        self.notes.push(Note {
+            kind: EntryKind::TextDeferred,
+            rule: Some(rule.clone()),
+            detail: format!("{} deferred to {until}: {reason}", text.kind.as_str()),
+            message_id: Some(text.id.clone()),
+        });
+        self.state.pending.push(PendingText { text, not_before: until, rule });
+    }
+
+    fn queue(&mut self, text: OutboundText) {
+        if text.kind == TextKind::FirstContact {
+            self.set_status(LeadStatus::ContactedSms, &text.rule, "first text queued");
+        }
+        if text.kind.is_automated() {
             self.state.last_contacted_at = Some(self.now);
-            self.state.recent_sends.push(self.now);
             let horizon = self.now.0 - chrono::Duration::hours(24);
             self.state.recent_sends.retain(|t| t.0 > horizon);
+            self.state.recent_sends.push(self.now);
         }
         self.notes.push(Note {
             kind: EntryKind::TextQueued,
-            rule: Some(rule.into()),
-            detail: format!("{}: {body}", kind.as_str()),
-            message_id: Some(id.clone()),
+            rule: Some(text.rule.clone()),
+            detail: format!("{}: {}", text.kind.as_str(), text.body),
+            message_id: Some(text.id.clone()),
         });
-        self.sends.push(OutboundText {
-            id,
-            to: self.state.phone.clone(),
-            kind,
-            body,
-            rule: rule.into(),
-            created_at: self.now,
-        });
+        self.sends.push(text);
+    }
+
+    /// A durable timer fired: every pending text that is due goes through the gate again
+    /// (an opt-out, a freeze or a reply in between means it is not sent).
+    fn release_due(&mut self) {
+        let (due, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.state.pending).into_iter().partition(|p| p.not_before <= self.now);
+        self.state.pending = later;
+        for p in due {
+            self.offer(p.text);
+        }
     }
 
     fn lead_captured(&mut self, c: &LeadCapture) {
-        let id = c
-            .source_lead_id
-            .as_deref()
-            .map(|i| format!(" ({i})"))
-            .unwrap_or_default();
-        let msg = c
-            .message
-            .as_deref()
-            .map(|m| format!(": \"{m}\""))
-            .unwrap_or_default();
-        self.note(
-            EntryKind::Event,
-            Some("event.lead_captured"),
-            format!("inquiry from {}{id}{msg}", c.source),
-        );
+        let id = c.source_lead_id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
+        let msg = c.message.as_deref().map(|m| format!(": \"{m}\"")).unwrap_or_default();
+        self.note(EntryKind::Event, Some("event.lead_captured"), format!("inquiry from {}{id}{msg}", c.source));
 
         let p = &mut self.state.profile;
         p.source = Some(c.source.clone());
@@ -280,12 +276,15 @@ impl Draft<'_> {
             self.record_consent(input, &c.source);
         }
 
-        if self.state.status == LeadStatus::New && self.state.last_contacted_at.is_none() {
-            self.text(
-                TextKind::FirstContact,
-                "first_contact",
-                "sequence.first_contact",
+        let first_text_pending = self.state.pending.iter().any(|p| p.text.kind == TextKind::FirstContact);
+        if first_text_pending {
+            self.note(
+                EntryKind::Event,
+                Some("sequence.first_contact_pending"),
+                "first text already waiting for its moment".into(),
             );
+        } else if self.state.status == LeadStatus::New && self.state.last_contacted_at.is_none() {
+            self.text(TextKind::FirstContact, "first_contact", "sequence.first_contact");
         } else {
             self.note(
                 EntryKind::Event,
@@ -299,10 +298,7 @@ impl Draft<'_> {
         let record = ConsentRecord {
             granted_at: input.granted_at,
             source_url: input.source_url.clone(),
-            disclosure_sha256: input
-                .disclosure
-                .as_ref()
-                .map(|d| hex::encode(Sha256::digest(d.as_bytes()))),
+            disclosure_sha256: input.disclosure.as_ref().map(|d| hex::encode(Sha256::digest(d.as_bytes()))),
             disclosure: input.disclosure.clone(),
             ip: input.ip.clone(),
             user_agent: input.user_agent.clone(),
@@ -311,37 +307,19 @@ impl Draft<'_> {
             recorded_at: self.now,
         };
         let same_as_current = self.state.current_consent().is_some_and(|c| {
-            c.granted_at == record.granted_at
-                && c.source_url == record.source_url
-                && c.disclosure == record.disclosure
+            c.granted_at == record.granted_at && c.source_url == record.source_url && c.disclosure == record.disclosure
         });
         if same_as_current {
             return;
         }
-        let at = record
-            .granted_at
-            .map(|t| t.to_string())
-            .unwrap_or_else(|| "no timestamp".into());
-        let url = record
-            .source_url
-            .clone()
-            .unwrap_or_else(|| "no source URL".into());
-        self.state
-            .consent_history
-            .push(ConsentChange::Granted(record));
-        self.note(
-            EntryKind::ConsentChanged,
-            Some("consent.granted"),
-            format!("consent recorded: {at}, {url}"),
-        );
+        let at = record.granted_at.map(|t| t.to_string()).unwrap_or_else(|| "no timestamp".into());
+        let url = record.source_url.clone().unwrap_or_else(|| "no source URL".into());
+        self.state.consent_history.push(ConsentChange::Granted(record));
+        self.note(EntryKind::ConsentChanged, Some("consent.granted"), format!("consent recorded: {at}, {url}"));
     }
 
     fn inbound(&mut self, body: &str) {
-        self.note(
-            EntryKind::Event,
-            Some("event.inbound_text"),
-            format!("lead wrote: \"{body}\""),
-        );
+        self.note(EntryKind::Event, Some("event.inbound_text"), format!("lead wrote: \"{body}\""));
         self.state.last_inbound_at = Some(self.now);
         let c = classify(body, self.state.opted_out(), &self.policy.classifier);
         let matched = c.matched.clone().unwrap_or_default();
@@ -354,27 +332,15 @@ impl Draft<'_> {
                 );
             }
             Intent::OptOut => {
-                let review = if c.ambiguous {
-                    "; not a standard keyword, an agent should review"
-                } else {
-                    ""
-                };
+                let review = if c.ambiguous { "; not a standard keyword, an agent should review" } else { "" };
                 self.state.consent_history.push(ConsentChange::Revoked {
                     at: self.now,
                     rule: c.rule.into(),
                     evidence: body.into(),
                 });
-                self.set_status(
-                    LeadStatus::OptOut,
-                    c.rule,
-                    &format!("revoked consent (\"{matched}\"){review}"),
-                );
+                self.set_status(LeadStatus::OptOut, c.rule, &format!("revoked consent (\"{matched}\"){review}"));
                 self.cancel_pending("opt_out");
-                self.text(
-                    TextKind::OptOutConfirmation,
-                    "opt_out_confirmation",
-                    "opt_out.confirmation",
-                );
+                self.text(TextKind::OptOutConfirmation, "opt_out_confirmation", "opt_out.confirmation");
             }
             Intent::OptIn if self.state.opted_out() => {
                 self.state.consent_history.push(ConsentChange::Reinstated {
@@ -382,24 +348,13 @@ impl Draft<'_> {
                     rule: c.rule.into(),
                     evidence: body.into(),
                 });
-                let back = if self.state.last_contacted_at.is_some() {
-                    LeadStatus::ContactedSms
-                } else {
-                    LeadStatus::New
-                };
+                let back =
+                    if self.state.last_contacted_at.is_some() { LeadStatus::ContactedSms } else { LeadStatus::New };
                 self.set_status(back, c.rule, &format!("opted back in (\"{matched}\")"));
-                self.text(
-                    TextKind::OptInConfirmation,
-                    "opt_in_confirmation",
-                    "opt_in.confirmation",
-                );
+                self.text(TextKind::OptInConfirmation, "opt_in_confirmation", "opt_in.confirmation");
             }
             Intent::OptIn => {
-                self.note(
-                    EntryKind::Event,
-                    Some("opt_in.already"),
-                    "already subscribed; nothing to do".into(),
-                );
+                self.note(EntryKind::Event, Some("opt_in.already"), "already subscribed; nothing to do".into());
             }
             Intent::Help => self.text(TextKind::Help, "help", "help.keyword"),
             Intent::Reply if self.state.opted_out() => {
@@ -432,30 +387,15 @@ impl Draft<'_> {
 
     fn freeze(&mut self, reason: Option<String>) {
         let why = reason.clone().unwrap_or_else(|| "no reason given".into());
-        self.state.frozen = Some(Freeze {
-            reason,
-            at: self.now,
-        });
-        self.note(
-            EntryKind::Admin,
-            Some("admin.freeze"),
-            format!("automation frozen: {why}"),
-        );
+        self.state.frozen = Some(Freeze { reason, at: self.now });
+        self.note(EntryKind::Admin, Some("admin.freeze"), format!("automation frozen: {why}"));
     }
 
     fn unfreeze(&mut self) {
         if self.state.frozen.take().is_some() {
-            self.note(
-                EntryKind::Admin,
-                Some("admin.unfreeze"),
-                "automation resumed".into(),
-            );
+            self.note(EntryKind::Admin, Some("admin.unfreeze"), "automation resumed".into());
         } else {
-            self.note(
-                EntryKind::Admin,
-                Some("admin.unfreeze"),
-                "was not frozen; nothing to do".into(),
-            );
+            self.note(EntryKind::Admin, Some("admin.unfreeze"), "was not frozen; nothing to do".into());
         }
     }
 
@@ -467,16 +407,16 @@ impl Draft<'_> {
             message_id: Some(id.to_string()),
         };
         match result {
-            SendResult::Accepted {
-                provider_id,
-                status,
-            } => {
+            SendResult::Accepted { provider_id, status } => {
                 let n = note(
                     EntryKind::TextSent,
                     "provider.accepted".into(),
                     format!("{} accepted as {provider_id} ({status})", kind.as_str()),
                 );
                 self.notes.push(n);
+            }
+            SendResult::Deferred { text, until, rule, reason } => {
+                self.defer(text.clone(), *until, rule.clone(), format!("re-checked before sending: {reason}"));
             }
             SendResult::Cancelled { rule, reason } => {
                 let n = note(
@@ -486,19 +426,9 @@ impl Draft<'_> {
                 );
                 self.notes.push(n);
             }
-            SendResult::Failed {
-                code,
-                message,
-                permanent,
-            } => {
-                let rule = code
-                    .map(|c| format!("provider.{c}"))
-                    .unwrap_or_else(|| "provider.error".into());
-                let final_word = if *permanent {
-                    "permanently"
-                } else {
-                    "after retries"
-                };
+            SendResult::Failed { code, message, permanent } => {
+                let rule = code.map(|c| format!("provider.{c}")).unwrap_or_else(|| "provider.error".into());
+                let final_word = if *permanent { "permanently" } else { "after retries" };
                 let n = note(
                     EntryKind::TextFailed,
                     rule.clone(),
@@ -517,11 +447,7 @@ impl Draft<'_> {
                             rule: rule.clone(),
                             evidence: message.clone(),
                         });
-                        self.set_status(
-                            LeadStatus::OptOut,
-                            &rule,
-                            "the carrier reports the lead replied STOP",
-                        );
+                        self.set_status(LeadStatus::OptOut, &rule, "the carrier reports the lead replied STOP");
                         self.cancel_pending("opt_out");
                     }
                     _ => {}

@@ -72,6 +72,15 @@ pub struct Freeze {
     pub at: Ts,
 }
 
+/// The lead's number is on a do-not-contact list (internal DNC, litigator list, admin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// Which list: `internal_dnc`, `litigator`, `admin`, ...
+    pub list: String,
+    pub reason: Option<String>,
+    pub added_at: Ts,
+}
+
 /// Contact details as the lead sources supplied them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
@@ -98,6 +107,8 @@ pub struct LeadState {
     pub phone: Phone,
     pub status: LeadStatus,
     pub frozen: Option<Freeze>,
+    /// Mirrors the suppression list; the lead actor refreshes it before every decision.
+    pub suppressed: Option<Suppression>,
     pub profile: Profile,
     pub consent_history: Vec<ConsentChange>,
     pub last_property: Option<String>,
@@ -126,6 +137,7 @@ impl LeadState {
             phone,
             status: LeadStatus::New,
             frozen: None,
+            suppressed: None,
             profile: Profile::default(),
             consent_history: Vec::new(),
             last_property: None,
@@ -265,6 +277,14 @@ pub enum SendResult {
         rule: String,
         reason: String,
     },
+    /// The gateway re-checked just before sending and it is outside the allowed hours now:
+    /// the text goes back to the lead's pending list.
+    Deferred {
+        text: OutboundText,
+        until: Ts,
+        rule: String,
+        reason: String,
+    },
 }
 
 /// Every input to a lead, normalised: HTTP webhooks, admin commands and gateway results.
@@ -279,6 +299,8 @@ pub enum Event {
         reason: Option<String>,
     },
     Unfreeze,
+    /// A durable timer fired: release pending texts that are due.
+    Wake,
     SendOutcome {
         message_id: String,
         kind: TextKind,
@@ -294,6 +316,7 @@ impl Event {
             Event::InboundText { .. } => "inbound_text",
             Event::Freeze { .. } => "freeze",
             Event::Unfreeze => "unfreeze",
+            Event::Wake => "wake",
             Event::SendOutcome { .. } => "send_outcome",
         }
     }

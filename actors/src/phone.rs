@@ -35,9 +35,7 @@ impl Phone {
         if !phonenumber::is_valid(&parsed) {
             return Err(PhoneError::Invalid(shown));
         }
-        Ok(Phone(
-            parsed.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        Ok(Phone(parsed.format().mode(phonenumber::Mode::E164).to_string()))
     }
 
     /// The E.164 string, e.g. `+12125550142`.
@@ -82,14 +80,9 @@ mod tests {
     #[test]
     fn formats_of_one_number_are_the_same_lead() {
         let want = "+12125550142";
-        for input in [
-            "(212) 555-0142",
-            "212.555.0142",
-            "2125550142",
-            "12125550142",
-            "+1 212 555 0142",
-            " +12125550142 ",
-        ] {
+        for input in
+            ["(212) 555-0142", "212.555.0142", "2125550142", "12125550142", "+1 212 555 0142", " +12125550142 "]
+        {
             assert_eq!(Phone::parse(input).unwrap().as_str(), want, "{input}");
         }
     }
@@ -97,15 +90,9 @@ mod tests {
     #[test]
     fn rejects_non_numbers_and_invalid_numbers() {
         assert_eq!(Phone::parse(""), Err(PhoneError::Empty));
-        assert!(matches!(
-            Phone::parse("not a phone"),
-            Err(PhoneError::Unparseable(_))
-        ));
+        assert!(matches!(Phone::parse("not a phone"), Err(PhoneError::Unparseable(_))));
         assert!(Phone::parse("123").is_err());
-        assert!(
-            Phone::parse("+1 212 155 0142").is_err(),
-            "exchange cannot start with 1"
-        );
+        assert!(Phone::parse("+1 212 155 0142").is_err(), "exchange cannot start with 1");
     }
 
     #[test]

@@ -2,16 +2,56 @@
 //! start-up (templates are compiled and checked then) and shared read-only by every actor.
 
 use crate::classify::ClassifierConfig;
+use crate::quiet_hours::QuietHoursPolicy;
 use minijinja::{Environment, UndefinedBehavior};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// What to do with an automated text over the rolling 24-hour cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverCap {
+    /// Wait until the oldest text in the window is 24 hours old.
+    Defer,
+    /// Do not send it at all.
+    Drop,
+}
+
+/// `[compliance]` in config.toml: the rules that vary by law and by brokerage.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComplianceSettings {
+    /// Consent older than this no longer counts (18 months by default).
+    pub consent_max_age_days: i64,
+    /// Automated texts per lead per rolling 24 hours, everywhere (states may be stricter).
+    pub max_automated_per_24h: u32,
+    pub over_cap: OverCap,
+    /// Recipient-local allowed hours: federal window plus state rules.
+    pub quiet_hours: QuietHoursPolicy,
+}
+
+impl Default for ComplianceSettings {
+    fn default() -> Self {
+        ComplianceSettings {
+            consent_max_age_days: 548,
+            max_automated_per_24h: 3,
+            over_cap: OverCap::Defer,
+            quiet_hours: QuietHoursPolicy::default(),
+        }
+    }
+}
+
+/// Everything a `Policy` is built from.
+#[derive(Debug, Clone)]
+pub struct PolicySettings {
+    pub brand: String,
+    pub support: String,
+    pub templates: TemplateSources,
+    pub classifier: ClassifierConfig,
+    pub compliance: ComplianceSettings,
+}
 
 /// The texts leadline can send, by template name.
-pub const TEMPLATE_NAMES: [&str; 4] = [
-    "first_contact",
-    "opt_out_confirmation",
-    "opt_in_confirmation",
-    "help",
-];
+pub const TEMPLATE_NAMES: [&str; 4] = ["first_contact", "opt_out_confirmation", "opt_in_confirmation", "help"];
 
 /// Template sources, as in `[templates]` of config.toml.
 #[derive(Debug, Clone, serde::Deserialize, Serialize)]
@@ -37,11 +77,12 @@ pub struct Policy {
     pub brand: String,
     pub support: String,
     pub classifier: ClassifierConfig,
+    pub compliance: ComplianceSettings,
     templates: Environment<'static>,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("template '{name}': {message}")]
+#[error("{name}: {message}")]
 pub struct TemplateError {
     pub name: String,
     pub message: String,
@@ -50,12 +91,12 @@ pub struct TemplateError {
 impl Policy {
     /// Compiles and test-renders every template; an unknown variable or a first message
     /// without opt-out instructions is an error here rather than a surprise at 9pm.
-    pub fn new(
-        brand: String,
-        support: String,
-        sources: TemplateSources,
-        classifier: ClassifierConfig,
-    ) -> Result<Policy, TemplateError> {
+    pub fn new(settings: PolicySettings) -> Result<Policy, TemplateError> {
+        let PolicySettings { brand, support, templates: sources, classifier, compliance } = settings;
+        let problems = compliance.quiet_hours.validate();
+        if !problems.is_empty() {
+            return Err(TemplateError { name: "compliance.quiet_hours".into(), message: problems.join("; ") });
+        }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         let pairs = [
@@ -66,17 +107,9 @@ impl Policy {
         ];
         for (name, src) in pairs {
             env.add_template_owned(name, src)
-                .map_err(|e| TemplateError {
-                    name: name.into(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| TemplateError { name: format!("templates.{name}"), message: e.to_string() })?;
         }
-        let policy = Policy {
-            brand,
-            support,
-            classifier,
-            templates: env,
-        };
+        let policy = Policy { brand, support, classifier, compliance, templates: env };
         let sample = TemplateVars {
             brand: &policy.brand,
             support: &policy.support,
@@ -87,9 +120,8 @@ impl Policy {
             let text = policy.render(name, &sample)?;
             if matches!(name, "first_contact" | "help") && !text.to_lowercase().contains("stop") {
                 return Err(TemplateError {
-                    name: name.into(),
-                    message: "must tell the lead how to opt out (e.g. \"Reply STOP to opt out\")"
-                        .into(),
+                    name: format!("templates.{name}"),
+                    message: "must tell the lead how to opt out (e.g. \"Reply STOP to opt out\")".into(),
                 });
             }
         }
@@ -97,10 +129,7 @@ impl Policy {
     }
 
     pub fn render(&self, name: &str, vars: &TemplateVars<'_>) -> Result<String, TemplateError> {
-        let err = |e: minijinja::Error| TemplateError {
-            name: name.into(),
-            message: e.to_string(),
-        };
+        let err = |e: minijinja::Error| TemplateError { name: format!("templates.{name}"), message: e.to_string() };
         let tmpl = self.templates.get_template(name).map_err(err)?;
         let text = tmpl.render(vars).map_err(err)?;
         Ok(text.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -118,12 +147,13 @@ impl Policy {
 
     /// A policy with the built-in templates (tests, simulations).
     pub fn with_defaults(brand: &str) -> Policy {
-        match Policy::new(
-            brand.into(),
-            "support@example.com".into(),
-            Policy::default_templates(),
-            ClassifierConfig::default(),
-        ) {
+        match Policy::new(PolicySettings {
+            brand: brand.into(),
+            support: "support@example.com".into(),
+            templates: Policy::default_templates(),
+            classifier: ClassifierConfig::default(),
+            compliance: ComplianceSettings::default(),
+        }) {
             Ok(p) => p,
             Err(e) => panic!("built-in templates must compile: {e}"),
         }

@@ -38,21 +38,13 @@ pub struct DryRunProvider {
 
 impl DryRunProvider {
     pub fn new(path: PathBuf) -> Self {
-        DryRunProvider {
-            path,
-            file: Mutex::new(None),
-        }
+        DryRunProvider { path, file: Mutex::new(None) }
     }
 
     fn record(&self, text: &OutboundText) -> std::io::Result<()> {
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            *guard = Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?,
-            );
+            *guard = Some(std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?);
         }
         let line = serde_json::json!({
             "id": text.id, "to": text.to, "kind": text.kind, "body": text.body, "created_at": text.created_at,
@@ -78,9 +70,6 @@ impl SmsProvider for DryRunProvider {
             message: format!("dry-run could not record to {}: {e}", self.path.display()),
         })?;
         tracing::info!(to = %text.to.masked(), id = %text.id, kind = text.kind.as_str(), "dry-run: would send");
-        Ok(Accepted {
-            provider_id: format!("DRY{}", text.id.replace(['+', '#'], "")),
-            status: "dry-run".into(),
-        })
+        Ok(Accepted { provider_id: format!("DRY{}", text.id.replace(['+', '#'], "")), status: "dry-run".into() })
     }
 }

@@ -24,10 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::OnceLock;
 
-use chrono::{
-    DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc,
-    Weekday,
-};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -135,10 +132,7 @@ pub fn normalize_region(input: &str) -> Option<&'static str> {
 
 /// The country of a canonical region code (`"FL"` -> `Us`, `"ON"` -> `Canada`).
 pub fn region_country(code: &str) -> Option<Country> {
-    REGIONS
-        .iter()
-        .find(|(c, _, _)| c.eq_ignore_ascii_case(code.trim()))
-        .map(|(_, _, country)| *country)
+    REGIONS.iter().find(|(c, _, _)| c.eq_ignore_ascii_case(code.trim())).map(|(_, _, country)| *country)
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -181,14 +175,11 @@ fn table() -> &'static AreaTable {
 
 fn parse_area_row(line: &str) -> Result<(u16, AreaRow), String> {
     let mut fields = line.split(',').map(str::trim);
-    let (Some(code), Some(region), Some(zones), None) =
-        (fields.next(), fields.next(), fields.next(), fields.next())
+    let (Some(code), Some(region), Some(zones), None) = (fields.next(), fields.next(), fields.next(), fields.next())
     else {
         return Err("expected exactly 3 comma-separated fields".to_string());
     };
-    let area_code: u16 = code
-        .parse()
-        .map_err(|_| format!("area code {code:?} is not a number"))?;
+    let area_code: u16 = code.parse().map_err(|_| format!("area code {code:?} is not a number"))?;
     if !(200..=999).contains(&area_code) {
         return Err(format!("area code {area_code} is outside 200..=999"));
     }
@@ -199,9 +190,7 @@ fn parse_area_row(line: &str) -> Result<(u16, AreaRow), String> {
         .ok_or_else(|| format!("unknown region {region:?}"))?;
     let mut tzs = Vec::new();
     for name in zones.split('|').map(str::trim) {
-        let tz: Tz = name
-            .parse()
-            .map_err(|_| format!("unknown time zone {name:?}"))?;
+        let tz: Tz = name.parse().map_err(|_| format!("unknown time zone {name:?}"))?;
         if !tzs.contains(&tz) {
             tzs.push(tz);
         }
@@ -244,11 +233,7 @@ fn parse_area_table(src: &str) -> AreaTable {
             }
         }
     }
-    AreaTable {
-        rows,
-        region_zones,
-        skipped,
-    }
+    AreaTable { rows, region_zones, skipped }
 }
 
 /// Look up from an E.164 string like "+12125550142" (only +1 NANP numbers; others -> None).
@@ -260,11 +245,7 @@ pub fn area_info(e164: &str) -> Option<AreaInfo> {
     }
     let area_code: u16 = digits.get(..3)?.parse().ok()?;
     let row = table().rows.get(&area_code)?;
-    Some(AreaInfo {
-        area_code,
-        region: row.region,
-        zones: &row.zones,
-    })
+    Some(AreaInfo { area_code, region: row.region, zones: &row.zones })
 }
 
 /// Every area code in the embedded table, sorted by code.
@@ -272,11 +253,7 @@ pub fn all_area_codes() -> Vec<AreaInfo> {
     let mut out: Vec<AreaInfo> = table()
         .rows
         .iter()
-        .map(|(code, row)| AreaInfo {
-            area_code: *code,
-            region: row.region,
-            zones: &row.zones,
-        })
+        .map(|(code, row)| AreaInfo { area_code: *code, region: row.region, zones: &row.zones })
         .collect();
     out.sort_by_key(|a| a.area_code);
     out
@@ -290,10 +267,7 @@ pub fn area_table_problems() -> &'static [String] {
 
 /// Union of the zones of every area code of a region (code or name, any case). Empty if unknown.
 pub fn region_zones(region: &str) -> &'static [Tz] {
-    normalize_region(region)
-        .and_then(|code| table().region_zones.get(code))
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    normalize_region(region).and_then(|code| table().region_zones.get(code)).map(Vec::as_slice).unwrap_or(&[])
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -331,10 +305,7 @@ impl Window {
 
     /// `Window::hm(8, 0, 20, 0)` is 08:00–20:00. Out-of-range parts become 00:00.
     pub const fn hm(start_h: u32, start_m: u32, end_h: u32, end_m: u32) -> Self {
-        Window {
-            start: hm(start_h, start_m),
-            end: hm(end_h, end_m),
-        }
+        Window { start: hm(start_h, start_m), end: hm(end_h, end_m) }
     }
 
     /// True when the window allows no time at all (`start >= end`).
@@ -368,9 +339,7 @@ mod hhmm {
 
     pub fn parse(s: &str) -> Option<NaiveTime> {
         let s = s.trim();
-        NaiveTime::parse_from_str(s, "%H:%M")
-            .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S"))
-            .ok()
+        NaiveTime::parse_from_str(s, "%H:%M").or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S")).ok()
     }
 
     pub fn serialize<S: Serializer>(t: &NaiveTime, s: S) -> Result<S::Ok, S::Error> {
@@ -379,11 +348,8 @@ mod hhmm {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
         let s = String::deserialize(d)?;
-        parse(&s).ok_or_else(|| {
-            de::Error::custom(format!(
-                "invalid time {s:?}: expected \"HH:MM\" (24-hour, 00:00-23:59)"
-            ))
-        })
+        parse(&s)
+            .ok_or_else(|| de::Error::custom(format!("invalid time {s:?}: expected \"HH:MM\" (24-hour, 00:00-23:59)")))
     }
 }
 
@@ -411,13 +377,7 @@ pub struct StateRule {
 
 impl StateRule {
     pub fn new(window: Window) -> Self {
-        StateRule {
-            window,
-            sunday: None,
-            saturday: None,
-            closed_days: Vec::new(),
-            max_per_24h: None,
-        }
+        StateRule { window, sunday: None, saturday: None, closed_days: Vec::new(), max_per_24h: None }
     }
 
     pub fn with_sunday(mut self, w: Window) -> Self {
@@ -480,10 +440,7 @@ pub fn builtin_states() -> BTreeMap<String, StateRule> {
         // Connecticut: SB 1058 / PA 23-98 (eff. 2023-10-01): 9am–8pm (strong: Manatt).
         ("CT", StateRule::new(Window::hm(9, 0, 20, 0))),
         // Texas: SB 140 (eff. 2025-09-01): Mon–Sat 9am–9pm, Sunday noon–9pm (strong: Benesch, Telnyx).
-        (
-            "TX",
-            StateRule::new(w9_21).with_sunday(Window::hm(12, 0, 21, 0)),
-        ),
+        ("TX", StateRule::new(w9_21).with_sunday(Window::hm(12, 0, 21, 0))),
         // Virginia: VTPPA §59.1-510 et seq.: 8am–9pm (statute strong; hours from a weaker source).
         ("VA", StateRule::new(Window::FEDERAL)),
         // New Jersey: 8am–8pm (hours: vendor charts only; N.J.S.A. 2A:65D-3 is strong for consent).
@@ -520,10 +477,7 @@ pub fn builtin_states() -> BTreeMap<String, StateRule> {
         // 9am–8pm with no Sundays is used (UNCERTAIN: unresolved in compliance.md §3.2).
         ("PA", StateRule::new(Window::hm(9, 0, 20, 0)).closed_on(Sun)),
     ];
-    rules
-        .into_iter()
-        .map(|(code, rule)| (code.to_string(), rule))
-        .collect()
+    rules.into_iter().map(|(code, rule)| (code.to_string(), rule)).collect()
 }
 
 fn default_fallback_zone() -> Tz {
@@ -578,11 +532,8 @@ struct PolicyConfig {
 
 impl From<PolicyConfig> for QuietHoursPolicy {
     fn from(c: PolicyConfig) -> Self {
-        let mut states: BTreeMap<String, StateRule> = c
-            .states
-            .into_iter()
-            .map(|(k, v)| (k.trim().to_ascii_uppercase(), v))
-            .collect();
+        let mut states: BTreeMap<String, StateRule> =
+            c.states.into_iter().map(|(k, v)| (k.trim().to_ascii_uppercase(), v)).collect();
         if c.inherit_builtin_states {
             for (k, v) in builtin_states() {
                 states.entry(k).or_insert(v);
@@ -612,12 +563,7 @@ impl Default for QuietHoursPolicy {
 impl QuietHoursPolicy {
     /// The rule for a region code, matched case-insensitively.
     pub fn state_rule(&self, code: &str) -> Option<&StateRule> {
-        self.states.get(code).or_else(|| {
-            self.states
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(code))
-                .map(|(_, v)| v)
-        })
+        self.states.get(code).or_else(|| self.states.iter().find(|(k, _)| k.eq_ignore_ascii_case(code)).map(|(_, v)| v))
     }
 
     /// Configuration problems worth refusing to start on: empty windows, unknown region keys, states
@@ -629,43 +575,23 @@ impl QuietHoursPolicy {
         }
         for (code, rule) in &self.states {
             if normalize_region(code) != Some(code.as_str()) {
-                problems.push(format!(
-                    "states.{code}: not a two-letter US state/territory or Canadian province code"
-                ));
+                problems.push(format!("states.{code}: not a two-letter US state/territory or Canadian province code"));
             }
-            let named = [
-                ("window", Some(rule.window)),
-                ("sunday", rule.sunday),
-                ("saturday", rule.saturday),
-            ];
+            let named = [("window", Some(rule.window)), ("sunday", rule.sunday), ("saturday", rule.saturday)];
             for (name, w) in named {
                 if let Some(w) = w {
                     if w.is_empty() {
-                        problems.push(format!(
-                            "states.{code}.{name}: window {w} is empty (start must be before end)"
-                        ));
+                        problems.push(format!("states.{code}.{name}: window {w} is empty (start must be before end)"));
                     }
                 }
             }
-            let all_days = [
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-                Weekday::Sat,
-                Weekday::Sun,
-            ];
-            if all_days
-                .iter()
-                .all(|d| rule.window_on(*d).is_none_or(|w| w.is_empty()))
-            {
+            let all_days =
+                [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
+            if all_days.iter().all(|d| rule.window_on(*d).is_none_or(|w| w.is_empty())) {
                 problems.push(format!("states.{code}: no day allows texting"));
             }
             if rule.max_per_24h == Some(0) {
-                problems.push(format!(
-                    "states.{code}.max_per_24h is 0 (blocks every text)"
-                ));
+                problems.push(format!("states.{code}.max_per_24h is 0 (blocks every text)"));
             }
         }
         problems
@@ -686,10 +612,7 @@ pub struct Recipient<'a> {
 
 impl<'a> Recipient<'a> {
     pub fn new(e164: &'a str) -> Self {
-        Recipient {
-            e164,
-            address_state: None,
-        }
+        Recipient { e164, address_state: None }
     }
 
     pub fn with_address_state(mut self, state: &'a str) -> Self {
@@ -719,9 +642,7 @@ fn applicable_regions(recipient: &Recipient, area: Option<&AreaInfo>) -> Vec<Str
     if let Some(s) = recipient.address_state {
         let s = s.trim();
         if !s.is_empty() {
-            let code = normalize_region(s)
-                .map(str::to_string)
-                .unwrap_or_else(|| s.to_ascii_uppercase());
+            let code = normalize_region(s).map(str::to_string).unwrap_or_else(|| s.to_ascii_uppercase());
             if !out.contains(&code) {
                 out.push(code);
             }
@@ -791,8 +712,7 @@ impl Constraint<'_> {
 
     fn allows(&self, t: DateTime<Utc>) -> bool {
         let local = t.with_timezone(&self.zone);
-        self.window_on(local.weekday())
-            .is_some_and(|w| w.contains(local.time()))
+        self.window_on(local.weekday()).is_some_and(|w| w.contains(local.time()))
     }
 
     /// Rule id and human-readable reason why `t` is not allowed (`None` if it is allowed).
@@ -805,35 +725,19 @@ impl Constraint<'_> {
         let zone = self.zone.name();
         let time = local.format("%H:%M").to_string();
         let (window, rule, label) = match self.source {
-            Source::Federal(w) => (
-                Some(w),
-                "quiet_hours.federal".to_string(),
-                "federal".to_string(),
-            ),
+            Source::Federal(w) => (Some(w), "quiet_hours.federal".to_string(), "federal".to_string()),
             Source::State(code, rule) => {
                 let (w, day_specific) = rule.day_rule(day);
                 if day_specific {
                     let dn = weekday_name(day);
-                    (
-                        w,
-                        format!("quiet_hours.state.{code}.{}", dn.to_ascii_lowercase()),
-                        format!("state {code}, {dn}"),
-                    )
+                    (w, format!("quiet_hours.state.{code}.{}", dn.to_ascii_lowercase()), format!("state {code}, {dn}"))
                 } else {
-                    (
-                        w,
-                        format!("quiet_hours.state.{code}"),
-                        format!("state {code}"),
-                    )
+                    (w, format!("quiet_hours.state.{code}"), format!("state {code}"))
                 }
             }
         };
         let reason = match window {
-            None => format!(
-                "{} in {zone}: no texting on {}s ({label})",
-                weekday_name(day),
-                weekday_name(day)
-            ),
+            None => format!("{} in {zone}: no texting on {}s ({label})", weekday_name(day), weekday_name(day)),
             Some(w) if w.is_empty() => {
                 format!("{time} in {zone}: window {w} is empty ({label})")
             }
@@ -848,24 +752,15 @@ fn constraints<'p>(policy: &'p QuietHoursPolicy, recipient: &Recipient) -> Vec<C
     let zones = applicable_zones(policy, recipient);
     let mut sources = vec![Source::Federal(policy.federal)];
     for code in applicable_regions(recipient, area.as_ref()) {
-        if let Some((key, rule)) = policy.states.get_key_value(code.as_str()).or_else(|| {
-            policy
-                .states
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(&code))
-        }) {
+        if let Some((key, rule)) = policy
+            .states
+            .get_key_value(code.as_str())
+            .or_else(|| policy.states.iter().find(|(k, _)| k.eq_ignore_ascii_case(&code)))
+        {
             sources.push(Source::State(key.as_str(), rule));
         }
     }
-    zones
-        .iter()
-        .flat_map(|zone| {
-            sources.iter().map(|source| Constraint {
-                zone: *zone,
-                source: *source,
-            })
-        })
-        .collect()
+    zones.iter().flat_map(|zone| sources.iter().map(|source| Constraint { zone: *zone, source: *source })).collect()
 }
 
 /// UTC instants at which local wall-clock time `naive` in `zone` begins. Both instants of an ambiguous
@@ -894,11 +789,7 @@ fn local_starts(zone: Tz, naive: NaiveDateTime, out: &mut Vec<DateTime<Utc>>) {
 }
 
 /// Sorted, deduplicated window-start instants in `(after, limit]` for every constraint.
-fn candidate_instants(
-    cons: &[Constraint],
-    after: DateTime<Utc>,
-    limit: DateTime<Utc>,
-) -> Vec<DateTime<Utc>> {
+fn candidate_instants(cons: &[Constraint], after: DateTime<Utc>, limit: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     let mut out = Vec::new();
     for c in cons {
         let today: NaiveDate = after.with_timezone(&c.zone).date_naive();
@@ -926,24 +817,15 @@ fn candidate_instants(
 /// `rule` is a stable id like "quiet_hours.federal", "quiet_hours.state.FL", "quiet_hours.state.TX.sunday";
 /// `reason` is human readable, e.g. "21:30 in America/New_York is outside 08:00–21:00 (federal)". Both
 /// describe the rule that blocks `now` and, of those, the one that keeps blocking longest.
-pub fn check_window(
-    policy: &QuietHoursPolicy,
-    recipient: &Recipient,
-    now: DateTime<Utc>,
-) -> WindowCheck {
+pub fn check_window(policy: &QuietHoursPolicy, recipient: &Recipient, now: DateTime<Utc>) -> WindowCheck {
     let cons = constraints(policy, recipient);
     let failing: Vec<&Constraint> = cons.iter().filter(|c| !c.allows(now)).collect();
     if failing.is_empty() {
         return WindowCheck::Allowed;
     }
-    let limit = now
-        .checked_add_signed(TimeDelta::days(SEARCH_DAYS))
-        .unwrap_or(now);
+    let limit = now.checked_add_signed(TimeDelta::days(SEARCH_DAYS)).unwrap_or(now);
     let candidates = candidate_instants(&cons, now, limit);
-    let until = candidates
-        .iter()
-        .copied()
-        .find(|t| cons.iter().all(|c| c.allows(*t)));
+    let until = candidates.iter().copied().find(|t| cons.iter().all(|c| c.allows(*t)));
 
     let Some(until) = until else {
         let blocking = failing
@@ -965,11 +847,7 @@ pub fn check_window(
     // rule, i.e. the later one in federal -> area state -> address state order).
     let mut best: Option<(&Constraint, DateTime<Utc>)> = None;
     for c in failing {
-        let own_next = candidates
-            .iter()
-            .copied()
-            .find(|t| c.allows(*t))
-            .unwrap_or(until);
+        let own_next = candidates.iter().copied().find(|t| c.allows(*t)).unwrap_or(until);
         if best.is_none_or(|(_, t)| own_next >= t) {
             best = Some((c, own_next));
         }
@@ -977,17 +855,8 @@ pub fn check_window(
     let (rule, reason) = best
         .and_then(|(c, _)| c.violation(now))
         .map(|v| (v.rule, v.reason))
-        .unwrap_or_else(|| {
-            (
-                "quiet_hours.federal".to_string(),
-                "outside the allowed window".to_string(),
-            )
-        });
-    WindowCheck::DeferUntil {
-        until,
-        rule,
-        reason,
-    }
+        .unwrap_or_else(|| ("quiet_hours.federal".to_string(), "outside the allowed window".to_string()));
+    WindowCheck::DeferUntil { until, rule, reason }
 }
 
 /// The states whose caps apply to this recipient (area-code region and address state): returns the
@@ -1016,19 +885,12 @@ mod tests {
     use chrono_tz::America::{Chicago, Los_Angeles, New_York};
 
     fn local(zone: Tz, y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        zone.with_ymd_and_hms(y, m, d, h, mi, 0)
-            .earliest()
-            .expect("valid local time")
-            .with_timezone(&Utc)
+        zone.with_ymd_and_hms(y, m, d, h, mi, 0).earliest().expect("valid local time").with_timezone(&Utc)
     }
 
     fn defer(check: &WindowCheck) -> (DateTime<Utc>, String, String) {
         match check {
-            WindowCheck::DeferUntil {
-                until,
-                rule,
-                reason,
-            } => (*until, rule.clone(), reason.clone()),
+            WindowCheck::DeferUntil { until, rule, reason } => (*until, rule.clone(), reason.clone()),
             WindowCheck::Allowed => panic!("expected DeferUntil, got Allowed"),
         }
     }
@@ -1087,10 +949,7 @@ mod tests {
                 e164: "+12145550100",
                 address_state: None,
                 now: local(Chicago, 2026, 11, 29, 10, 0),
-                expect: Some((
-                    local(Chicago, 2026, 11, 29, 12, 0),
-                    "quiet_hours.state.TX.sunday",
-                )),
+                expect: Some((local(Chicago, 2026, 11, 29, 12, 0), "quiet_hours.state.TX.sunday")),
             },
             Case {
                 name: "Dallas 214 Saturday 10:00 allowed",
@@ -1119,10 +978,7 @@ mod tests {
                 e164: "+19155550100",
                 address_state: None,
                 now: local(Tz::America__Denver, 2026, 11, 27, 8, 30),
-                expect: Some((
-                    local(Tz::America__Denver, 2026, 11, 27, 9, 0),
-                    "quiet_hours.state.TX",
-                )),
+                expect: Some((local(Tz::America__Denver, 2026, 11, 27, 9, 0), "quiet_hours.state.TX")),
             },
             Case {
                 name: "Connecticut 203 at 08:30 -> 09:00",
@@ -1136,10 +992,7 @@ mod tests {
                 e164: "+12055550100",
                 address_state: None,
                 now: local(Chicago, 2026, 11, 29, 10, 0),
-                expect: Some((
-                    local(Chicago, 2026, 11, 30, 8, 0),
-                    "quiet_hours.state.AL.sunday",
-                )),
+                expect: Some((local(Chicago, 2026, 11, 30, 8, 0), "quiet_hours.state.AL.sunday")),
             },
             Case {
                 name: "Alabama 205 Saturday 20:30 -> Monday 08:00",
@@ -1230,10 +1083,7 @@ mod tests {
                 e164: "+14015550100",
                 address_state: None,
                 now: local(New_York, 2026, 11, 28, 9, 30),
-                expect: Some((
-                    local(New_York, 2026, 11, 28, 10, 0),
-                    "quiet_hours.state.RI.saturday",
-                )),
+                expect: Some((local(New_York, 2026, 11, 28, 10, 0), "quiet_hours.state.RI.saturday")),
             },
             Case {
                 name: "Rhode Island Friday 18:30 -> Saturday 10:00",
@@ -1261,18 +1111,12 @@ mod tests {
                 e164: "+18085550100",
                 address_state: None,
                 now: local(Tz::Pacific__Honolulu, 2026, 11, 27, 21, 0),
-                expect: Some((
-                    local(Tz::Pacific__Honolulu, 2026, 11, 28, 8, 0),
-                    "quiet_hours.federal",
-                )),
+                expect: Some((local(Tz::Pacific__Honolulu, 2026, 11, 28, 8, 0), "quiet_hours.federal")),
             },
         ];
         let policy = QuietHoursPolicy::default();
         for case in cases {
-            let r = Recipient {
-                e164: case.e164,
-                address_state: case.address_state,
-            };
+            let r = Recipient { e164: case.e164, address_state: case.address_state };
             let got = check_window(&policy, &r, case.now);
             match (case.expect, &got) {
                 (None, WindowCheck::Allowed) => {}
@@ -1299,39 +1143,23 @@ mod tests {
         let policy = QuietHoursPolicy::default();
         let r = Recipient::new("+12125550142");
         let got = check_window(&policy, &r, local(New_York, 2026, 11, 27, 21, 30));
-        assert_eq!(
-            defer(&got).2,
-            "21:30 in America/New_York is outside 08:00–21:00 (federal)"
-        );
+        assert_eq!(defer(&got).2, "21:30 in America/New_York is outside 08:00–21:00 (federal)");
         let al = Recipient::new("+12055550100");
         let got = check_window(&policy, &al, local(Chicago, 2026, 11, 29, 10, 0));
-        assert_eq!(
-            defer(&got).2,
-            "Sunday in America/Chicago: no texting on Sundays (state AL, Sunday)"
-        );
+        assert_eq!(defer(&got).2, "Sunday in America/Chicago: no texting on Sundays (state AL, Sunday)");
         let tx = Recipient::new("+12145550100");
         let got = check_window(&policy, &tx, local(Chicago, 2026, 11, 29, 10, 0));
-        assert_eq!(
-            defer(&got).2,
-            "10:00 in America/Chicago is outside 12:00–21:00 (state TX, Sunday)"
-        );
+        assert_eq!(defer(&got).2, "10:00 in America/Chicago is outside 12:00–21:00 (state TX, Sunday)");
     }
 
     #[test]
     fn fallback_zone_is_configurable() {
-        let policy = QuietHoursPolicy {
-            fallback_zone: Los_Angeles,
-            ..QuietHoursPolicy::default()
-        };
+        let policy = QuietHoursPolicy { fallback_zone: Los_Angeles, ..QuietHoursPolicy::default() };
         let r = Recipient::new("+447911123456");
         // 09:00 Eastern = 06:00 Pacific: deferred to 08:00 Pacific.
         let got = check_window(&policy, &r, local(New_York, 2026, 11, 27, 9, 0));
         assert_eq!(defer(&got).0, local(Los_Angeles, 2026, 11, 27, 8, 0));
-        let got = check_window(
-            &policy,
-            &Recipient::new("+19995550100"),
-            local(New_York, 2026, 11, 27, 9, 0),
-        );
+        let got = check_window(&policy, &Recipient::new("+19995550100"), local(New_York, 2026, 11, 27, 9, 0));
         assert_eq!(defer(&got).0, local(Los_Angeles, 2026, 11, 27, 8, 0));
     }
 
@@ -1373,15 +1201,7 @@ mod tests {
     #[test]
     fn misconfiguration_never_loops() {
         let mut closed = StateRule::new(Window::hm(8, 0, 20, 0));
-        for d in [
-            Weekday::Mon,
-            Weekday::Tue,
-            Weekday::Wed,
-            Weekday::Thu,
-            Weekday::Fri,
-            Weekday::Sat,
-            Weekday::Sun,
-        ] {
+        for d in [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun] {
             closed = closed.closed_on(d);
         }
         let mut policy = QuietHoursPolicy::default();
@@ -1393,18 +1213,12 @@ mod tests {
         assert_eq!(until, now + TimeDelta::days(1));
 
         // Disjoint windows in two zones of one area code (850: Central + Eastern).
-        let policy = QuietHoursPolicy {
-            federal: Window::hm(8, 0, 8, 30),
-            ..QuietHoursPolicy::default()
-        };
+        let policy = QuietHoursPolicy { federal: Window::hm(8, 0, 8, 30), ..QuietHoursPolicy::default() };
         let (_, rule, _) = defer(&check_window(&policy, &Recipient::new("+18505550100"), now));
         assert_eq!(rule, "quiet_hours.no_window");
 
         // Empty federal window.
-        let policy = QuietHoursPolicy {
-            federal: Window::hm(9, 0, 9, 0),
-            ..QuietHoursPolicy::default()
-        };
+        let policy = QuietHoursPolicy { federal: Window::hm(9, 0, 9, 0), ..QuietHoursPolicy::default() };
         assert!(!policy.validate().is_empty());
         let (_, rule, _) = defer(&check_window(&policy, &Recipient::new("+12125550142"), now));
         assert_eq!(rule, "quiet_hours.no_window");
@@ -1427,10 +1241,7 @@ mod tests {
         ];
         let start = Utc.with_ymd_and_hms(2026, 3, 6, 0, 0, 0).unwrap();
         for (e164, addr) in numbers {
-            let r = Recipient {
-                e164,
-                address_state: addr,
-            };
+            let r = Recipient { e164, address_state: addr };
             // Every 193 minutes over 4 days spanning the DST change.
             for step in 0..30 {
                 let now = start + TimeDelta::minutes(193 * step);
@@ -1458,22 +1269,13 @@ mod tests {
     #[test]
     fn caps() {
         let policy = QuietHoursPolicy::default();
-        assert_eq!(
-            cap_per_24h(&policy, &Recipient::new("+13055550100")),
-            Some((3, "cap.state.FL".to_string()))
-        );
+        assert_eq!(cap_per_24h(&policy, &Recipient::new("+13055550100")), Some((3, "cap.state.FL".to_string())));
         assert_eq!(cap_per_24h(&policy, &Recipient::new("+12125550142")), None);
         assert_eq!(
-            cap_per_24h(
-                &policy,
-                &Recipient::new("+12125550142").with_address_state("md")
-            ),
+            cap_per_24h(&policy, &Recipient::new("+12125550142").with_address_state("md")),
             Some((3, "cap.state.MD".to_string()))
         );
-        assert_eq!(
-            cap_per_24h(&policy, &Recipient::new("+14055550100")),
-            Some((3, "cap.state.OK".to_string()))
-        );
+        assert_eq!(cap_per_24h(&policy, &Recipient::new("+14055550100")), Some((3, "cap.state.OK".to_string())));
         assert_eq!(cap_per_24h(&policy, &Recipient::new("+447911123456")), None);
         // Strictest of two caps wins.
         let mut policy = QuietHoursPolicy::default();
@@ -1481,10 +1283,7 @@ mod tests {
             ok.max_per_24h = Some(2);
         }
         assert_eq!(
-            cap_per_24h(
-                &policy,
-                &Recipient::new("+13055550100").with_address_state("OK")
-            ),
+            cap_per_24h(&policy, &Recipient::new("+13055550100").with_address_state("OK")),
             Some((2, "cap.state.OK".to_string()))
         );
     }
@@ -1497,22 +1296,12 @@ mod tests {
         let all = all_area_codes();
         assert_eq!(all.len(), t.rows.len());
         for a in &all {
-            assert!(
-                normalize_region(a.region) == Some(a.region),
-                "{}",
-                a.area_code
-            );
+            assert!(normalize_region(a.region) == Some(a.region), "{}", a.area_code);
             assert!(!a.zones.is_empty(), "{}", a.area_code);
             assert!(a.country().is_some());
         }
-        let us = all
-            .iter()
-            .filter(|a| a.country() == Some(Country::Us))
-            .count();
-        let ca = all
-            .iter()
-            .filter(|a| a.country() == Some(Country::Canada))
-            .count();
+        let us = all.iter().filter(|a| a.country() == Some(Country::Us)).count();
+        let ca = all.iter().filter(|a| a.country() == Some(Country::Canada)).count();
         assert!(us >= 300, "only {us} US area codes");
         assert!(ca >= 40, "only {ca} Canadian area codes");
         // Every US state, DC and territory is covered.
@@ -1523,8 +1312,8 @@ mod tests {
         }
         // Non-geographic codes are absent.
         for code in [
-            "500", "521", "533", "544", "566", "577", "588", "600", "622", "700", "710", "800",
-            "833", "844", "855", "866", "877", "888", "900",
+            "500", "521", "533", "544", "566", "577", "588", "600", "622", "700", "710", "800", "833", "844", "855",
+            "866", "877", "888", "900",
         ] {
             assert_eq!(area_info(&format!("+1{code}5550100")), None, "{code}");
         }
@@ -1538,10 +1327,7 @@ mod tests {
         let t = parse_area_table(src);
         assert_eq!(t.rows.len(), 2);
         assert_eq!(t.skipped.len(), 6, "{:#?}", t.skipped);
-        assert_eq!(
-            t.rows.get(&217).map(|r| r.zones.clone()),
-            Some(vec![Tz::America__Chicago])
-        );
+        assert_eq!(t.rows.get(&217).map(|r| r.zones.clone()), Some(vec![Tz::America__Chicago]));
     }
 
     #[test]
@@ -1570,10 +1356,7 @@ mod tests {
         let multi: &[(&str, &[Tz])] = &[
             ("+18505550100", &[Chicago, New_York]),
             ("+12085550100", &[Tz::America__Boise, Los_Angeles]),
-            (
-                "+19065550100",
-                &[Tz::America__Detroit, Tz::America__Menominee],
-            ),
+            ("+19065550100", &[Tz::America__Detroit, Tz::America__Menominee]),
             ("+15415550100", &[Los_Angeles, Tz::America__Boise]),
             ("+17755550100", &[Los_Angeles, Tz::America__Denver]),
             ("+16205550100", &[Chicago, Tz::America__Denver]),
@@ -1586,14 +1369,8 @@ mod tests {
                 assert!(a.zones.contains(z), "{e164} lacks {z}");
             }
         }
-        assert_eq!(
-            area_info("+12145550100").and_then(|a| a.country()),
-            Some(Country::Us)
-        );
-        assert_eq!(
-            area_info("+15145550100").and_then(|a| a.country()),
-            Some(Country::Canada)
-        );
+        assert_eq!(area_info("+12145550100").and_then(|a| a.country()), Some(Country::Us));
+        assert_eq!(area_info("+15145550100").and_then(|a| a.country()), Some(Country::Canada));
     }
 
     #[test]
@@ -1630,8 +1407,8 @@ mod tests {
         assert_eq!(p.federal, Window::hm(8, 0, 21, 0));
         assert_eq!(p.fallback_zone, New_York);
         for code in [
-            "FL", "OK", "MD", "WA", "CT", "TX", "VA", "NJ", "AL", "LA", "MS", "MA", "KY", "MI",
-            "MN", "NM", "NV", "CA", "RI", "IL", "PA",
+            "FL", "OK", "MD", "WA", "CT", "TX", "VA", "NJ", "AL", "LA", "MS", "MA", "KY", "MI", "MN", "NM", "NV", "CA",
+            "RI", "IL", "PA",
         ] {
             assert!(p.states.contains_key(code), "{code} missing");
         }
@@ -1654,10 +1431,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<Window>(&json).unwrap(), w);
         let w2: Window = serde_json::from_str(r#"{"start":"8:05:30","end":"20:00"}"#).unwrap();
         assert_eq!(w2.start, NaiveTime::from_hms_opt(8, 5, 30).unwrap());
-        assert_eq!(
-            serde_json::to_string(&w2).unwrap(),
-            r#"{"start":"08:05:30","end":"20:00"}"#
-        );
+        assert_eq!(serde_json::to_string(&w2).unwrap(), r#"{"start":"08:05:30","end":"20:00"}"#);
         for bad in [
             r#"{"start":"8am","end":"20:00"}"#,
             r#"{"start":"24:00","end":"20:00"}"#,
@@ -1707,8 +1481,7 @@ mod tests {
         // Built-ins not mentioned are inherited.
         assert_eq!(p.states["CT"].window, Window::hm(9, 0, 20, 0));
         assert_eq!(p.states.len(), builtin_states().len());
-        let again: QuietHoursPolicy =
-            serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        let again: QuietHoursPolicy = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
         assert_eq!(again, p);
 
         // Empty section = default policy.
@@ -1724,27 +1497,20 @@ mod tests {
         assert_eq!(p.states.keys().collect::<Vec<_>>(), vec!["FL"]);
 
         // Typos are rejected rather than silently ignored.
-        assert!(
-            serde_json::from_value::<QuietHoursPolicy>(serde_json::json!({
-                "states": {"FL": {"window": {"start": "08:00", "end": "20:00"}, "max_per_day": 3}}
-            }))
-            .is_err()
-        );
-        assert!(
-            serde_json::from_value::<QuietHoursPolicy>(serde_json::json!({
-                "fallback_zone": "America/Nowhere"
-            }))
-            .is_err()
-        );
+        assert!(serde_json::from_value::<QuietHoursPolicy>(serde_json::json!({
+            "states": {"FL": {"window": {"start": "08:00", "end": "20:00"}, "max_per_day": 3}}
+        }))
+        .is_err());
+        assert!(serde_json::from_value::<QuietHoursPolicy>(serde_json::json!({
+            "fallback_zone": "America/Nowhere"
+        }))
+        .is_err());
     }
 
     #[test]
     fn validate_flags_bad_keys() {
         let mut p = QuietHoursPolicy::default();
-        p.states.insert(
-            "Florida".to_string(),
-            StateRule::new(Window::hm(20, 0, 8, 0)),
-        );
+        p.states.insert("Florida".to_string(), StateRule::new(Window::hm(20, 0, 8, 0)));
         let problems = p.validate();
         assert_eq!(problems.len(), 3, "{problems:#?}");
     }

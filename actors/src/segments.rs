@@ -49,11 +49,7 @@ const UCS2_MULTI: usize = 67;
 /// Counts the encoding, units and segments `text` will be sent as.
 pub fn count(text: &str) -> SegmentInfo {
     if text.is_empty() {
-        return SegmentInfo {
-            encoding: Encoding::Gsm7,
-            units: 0,
-            segments: 0,
-        };
+        return SegmentInfo { encoding: Encoding::Gsm7, units: 0, segments: 0 };
     }
     if text.chars().all(|c| gsm7_septets(c).is_some()) {
         let sizes = text.chars().map(|c| gsm7_septets(c).unwrap_or(2));
@@ -101,11 +97,7 @@ fn segment_info(
         }
         segments
     };
-    SegmentInfo {
-        encoding,
-        units,
-        segments,
-    }
+    SegmentInfo { encoding, units, segments }
 }
 
 /// Septets needed for `c` in GSM-7: 1 for the default alphabet, 2 for the extension table,
@@ -146,11 +138,7 @@ mod tests {
     use super::*;
 
     fn info(encoding: Encoding, units: usize, segments: usize) -> SegmentInfo {
-        SegmentInfo {
-            encoding,
-            units,
-            segments,
-        }
+        SegmentInfo { encoding, units, segments }
     }
 
     fn rep(s: &str, n: usize) -> String {
@@ -196,14 +184,8 @@ mod tests {
         assert_eq!(count(&rep("€", 80)), info(Encoding::Gsm7, 160, 1));
         assert_eq!(count(&rep("€", 81)), info(Encoding::Gsm7, 162, 2));
         assert_eq!(count("^{}\\[~]|€\u{000C}"), info(Encoding::Gsm7, 20, 1));
-        assert_eq!(
-            count(&format!("{}€", rep("a", 158))),
-            info(Encoding::Gsm7, 160, 1)
-        );
-        assert_eq!(
-            count(&format!("{}€", rep("a", 159))),
-            info(Encoding::Gsm7, 161, 2)
-        );
+        assert_eq!(count(&format!("{}€", rep("a", 158))), info(Encoding::Gsm7, 160, 1));
+        assert_eq!(count(&format!("{}€", rep("a", 159))), info(Encoding::Gsm7, 161, 2));
     }
 
     #[test]
@@ -235,9 +217,7 @@ mod tests {
         assert_eq!(count("á"), info(Encoding::Ucs2, 1, 1));
         assert_eq!(non_gsm_chars("cómo está"), vec!['ó', 'á']);
         // Lower-case ç (only upper-case Ç is in the table), backtick, tab, NBSP, Ohm sign.
-        for c in [
-            'ç', '`', '\t', '\u{00A0}', '\u{2126}', '\u{001B}', '\0', 'Ê',
-        ] {
+        for c in ['ç', '`', '\t', '\u{00A0}', '\u{2126}', '\u{001B}', '\0', 'Ê'] {
             assert_eq!(count(&c.to_string()).encoding, Encoding::Ucs2, "{c:?}");
         }
     }

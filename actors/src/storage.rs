@@ -7,6 +7,9 @@
 //! - `provider_ids`: provider message SID -> message id (delivery receipts find their lead).
 //! - `dedupe`: idempotency key -> first-seen time (millis, big-endian): re-delivered webhooks are ignored.
 //! - `dead_letters`: message id -> `DeadLetter`: texts a person must decide about.
+//! - `timers`: due time (millis, big-endian) + phone -> empty: durable wake-ups for deferred
+//!   texts, ordered by due time so the scheduler reads only what is due.
+//! - `suppression`: phone -> `Suppression`: the do-not-contact list (internal DNC, litigators).
 //!
 //! Durability: a lead's snapshot, its new timeline entries, its new outbox records and the
 //! event's dedupe key are written in ONE sled transaction and then flushed before the
@@ -15,7 +18,7 @@
 //! loss on drives without power-loss protection (spacejam/sled#1452).
 
 use crate::codec::{self, CodecError};
-use crate::model::{LeadState, OutboundText, TimelineEntry};
+use crate::model::{LeadState, OutboundText, Suppression, TimelineEntry};
 use crate::phone::Phone;
 use crate::ts::Ts;
 use serde::{Deserialize, Serialize};
@@ -62,6 +65,12 @@ pub enum OutboxStatus {
         reason: String,
         at: Ts,
     },
+    /// Re-checked just before sending and outside the allowed hours: back in the lead's
+    /// pending list. The one backward move: it becomes `Queued` again when released.
+    Deferred {
+        until: Ts,
+        at: Ts,
+    },
 }
 
 impl OutboxStatus {
@@ -92,6 +101,8 @@ pub struct LeadCommit<'a> {
     pub entries: &'a [TimelineEntry],
     pub sends: &'a [OutboundText],
     pub dedupe_key: Option<&'a str>,
+    /// When the lead next needs waking (its earliest pending text).
+    pub wake_at: Option<Ts>,
 }
 
 #[derive(Clone)]
@@ -103,6 +114,8 @@ pub struct Store {
     provider_ids: sled::Tree,
     dedupe: sled::Tree,
     dead_letters: sled::Tree,
+    timers: sled::Tree,
+    suppression: sled::Tree,
 }
 
 fn timeline_prefix(phone: &Phone) -> Vec<u8> {
@@ -117,12 +130,23 @@ fn timeline_key(phone: &Phone, seq: u64) -> Vec<u8> {
     k
 }
 
+fn timer_key(due: Ts, phone: &Phone) -> Vec<u8> {
+    let mut k = due.millis().to_be_bytes().to_vec();
+    k.extend_from_slice(phone.as_str().as_bytes());
+    k
+}
+
+/// A durable wake-up that is due.
+#[derive(Debug, Clone)]
+pub struct DueTimer {
+    pub key: Vec<u8>,
+    pub phone: Phone,
+    pub due: Ts,
+}
+
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::LowSpace)
-            .open()?;
+        let db = sled::Config::new().path(path).mode(sled::Mode::LowSpace).open()?;
         Ok(Store {
             leads: db.open_tree("leads")?,
             timeline: db.open_tree("timeline")?,
@@ -130,6 +154,8 @@ impl Store {
             provider_ids: db.open_tree("provider_ids")?,
             dedupe: db.open_tree("dedupe")?,
             dead_letters: db.open_tree("dead_letters")?,
+            timers: db.open_tree("timers")?,
+            suppression: db.open_tree("suppression")?,
             db,
         })
     }
@@ -173,17 +199,14 @@ impl Store {
             .sends
             .iter()
             .map(|t| {
-                let rec = OutboxRecord {
-                    text: t.clone(),
-                    status: OutboxStatus::Queued,
-                    updated_at: now,
-                };
+                let rec = OutboxRecord { text: t.clone(), status: OutboxStatus::Queued, updated_at: now };
                 Ok((t.id.clone(), codec::encode(&rec)?))
             })
             .collect::<Result<Vec<_>>>()?;
         let phone = c.state.phone.as_str();
-        (&self.leads, &self.timeline, &self.outbox, &self.dedupe)
-            .transaction(|(leads, timeline, outbox, dedupe)| {
+        let timer = c.wake_at.map(|t| timer_key(t, &c.state.phone));
+        (&self.leads, &self.timeline, &self.outbox, &self.dedupe, &self.timers)
+            .transaction(|(leads, timeline, outbox, dedupe, timers)| {
                 leads.insert(phone, snapshot.as_slice())?;
                 for (k, v) in &entries {
                     timeline.insert(k.as_slice(), v.as_slice())?;
@@ -194,24 +217,20 @@ impl Store {
                 if let Some(key) = c.dedupe_key {
                     dedupe.insert(key, &now.millis().to_be_bytes()[..])?;
                 }
+                if let Some(key) = &timer {
+                    timers.insert(key.as_slice(), &[][..])?;
+                }
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(|e| match e {
                 TransactionError::Storage(e) => StoreError::Sled(e),
-                TransactionError::Abort(()) => {
-                    StoreError::Sled(sled::Error::Unsupported("transaction aborted".into()))
-                }
+                TransactionError::Abort(()) => StoreError::Sled(sled::Error::Unsupported("transaction aborted".into())),
             })?;
         self.flush().await
     }
 
     /// A lead's timeline, oldest first, starting after `after_seq`, at most `limit` entries.
-    pub fn timeline(
-        &self,
-        phone: &Phone,
-        after_seq: u64,
-        limit: usize,
-    ) -> Result<Vec<TimelineEntry>> {
+    pub fn timeline(&self, phone: &Phone, after_seq: u64, limit: usize) -> Result<Vec<TimelineEntry>> {
         let start = timeline_key(phone, after_seq.saturating_add(1));
         let mut end = timeline_prefix(phone);
         end.extend_from_slice(&u64::MAX.to_be_bytes());
@@ -233,18 +252,12 @@ impl Store {
     }
 
     /// Moves an outbox record to a new status and flushes.
-    pub async fn set_outbox_status(
-        &self,
-        id: &str,
-        status: OutboxStatus,
-        now: Ts,
-    ) -> Result<Option<OutboxRecord>> {
+    pub async fn set_outbox_status(&self, id: &str, status: OutboxStatus, now: Ts) -> Result<Option<OutboxRecord>> {
         let Some(mut rec) = self.outbox(id)? else {
             return Ok(None);
         };
         if let OutboxStatus::Accepted { provider_id, .. } = &status {
-            self.provider_ids
-                .insert(provider_id.as_str(), id.as_bytes())?;
+            self.provider_ids.insert(provider_id.as_str(), id.as_bytes())?;
         }
         rec.status = status;
         rec.updated_at = now;
@@ -268,15 +281,11 @@ impl Store {
 
     /// The message id a provider SID belongs to.
     pub fn message_for_provider_id(&self, provider_id: &str) -> Result<Option<String>> {
-        Ok(self
-            .provider_ids
-            .get(provider_id)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.provider_ids.get(provider_id)?.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     pub async fn put_dead_letter(&self, dl: &DeadLetter) -> Result<()> {
-        self.dead_letters
-            .insert(dl.text.id.as_str(), codec::encode(dl)?)?;
+        self.dead_letters.insert(dl.text.id.as_str(), codec::encode(dl)?)?;
         self.flush().await
     }
 
@@ -293,5 +302,78 @@ impl Store {
     /// Size of the database on disk, in bytes.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// Timers due at or before `now`, oldest first.
+    pub fn due_timers(&self, now: Ts, limit: usize) -> Result<Vec<DueTimer>> {
+        let end = now.millis().saturating_add(1).to_be_bytes();
+        let mut out = Vec::new();
+        for kv in self.timers.range(..end.to_vec()).take(limit) {
+            let (k, _) = kv?;
+            let parsed = (k.len() > 8).then(|| {
+                let mut ms = [0u8; 8];
+                ms.copy_from_slice(&k[..8]);
+                (Phone::parse(&String::from_utf8_lossy(&k[8..])), Ts::from_millis(i64::from_be_bytes(ms)))
+            });
+            match parsed {
+                Some((Ok(phone), Some(due))) => out.push(DueTimer { key: k.to_vec(), phone, due }),
+                _ => {
+                    self.timers.remove(&k)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many wake-ups are scheduled.
+    pub fn timer_count(&self) -> usize {
+        self.timers.len()
+    }
+
+    pub fn remove_timer(&self, key: &[u8]) -> Result<()> {
+        self.timers.remove(key)?;
+        Ok(())
+    }
+
+    pub fn suppression(&self, phone: &Phone) -> Result<Option<Suppression>> {
+        match self.suppression.get(phone.as_str())? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn suppress(&self, phone: &Phone, entry: &Suppression) -> Result<()> {
+        self.suppression.insert(phone.as_str(), codec::encode(entry)?)?;
+        self.flush().await
+    }
+
+    /// Returns whether the number was on the list.
+    pub async fn unsuppress(&self, phone: &Phone) -> Result<bool> {
+        let was = self.suppression.remove(phone.as_str())?.is_some();
+        self.flush().await?;
+        Ok(was)
+    }
+
+    pub fn suppression_list(&self) -> Result<Vec<(Phone, Suppression)>> {
+        let mut out = Vec::new();
+        for kv in self.suppression.iter() {
+            let (k, v) = kv?;
+            if let Ok(phone) = Phone::parse(&String::from_utf8_lossy(&k)) {
+                out.push((phone, codec::decode(&v)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every stored lead's phone, in key order (for `audit verify` and exports).
+    pub fn lead_phones(&self) -> Result<Vec<Phone>> {
+        let mut out = Vec::new();
+        for k in self.leads.iter().keys() {
+            let k = k?;
+            if let Ok(p) = Phone::parse(&String::from_utf8_lossy(&k)) {
+                out.push(p);
+            }
+        }
+        Ok(out)
     }
 }

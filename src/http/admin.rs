@@ -27,10 +27,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 
 async fn require_admin(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let Some(expected) = app.secrets.admin_token.as_deref() else {
-        return ApiError::unauthorized(
-            "the admin API is disabled until LEADLINE_ADMIN_TOKEN is set",
-        )
-        .into_response();
+        return ApiError::unauthorized("the admin API is disabled until LEADLINE_ADMIN_TOKEN is set").into_response();
     };
     let given = req
         .headers()
@@ -83,10 +80,7 @@ pub fn lead_json(lead: &LeadState) -> serde_json::Value {
     })
 }
 
-async fn get_lead(
-    State(app): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn get_lead(State(app): State<AppState>, Path(raw): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     let (_, lead) = known_lead(&app, &raw)?;
     Ok(Json(lead_json(&lead)))
 }
@@ -106,13 +100,8 @@ async fn get_timeline(
     let (phone, lead) = known_lead(&app, &raw)?;
     let limit = q.limit.unwrap_or(500).clamp(1, 1000);
     let entries = app.store.timeline(&phone, q.after.unwrap_or(0), limit)?;
-    let next = entries
-        .last()
-        .map(|e| e.seq)
-        .filter(|s| *s < lead.timeline_len);
-    Ok(Json(
-        serde_json::json!({ "phone": phone, "entries": entries, "next_after": next }),
-    ))
+    let next = entries.last().map(|e| e.seq).filter(|s| *s < lead.timeline_len);
+    Ok(Json(serde_json::json!({ "phone": phone, "entries": entries, "next_after": next })))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,24 +119,14 @@ async fn freeze(
     admin_event(&app, &raw, Event::Freeze { reason }).await
 }
 
-async fn unfreeze(
-    State(app): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn unfreeze(State(app): State<AppState>, Path(raw): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     admin_event(&app, &raw, Event::Unfreeze).await
 }
 
-async fn admin_event(
-    app: &AppState,
-    raw: &str,
-    event: Event,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn admin_event(app: &AppState, raw: &str, event: Event) -> Result<Json<serde_json::Value>, ApiError> {
     let (phone, _) = known_lead(app, raw)?;
     let applied = app.submit(phone.clone(), event, None).await?;
-    let lead = app
-        .store
-        .lead(&phone)?
-        .ok_or_else(|| ApiError::not_found("lead disappeared"))?;
+    let lead = app.store.lead(&phone)?.ok_or_else(|| ApiError::not_found("lead disappeared"))?;
     let mut out = lead_json(&lead);
     out["decisions"] = applied_json(&applied)["decisions"].take();
     Ok(Json(out))

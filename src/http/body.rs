@@ -7,10 +7,9 @@ use axum::http::StatusCode;
 
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_big = std::error::Error::source(&e)
-            .map(|s| s.is::<http_body_util::LengthLimitError>())
-            .unwrap_or(false)
-            || e.to_string().contains("length limit");
+        let too_big =
+            std::error::Error::source(&e).map(|s| s.is::<http_body_util::LengthLimitError>()).unwrap_or(false)
+                || e.to_string().contains("length limit");
         if too_big {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -18,23 +17,13 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
                 format!("request body is larger than {limit} bytes"),
             )
         } else {
-            ApiError::bad_request(
-                "unreadable_body",
-                format!("could not read the request body: {e}"),
-            )
+            ApiError::bad_request("unreadable_body", format!("could not read the request body: {e}"))
         }
     })
 }
 
 /// Parses a JSON body; an empty body is read as `{}` when `allow_empty`.
-pub fn parse_json<T: serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    allow_empty: bool,
-) -> Result<T, ApiError> {
-    let bytes: &[u8] = if allow_empty && bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        bytes
-    };
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], allow_empty: bool) -> Result<T, ApiError> {
+    let bytes: &[u8] = if allow_empty && bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
     serde_json::from_slice(bytes).map_err(super::error::json_error)
 }

@@ -51,10 +51,7 @@ impl LeadBody {
     /// Validates and normalises into the event the lead actor applies.
     pub fn into_event(self) -> Result<(Phone, LeadCapture), ApiError> {
         if self.source.trim().is_empty() {
-            return Err(ApiError::unprocessable(
-                "invalid_field",
-                "`source` must not be empty",
-            ));
+            return Err(ApiError::unprocessable("invalid_field", "`source` must not be empty"));
         }
         let phone = Phone::parse(&self.phone)?;
         let capture = LeadCapture {
@@ -64,11 +61,7 @@ impl LeadBody {
             last_name: self.last_name,
             email: self.email,
             address_state: self.state.map(|s| s.trim().to_uppercase()),
-            listing: self.listing.map(|l| ListingRef {
-                id: l.id,
-                address: l.address,
-                price: l.price,
-            }),
+            listing: self.listing.map(|l| ListingRef { id: l.id, address: l.address, price: l.price }),
             message: self.message,
             consent: self.consent.map(|c| ConsentInput {
                 granted_at: c.granted_at,
@@ -84,20 +77,12 @@ impl LeadBody {
     }
 }
 
-pub async fn post_lead(
-    State(app): State<AppState>,
-    body: Body,
-) -> Result<impl IntoResponse, ApiError> {
+pub async fn post_lead(State(app): State<AppState>, body: Body) -> Result<impl IntoResponse, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let lead: LeadBody = parse_json(&bytes, false)?;
     let (phone, capture) = lead.into_event()?;
     // The same inquiry delivered twice (same source and source id) is acknowledged once.
-    let dedupe = capture
-        .source_lead_id
-        .as_ref()
-        .map(|id| format!("lead:{}:{id}", capture.source));
-    let applied = app
-        .submit(phone, Event::LeadCaptured(Box::new(capture)), dedupe)
-        .await?;
+    let dedupe = capture.source_lead_id.as_ref().map(|id| format!("lead:{}:{id}", capture.source));
+    let applied = app.submit(phone, Event::LeadCaptured(Box::new(capture)), dedupe).await?;
     Ok((StatusCode::ACCEPTED, Json(applied_json(&applied))))
 }

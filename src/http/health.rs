@@ -13,8 +13,5 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("leadline_store_size_bytes").set(app.store.size_on_disk() as f64);
     metrics::gauge!("leadline_leads_stored").set(app.store.lead_count() as f64);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render())
 }

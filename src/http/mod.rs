@@ -43,18 +43,9 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Routes an event to its lead and waits until it is durable (or times out: 503, so the
     /// sender retries; idempotency keys make that retry harmless).
-    pub async fn submit(
-        &self,
-        phone: Phone,
-        event: Event,
-        dedupe_key: Option<String>,
-    ) -> Result<Applied, ApiError> {
+    pub async fn submit(&self, phone: Phone, event: Event, dedupe_key: Option<String>) -> Result<Applied, ApiError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let msg = LeadMsg::Apply {
-            event,
-            dedupe_key,
-            reply: Some(tx.into()),
-        };
+        let msg = LeadMsg::Apply { event, dedupe_key, reply: Some(tx.into()) };
         self.supervisor
             .cast(SupervisorMsg::Route(phone, msg))
             .map_err(|_| ApiError::unavailable("the service is shutting down"))?;
@@ -62,9 +53,7 @@ impl AppState {
         match tokio::time::timeout(wait, rx).await {
             Ok(Ok(Ok(applied))) => Ok(applied),
             Ok(Ok(Err(e))) => Err(ApiError::unavailable(e.to_string())),
-            Ok(Err(_)) => Err(ApiError::unavailable(
-                "the lead could not process the event; retry",
-            )),
+            Ok(Err(_)) => Err(ApiError::unavailable("the lead could not process the event; retry")),
             Err(_) => Err(ApiError::unavailable(
                 "timed out waiting for the event to be stored; retry with the same idempotency key",
             )),

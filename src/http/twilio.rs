@@ -28,18 +28,12 @@ pub async fn verified_form(
     let params: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
     if app.settings.twilio_webhooks.verify_signatures {
         let Some(token) = app.secrets.twilio_auth_token.as_deref() else {
-            return Err(ApiError::forbidden(
-                "TWILIO_AUTH_TOKEN is not set, so Twilio signatures cannot be verified",
-            ));
+            return Err(ApiError::forbidden("TWILIO_AUTH_TOKEN is not set, so Twilio signatures cannot be verified"));
         };
-        let signature = headers
-            .get("x-twilio-signature")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
         let url = public_url_for(app, uri);
         if signature.is_empty() || !webhook_auth::verify_twilio(&url, &params, token, signature) {
-            metrics::counter!("leadline_webhook_rejected_total", "reason" => "twilio_signature")
-                .increment(1);
+            metrics::counter!("leadline_webhook_rejected_total", "reason" => "twilio_signature").increment(1);
             return Err(ApiError::forbidden("missing or invalid X-Twilio-Signature"));
         }
     }
@@ -48,21 +42,13 @@ pub async fn verified_form(
 
 /// The URL Twilio called: the configured public base plus this request's path and query.
 pub fn public_url_for(app: &AppState, uri: &Uri) -> String {
-    let base = app
-        .settings
-        .server
-        .public_url
-        .as_str()
-        .trim_end_matches('/');
+    let base = app.settings.server.public_url.as_str().trim_end_matches('/');
     let pq = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
     format!("{base}{pq}")
 }
 
 pub fn field<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 pub async fn inbound(
@@ -76,23 +62,9 @@ pub async fn inbound(
         .ok_or_else(|| ApiError::unprocessable("missing_field", "form field `From` is required"))?;
     let phone = Phone::parse(from)?;
     let text = field(&params, "Body").unwrap_or("").to_string();
-    let sid = field(&params, "MessageSid")
-        .or_else(|| field(&params, "SmsSid"))
-        .map(str::to_string);
+    let sid = field(&params, "MessageSid").or_else(|| field(&params, "SmsSid")).map(str::to_string);
     // Twilio retries webhooks; the same MessageSid is applied once.
     let dedupe = sid.as_ref().map(|s| format!("twilio:in:{s}"));
-    app.submit(
-        phone,
-        Event::InboundText {
-            body: text,
-            message_sid: sid,
-        },
-        dedupe,
-    )
-    .await?;
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/xml")],
-        EMPTY_TWIML,
-    ))
+    app.submit(phone, Event::InboundText { body: text, message_sid: sid }, dedupe).await?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML))
 }

@@ -25,10 +25,7 @@ pub struct Received {
 
 impl Received {
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
     pub fn to(&self) -> &str {
         self.field("To").unwrap_or("")
@@ -61,16 +58,12 @@ pub struct FakeTwilio {
 impl FakeTwilio {
     pub async fn start() -> FakeTwilio {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let app = Router::new()
-            .route("/2010-04-01/Accounts/{sid}/Messages.json", post(messages))
-            .with_state(inner.clone());
+        let app =
+            Router::new().route("/2010-04-01/Accounts/{sid}/Messages.json", post(messages)).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        FakeTwilio {
-            base_url: format!("http://{addr}"),
-            inner,
-        }
+        FakeTwilio { base_url: format!("http://{addr}"), inner }
     }
 
     /// The next requests get these replies, in order; after that, success.
@@ -83,10 +76,7 @@ impl FakeTwilio {
     }
 
     pub fn received_for(&self, phone: &str) -> Vec<Received> {
-        self.received()
-            .into_iter()
-            .filter(|r| r.to() == phone)
-            .collect()
+        self.received().into_iter().filter(|r| r.to() == phone).collect()
     }
 
     /// Waits (bounded) until at least `n` messages to `phone` arrived, then returns them all.
@@ -120,13 +110,8 @@ async fn messages(
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| {
-            s.split_once(':')
-                .map(|(u, p)| (u.to_string(), p.to_string()))
-        });
-    let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
+        .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())));
+    let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let mut inner = inner.lock().unwrap();
     if let Some(Reply::Error(status, code, message)) = inner.script.pop_front() {
         let status = StatusCode::from_u16(status).unwrap();

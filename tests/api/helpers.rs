@@ -18,15 +18,13 @@ pub const PUBLIC_URL: &str = "https://leadline.example.com";
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var("TEST_LOG").is_ok() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("info,leadline=debug")
-            .try_init();
+        let _ = tracing_subscriber::fmt().with_env_filter("info,leadline=debug").try_init();
     }
 });
 
-/// Thursday 2026-11-26 15:00 UTC = 10:00 in New York: inside every quiet-hours window.
-pub fn weekday_morning() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 26, 15, 0, 0).unwrap()
+/// Thursday 2026-11-26 18:00 UTC = 13:00 in New York, 10:00 in Seattle: inside every US window.
+pub fn weekday_midday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 18, 0, 0).unwrap()
 }
 
 pub struct TestApp {
@@ -56,10 +54,7 @@ pub fn test_settings(dir: &std::path::Path, twilio: &FakeTwilio) -> Settings {
 }
 
 fn secrets() -> Secrets {
-    Secrets {
-        admin_token: Some(ADMIN_TOKEN.into()),
-        twilio_auth_token: Some(TWILIO_TOKEN.into()),
-    }
+    Secrets { admin_token: Some(ADMIN_TOKEN.into()), twilio_auth_token: Some(TWILIO_TOKEN.into()) }
 }
 
 impl TestApp {
@@ -73,19 +68,12 @@ impl TestApp {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let mut settings = test_settings(dir.path(), &twilio);
         tweak(&mut settings);
-        let clock = ManualClock::new(weekday_morning());
+        let clock = ManualClock::new(weekday_midday());
         Self::boot(settings, twilio, clock, dir).await
     }
 
-    async fn boot(
-        settings: Settings,
-        twilio: FakeTwilio,
-        clock: ManualClock,
-        dir: Arc<tempfile::TempDir>,
-    ) -> TestApp {
-        let app = Application::build(settings.clone(), secrets(), Arc::new(clock.clone()))
-            .await
-            .expect("app builds");
+    async fn boot(settings: Settings, twilio: FakeTwilio, clock: ManualClock, dir: Arc<tempfile::TempDir>) -> TestApp {
+        let app = Application::build(settings.clone(), secrets(), Arc::new(clock.clone())).await.expect("app builds");
         TestApp {
             base: format!("http://{}", app.address()),
             client: reqwest::Client::new(),
@@ -100,13 +88,7 @@ impl TestApp {
     /// Graceful stop, then a new process-equivalent on the same data dir, fake Twilio and clock.
     pub async fn restart(mut self) -> TestApp {
         self.app.take().unwrap().stop().await.expect("clean stop");
-        Self::boot(
-            self.settings.clone(),
-            self.twilio.clone(),
-            self.clock.clone(),
-            self.dir.clone(),
-        )
-        .await
+        Self::boot(self.settings.clone(), self.twilio.clone(), self.clock.clone(), self.dir.clone()).await
     }
 
     pub async fn stop(mut self) {
@@ -116,12 +98,7 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.base))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.client.post(format!("{}{path}", self.base)).json(body).send().await.unwrap()
     }
 
     pub async fn post_lead(&self, body: &Value) -> reqwest::Response {
@@ -130,12 +107,8 @@ impl TestApp {
 
     /// A signed Twilio webhook (form-encoded), exactly as Twilio would send it.
     pub async fn twilio_webhook(&self, path: &str, params: &[(&str, &str)]) -> reqwest::Response {
-        let owned: Vec<(String, String)> = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let signature =
-            webhook_auth::twilio_signature(&format!("{PUBLIC_URL}{path}"), &owned, TWILIO_TOKEN);
+        let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let signature = webhook_auth::twilio_signature(&format!("{PUBLIC_URL}{path}"), &owned, TWILIO_TOKEN);
         self.client
             .post(format!("{}{path}", self.base))
             .header("X-Twilio-Signature", signature)
@@ -162,19 +135,11 @@ impl TestApp {
     }
 
     pub async fn admin_get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
+        self.client.get(format!("{}{path}", self.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap()
     }
 
     pub async fn admin_post(&self, path: &str, body: Option<Value>) -> reqwest::Response {
-        let req = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_TOKEN);
+        let req = self.client.post(format!("{}{path}", self.base)).bearer_auth(ADMIN_TOKEN);
         let req = match body {
             Some(b) => req.json(&b),
             None => req,
@@ -183,17 +148,13 @@ impl TestApp {
     }
 
     pub async fn lead(&self, phone: &str) -> Value {
-        let res = self
-            .admin_get(&format!("/v1/admin/leads/{}", urlencode(phone)))
-            .await;
+        let res = self.admin_get(&format!("/v1/admin/leads/{}", urlencode(phone))).await;
         assert_eq!(res.status(), 200, "lead {phone} should exist");
         res.json().await.unwrap()
     }
 
     pub async fn timeline(&self, phone: &str) -> Vec<Value> {
-        let res = self
-            .admin_get(&format!("/v1/admin/leads/{}/timeline", urlencode(phone)))
-            .await;
+        let res = self.admin_get(&format!("/v1/admin/leads/{}/timeline", urlencode(phone))).await;
         assert_eq!(res.status(), 200);
         let v: Value = res.json().await.unwrap();
         v["entries"].as_array().unwrap().clone()
@@ -234,11 +195,6 @@ pub fn lead_with_consent(phone: &str, source_lead_id: &str) -> Value {
 pub fn kinds_and_rules(timeline: &[Value]) -> Vec<(String, String)> {
     timeline
         .iter()
-        .map(|e| {
-            (
-                e["kind"].as_str().unwrap_or("").to_string(),
-                e["rule"].as_str().unwrap_or("").to_string(),
-            )
-        })
+        .map(|e| (e["kind"].as_str().unwrap_or("").to_string(), e["rule"].as_str().unwrap_or("").to_string()))
         .collect()
 }

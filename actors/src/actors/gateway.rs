@@ -10,7 +10,7 @@
 use super::lead::LeadMsg;
 use super::supervisor::SupervisorMsg;
 use crate::clock::Clock;
-use crate::decide::{gate, Gate};
+use crate::decide::{gate, Gate, Stage};
 use crate::model::{Event, OutboundText, SendResult};
 use crate::policy::Policy;
 use crate::provider::SmsProvider;
@@ -68,11 +68,7 @@ impl Actor for Gateway {
     type State = GatewayState;
     type Arguments = GatewayArgs;
 
-    async fn pre_start(
-        &self,
-        _me: ActorRef<GatewayMsg>,
-        a: GatewayArgs,
-    ) -> Result<GatewayState, ActorProcessingErr> {
+    async fn pre_start(&self, _me: ActorRef<GatewayMsg>, a: GatewayArgs) -> Result<GatewayState, ActorProcessingErr> {
         // Burst 1: never more than `account_mps` in any one-second window.
         let period = Duration::from_secs(1) / a.account_mps.get();
         let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(a.account_mps));
@@ -84,11 +80,7 @@ impl Actor for Gateway {
             limiter: Arc::new(RateLimiter::direct(quota)),
             supervisor: None,
         };
-        Ok(GatewayState {
-            ctx,
-            in_flight: HashSet::new(),
-            tasks: tokio::task::JoinSet::new(),
-        })
+        Ok(GatewayState { ctx, in_flight: HashSet::new(), tasks: tokio::task::JoinSet::new() })
     }
 
     async fn handle(
@@ -118,10 +110,7 @@ impl Actor for Gateway {
             }
             GatewayMsg::Recover => recover(&st.ctx, &me).await,
             GatewayMsg::Drain(timeout, reply) => {
-                let _ = tokio::time::timeout(timeout, async {
-                    while st.tasks.join_next().await.is_some() {}
-                })
-                .await;
+                let _ = tokio::time::timeout(timeout, async { while st.tasks.join_next().await.is_some() {} }).await;
                 let _ = reply.send(());
             }
         }
@@ -135,16 +124,8 @@ fn report(ctx: &Ctx, text: &OutboundText, result: SendResult, tag: &str) {
         tracing::error!(id = %text.id, "no supervisor attached; outcome not routed");
         return;
     };
-    let event = Event::SendOutcome {
-        message_id: text.id.clone(),
-        kind: text.kind,
-        result,
-    };
-    let msg = LeadMsg::Apply {
-        event,
-        dedupe_key: Some(format!("outcome:{}:{tag}", text.id)),
-        reply: None,
-    };
+    let event = Event::SendOutcome { message_id: text.id.clone(), kind: text.kind, result };
+    let msg = LeadMsg::Apply { event, dedupe_key: Some(format!("outcome:{}:{tag}", text.id)), reply: None };
     if let Err(e) = sup.cast(SupervisorMsg::Route(text.to.clone(), msg)) {
         tracing::error!(error = %e, id = %text.id, "could not route send outcome");
     }
@@ -165,100 +146,68 @@ async fn send_one(ctx: &Ctx, text: OutboundText) {
     }
     ctx.limiter.until_ready().await;
 
-    // Defence in depth: the same gate the decision core used, on the freshest state.
-    if let Ok(Some(lead)) = ctx.store.lead(&text.to) {
-        if let Gate::Block { rule, reason } = gate(&lead, text.kind, &ctx.policy, now(ctx)) {
-            let status = OutboxStatus::Cancelled {
-                rule: rule.clone(),
-                reason: reason.clone(),
-                at: now(ctx),
-            };
-            if persist(ctx, &text, status).await {
-                report(
-                    ctx,
-                    &text,
-                    SendResult::Cancelled { rule, reason },
-                    "cancelled",
-                );
+    // Defence in depth: the same gate the decision core used, on the freshest state
+    // (an opt-out, freeze or suppression since the decision wins; so do quiet hours).
+    match ctx.store.lead(&text.to) {
+        Ok(Some(mut lead)) => {
+            if let Ok(s) = ctx.store.suppression(&text.to) {
+                lead.suppressed = s;
             }
+            match gate(&lead, text.kind, &ctx.policy, now(ctx), Stage::Send) {
+                Gate::Allow => {}
+                Gate::Block { rule, reason } => {
+                    let status = OutboxStatus::Cancelled { rule: rule.clone(), reason: reason.clone(), at: now(ctx) };
+                    if persist(ctx, &text, status).await {
+                        report(ctx, &text, SendResult::Cancelled { rule, reason }, "cancelled");
+                    }
+                    return;
+                }
+                Gate::Defer { until, rule, reason } => {
+                    if persist(ctx, &text, OutboxStatus::Deferred { until, at: now(ctx) }).await {
+                        let result = SendResult::Deferred { text: text.clone(), until, rule, reason };
+                        report(ctx, &text, result, &format!("deferred:{}", until.millis()));
+                    }
+                    return;
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, id = %text.id, "lead unreadable; text stays queued");
             return;
         }
     }
-    if !persist(
-        ctx,
-        &text,
-        OutboxStatus::Attempting {
-            at: now(ctx),
-            attempt: 1,
-        },
-    )
-    .await
-    {
+    if !persist(ctx, &text, OutboxStatus::Attempting { at: now(ctx), attempt: 1 }).await {
         return;
     }
     let result = ctx.provider.send(&text).await;
     let at = now(ctx);
     match result {
         Ok(ok) => {
-            metrics::counter!("leadline_sends_total", "provider" => ctx.provider.name(), "outcome" => "accepted").increment(1);
-            let status = OutboxStatus::Accepted {
-                provider_id: ok.provider_id.clone(),
-                status: ok.status.clone(),
-                at,
-            };
+            metrics::counter!("leadline_sends_total", "provider" => ctx.provider.name(), "outcome" => "accepted")
+                .increment(1);
+            let status = OutboxStatus::Accepted { provider_id: ok.provider_id.clone(), status: ok.status.clone(), at };
             persist(ctx, &text, status).await;
-            report(
-                ctx,
-                &text,
-                SendResult::Accepted {
-                    provider_id: ok.provider_id,
-                    status: ok.status,
-                },
-                "accepted",
-            );
+            report(ctx, &text, SendResult::Accepted { provider_id: ok.provider_id, status: ok.status }, "accepted");
         }
         Err(err) => {
-            metrics::counter!("leadline_sends_total", "provider" => ctx.provider.name(), "outcome" => "failed").increment(1);
+            metrics::counter!("leadline_sends_total", "provider" => ctx.provider.name(), "outcome" => "failed")
+                .increment(1);
             tracing::warn!(id = %text.id, code = ?err.code, message = %err.message, "provider refused text");
-            let reason = err
-                .code
-                .map(|c| format!("provider.{c}"))
-                .unwrap_or_else(|| "provider.error".into());
-            let dl = DeadLetter {
-                text: text.clone(),
-                reason,
-                detail: err.message.clone(),
-                at,
-            };
+            let reason = err.code.map(|c| format!("provider.{c}")).unwrap_or_else(|| "provider.error".into());
+            let dl = DeadLetter { text: text.clone(), reason, detail: err.message.clone(), at };
             if let Err(e) = ctx.store.put_dead_letter(&dl).await {
                 tracing::error!(error = %e, id = %text.id, "could not store dead letter");
             }
-            persist(
-                ctx,
-                &text,
-                OutboxStatus::Failed {
-                    code: err.code,
-                    message: err.message.clone(),
-                    at,
-                },
-            )
-            .await;
-            let result = SendResult::Failed {
-                code: err.code,
-                message: err.message,
-                permanent: !err.retryable,
-            };
+            persist(ctx, &text, OutboxStatus::Failed { code: err.code, message: err.message.clone(), at }).await;
+            let result = SendResult::Failed { code: err.code, message: err.message, permanent: !err.retryable };
             report(ctx, &text, result, "failed");
         }
     }
 }
 
 async fn persist(ctx: &Ctx, text: &OutboundText, status: OutboxStatus) -> bool {
-    match ctx
-        .store
-        .set_outbox_status(&text.id, status, now(ctx))
-        .await
-    {
+    match ctx.store.set_outbox_status(&text.id, status, now(ctx)).await {
         Ok(_) => true,
         Err(e) => {
             tracing::error!(error = %e, id = %text.id, "could not persist outbox status");
@@ -285,30 +234,15 @@ async fn recover(ctx: &Ctx, me: &ActorRef<GatewayMsg>) {
                 let detail = "the service stopped while the provider was being called; it may or may not have been sent. Not resent automatically.".to_string();
                 tracing::warn!(id = %rec.text.id, "in-doubt send parked in dead letters");
                 metrics::counter!("leadline_in_doubt_sends_total").increment(1);
-                let dl = DeadLetter {
-                    text: rec.text.clone(),
-                    reason: reason.clone(),
-                    detail: detail.clone(),
-                    at: now(ctx),
-                };
+                let dl =
+                    DeadLetter { text: rec.text.clone(), reason: reason.clone(), detail: detail.clone(), at: now(ctx) };
                 if ctx.store.put_dead_letter(&dl).await.is_ok()
-                    && persist(
-                        ctx,
-                        &rec.text,
-                        OutboxStatus::DeadLettered {
-                            reason,
-                            at: now(ctx),
-                        },
-                    )
-                    .await
+                    && persist(ctx, &rec.text, OutboxStatus::DeadLettered { reason, at: now(ctx) }).await
                 {
                     report(
                         ctx,
                         &rec.text,
-                        SendResult::Cancelled {
-                            rule: "gateway.in_doubt".into(),
-                            reason: detail,
-                        },
+                        SendResult::Cancelled { rule: "gateway.in_doubt".into(), reason: detail },
                         "in_doubt",
                     );
                 }

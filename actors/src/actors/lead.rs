@@ -33,11 +33,7 @@ pub type ApplyReply = RpcReplyPort<Result<Applied, ApplyError>>;
 pub enum LeadMsg {
     /// Apply an event. `dedupe_key` makes re-deliveries harmless; `reply` receives the
     /// acknowledgement once the result is durable.
-    Apply {
-        event: Event,
-        dedupe_key: Option<String>,
-        reply: Option<ApplyReply>,
-    },
+    Apply { event: Event, dedupe_key: Option<String>, reply: Option<ApplyReply> },
 }
 
 pub struct LeadActor;
@@ -57,20 +53,13 @@ impl Actor for LeadActor {
     type State = LeadActorState;
     type Arguments = LeadArgs;
 
-    async fn pre_start(
-        &self,
-        _me: ActorRef<LeadMsg>,
-        args: LeadArgs,
-    ) -> Result<LeadActorState, ActorProcessingErr> {
+    async fn pre_start(&self, _me: ActorRef<LeadMsg>, args: LeadArgs) -> Result<LeadActorState, ActorProcessingErr> {
         // A snapshot that cannot be read fails the spawn; the caller sees an error, not a blank lead.
         let lead = match args.deps.store.lead(&args.phone)? {
             Some(lead) => lead,
             None => LeadState::new(args.phone, Ts::from(args.deps.clock.now())),
         };
-        Ok(LeadActorState {
-            lead,
-            deps: args.deps,
-        })
+        Ok(LeadActorState { lead, deps: args.deps })
     }
 
     async fn handle(
@@ -80,11 +69,7 @@ impl Actor for LeadActor {
         st: &mut LeadActorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            LeadMsg::Apply {
-                event,
-                dedupe_key,
-                reply,
-            } => {
+            LeadMsg::Apply { event, dedupe_key, reply } => {
                 let result = apply(st, event, dedupe_key.as_deref()).await;
                 if let Some(reply) = reply {
                     // The caller may have timed out and gone; that is fine, the event is stored.
@@ -96,17 +81,12 @@ impl Actor for LeadActor {
     }
 }
 
-async fn apply(
-    st: &mut LeadActorState,
-    event: Event,
-    dedupe_key: Option<&str>,
-) -> Result<Applied, ApplyError> {
+async fn apply(st: &mut LeadActorState, event: Event, dedupe_key: Option<&str>) -> Result<Applied, ApplyError> {
     let deps = &st.deps;
     let store_err = |e: crate::storage::StoreError| ApplyError::Storage(e.to_string());
     if let Some(key) = dedupe_key {
         if deps.store.seen(key).map_err(store_err)? {
-            metrics::counter!("leadline_duplicate_events_total", "kind" => event.kind())
-                .increment(1);
+            metrics::counter!("leadline_duplicate_events_total", "kind" => event.kind()).increment(1);
             return Ok(Applied {
                 phone: st.lead.phone.clone(),
                 status: st.lead.status,
@@ -115,26 +95,23 @@ async fn apply(
             });
         }
     }
+    // The suppression list is a fact the shell supplies; the decision core reads it from state.
+    st.lead.suppressed = deps.store.suppression(&st.lead.phone).map_err(store_err)?;
     let now = Ts::from(deps.clock.now());
     let decision = decide(&st.lead, &event, &deps.policy, now);
-    let entries = audit::chain(
-        st.lead.timeline_len,
-        st.lead.timeline_head.clone(),
-        now,
-        decision.notes,
-    );
+    if decision.notes.is_empty() && decision.sends.is_empty() {
+        // Nothing happened (e.g. a wake-up with nothing due): nothing to persist.
+        return Ok(Applied { phone: st.lead.phone.clone(), status: st.lead.status, duplicate: false, entries: vec![] });
+    }
+    let entries = audit::chain(st.lead.timeline_len, st.lead.timeline_head.clone(), now, decision.notes);
     let mut next = decision.state;
     if let Some(last) = entries.last() {
         next.timeline_len = last.seq;
         next.timeline_head = last.hash.clone();
     }
+    let wake_at = next.pending.iter().map(|p| p.not_before).min();
     deps.store
-        .commit_lead(LeadCommit {
-            state: &next,
-            entries: &entries,
-            sends: &decision.sends,
-            dedupe_key,
-        })
+        .commit_lead(LeadCommit { state: &next, entries: &entries, sends: &decision.sends, dedupe_key, wake_at })
         .await
         .map_err(store_err)?;
     // Durable from here on: update memory, then let texts go (the output gate).
@@ -146,12 +123,7 @@ async fn apply(
             tracing::error!(error = %e, "gateway unavailable; text stays queued in the outbox");
         }
     }
-    Ok(Applied {
-        phone: st.lead.phone.clone(),
-        status: st.lead.status,
-        duplicate: false,
-        entries,
-    })
+    Ok(Applied { phone: st.lead.phone.clone(), status: st.lead.status, duplicate: false, entries })
 }
 
 fn record_metrics(event: &Event, entries: &[TimelineEntry]) {
@@ -164,7 +136,6 @@ fn record_metrics(event: &Event, entries: &[TimelineEntry]) {
             _ => continue,
         };
         let rule = e.rule.clone().unwrap_or_default();
-        metrics::counter!("leadline_decisions_total", "outcome" => outcome, "rule" => rule)
-            .increment(1);
+        metrics::counter!("leadline_decisions_total", "outcome" => outcome, "rule" => rule).increment(1);
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod gateway;
 pub mod lead;
+pub mod scheduler;
 pub mod supervisor;
 
 use crate::clock::Clock;

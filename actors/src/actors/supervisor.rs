@@ -5,10 +5,7 @@
 use super::lead::{LeadActor, LeadArgs, LeadMsg};
 use super::LeadDeps;
 use crate::phone::Phone;
-use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort,
-    SupervisionEvent,
-};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,10 +29,7 @@ pub struct SupervisorState {
 
 impl SupervisorState {
     async fn spawn(&mut self, me: &ActorCell, phone: &Phone) -> Option<ActorRef<LeadMsg>> {
-        let args = LeadArgs {
-            phone: phone.clone(),
-            deps: self.deps.clone(),
-        };
+        let args = LeadArgs { phone: phone.clone(), deps: self.deps.clone() };
         match Actor::spawn_linked(None, LeadActor, args, me.clone()).await {
             Ok((actor, _join)) => {
                 self.phones.insert(actor.get_id(), phone.clone());
@@ -70,11 +64,7 @@ impl Actor for LeadSupervisor {
         _me: ActorRef<SupervisorMsg>,
         deps: Arc<LeadDeps>,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        Ok(SupervisorState {
-            deps,
-            leads: HashMap::new(),
-            phones: HashMap::new(),
-        })
+        Ok(SupervisorState { deps, leads: HashMap::new(), phones: HashMap::new() })
     }
 
     async fn handle(

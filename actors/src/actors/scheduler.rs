@@ -1,0 +1,102 @@
+//! The scheduler: wakes lead actors whose deferred texts are due.
+//!
+//! Wake-ups live in sled's `timers` tree (written in the same transaction as the lead's
+//! snapshot), so they survive restarts: one that fell due while the service was down
+//! fires on the first tick. A timer is removed only after the lead acknowledged the wake-up;
+//! a wake-up is idempotent (it releases only what is due), so a repeat after a crash is harmless.
+//! Ticks use the injected clock, so tests move time without waiting.
+
+use super::lead::LeadMsg;
+use super::supervisor::SupervisorMsg;
+use crate::clock::Clock;
+use crate::model::Event;
+use crate::storage::Store;
+use crate::ts::Ts;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub enum SchedulerMsg {
+    Tick,
+    /// A wake-up was handled (or gave up); the key may be fired again if still present.
+    Done(Vec<u8>),
+}
+
+pub struct SchedulerArgs {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub supervisor: ActorRef<SupervisorMsg>,
+    pub tick: Duration,
+}
+
+pub struct SchedulerState {
+    args: SchedulerArgs,
+    in_flight: HashSet<Vec<u8>>,
+}
+
+pub struct Scheduler;
+
+/// Wake-ups handed out per tick, so a backlog after downtime drains in bounded steps.
+const BATCH: usize = 500;
+
+impl Actor for Scheduler {
+    type Msg = SchedulerMsg;
+    type State = SchedulerState;
+    type Arguments = SchedulerArgs;
+
+    async fn pre_start(
+        &self,
+        me: ActorRef<SchedulerMsg>,
+        args: SchedulerArgs,
+    ) -> Result<SchedulerState, ActorProcessingErr> {
+        me.send_interval(args.tick, || SchedulerMsg::Tick);
+        Ok(SchedulerState { args, in_flight: HashSet::new() })
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<SchedulerMsg>,
+        msg: SchedulerMsg,
+        st: &mut SchedulerState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SchedulerMsg::Done(key) => {
+                st.in_flight.remove(&key);
+            }
+            SchedulerMsg::Tick => {
+                let now = Ts::from(st.args.clock.now());
+                let due = match st.args.store.due_timers(now, BATCH) {
+                    Ok(due) => due,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read timers");
+                        return Ok(());
+                    }
+                };
+                metrics::gauge!("leadline_timers_scheduled").set(st.args.store.timer_count() as f64);
+                for timer in due {
+                    if !st.in_flight.insert(timer.key.clone()) {
+                        continue;
+                    }
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let wake = LeadMsg::Apply { event: Event::Wake, dedupe_key: None, reply: Some(tx.into()) };
+                    if st.args.supervisor.cast(SupervisorMsg::Route(timer.phone.clone(), wake)).is_err() {
+                        st.in_flight.remove(&timer.key);
+                        continue;
+                    }
+                    let store = st.args.store.clone();
+                    let me = me.clone();
+                    tokio::spawn(async move {
+                        if let Ok(Ok(Ok(_))) = tokio::time::timeout(Duration::from_secs(30), rx).await {
+                            if let Err(e) = store.remove_timer(&timer.key) {
+                                tracing::error!(error = %e, "cannot remove a fired timer");
+                            }
+                        }
+                        let _ = me.cast(SchedulerMsg::Done(timer.key));
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
