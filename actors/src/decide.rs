@@ -416,7 +416,7 @@ impl Draft<'_> {
                 self.notes.push(n);
             }
             SendResult::Deferred { text, until, rule, reason } => {
-                self.defer(text.clone(), *until, rule.clone(), format!("re-checked before sending: {reason}"));
+                self.defer((**text).clone(), *until, rule.clone(), format!("re-checked before sending: {reason}"));
             }
             SendResult::Cancelled { rule, reason } => {
                 let n = note(

@@ -280,7 +280,7 @@ pub enum SendResult {
     /// The gateway re-checked just before sending and it is outside the allowed hours now:
     /// the text goes back to the lead's pending list.
     Deferred {
-        text: OutboundText,
+        text: Box<OutboundText>,
         until: Ts,
         rule: String,
         reason: String,

@@ -164,7 +164,7 @@ async fn send_one(ctx: &Ctx, text: OutboundText) {
                 }
                 Gate::Defer { until, rule, reason } => {
                     if persist(ctx, &text, OutboxStatus::Deferred { until, at: now(ctx) }).await {
-                        let result = SendResult::Deferred { text: text.clone(), until, rule, reason };
+                        let result = SendResult::Deferred { text: Box::new(text.clone()), until, rule, reason };
                         report(ctx, &text, result, &format!("deferred:{}", until.millis()));
                     }
                     return;
