@@ -5,7 +5,7 @@
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use leadline_actors::classify::ClassifierConfig;
-use leadline_actors::policy::{ComplianceSettings, PolicySettings, TemplateSources};
+use leadline_actors::policy::{ComplianceSettings, CrmSettings, DeliverySettings, PolicySettings, TemplateSources};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,8 @@ pub struct Settings {
     pub templates: TemplateSources,
     pub classifier: ClassifierConfig,
     pub compliance: ComplianceSettings,
+    pub crm: CrmSettings,
+    pub delivery: DeliverySettings,
     pub scheduler: SchedulerSettings,
     pub log: LogSettings,
 }
@@ -210,6 +212,8 @@ impl Settings {
             templates: self.templates.clone(),
             classifier: self.classifier.clone(),
             compliance: self.compliance.clone(),
+            crm: self.crm.clone(),
+            delivery: self.delivery.clone(),
         }
     }
 
@@ -220,5 +224,41 @@ impl Settings {
         } else {
             self.storage.path.join(&self.gateway.dry_run.record_file)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_is_valid_and_its_templates_match_the_built_in_ones() {
+        let s = Settings::defaults().unwrap();
+        let built_in = leadline_actors::policy::Policy::default_templates();
+        assert_eq!(serde_json::to_value(&s.templates).unwrap(), serde_json::to_value(&built_in).unwrap());
+        assert!(leadline_actors::policy::Policy::new(s.policy_settings()).is_ok());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let fig =
+            Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string("[server]\nmax_body_bytes = \"lots\""));
+        let err = Settings::from_figment(fig).unwrap_err().to_string();
+        assert!(err.contains("server.max_body_bytes"), "{err}");
+        let fig = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string("[gateway]\nprovidr = \"x\""));
+        let err = Settings::from_figment(fig).unwrap_err().to_string();
+        assert!(err.contains("providr"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_any_key_including_lists() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LEADLINE__SERVER__BIND", "0.0.0.0:9999");
+            jail.set_env("LEADLINE__GATEWAY__TWILIO__FROM_NUMBERS", r#"["+12125550100"]"#);
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.server.bind.port(), 9999);
+            assert_eq!(s.gateway.twilio.from_numbers, vec!["+12125550100".to_string()]);
+            Ok(())
+        });
     }
 }

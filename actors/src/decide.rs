@@ -7,7 +7,7 @@
 
 use crate::classify::{classify, Intent};
 use crate::model::*;
-use crate::policy::{OverCap, Policy, TemplateVars};
+use crate::policy::{money, OverCap, Policy, TemplateVars};
 use crate::quiet_hours::{cap_per_24h, check_window, Recipient, WindowCheck};
 use crate::ts::Ts;
 use sha2::{Digest, Sha256};
@@ -73,6 +73,14 @@ pub fn gate(state: &LeadState, kind: TextKind, policy: &Policy, now: Ts, stage: 
     }
     if state.status == LeadStatus::Engaged {
         return block("handoff.engaged", "the lead replied; a person handles the conversation now".into());
+    }
+    if let Some(crm) = state.crm_status.as_deref() {
+        if policy.crm.halts_all(crm) {
+            return block("crm.halt_all", format!("CRM status '{crm}' halts all automated texts"));
+        }
+        if kind == TextKind::FollowUp && policy.crm.halts_followups(crm) {
+            return block("crm.halt_followups", format!("CRM status '{crm}' halts follow-ups"));
+        }
     }
     let c = &policy.compliance;
     let recipient = Recipient { e164: state.phone.as_str(), address_state: state.profile.address_state.as_deref() };
@@ -145,6 +153,12 @@ pub fn decide(state: &LeadState, event: &Event, policy: &Policy, now: Ts) -> Dec
         Event::Freeze { reason } => d.freeze(reason.clone()),
         Event::Unfreeze => d.unfreeze(),
         Event::Wake => d.release_due(),
+        Event::CrmChanged { status, agent } => d.crm_changed(status, agent.as_deref()),
+        Event::ListingChanged(change) => d.listing_changed(change),
+        Event::InterestAdded { listing_id, address, how } => d.interest_added(listing_id, address.as_deref(), how),
+        Event::DeliveryReceipt { message_id, provider_id, status, error_code } => {
+            d.delivery_receipt(message_id, provider_id, status, *error_code)
+        }
         Event::SendOutcome { message_id, kind, result } => d.send_outcome(message_id, *kind, result),
     }
     d.state.updated_at = now;
@@ -174,14 +188,26 @@ impl Draft<'_> {
 
     /// Renders a text and runs it through the gate: queued, deferred or blocked.
     fn text(&mut self, kind: TextKind, template: &str, rule: &str) {
+        self.text_with(kind, template, rule, TemplateVars::default());
+    }
+
+    /// As `text`, with listing variables (prices, status) filled in by the caller.
+    fn text_with(&mut self, kind: TextKind, template: &str, rule: &str, extra: TemplateVars<'_>) {
         let vars = TemplateVars {
             brand: &self.policy.brand,
             support: &self.policy.support,
             first_name: self.state.profile.first_name.as_deref(),
+            agent: self.state.agent.as_deref(),
             property: self.state.last_property.as_deref(),
+            ..extra
         };
         let body = match self.policy.render(template, &vars) {
-            Ok(body) => body,
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                let detail = format!("no {} text: templates.{template} is empty (trigger disabled)", kind.as_str());
+                self.note(EntryKind::Event, Some("template.disabled"), detail);
+                return;
+            }
             Err(e) => {
                 self.note(EntryKind::TextBlocked, Some("template.error"), format!("{} not sent: {e}", kind.as_str()));
                 return;
@@ -385,6 +411,139 @@ impl Draft<'_> {
         }
     }
 
+    fn crm_changed(&mut self, status: &str, agent: Option<&str>) {
+        let from = self.state.crm_status.clone().unwrap_or_else(|| "none".into());
+        self.note(EntryKind::Event, Some("event.crm_changed"), format!("CRM status {from} -> {status}"));
+        self.state.crm_status = Some(status.to_string());
+        if let Some(a) = agent.filter(|a| !a.trim().is_empty()) {
+            self.state.agent = Some(a.to_string());
+        }
+        let crm = &self.policy.crm;
+        if crm.halts_all(status) {
+            self.note(EntryKind::Event, Some("crm.halt_all"), format!("'{status}' halts all automated texts"));
+        } else if crm.halts_followups(status) {
+            self.note(EntryKind::Event, Some("crm.halt_followups"), format!("'{status}' halts follow-ups"));
+        } else if crm.resumes(status) && self.state.status == LeadStatus::Engaged {
+            self.set_status(
+                LeadStatus::ContactedSms,
+                "crm.resume",
+                &format!("CRM status '{status}' resumes automation"),
+            );
+        }
+    }
+
+    fn interest_added(&mut self, listing_id: &str, address: Option<&str>, how: &str) {
+        let new = !self.state.interests.iter().any(|l| l == listing_id);
+        if new {
+            self.state.interests.push(listing_id.to_string());
+        }
+        let what = address.map(|a| format!("{listing_id} ({a})")).unwrap_or_else(|| listing_id.to_string());
+        let detail =
+            if new { format!("interested in {what} ({how})") } else { format!("already interested in {what}") };
+        self.note(EntryKind::Event, Some("event.interest_added"), detail);
+    }
+
+    fn listing_changed(&mut self, c: &ListingChange) {
+        let price = |p: Option<u64>| p.map(money);
+        let label = c.address.clone().unwrap_or_else(|| c.listing_id.clone());
+        let detail = match c.change {
+            ListingChangeKind::PriceDrop | ListingChangeKind::PriceIncrease => format!(
+                "{label}: {} {} -> {}",
+                c.change.as_str(),
+                price(c.old_price).unwrap_or_else(|| "?".into()),
+                price(c.new_price).unwrap_or_else(|| "?".into())
+            ),
+            _ => format!(
+                "{label}: {} {} -> {}",
+                c.change.as_str(),
+                c.old_status.as_deref().unwrap_or("?"),
+                c.new_status.as_deref().unwrap_or("?")
+            ),
+        };
+        self.note(EntryKind::Event, Some("event.listing_changed"), detail);
+        if !self.state.interests.iter().any(|l| l == &c.listing_id) {
+            self.note(
+                EntryKind::Event,
+                Some("listing.not_interested"),
+                format!("lead is not watching {}", c.listing_id),
+            );
+            return;
+        }
+        if let Some(address) = &c.address {
+            self.state.last_property = Some(address.clone());
+        }
+        self.state.last_listing_id = Some(c.listing_id.clone());
+        let template = match c.change {
+            ListingChangeKind::PriceDrop => "listing_price_drop",
+            ListingChangeKind::PriceIncrease => "listing_price_increase",
+            ListingChangeKind::BackOnMarket => "listing_back_on_market",
+            ListingChangeKind::NewListing => "listing_new",
+            ListingChangeKind::StatusChange if is_under_contract(c.new_status.as_deref()) => "listing_under_contract",
+            ListingChangeKind::StatusChange => "listing_status_change",
+        };
+        let extra = TemplateVars {
+            property: Some(&label),
+            old_price: price(c.old_price),
+            new_price: price(c.new_price),
+            status: c.new_status.as_deref().map(human_status),
+            ..TemplateVars::default()
+        };
+        let rule = format!("listing.{}", c.change.as_str());
+        self.text_with(TextKind::ListingAlert, template, &rule, extra);
+    }
+
+    fn delivery_receipt(&mut self, id: &str, provider_id: &str, status: &str, code: Option<u32>) {
+        let status = status.trim().to_lowercase();
+        let code_txt = code.map(|c| format!(" (error {c})")).unwrap_or_default();
+        let known = self.state.deliveries.iter().find(|d| d.message_id == id).map(|d| d.status.clone());
+        if let Some(prev) = known.as_deref().filter(|p| delivery_rank(p) >= delivery_rank(&status)) {
+            let detail = format!("receipt {status}{code_txt} for {provider_id} ignored: already {prev}");
+            self.notes.push(Note {
+                kind: EntryKind::Delivery,
+                rule: Some("delivery.stale".into()),
+                detail,
+                message_id: Some(id.into()),
+            });
+            return;
+        }
+        self.state.deliveries.retain(|d| d.message_id != id);
+        self.state.deliveries.push(Delivery { message_id: id.into(), status: status.clone() });
+        if self.state.deliveries.len() > MAX_DELIVERIES {
+            self.state.deliveries.remove(0);
+        }
+        let rule = match code {
+            Some(c) => format!("delivery.{status}.{c}"),
+            None => format!("delivery.{status}"),
+        };
+        let detail = format!("{provider_id} {status}{code_txt}");
+        self.notes.push(Note {
+            kind: EntryKind::Delivery,
+            rule: Some(rule.clone()),
+            detail,
+            message_id: Some(id.into()),
+        });
+        match (status.as_str(), code) {
+            ("delivered", _) | ("read", _) => self.state.unreachable_in_row = 0,
+            ("undelivered" | "failed", Some(30005) | Some(30006)) => {
+                self.set_status(LeadStatus::Undeliverable, &rule, "the carrier says the number cannot receive texts")
+            }
+            ("undelivered" | "failed", Some(30003)) => {
+                self.state.unreachable_in_row += 1;
+                let limit = self.policy.delivery.unreachable_limit;
+                if self.state.unreachable_in_row >= limit {
+                    let why = format!("{limit} unreachable receipts in a row");
+                    self.set_status(LeadStatus::Undeliverable, &rule, &why);
+                }
+            }
+            ("undelivered" | "failed", Some(30007)) => self.note(
+                EntryKind::Delivery,
+                Some("carrier.filtered"),
+                "carrier filtered the text as spam (30007): review the template".into(),
+            ),
+            _ => {}
+        }
+    }
+
     fn freeze(&mut self, reason: Option<String>) {
         let why = reason.clone().unwrap_or_else(|| "no reason given".into());
         self.state.frozen = Some(Freeze { reason, at: self.now });
@@ -455,6 +614,42 @@ impl Draft<'_> {
             }
         }
     }
+}
+
+/// Receipts for one text are kept this long per lead (newest win).
+const MAX_DELIVERIES: usize = 20;
+
+/// Twilio's lifecycle order; a receipt never moves a text backwards.
+fn delivery_rank(status: &str) -> u8 {
+    match status {
+        "accepted" | "scheduled" | "queued" => 0,
+        "sending" => 1,
+        "sent" => 2,
+        "delivered" | "undelivered" | "failed" | "canceled" => 3,
+        "read" => 4,
+        _ => 0,
+    }
+}
+
+/// RESO StandardStatus values that mean "under contract", in either spelling.
+fn is_under_contract(status: Option<&str>) -> bool {
+    let key: String = status.unwrap_or("").chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase();
+    matches!(key.as_str(), "activeundercontract" | "pending" | "undercontract")
+}
+
+/// "ActiveUnderContract" / "Active Under Contract" -> "under contract"; other names split into words.
+fn human_status(status: &str) -> String {
+    if is_under_contract(Some(status)) {
+        return "under contract".into();
+    }
+    let mut out = String::new();
+    for (i, ch) in status.trim().chars().enumerate() {
+        if ch.is_uppercase() && i > 0 && !out.ends_with(' ') {
+            out.push(' ');
+        }
+        out.extend(ch.to_lowercase());
+    }
+    out
 }
 
 fn merge(into: &mut Option<String>, from: &Option<String>) {

@@ -93,6 +93,13 @@ pub struct Profile {
     pub address_state: Option<String>,
 }
 
+/// The latest known delivery status of one text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub message_id: String,
+    pub status: String,
+}
+
 /// A text that may not go out yet (quiet hours, caps) and waits for its moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingText {
@@ -116,12 +123,18 @@ pub struct LeadState {
     pub last_contacted_at: Option<Ts>,
     pub last_inbound_at: Option<Ts>,
     pub crm_status: Option<String>,
+    /// The agent the CRM assigned, if any.
+    pub agent: Option<String>,
     /// Listing ids the lead asked about or saved.
     pub interests: Vec<String>,
     /// When automated texts were queued, newest last (rolling caps look at these).
     pub recent_sends: Vec<Ts>,
     /// Texts waiting for an allowed moment.
     pub pending: Vec<PendingText>,
+    /// Latest delivery status of recent texts (newest last, bounded), so receipts only move forward.
+    pub deliveries: Vec<Delivery>,
+    /// Consecutive `30003 Unreachable` receipts; reset by a delivered one.
+    pub unreachable_in_row: u32,
     /// Sequence for message ids; never reused, so a message id is unique forever.
     pub next_message_seq: u64,
     /// Number of timeline entries and the hash of the last one (the audit chain head).
@@ -145,9 +158,12 @@ impl LeadState {
             last_contacted_at: None,
             last_inbound_at: None,
             crm_status: None,
+            agent: None,
             interests: Vec::new(),
             recent_sends: Vec::new(),
             pending: Vec::new(),
+            deliveries: Vec::new(),
+            unreachable_in_row: 0,
             next_message_seq: 1,
             timeline_len: 0,
             timeline_head: String::new(),
@@ -185,8 +201,12 @@ impl LeadState {
 pub enum TextKind {
     /// First text to a new lead.
     FirstContact,
-    /// Any later automated text (follow-ups, listing alerts).
+    /// Any other automated text.
     Automated,
+    /// An MLS change on a listing the lead cares about.
+    ListingAlert,
+    /// A step of a follow-up sequence ("no reply in 24 h").
+    FollowUp,
     /// The one confirmation after an opt-out (FCC 64.1200(a)(12)).
     OptOutConfirmation,
     /// Confirmation of START/UNSTOP.
@@ -199,13 +219,15 @@ impl TextKind {
     /// Texts that need consent, respect freezes, quiet hours and caps. Replies the law
     /// requires (opt-out confirmation, HELP) and the opt-in confirmation do not.
     pub fn is_automated(self) -> bool {
-        matches!(self, TextKind::FirstContact | TextKind::Automated)
+        matches!(self, TextKind::FirstContact | TextKind::Automated | TextKind::ListingAlert | TextKind::FollowUp)
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             TextKind::FirstContact => "first_contact",
             TextKind::Automated => "automated",
+            TextKind::ListingAlert => "listing_alert",
+            TextKind::FollowUp => "follow_up",
             TextKind::OptOutConfirmation => "opt_out_confirmation",
             TextKind::OptInConfirmation => "opt_in_confirmation",
             TextKind::Help => "help",
@@ -247,6 +269,55 @@ pub struct LeadCapture {
     pub message: Option<String>,
     pub consent: Option<ConsentInput>,
     pub occurred_at: Option<Ts>,
+}
+
+/// What happened to a listing (PRODUCT.md `change`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListingChangeKind {
+    PriceDrop,
+    PriceIncrease,
+    StatusChange,
+    BackOnMarket,
+    NewListing,
+}
+
+impl ListingChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListingChangeKind::PriceDrop => "price_drop",
+            ListingChangeKind::PriceIncrease => "price_increase",
+            ListingChangeKind::StatusChange => "status_change",
+            ListingChangeKind::BackOnMarket => "back_on_market",
+            ListingChangeKind::NewListing => "new_listing",
+        }
+    }
+}
+
+/// An MLS change, from the push endpoint or the RESO poller. Statuses use RESO
+/// `StandardStatus` names (e.g. `Active`, `ActiveUnderContract`, `Pending`, `Closed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingChange {
+    pub listing_id: String,
+    pub change: ListingChangeKind,
+    pub address: Option<String>,
+    pub old_price: Option<u64>,
+    pub new_price: Option<u64>,
+    pub old_status: Option<String>,
+    pub new_status: Option<String>,
+}
+
+impl ListingChange {
+    /// Identifies this change for idempotency: the same change delivered twice is applied once.
+    pub fn dedupe_key(&self) -> String {
+        format!(
+            "mls:{}:{}:{}:{}",
+            self.listing_id,
+            self.change.as_str(),
+            self.new_price.map(|p| p.to_string()).unwrap_or_default(),
+            self.new_status.as_deref().unwrap_or("")
+        )
+    }
 }
 
 /// Consent as submitted; validated by the decision core.
@@ -301,6 +372,26 @@ pub enum Event {
     Unfreeze,
     /// A durable timer fired: release pending texts that are due.
     Wake,
+    /// A CRM stage/status change (halts or resumes automation per config).
+    CrmChanged {
+        status: String,
+        agent: Option<String>,
+    },
+    /// A listing the lead cares about changed.
+    ListingChanged(Box<ListingChange>),
+    /// The lead saved or viewed a listing (CRM or website), so its changes concern them.
+    InterestAdded {
+        listing_id: String,
+        address: Option<String>,
+        how: String,
+    },
+    /// Twilio's status callback for one of our texts.
+    DeliveryReceipt {
+        message_id: String,
+        provider_id: String,
+        status: String,
+        error_code: Option<u32>,
+    },
     SendOutcome {
         message_id: String,
         kind: TextKind,
@@ -317,6 +408,10 @@ impl Event {
             Event::Freeze { .. } => "freeze",
             Event::Unfreeze => "unfreeze",
             Event::Wake => "wake",
+            Event::CrmChanged { .. } => "crm_changed",
+            Event::ListingChanged(_) => "listing_changed",
+            Event::InterestAdded { .. } => "interest_added",
+            Event::DeliveryReceipt { .. } => "delivery_receipt",
             Event::SendOutcome { .. } => "send_outcome",
         }
     }
@@ -341,6 +436,8 @@ pub enum EntryKind {
     StatusChanged,
     ConsentChanged,
     Admin,
+    /// A delivery receipt from the carrier.
+    Delivery,
 }
 
 /// A timeline entry as the decision core produces it (before sequencing and hashing).

@@ -48,12 +48,15 @@ pub struct PolicySettings {
     pub templates: TemplateSources,
     pub classifier: ClassifierConfig,
     pub compliance: ComplianceSettings,
+    pub crm: CrmSettings,
+    pub delivery: DeliverySettings,
 }
 
-/// The texts leadline can send, by template name.
-pub const TEMPLATE_NAMES: [&str; 4] = ["first_contact", "opt_out_confirmation", "opt_in_confirmation", "help"];
+/// A template rendering to more SMS segments than this is refused at start-up.
+pub const MAX_SEGMENTS: usize = 3;
 
-/// Template sources, as in `[templates]` of config.toml.
+/// Template sources, as in `[templates]` of config.toml. An empty template means "send
+/// nothing for this trigger" (allowed for the listing alerts only).
 #[derive(Debug, Clone, serde::Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateSources {
@@ -61,15 +64,126 @@ pub struct TemplateSources {
     pub opt_out_confirmation: String,
     pub opt_in_confirmation: String,
     pub help: String,
+    pub listing_price_drop: String,
+    pub listing_price_increase: String,
+    pub listing_under_contract: String,
+    pub listing_status_change: String,
+    pub listing_back_on_market: String,
+    pub listing_new: String,
 }
 
-/// Variables a template may use.
-#[derive(Debug, Clone, Serialize)]
+impl TemplateSources {
+    fn named(self) -> [(&'static str, String); 10] {
+        [
+            ("first_contact", self.first_contact),
+            ("opt_out_confirmation", self.opt_out_confirmation),
+            ("opt_in_confirmation", self.opt_in_confirmation),
+            ("help", self.help),
+            ("listing_price_drop", self.listing_price_drop),
+            ("listing_price_increase", self.listing_price_increase),
+            ("listing_under_contract", self.listing_under_contract),
+            ("listing_status_change", self.listing_status_change),
+            ("listing_back_on_market", self.listing_back_on_market),
+            ("listing_new", self.listing_new),
+        ]
+    }
+}
+
+/// Templates that may be left empty to disable that trigger.
+const OPTIONAL_TEMPLATES: [&str; 6] = [
+    "listing_price_drop",
+    "listing_price_increase",
+    "listing_under_contract",
+    "listing_status_change",
+    "listing_back_on_market",
+    "listing_new",
+];
+
+/// Variables a template may use. Prices are already formatted for people ("$450,000").
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TemplateVars<'a> {
     pub brand: &'a str,
     pub support: &'a str,
     pub first_name: Option<&'a str>,
+    pub agent: Option<&'a str>,
+    /// The property the conversation is about (address, or listing id if no address).
     pub property: Option<&'a str>,
+    pub old_price: Option<String>,
+    pub new_price: Option<String>,
+    /// Human form of the listing's new status ("under contract").
+    pub status: Option<String>,
+}
+
+/// `[crm]`: which CRM statuses change automation (matched case-insensitively, spaces and
+/// dashes read as underscores).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrmSettings {
+    /// Stop follow-up sequences (a person is on it), listing alerts still go.
+    pub halt_followups: Vec<String>,
+    /// Stop every automated text.
+    pub halt_all: Vec<String>,
+    /// Hand the lead back to automation (an ENGAGED lead becomes CONTACTED_SMS).
+    pub resume: Vec<String>,
+}
+
+impl Default for CrmSettings {
+    fn default() -> Self {
+        let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect();
+        CrmSettings {
+            halt_followups: v(&["contacted", "viewing_scheduled", "appointment_set"]),
+            halt_all: v(&["closed", "do_not_contact", "dnc", "trash", "archived"]),
+            resume: v(&["nurture"]),
+        }
+    }
+}
+
+/// CRM status as compared: lowercase, spaces and dashes as underscores.
+pub fn crm_key(status: &str) -> String {
+    status.trim().to_lowercase().replace([' ', '-'], "_")
+}
+
+impl CrmSettings {
+    fn has(list: &[String], status: &str) -> bool {
+        let key = crm_key(status);
+        list.iter().any(|s| crm_key(s) == key)
+    }
+    pub fn halts_all(&self, status: &str) -> bool {
+        Self::has(&self.halt_all, status)
+    }
+    pub fn halts_followups(&self, status: &str) -> bool {
+        Self::has(&self.halt_followups, status)
+    }
+    pub fn resumes(&self, status: &str) -> bool {
+        Self::has(&self.resume, status)
+    }
+}
+
+/// `[delivery]`: how delivery receipts change a lead.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySettings {
+    /// After this many `30003 Unreachable` receipts in a row the number is UNDELIVERABLE.
+    pub unreachable_limit: u32,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings { unreachable_limit: 3 }
+    }
+}
+
+/// Formats whole dollars for people: 450000 -> "$450,000".
+pub fn money(dollars: u64) -> String {
+    let digits = dollars.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("${out}")
 }
 
 #[derive(Debug)]
@@ -78,7 +192,11 @@ pub struct Policy {
     pub support: String,
     pub classifier: ClassifierConfig,
     pub compliance: ComplianceSettings,
+    pub crm: CrmSettings,
+    pub delivery: DeliverySettings,
     templates: Environment<'static>,
+    /// Optional templates configured as empty (trigger disabled).
+    disabled: Vec<&'static str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,47 +210,67 @@ impl Policy {
     /// Compiles and test-renders every template; an unknown variable or a first message
     /// without opt-out instructions is an error here rather than a surprise at 9pm.
     pub fn new(settings: PolicySettings) -> Result<Policy, TemplateError> {
-        let PolicySettings { brand, support, templates: sources, classifier, compliance } = settings;
+        let PolicySettings { brand, support, templates: sources, classifier, compliance, crm, delivery } = settings;
         let problems = compliance.quiet_hours.validate();
         if !problems.is_empty() {
             return Err(TemplateError { name: "compliance.quiet_hours".into(), message: problems.join("; ") });
         }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        let pairs = [
-            ("first_contact", sources.first_contact),
-            ("opt_out_confirmation", sources.opt_out_confirmation),
-            ("opt_in_confirmation", sources.opt_in_confirmation),
-            ("help", sources.help),
-        ];
-        for (name, src) in pairs {
+        let mut disabled = Vec::new();
+        for (name, src) in sources.named() {
+            if src.trim().is_empty() {
+                if !OPTIONAL_TEMPLATES.contains(&name) {
+                    return Err(TemplateError {
+                        name: format!("templates.{name}"),
+                        message: "must not be empty".into(),
+                    });
+                }
+                disabled.push(name);
+                continue;
+            }
             env.add_template_owned(name, src)
                 .map_err(|e| TemplateError { name: format!("templates.{name}"), message: e.to_string() })?;
         }
-        let policy = Policy { brand, support, classifier, compliance, templates: env };
+        let policy = Policy { brand, support, classifier, compliance, crm, delivery, templates: env, disabled };
         let sample = TemplateVars {
             brand: &policy.brand,
             support: &policy.support,
             first_name: Some("Ana"),
+            agent: Some("Sam Agent"),
             property: Some("123 Main St"),
+            old_price: Some(money(450_000)),
+            new_price: Some(money(425_000)),
+            status: Some("under contract".into()),
         };
-        for name in TEMPLATE_NAMES {
-            let text = policy.render(name, &sample)?;
+        for (name, _) in Policy::default_templates().named() {
+            let Some(text) = policy.render(name, &sample)? else { continue };
             if matches!(name, "first_contact" | "help") && !text.to_lowercase().contains("stop") {
                 return Err(TemplateError {
                     name: format!("templates.{name}"),
                     message: "must tell the lead how to opt out (e.g. \"Reply STOP to opt out\")".into(),
                 });
             }
+            let segments = crate::segments::count(&text).segments;
+            if segments > MAX_SEGMENTS {
+                return Err(TemplateError {
+                    name: format!("templates.{name}"),
+                    message: format!("renders to {segments} SMS segments (limit {MAX_SEGMENTS}): \"{text}\""),
+                });
+            }
         }
         Ok(policy)
     }
 
-    pub fn render(&self, name: &str, vars: &TemplateVars<'_>) -> Result<String, TemplateError> {
+    /// Renders a template; `None` when the brokerage disabled this trigger (empty template).
+    pub fn render(&self, name: &str, vars: &TemplateVars<'_>) -> Result<Option<String>, TemplateError> {
+        if self.disabled.contains(&name) {
+            return Ok(None);
+        }
         let err = |e: minijinja::Error| TemplateError { name: format!("templates.{name}"), message: e.to_string() };
         let tmpl = self.templates.get_template(name).map_err(err)?;
         let text = tmpl.render(vars).map_err(err)?;
-        Ok(text.split_whitespace().collect::<Vec<_>>().join(" "))
+        Ok(Some(text.split_whitespace().collect::<Vec<_>>().join(" ")))
     }
 
     /// The built-in templates, used by tests and as config.toml's defaults.
@@ -142,6 +280,12 @@ impl Policy {
             opt_out_confirmation: "{{ brand }}: you are unsubscribed and will receive no further messages. Reply START to resubscribe.".into(),
             opt_in_confirmation: "{{ brand }}: you are subscribed again. Msg frequency varies. Msg & data rates may apply. Reply HELP for help, STOP to opt out.".into(),
             help: "{{ brand }}: real-estate updates about homes you asked about. Msg frequency varies. Msg & data rates may apply. Support: {{ support }}. Reply STOP to opt out.".into(),
+            listing_price_drop: "{{ brand }}: price drop on {{ property }}: now {{ new_price }}{% if old_price %} (was {{ old_price }}){% endif %}. Want to see it? Reply STOP to opt out.".into(),
+            listing_price_increase: "".into(),
+            listing_under_contract: "{{ brand }}: {{ property }} just went {{ status }}. Want similar homes? Reply STOP to opt out.".into(),
+            listing_status_change: "".into(),
+            listing_back_on_market: "{{ brand }}: {{ property }} is back on the market{% if new_price %} at {{ new_price }}{% endif %}. Want to see it? Reply STOP to opt out.".into(),
+            listing_new: "".into(),
         }
     }
 
@@ -153,9 +297,63 @@ impl Policy {
             templates: Policy::default_templates(),
             classifier: ClassifierConfig::default(),
             compliance: ComplianceSettings::default(),
+            crm: CrmSettings::default(),
+            delivery: DeliverySettings::default(),
         }) {
             Ok(p) => p,
             Err(e) => panic!("built-in templates must compile: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_formatted_for_people() {
+        assert_eq!(money(0), "$0");
+        assert_eq!(money(999), "$999");
+        assert_eq!(money(1_000), "$1,000");
+        assert_eq!(money(450_000), "$450,000");
+        assert_eq!(money(12_345_678), "$12,345,678");
+    }
+
+    #[test]
+    fn crm_statuses_match_loosely() {
+        let crm = CrmSettings::default();
+        assert!(crm.halts_all("Do Not Contact"));
+        assert!(crm.halts_followups("viewing-scheduled"));
+        assert!(!crm.halts_all("nurture"));
+        assert!(crm.resumes("NURTURE"));
+    }
+
+    #[test]
+    fn templates_are_checked_at_start_up() {
+        let settings = |t: TemplateSources| PolicySettings {
+            brand: "Acme".into(),
+            support: "s".into(),
+            templates: t,
+            classifier: ClassifierConfig::default(),
+            compliance: ComplianceSettings::default(),
+            crm: CrmSettings::default(),
+            delivery: DeliverySettings::default(),
+        };
+        let mut t = Policy::default_templates();
+        t.first_contact = "Hi {{ nmae }}".into();
+        let e = Policy::new(settings(t)).unwrap_err();
+        assert_eq!(e.name, "templates.first_contact");
+
+        let mut t = Policy::default_templates();
+        t.first_contact = "Hi from {{ brand }}".into();
+        assert!(Policy::new(settings(t)).unwrap_err().message.contains("opt out"));
+
+        let mut t = Policy::default_templates();
+        t.listing_price_drop = "x".repeat(500) + " STOP";
+        assert!(Policy::new(settings(t)).unwrap_err().message.contains("segments"));
+
+        let mut t = Policy::default_templates();
+        t.help = "".into();
+        assert!(Policy::new(settings(t)).unwrap_err().message.contains("empty"));
     }
 }

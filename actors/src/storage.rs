@@ -10,6 +10,7 @@
 //! - `timers`: due time (millis, big-endian) + phone -> empty: durable wake-ups for deferred
 //!   texts, ordered by due time so the scheduler reads only what is due.
 //! - `suppression`: phone -> `Suppression`: the do-not-contact list (internal DNC, litigators).
+//! - `interests`: listing id + 0x00 + phone -> empty: which leads watch a listing (MLS fan-out).
 //!
 //! Durability: a lead's snapshot, its new timeline entries, its new outbox records and the
 //! event's dedupe key are written in ONE sled transaction and then flushed before the
@@ -103,6 +104,8 @@ pub struct LeadCommit<'a> {
     pub dedupe_key: Option<&'a str>,
     /// When the lead next needs waking (its earliest pending text).
     pub wake_at: Option<Ts>,
+    /// Listings this event added to the lead's interests (for the fan-out index).
+    pub new_interests: &'a [String],
 }
 
 #[derive(Clone)]
@@ -116,6 +119,7 @@ pub struct Store {
     dead_letters: sled::Tree,
     timers: sled::Tree,
     suppression: sled::Tree,
+    interests: sled::Tree,
 }
 
 fn timeline_prefix(phone: &Phone) -> Vec<u8> {
@@ -127,6 +131,13 @@ fn timeline_prefix(phone: &Phone) -> Vec<u8> {
 fn timeline_key(phone: &Phone, seq: u64) -> Vec<u8> {
     let mut k = timeline_prefix(phone);
     k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn interest_key(listing_id: &str, phone: &Phone) -> Vec<u8> {
+    let mut k = listing_id.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(phone.as_str().as_bytes());
     k
 }
 
@@ -156,6 +167,7 @@ impl Store {
             dead_letters: db.open_tree("dead_letters")?,
             timers: db.open_tree("timers")?,
             suppression: db.open_tree("suppression")?,
+            interests: db.open_tree("interests")?,
             db,
         })
     }
@@ -205,8 +217,9 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         let phone = c.state.phone.as_str();
         let timer = c.wake_at.map(|t| timer_key(t, &c.state.phone));
-        (&self.leads, &self.timeline, &self.outbox, &self.dedupe, &self.timers)
-            .transaction(|(leads, timeline, outbox, dedupe, timers)| {
+        let interest_keys: Vec<Vec<u8>> = c.new_interests.iter().map(|l| interest_key(l, &c.state.phone)).collect();
+        (&self.leads, &self.timeline, &self.outbox, &self.dedupe, &self.timers, &self.interests)
+            .transaction(|(leads, timeline, outbox, dedupe, timers, interests)| {
                 leads.insert(phone, snapshot.as_slice())?;
                 for (k, v) in &entries {
                     timeline.insert(k.as_slice(), v.as_slice())?;
@@ -219,6 +232,9 @@ impl Store {
                 }
                 if let Some(key) = &timer {
                     timers.insert(key.as_slice(), &[][..])?;
+                }
+                for key in &interest_keys {
+                    interests.insert(key.as_slice(), &[][..])?;
                 }
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
@@ -371,6 +387,20 @@ impl Store {
         for k in self.leads.iter().keys() {
             let k = k?;
             if let Ok(p) = Phone::parse(&String::from_utf8_lossy(&k)) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Leads watching a listing (fan-out targets), in phone order.
+    pub fn interested_leads(&self, listing_id: &str) -> Result<Vec<Phone>> {
+        let mut prefix = listing_id.as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for k in self.interests.scan_prefix(&prefix).keys() {
+            let k = k?;
+            if let Ok(p) = Phone::parse(&String::from_utf8_lossy(&k[prefix.len()..])) {
                 out.push(p);
             }
         }

@@ -110,10 +110,17 @@ async fn apply(st: &mut LeadActorState, event: Event, dedupe_key: Option<&str>) 
         next.timeline_head = last.hash.clone();
     }
     let wake_at = next.pending.iter().map(|p| p.not_before).min();
-    deps.store
-        .commit_lead(LeadCommit { state: &next, entries: &entries, sends: &decision.sends, dedupe_key, wake_at })
-        .await
-        .map_err(store_err)?;
+    let new_interests: Vec<String> =
+        next.interests.iter().filter(|l| !st.lead.interests.contains(l)).cloned().collect();
+    let commit = LeadCommit {
+        state: &next,
+        entries: &entries,
+        sends: &decision.sends,
+        dedupe_key,
+        wake_at,
+        new_interests: &new_interests,
+    };
+    deps.store.commit_lead(commit).await.map_err(store_err)?;
     // Durable from here on: update memory, then let texts go (the output gate).
     st.lead = next;
     record_metrics(&event, &entries);
