@@ -11,6 +11,9 @@
 //!   texts, ordered by due time so the scheduler reads only what is due.
 //! - `suppression`: phone -> `Suppression`: the do-not-contact list (internal DNC, litigators).
 //! - `interests`: listing id + 0x00 + phone -> empty: which leads watch a listing (MLS fan-out).
+//! - `idempotency`: `Idempotency-Key` -> `StoredResponse`: replayed for re-deliveries until it expires.
+//! - `meta`: namespaced small values of the integrations (RESO poller watermark, last seen
+//!   price and status per listing), through `meta_get` / `meta_put`.
 //!
 //! Durability: a lead's snapshot, its new timeline entries, its new outbox records and the
 //! event's dedupe key are written in ONE sled transaction and then flushed before the
@@ -96,6 +99,16 @@ pub struct DeadLetter {
     pub at: Ts,
 }
 
+/// A response remembered for an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// SHA-256 (hex) of the request body, so a key reused for a different request is detected.
+    pub request_sha256: String,
+    pub stored_at: Ts,
+}
+
 /// What one lead event writes, atomically.
 pub struct LeadCommit<'a> {
     pub state: &'a LeadState,
@@ -120,6 +133,8 @@ pub struct Store {
     timers: sled::Tree,
     suppression: sled::Tree,
     interests: sled::Tree,
+    idempotency: sled::Tree,
+    meta: sled::Tree,
 }
 
 fn timeline_prefix(phone: &Phone) -> Vec<u8> {
@@ -168,6 +183,8 @@ impl Store {
             timers: db.open_tree("timers")?,
             suppression: db.open_tree("suppression")?,
             interests: db.open_tree("interests")?,
+            idempotency: db.open_tree("idempotency")?,
+            meta: db.open_tree("meta")?,
             db,
         })
     }
@@ -405,5 +422,53 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    pub fn idempotent_response(&self, key: &str) -> Result<Option<StoredResponse>> {
+        match self.idempotency.get(key)? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn put_idempotent_response(&self, key: &str, response: &StoredResponse) -> Result<()> {
+        self.idempotency.insert(key, codec::encode(response)?)?;
+        self.flush().await
+    }
+
+    /// Forgets idempotency keys and dedupe keys stored before `cutoff`; returns how many.
+    pub fn purge_idempotency_before(&self, cutoff: Ts) -> Result<usize> {
+        let mut purged = 0;
+        for kv in self.idempotency.iter() {
+            let (k, v) = kv?;
+            let old = codec::decode::<StoredResponse>(&v).map(|r| r.stored_at < cutoff).unwrap_or(true);
+            if old {
+                self.idempotency.remove(k)?;
+                purged += 1;
+            }
+        }
+        for kv in self.dedupe.iter() {
+            let (k, v) = kv?;
+            let at = <[u8; 8]>::try_from(v.as_ref()).ok().map(i64::from_be_bytes);
+            if at.is_none_or(|ms| ms < cutoff.millis()) {
+                self.dedupe.remove(k)?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
+    /// A small named value (integration state); `key` should be namespaced, e.g. `reso:watermark`.
+    pub fn meta_get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.meta.get(key)? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a named value (not flushed: call `flush` after a batch).
+    pub fn meta_put<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        self.meta.insert(key, codec::encode(value)?)?;
+        Ok(())
     }
 }
