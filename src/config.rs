@@ -4,6 +4,8 @@
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
+use leadline_actors::actors::gateway::RetryPolicy;
+use leadline_actors::actors::pacer::SendLimits;
 use leadline_actors::classify::ClassifierConfig;
 use leadline_actors::policy::{ComplianceSettings, CrmSettings, DeliverySettings, PolicySettings, TemplateSources};
 use serde::Deserialize;
@@ -65,7 +67,8 @@ pub enum ProviderKind {
 #[serde(deny_unknown_fields)]
 pub struct GatewaySettings {
     pub provider: ProviderKind,
-    pub account_mps: std::num::NonZeroU32,
+    pub limits: SendLimits,
+    pub retry: RetryPolicy,
     pub twilio: TwilioSettings,
     pub dry_run: DryRunSettings,
 }
@@ -76,6 +79,8 @@ pub struct TwilioSettings {
     pub api_base: url::Url,
     pub account_sid: String,
     pub from_numbers: Vec<String>,
+    /// Send through a Messaging Service instead of `from_numbers` (Twilio picks the number).
+    pub messaging_service_sid: String,
     pub timeout_ms: u64,
 }
 
@@ -195,9 +200,11 @@ impl Settings {
                         .into(),
                 );
             }
-            if self.gateway.twilio.from_numbers.is_empty() {
+            let t = &self.gateway.twilio;
+            if t.from_numbers.is_empty() && t.messaging_service_sid.trim().is_empty() {
                 return bad(
-                    "gateway.twilio.from_numbers needs at least one number when gateway.provider = \"twilio\"".into()
+                    "gateway.twilio.from_numbers (or messaging_service_sid) is required when gateway.provider = \"twilio\""
+                        .into(),
                 );
             }
         }
@@ -251,6 +258,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own signature
     fn environment_overrides_any_key_including_lists() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("LEADLINE__SERVER__BIND", "0.0.0.0:9999");

@@ -4,6 +4,7 @@
 //! Twilio client and start-up. The domain, the decision core, storage and the actors live
 //! in the `leadline-actors` workspace crate.
 
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod startup;

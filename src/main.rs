@@ -27,6 +27,21 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Do-not-contact (suppression) list: import and export. Run while the service is stopped.
+    Suppress {
+        #[command(subcommand)]
+        command: leadline::cli::SuppressCommand,
+    },
+    /// Audit timeline commands. Run while the service is stopped.
+    Audit {
+        #[command(subcommand)]
+        command: leadline::cli::AuditCommand,
+    },
+    /// Consent records: export a lead's history for legal defence. Run while the service is stopped.
+    Consent {
+        #[command(subcommand)]
+        command: leadline::cli::ConsentCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -48,6 +63,9 @@ fn load(config: Option<&Path>) -> Result<Settings, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Suppress { command } => leadline::cli::suppress(command),
+        Command::Audit { command } => leadline::cli::audit(command),
+        Command::Consent { command } => leadline::cli::consent(command),
         Command::Serve { config } => {
             let settings = match load(config.as_deref()) {
                 Ok(s) => s,

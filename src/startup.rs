@@ -41,13 +41,11 @@ fn provider(settings: &Settings, secrets: &Secrets) -> anyhow::Result<Arc<dyn Sm
                 .clone()
                 .context("TWILIO_AUTH_TOKEN must be set when gateway.provider = \"twilio\"")?;
             let t = &settings.gateway.twilio;
-            let from = t.from_numbers.first().cloned().context("gateway.twilio.from_numbers is empty")?;
             let callback = format!("{}/v1/twilio/status", settings.server.public_url.as_str().trim_end_matches('/'));
             Arc::new(TwilioProvider::new(
                 &t.api_base,
                 t.account_sid.clone(),
                 token,
-                from,
                 callback,
                 Duration::from_millis(t.timeout_ms),
             )?)
@@ -68,7 +66,14 @@ impl Application {
             store: store.clone(),
             policy: policy.clone(),
             clock: clock.clone(),
-            account_mps: settings.gateway.account_mps,
+            limits: settings.gateway.limits.clone(),
+            retry: settings.gateway.retry.clone(),
+            from_numbers: match settings.gateway.provider {
+                ProviderKind::Twilio => settings.gateway.twilio.from_numbers.clone(),
+                ProviderKind::DryRun => vec![],
+            },
+            messaging_service_sid: Some(settings.gateway.twilio.messaging_service_sid.trim().to_string())
+                .filter(|s| !s.is_empty() && settings.gateway.provider == ProviderKind::Twilio),
         };
         let (gateway, _) = Actor::spawn(None, Gateway, gateway_args).await.context("cannot start the gateway actor")?;
         let deps = Arc::new(LeadDeps { store: store.clone(), policy, clock, gateway: gateway.clone() });
@@ -95,6 +100,7 @@ impl Application {
             secrets,
             store: store.clone(),
             supervisor: supervisor.clone(),
+            gateway: gateway.clone(),
             metrics: crate::telemetry::metrics_handle(),
         }));
         let (stop_server, stopped) = oneshot::channel::<()>();

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use leadline_actors::model::OutboundText;
-use leadline_actors::provider::{Accepted, ProviderError, SmsProvider};
+use leadline_actors::provider::{Accepted, ProviderError, Sender, SmsProvider};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -13,7 +13,6 @@ pub struct TwilioProvider {
     messages_url: String,
     account_sid: String,
     auth_token: String,
-    from: String,
     status_callback: String,
 }
 
@@ -35,14 +34,13 @@ impl TwilioProvider {
         api_base: &url::Url,
         account_sid: String,
         auth_token: String,
-        from: String,
         status_callback: String,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().timeout(timeout).build()?;
         let base = api_base.as_str().trim_end_matches('/');
         let messages_url = format!("{base}/2010-04-01/Accounts/{account_sid}/Messages.json");
-        Ok(TwilioProvider { http, messages_url, account_sid, auth_token, from, status_callback })
+        Ok(TwilioProvider { http, messages_url, account_sid, auth_token, status_callback })
     }
 }
 
@@ -52,10 +50,14 @@ impl SmsProvider for TwilioProvider {
         "twilio"
     }
 
-    async fn send(&self, text: &OutboundText) -> Result<Accepted, ProviderError> {
+    async fn send(&self, text: &OutboundText, sender: &Sender) -> Result<Accepted, ProviderError> {
+        let (from_field, from_value) = match sender {
+            Sender::From(n) => ("From", n.as_str()),
+            Sender::MessagingService(sid) => ("MessagingServiceSid", sid.as_str()),
+        };
         let form = [
             ("To", text.to.as_str()),
-            ("From", self.from.as_str()),
+            (from_field, from_value),
             ("Body", text.body.as_str()),
             ("StatusCallback", self.status_callback.as_str()),
         ];
@@ -66,19 +68,27 @@ impl SmsProvider for TwilioProvider {
             .form(&form)
             .send()
             .await
-            .map_err(|e| ProviderError {
-                retryable: true,
-                code: None,
-                http_status: None,
-                message: if e.is_timeout() {
-                    format!("timed out calling Twilio: {e}")
-                } else {
-                    format!("could not reach Twilio: {e}")
-                },
+            .map_err(|e| {
+                // Refused before the request was written: certainly not sent, safe to retry.
+                // Anything else (a timeout waiting for the reply): Twilio may have taken it.
+                let certain = e.is_connect();
+                ProviderError {
+                    retryable: certain,
+                    outcome_unknown: !certain,
+                    code: None,
+                    http_status: None,
+                    message: if e.is_timeout() {
+                        format!("timed out calling Twilio: {e}")
+                    } else {
+                        format!("could not reach Twilio: {e}")
+                    },
+                }
             })?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| ProviderError {
-            retryable: true,
+            // The status line arrived but the body did not: a success may have been lost.
+            retryable: false,
+            outcome_unknown: status.is_success(),
             code: None,
             http_status: Some(status.as_u16()),
             message: format!("could not read Twilio's reply: {e}"),
@@ -87,6 +97,7 @@ impl SmsProvider for TwilioProvider {
             let msg: MessageResource = serde_json::from_slice(&bytes).map_err(|e| ProviderError {
                 // Twilio took the request but the reply is unreadable: do not resend blindly.
                 retryable: false,
+                outcome_unknown: true,
                 code: None,
                 http_status: Some(status.as_u16()),
                 message: format!("unreadable success reply from Twilio: {e}"),
@@ -99,6 +110,6 @@ impl SmsProvider for TwilioProvider {
             format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes).chars().take(200).collect::<String>())
         });
         let retryable = status.as_u16() == 429 || status.is_server_error() || code == Some(20429);
-        Err(ProviderError { retryable, code, http_status: Some(status.as_u16()), message })
+        Err(ProviderError { retryable, outcome_unknown: false, code, http_status: Some(status.as_u16()), message })
     }
 }

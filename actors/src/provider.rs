@@ -13,11 +13,31 @@ pub struct Accepted {
     pub status: String,
 }
 
+/// Who a text is sent from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Sender {
+    /// A phone number of ours (E.164).
+    From(String),
+    /// A Twilio Messaging Service, which picks the number itself.
+    MessagingService(String),
+}
+
+impl Sender {
+    pub fn label(&self) -> &str {
+        match self {
+            Sender::From(n) | Sender::MessagingService(n) => n,
+        }
+    }
+}
+
 /// The provider did not take the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderError {
-    /// Worth trying again (429, 5xx, timeouts, connection errors).
+    /// Worth trying again: the provider certainly did not take it (429, 5xx, connection refused).
     pub retryable: bool,
+    /// We cannot know whether the provider took it (a timeout after the request was sent):
+    /// never retried automatically, parked for a person instead.
+    pub outcome_unknown: bool,
     /// The provider's error code (Twilio: 21211, 21610, ...).
     pub code: Option<u32>,
     pub http_status: Option<u16>,
@@ -27,7 +47,7 @@ pub struct ProviderError {
 #[async_trait]
 pub trait SmsProvider: Send + Sync + 'static {
     fn name(&self) -> &'static str;
-    async fn send(&self, text: &OutboundText) -> Result<Accepted, ProviderError>;
+    async fn send(&self, text: &OutboundText, sender: &Sender) -> Result<Accepted, ProviderError>;
 }
 
 /// Sends nothing: appends each message it would send to a JSON-lines file and logs it.
@@ -62,9 +82,10 @@ impl SmsProvider for DryRunProvider {
         "dry-run"
     }
 
-    async fn send(&self, text: &OutboundText) -> Result<Accepted, ProviderError> {
+    async fn send(&self, text: &OutboundText, _sender: &Sender) -> Result<Accepted, ProviderError> {
         self.record(text).map_err(|e| ProviderError {
             retryable: true,
+            outcome_unknown: false,
             code: None,
             http_status: None,
             message: format!("dry-run could not record to {}: {e}", self.path.display()),

@@ -471,4 +471,18 @@ impl Store {
         self.meta.insert(key, codec::encode(value)?)?;
         Ok(())
     }
+
+    /// Removes and returns a dead letter (an operator retries or discards it).
+    pub async fn take_dead_letter(&self, id: &str) -> Result<Option<DeadLetter>> {
+        let dl = match self.dead_letters.remove(id)? {
+            Some(bytes) => Some(codec::decode(&bytes)?),
+            None => None,
+        };
+        self.flush().await?;
+        Ok(dl)
+    }
+
+    pub fn dead_letter_count(&self) -> usize {
+        self.dead_letters.len()
+    }
 }

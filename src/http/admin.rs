@@ -22,10 +22,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/v1/admin/leads/{phone}/timeline", get(get_timeline))
         .route("/v1/admin/leads/{phone}/freeze", post(freeze))
         .route("/v1/admin/leads/{phone}/unfreeze", post(unfreeze))
+        .merge(super::dead_letters::router())
         .route_layer(middleware::from_fn_with_state(state, require_admin))
 }
 
-async fn require_admin(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn require_admin(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let Some(expected) = app.secrets.admin_token.as_deref() else {
         return ApiError::unauthorized("the admin API is disabled until LEADLINE_ADMIN_TOKEN is set").into_response();
     };
@@ -42,7 +43,7 @@ async fn require_admin(State(app): State<AppState>, req: Request, next: Next) ->
 }
 
 /// `{phone}` may be E.164 (URL-encoded or not) or plain digits.
-fn known_lead(app: &AppState, raw: &str) -> Result<(Phone, LeadState), ApiError> {
+pub(crate) fn known_lead(app: &AppState, raw: &str) -> Result<(Phone, LeadState), ApiError> {
     let phone = Phone::parse(raw)?;
     match app.store.lead(&phone)? {
         Some(lead) => Ok((phone, lead)),

@@ -28,10 +28,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/v1/admin/leads/{phone}/consent", get(consent_export))
         .route("/v1/admin/suppressions", get(list_suppressions))
-        .route(
-            "/v1/admin/suppressions/{phone}",
-            get(get_suppression).put(put_suppression).delete(delete_suppression),
-        )
+        .route("/v1/admin/suppressions/{phone}", get(get_suppression).put(put_suppression).delete(delete_suppression))
         .route_layer(middleware::from_fn_with_state(state, require_admin))
 }
 

@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod body;
+pub mod compliance;
+pub mod dead_letters;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -30,6 +32,7 @@ pub struct AppInner {
     pub secrets: Secrets,
     pub store: Store,
     pub supervisor: ActorRef<SupervisorMsg>,
+    pub gateway: ActorRef<leadline_actors::actors::gateway::GatewayMsg>,
     pub metrics: PrometheusHandle,
 }
 
@@ -68,7 +71,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/v1/events/leads", post(events::post_lead))
         .route("/v1/twilio/inbound", post(twilio::inbound))
+        .route("/v1/twilio/status", post(twilio::status))
         .merge(admin)
+        .merge(compliance::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

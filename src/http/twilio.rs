@@ -68,3 +68,36 @@ pub async fn inbound(
     app.submit(phone, Event::InboundText { body: text, message_sid: sid }, dedupe).await?;
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML))
 }
+
+/// `POST /v1/twilio/status`: delivery receipts. Verified like inbound. The MessageSid leads
+/// to our message id and so to the lead; the lead decides what the status means. The same
+/// (MessageSid, status) twice is applied once; an unknown MessageSid is acknowledged and
+/// ignored (it may belong to another application on the same account).
+pub async fn status(
+    State(app): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let params = verified_form(&app, &uri, &headers, body).await?;
+    let sid = field(&params, "MessageSid")
+        .or_else(|| field(&params, "SmsSid"))
+        .ok_or_else(|| ApiError::unprocessable("missing_field", "form field `MessageSid` is required"))?;
+    let status = field(&params, "MessageStatus")
+        .or_else(|| field(&params, "SmsStatus"))
+        .ok_or_else(|| ApiError::unprocessable("missing_field", "form field `MessageStatus` is required"))?;
+    let error_code = field(&params, "ErrorCode").and_then(|c| c.trim().parse::<u32>().ok());
+    let Some(message_id) = app.store.message_for_provider_id(sid)? else {
+        metrics::counter!("leadline_receipts_unknown_total").increment(1);
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    let Some(record) = app.store.outbox(&message_id)? else {
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    metrics::counter!("leadline_receipts_total", "status" => status.to_string()).increment(1);
+    let dedupe = format!("twilio:status:{sid}:{status}");
+    let event =
+        Event::DeliveryReceipt { message_id, provider_id: sid.to_string(), status: status.to_string(), error_code };
+    app.submit(record.text.to.clone(), event, Some(dedupe)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -18,7 +18,6 @@ pub struct Received {
     /// Decoded Basic auth `user:password`, if any.
     pub basic_auth: Option<(String, String)>,
     pub form: Vec<(String, String)>,
-    #[allow(dead_code)] // used by the rate-limit tests
     pub at: Instant,
     pub sid: String,
 }
@@ -40,6 +39,8 @@ impl Received {
 pub enum Reply {
     /// A Twilio error: HTTP status, error code, message.
     Error(u16, u32, &'static str),
+    /// Takes the message (records it) but answers only after this delay: the client times out.
+    Slow(Duration),
 }
 
 #[derive(Default)]
@@ -112,21 +113,33 @@ async fn messages(
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())));
     let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
-    let mut inner = inner.lock().unwrap();
-    if let Some(Reply::Error(status, code, message)) = inner.script.pop_front() {
-        let status = StatusCode::from_u16(status).unwrap();
-        let body = serde_json::json!({"code": code, "message": message, "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status.as_u16()});
-        return (status, Json(body));
+    let (sid, delay) = {
+        let mut inner = inner.lock().unwrap();
+        let delay = match inner.script.pop_front() {
+            Some(Reply::Error(status, code, message)) => {
+                let status = StatusCode::from_u16(status).unwrap();
+                let more_info = format!("https://www.twilio.com/docs/errors/{code}");
+                let body = serde_json::json!({"code": code, "message": message, "more_info": more_info, "status": status.as_u16()});
+                return (status, Json(body));
+            }
+            Some(Reply::Slow(d)) => Some(d),
+            None => None,
+        };
+        inner.counter += 1;
+        let sid = format!("SM{:032x}", inner.counter);
+        let received = Received {
+            account_sid: account_sid.clone(),
+            basic_auth,
+            form: form.clone(),
+            at: Instant::now(),
+            sid: sid.clone(),
+        };
+        inner.received.push(received);
+        (sid, delay)
+    };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
     }
-    inner.counter += 1;
-    let sid = format!("SM{:032x}", inner.counter);
-    inner.received.push(Received {
-        account_sid: account_sid.clone(),
-        basic_auth,
-        form: form.clone(),
-        at: Instant::now(),
-        sid: sid.clone(),
-    });
     let field = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let body = serde_json::json!({
         "sid": sid, "status": "queued", "account_sid": account_sid,

@@ -45,7 +45,10 @@ pub fn test_settings(dir: &std::path::Path, twilio: &FakeTwilio) -> Settings {
     s.server.shutdown_grace_ms = 3000;
     s.storage.path = dir.join("data");
     s.gateway.provider = ProviderKind::Twilio;
-    s.gateway.account_mps = std::num::NonZeroU32::new(100).unwrap();
+    s.gateway.limits.account_mps = std::num::NonZeroU32::new(100).unwrap();
+    s.gateway.limits.sender_mps = std::num::NonZeroU32::new(100).unwrap();
+    s.gateway.retry.base_delay_ms = 20;
+    s.gateway.retry.max_delay_ms = 100;
     s.gateway.twilio.api_base = twilio.base_url.parse().unwrap();
     s.gateway.twilio.account_sid = ACCOUNT_SID.into();
     s.gateway.twilio.from_numbers = vec![FROM.into()];

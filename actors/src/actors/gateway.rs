@@ -1,27 +1,62 @@
 //! The gateway: the only way a text leaves leadline.
 //!
-//! For each text it (1) waits for the account-wide rate limiter, (2) re-runs the
-//! compliance gate on the lead's latest snapshot (an opt-out that arrived meanwhile wins),
-//! (3) persists `Attempting` and flushes, (4) calls the provider, (5) persists the result and
-//! tells the lead. A record left `Attempting` by a crash is "in doubt": start-up recovery
-//! parks it in dead letters instead of sending it again. Sends run as tasks so a slow
-//! provider never blocks the gateway's mailbox.
+//! For each text it: waits its turn (account and per-sender rates, daily cap: `pacer`),
+//! re-runs the compliance gate on the lead's latest snapshot (an opt-out, freeze or
+//! suppression that arrived meanwhile wins; quiet hours defer), persists `Attempting` and
+//! flushes, calls the provider, persists the result and tells the lead. Retryable errors
+//! (429/20429, 5xx, connection refused) are retried with exponential backoff and full
+//! jitter, bounded in attempts and total time, with the gate re-run before every attempt.
+//! A timeout after the request was sent is *not* retried: Twilio may have taken it, and a
+//! second copy is worse than a parked one, so it goes to dead letters as `in_doubt`, like a
+//! record left `Attempting` by a crash. Sends run as tasks so a slow provider never blocks
+//! the gateway's mailbox.
 
 use super::lead::LeadMsg;
+use super::pacer::{Pacer, SendLimits};
 use super::supervisor::SupervisorMsg;
 use crate::clock::Clock;
 use crate::decide::{gate, Gate, Stage};
 use crate::model::{Event, OutboundText, SendResult};
+use crate::phone::Phone;
 use crate::policy::Policy;
-use crate::provider::SmsProvider;
+use crate::provider::{ProviderError, Sender, SmsProvider};
 use crate::storage::{DeadLetter, OutboxStatus, Store};
 use crate::ts::Ts;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// `[gateway.retry]` in config.toml.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+    /// No new attempt starts after this long since the first.
+    pub max_total_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 5, base_delay_ms: 500, max_delay_ms: 30_000, max_total_ms: 300_000 }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: uniform in [0, min(max, base * 2^attempt)].
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self.base_delay_ms.saturating_mul(1u64 << attempt.min(20)).min(self.max_delay_ms);
+        Duration::from_millis(rand::rng().random_range(0..=cap))
+    }
+}
+
+/// Twilio codes that mean our own setup is wrong (not the lead's number): an operator must act.
+const CONFIGURATION_ERRORS: [u32; 2] = [21408, 30034];
 
 pub enum GatewayMsg {
     /// Where send outcomes are routed (set once, right after the supervisor starts).
@@ -30,6 +65,9 @@ pub enum GatewayMsg {
     Send(OutboundText),
     /// Start-up recovery: resend `Queued` records, park `Attempting` ones as in doubt.
     Recover,
+    /// An operator asked to retry a dead letter: it is queued again and goes through the
+    /// compliance gate like any text. Replies false if there is no such dead letter.
+    RetryDeadLetter(String, RpcReplyPort<Result<bool, String>>),
     /// A send task finished.
     Finished(String),
     /// Wait (bounded) for in-flight sends, for graceful shutdown.
@@ -41,8 +79,12 @@ pub struct GatewayArgs {
     pub store: Store,
     pub policy: Arc<Policy>,
     pub clock: Arc<dyn Clock>,
-    /// Account-wide messages per second.
-    pub account_mps: NonZeroU32,
+    pub limits: SendLimits,
+    pub retry: RetryPolicy,
+    /// Our sender numbers; each lead sticks to one (persisted).
+    pub from_numbers: Vec<String>,
+    /// Use a Twilio Messaging Service instead of From numbers.
+    pub messaging_service_sid: Option<String>,
 }
 
 #[derive(Clone)]
@@ -51,7 +93,10 @@ struct Ctx {
     store: Store,
     policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
-    limiter: Arc<DefaultDirectRateLimiter>,
+    pacer: Arc<Pacer>,
+    retry: RetryPolicy,
+    from_numbers: Arc<Vec<String>>,
+    messaging_service_sid: Option<String>,
     supervisor: Option<ActorRef<SupervisorMsg>>,
 }
 
@@ -69,15 +114,15 @@ impl Actor for Gateway {
     type Arguments = GatewayArgs;
 
     async fn pre_start(&self, _me: ActorRef<GatewayMsg>, a: GatewayArgs) -> Result<GatewayState, ActorProcessingErr> {
-        // Burst 1: never more than `account_mps` in any one-second window.
-        let period = Duration::from_secs(1) / a.account_mps.get();
-        let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(a.account_mps));
         let ctx = Ctx {
+            pacer: Arc::new(Pacer::new(&a.limits, a.store.clone(), a.clock.clone())),
             provider: a.provider,
             store: a.store,
             policy: a.policy,
             clock: a.clock,
-            limiter: Arc::new(RateLimiter::direct(quota)),
+            retry: a.retry,
+            from_numbers: Arc::new(a.from_numbers),
+            messaging_service_sid: a.messaging_service_sid,
             supervisor: None,
         };
         Ok(GatewayState { ctx, in_flight: HashSet::new(), tasks: tokio::task::JoinSet::new() })
@@ -93,28 +138,41 @@ impl Actor for Gateway {
         while st.tasks.try_join_next().is_some() {}
         match msg {
             GatewayMsg::Attach(sup) => st.ctx.supervisor = Some(sup),
-            GatewayMsg::Send(text) => {
-                if st.in_flight.insert(text.id.clone()) {
-                    let ctx = st.ctx.clone();
-                    metrics::gauge!("leadline_gateway_in_flight").set(st.in_flight.len() as f64);
-                    st.tasks.spawn(async move {
-                        let id = text.id.clone();
-                        send_one(&ctx, text).await;
-                        let _ = me.cast(GatewayMsg::Finished(id));
-                    });
-                }
-            }
+            GatewayMsg::Send(text) => st.spawn_send(&me, text),
             GatewayMsg::Finished(id) => {
                 st.in_flight.remove(&id);
                 metrics::gauge!("leadline_gateway_in_flight").set(st.in_flight.len() as f64);
             }
             GatewayMsg::Recover => recover(&st.ctx, &me).await,
+            GatewayMsg::RetryDeadLetter(id, reply) => {
+                let result = requeue_dead_letter(&st.ctx, &id).await;
+                if let Ok(Some(text)) = &result {
+                    st.spawn_send(&me, text.clone());
+                }
+                let _ = reply.send(result.map(|t| t.is_some()));
+            }
             GatewayMsg::Drain(timeout, reply) => {
                 let _ = tokio::time::timeout(timeout, async { while st.tasks.join_next().await.is_some() {} }).await;
                 let _ = reply.send(());
             }
         }
         Ok(())
+    }
+}
+
+impl GatewayState {
+    fn spawn_send(&mut self, me: &ActorRef<GatewayMsg>, text: OutboundText) {
+        if !self.in_flight.insert(text.id.clone()) {
+            return; // already on its way: a duplicate request
+        }
+        metrics::gauge!("leadline_gateway_in_flight").set(self.in_flight.len() as f64);
+        let ctx = self.ctx.clone();
+        let me = me.clone();
+        self.tasks.spawn(async move {
+            let id = text.id.clone();
+            send_one(&ctx, text).await;
+            let _ = me.cast(GatewayMsg::Finished(id));
+        });
     }
 }
 
@@ -135,6 +193,61 @@ fn now(ctx: &Ctx) -> Ts {
     Ts::from(ctx.clock.now())
 }
 
+/// The lead's sender: a Messaging Service if configured, else a sticky From number.
+fn sender_for(ctx: &Ctx, to: &Phone) -> Sender {
+    if let Some(sid) = &ctx.messaging_service_sid {
+        return Sender::MessagingService(sid.clone());
+    }
+    let key = format!("gateway:sender:{}", to.as_str());
+    if let Ok(Some(from)) = ctx.store.meta_get::<String>(&key) {
+        if ctx.from_numbers.contains(&from) {
+            return Sender::From(from);
+        }
+    }
+    let Some(first) = ctx.from_numbers.first() else {
+        return Sender::From(String::new()); // dry-run: no numbers needed
+    };
+    // Spread leads over the pool deterministically, then remember the choice.
+    let hash = to.as_str().bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let from = ctx.from_numbers.get((hash % ctx.from_numbers.len() as u64) as usize).unwrap_or(first).clone();
+    if let Err(e) = ctx.store.meta_put(&key, &from) {
+        tracing::warn!(error = %e, "could not persist the lead's sender");
+    }
+    Sender::From(from)
+}
+
+/// What to do after re-checking the lead: `None` = go ahead.
+async fn regate(ctx: &Ctx, text: &OutboundText) -> Option<()> {
+    let mut lead = match ctx.store.lead(&text.to) {
+        Ok(Some(lead)) => lead,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::error!(error = %e, id = %text.id, "lead unreadable; text stays queued");
+            return Some(());
+        }
+    };
+    if let Ok(s) = ctx.store.suppression(&text.to) {
+        lead.suppressed = s;
+    }
+    match gate(&lead, text.kind, &ctx.policy, now(ctx), Stage::Send) {
+        Gate::Allow => None,
+        Gate::Block { rule, reason } => {
+            let status = OutboxStatus::Cancelled { rule: rule.clone(), reason: reason.clone(), at: now(ctx) };
+            if persist(ctx, text, status).await {
+                report(ctx, text, SendResult::Cancelled { rule, reason }, "cancelled");
+            }
+            Some(())
+        }
+        Gate::Defer { until, rule, reason } => {
+            if persist(ctx, text, OutboxStatus::Deferred { until, at: now(ctx) }).await {
+                let result = SendResult::Deferred { text: Box::new(text.clone()), until, rule, reason };
+                report(ctx, text, result, &format!("deferred:{}", until.millis()));
+            }
+            Some(())
+        }
+    }
+}
+
 async fn send_one(ctx: &Ctx, text: OutboundText) {
     match ctx.store.outbox(&text.id) {
         Ok(Some(rec)) if rec.status == OutboxStatus::Queued => {}
@@ -144,66 +257,83 @@ async fn send_one(ctx: &Ctx, text: OutboundText) {
             return;
         }
     }
-    ctx.limiter.until_ready().await;
-
-    // Defence in depth: the same gate the decision core used, on the freshest state
-    // (an opt-out, freeze or suppression since the decision wins; so do quiet hours).
-    match ctx.store.lead(&text.to) {
-        Ok(Some(mut lead)) => {
-            if let Ok(s) = ctx.store.suppression(&text.to) {
-                lead.suppressed = s;
-            }
-            match gate(&lead, text.kind, &ctx.policy, now(ctx), Stage::Send) {
-                Gate::Allow => {}
-                Gate::Block { rule, reason } => {
-                    let status = OutboxStatus::Cancelled { rule: rule.clone(), reason: reason.clone(), at: now(ctx) };
-                    if persist(ctx, &text, status).await {
-                        report(ctx, &text, SendResult::Cancelled { rule, reason }, "cancelled");
-                    }
-                    return;
-                }
-                Gate::Defer { until, rule, reason } => {
-                    if persist(ctx, &text, OutboxStatus::Deferred { until, at: now(ctx) }).await {
-                        let result = SendResult::Deferred { text: Box::new(text.clone()), until, rule, reason };
-                        report(ctx, &text, result, &format!("deferred:{}", until.millis()));
-                    }
-                    return;
-                }
-            }
-        }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::error!(error = %e, id = %text.id, "lead unreadable; text stays queued");
+    let sender = sender_for(ctx, &text.to);
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        // Last checks happen inside the sending turn, so nothing slips between them and the send.
+        let turn = ctx.pacer.acquire().await;
+        if regate(ctx, &text).await.is_some() {
             return;
         }
-    }
-    if !persist(ctx, &text, OutboxStatus::Attempting { at: now(ctx), attempt: 1 }).await {
+        if !persist(ctx, &text, OutboxStatus::Attempting { at: now(ctx), attempt }).await {
+            return;
+        }
+        turn.go(sender.label()).await;
+        let err = match ctx.provider.send(&text, &sender).await {
+            Ok(ok) => {
+                metrics::counter!("leadline_sends_total", "provider" => ctx.provider.name(), "outcome" => "accepted")
+                    .increment(1);
+                let status = OutboxStatus::Accepted {
+                    provider_id: ok.provider_id.clone(),
+                    status: ok.status.clone(),
+                    at: now(ctx),
+                };
+                persist(ctx, &text, status).await;
+                report(ctx, &text, SendResult::Accepted { provider_id: ok.provider_id, status: ok.status }, "accepted");
+                return;
+            }
+            Err(err) => err,
+        };
+        let out_of_budget =
+            attempt >= ctx.retry.max_attempts || started.elapsed() >= Duration::from_millis(ctx.retry.max_total_ms);
+        if err.retryable && !out_of_budget {
+            metrics::counter!("leadline_send_retries_total", "code" => code_label(&err)).increment(1);
+            tracing::warn!(id = %text.id, attempt, code = ?err.code, message = %err.message, "retryable provider error; backing off");
+            // Back to Queued while waiting, so a crash during the backoff is not "in doubt".
+            persist(ctx, &text, OutboxStatus::Queued).await;
+            tokio::time::sleep(ctx.retry.backoff(attempt)).await;
+            continue;
+        }
+        give_up(ctx, &text, err, attempt).await;
         return;
     }
-    let result = ctx.provider.send(&text).await;
+}
+
+fn code_label(err: &ProviderError) -> String {
+    err.code.map(|c| c.to_string()).or(err.http_status.map(|s| format!("http_{s}"))).unwrap_or_else(|| "io".into())
+}
+
+/// The text will not be sent automatically: dead letter it, record why, tell the lead.
+async fn give_up(ctx: &Ctx, text: &OutboundText, err: ProviderError, attempts: u32) {
     let at = now(ctx);
-    match result {
-        Ok(ok) => {
-            metrics::counter!("leadline_sends_total", "provider" => ctx.provider.name(), "outcome" => "accepted")
-                .increment(1);
-            let status = OutboxStatus::Accepted { provider_id: ok.provider_id.clone(), status: ok.status.clone(), at };
-            persist(ctx, &text, status).await;
-            report(ctx, &text, SendResult::Accepted { provider_id: ok.provider_id, status: ok.status }, "accepted");
-        }
-        Err(err) => {
-            metrics::counter!("leadline_sends_total", "provider" => ctx.provider.name(), "outcome" => "failed")
-                .increment(1);
-            tracing::warn!(id = %text.id, code = ?err.code, message = %err.message, "provider refused text");
-            let reason = err.code.map(|c| format!("provider.{c}")).unwrap_or_else(|| "provider.error".into());
-            let dl = DeadLetter { text: text.clone(), reason, detail: err.message.clone(), at };
-            if let Err(e) = ctx.store.put_dead_letter(&dl).await {
-                tracing::error!(error = %e, id = %text.id, "could not store dead letter");
-            }
-            persist(ctx, &text, OutboxStatus::Failed { code: err.code, message: err.message.clone(), at }).await;
-            let result = SendResult::Failed { code: err.code, message: err.message, permanent: !err.retryable };
-            report(ctx, &text, result, "failed");
-        }
+    let reason = if err.outcome_unknown {
+        "in_doubt".to_string()
+    } else if err.code.is_some_and(|c| CONFIGURATION_ERRORS.contains(&c)) {
+        tracing::error!(id = %text.id, code = ?err.code, message = %err.message, "provider configuration error: fix the sender/campaign setup");
+        metrics::counter!("leadline_provider_configuration_errors_total").increment(1);
+        format!("configuration.{}", code_label(&err))
+    } else {
+        format!("provider.{}", code_label(&err))
+    };
+    let outcome = if err.outcome_unknown { "in_doubt" } else { "failed" };
+    metrics::counter!("leadline_sends_total", "provider" => ctx.provider.name(), "outcome" => outcome).increment(1);
+    tracing::warn!(id = %text.id, attempts, code = ?err.code, message = %err.message, %reason, "text dead-lettered");
+    let detail = format!("{} (after {attempts} attempt{})", err.message, if attempts == 1 { "" } else { "s" });
+    let dl = DeadLetter { text: text.clone(), reason: reason.clone(), detail: detail.clone(), at };
+    if let Err(e) = ctx.store.put_dead_letter(&dl).await {
+        tracing::error!(error = %e, id = %text.id, "could not store dead letter");
     }
+    metrics::gauge!("leadline_dead_letters").set(ctx.store.dead_letter_count() as f64);
+    if err.outcome_unknown {
+        persist(ctx, text, OutboxStatus::DeadLettered { reason, at }).await;
+        report(ctx, text, SendResult::Cancelled { rule: "gateway.in_doubt".into(), reason: detail }, "in_doubt");
+        return;
+    }
+    persist(ctx, text, OutboxStatus::Failed { code: err.code, message: err.message.clone(), at }).await;
+    let result = SendResult::Failed { code: err.code, message: detail, permanent: !err.retryable };
+    report(ctx, text, result, "failed");
 }
 
 async fn persist(ctx: &Ctx, text: &OutboundText, status: OutboxStatus) -> bool {
@@ -214,6 +344,16 @@ async fn persist(ctx: &Ctx, text: &OutboundText, status: OutboxStatus) -> bool {
             false
         }
     }
+}
+
+async fn requeue_dead_letter(ctx: &Ctx, id: &str) -> Result<Option<OutboundText>, String> {
+    let Some(dl) = ctx.store.take_dead_letter(id).await.map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    ctx.store.set_outbox_status(id, OutboxStatus::Queued, now(ctx)).await.map_err(|e| e.to_string())?;
+    metrics::gauge!("leadline_dead_letters").set(ctx.store.dead_letter_count() as f64);
+    tracing::info!(id, "dead letter requeued by an operator");
+    Ok(Some(dl.text))
 }
 
 async fn recover(ctx: &Ctx, me: &ActorRef<GatewayMsg>) {
@@ -230,22 +370,15 @@ async fn recover(ctx: &Ctx, me: &ActorRef<GatewayMsg>) {
                 let _ = me.cast(GatewayMsg::Send(rec.text));
             }
             OutboxStatus::Attempting { .. } => {
-                let reason = "in_doubt".to_string();
-                let detail = "the service stopped while the provider was being called; it may or may not have been sent. Not resent automatically.".to_string();
-                tracing::warn!(id = %rec.text.id, "in-doubt send parked in dead letters");
+                let err = ProviderError {
+                    retryable: false,
+                    outcome_unknown: true,
+                    code: None,
+                    http_status: None,
+                    message: "the service stopped while the provider was being called; it may or may not have been sent. Not resent automatically".into(),
+                };
                 metrics::counter!("leadline_in_doubt_sends_total").increment(1);
-                let dl =
-                    DeadLetter { text: rec.text.clone(), reason: reason.clone(), detail: detail.clone(), at: now(ctx) };
-                if ctx.store.put_dead_letter(&dl).await.is_ok()
-                    && persist(ctx, &rec.text, OutboxStatus::DeadLettered { reason, at: now(ctx) }).await
-                {
-                    report(
-                        ctx,
-                        &rec.text,
-                        SendResult::Cancelled { rule: "gateway.in_doubt".into(), reason: detail },
-                        "in_doubt",
-                    );
-                }
+                give_up(ctx, &rec.text, err, 1).await;
             }
             _ => {}
         }

@@ -1,0 +1,513 @@
+//! Offline commands: the suppression list (import/export), the audit-chain check and the
+//! consent export.
+//!
+//! They open the sled database at `storage.path` directly. sled holds an exclusive lock on
+//! it, so they run while the service is stopped; while it runs, use the admin API instead
+//! (`/v1/admin/suppressions`, `/v1/admin/leads/{phone}/consent`).
+//!
+//! Exit codes: 0 success, 1 failure (a broken audit chain, an unknown lead, an unusable
+//! database), 2 bad usage (invalid configuration, file, phone or list name).
+
+use crate::config::Settings;
+use crate::http::compliance::{check_list_name, clean_reason, consent_csv, consent_json, consent_rows};
+use clap::{Subcommand, ValueEnum};
+use leadline_actors::audit;
+use leadline_actors::model::{Suppression, TimelineEntry};
+use leadline_actors::storage::Store;
+use leadline_actors::{Phone, Ts};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The list `suppress import` uses when neither `--list` nor a `list` column names one.
+pub const DEFAULT_IMPORT_LIST: &str = "internal_dnc";
+
+#[derive(Debug, Subcommand)]
+pub enum SuppressCommand {
+    /// Import a CSV of phone numbers onto a do-not-contact list (run while the service is stopped).
+    ///
+    /// The first column is the phone number; a header row is optional. With a header row
+    /// (first column named `phone`), optional `reason` and `list` columns are read too.
+    /// Without one, a second column is the reason. Invalid numbers are reported with their
+    /// line number and skipped. A number already on a list gets the new entry.
+    Import {
+        /// CSV file to import (`-` reads standard input).
+        file: PathBuf,
+        /// List to put the numbers on, e.g. `litigator`, `internal_dnc` (a-z, 0-9, _).
+        /// Overrides a `list` column; without either, `internal_dnc`.
+        #[arg(long)]
+        list: Option<String>,
+        /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Write the whole suppression list to standard output as CSV (phone,list,reason,added_at).
+    Export {
+        /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify every lead's hash-chained timeline; exits 1 if any chain is broken.
+    ///
+    /// Prints the number of leads and entries checked and, for each break, the masked
+    /// phone, the sequence number and the reason. Run while the service is stopped.
+    Verify {
+        /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsentCommand {
+    /// Write one lead's consent history (grants, revocations, re-opt-ins) to standard output.
+    Export {
+        /// The lead's phone number (E.164 or US digits).
+        phone: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+        /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON document: current consent and the history.
+    Json,
+    /// CSV with a header row, one row per history entry.
+    Csv,
+}
+
+/// A command's failure: message for stderr, exit code.
+struct Fail(u8, String);
+
+impl Fail {
+    fn usage(msg: impl Into<String>) -> Fail {
+        Fail(2, msg.into())
+    }
+    fn failed(msg: impl Into<String>) -> Fail {
+        Fail(1, msg.into())
+    }
+}
+
+fn finish(result: Result<ExitCode, Fail>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(Fail(code, msg)) => {
+            eprintln!("leadline: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+pub fn suppress(command: SuppressCommand) -> ExitCode {
+    finish(match command {
+        SuppressCommand::Import { file, list, config } => suppress_import(config.as_deref(), &file, list.as_deref()),
+        SuppressCommand::Export { config } => suppress_export(config.as_deref()),
+    })
+}
+
+pub fn audit(command: AuditCommand) -> ExitCode {
+    finish(match command {
+        AuditCommand::Verify { config } => audit_verify(config.as_deref()),
+    })
+}
+
+pub fn consent(command: ConsentCommand) -> ExitCode {
+    finish(match command {
+        ConsentCommand::Export { phone, format, config } => consent_export(config.as_deref(), &phone, format),
+    })
+}
+
+/// `--config` if given (must exist), else ./config.toml if it exists, else built-in
+/// defaults; then `LEADLINE__*` variables (as `serve` does).
+fn load_settings(config: Option<&Path>) -> Result<Settings, Fail> {
+    let default = Path::new("config.toml");
+    let path = config.or(default.exists().then_some(default));
+    Settings::load(path).map_err(|e| Fail::usage(e.to_string()))
+}
+
+/// Opens the database at `storage.path`. Only `create` may start a new one: reading
+/// commands refuse a missing directory rather than report on an empty database.
+fn open_store(settings: &Settings, create: bool) -> Result<Store, Fail> {
+    let path = &settings.storage.path;
+    if create {
+        std::fs::create_dir_all(path)
+            .map_err(|e| Fail::failed(format!("cannot create storage.path {}: {e}", path.display())))?;
+    } else if !path.is_dir() {
+        return Err(Fail::failed(format!(
+            "no database at storage.path {} (set it with --config or LEADLINE__STORAGE__PATH)",
+            path.display()
+        )));
+    }
+    Store::open(path).map_err(|e| {
+        Fail::failed(format!(
+            "cannot open the database at {}: {e}\n  is the service running? These commands need exclusive access to \
+             the database: stop the service first, or use the admin API while it runs.",
+            path.display()
+        ))
+    })
+}
+
+/// Runs a future on a small runtime (the store's writes flush asynchronously).
+fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, Fail> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Fail::failed(format!("cannot start the async runtime: {e}")))?;
+    Ok(rt.block_on(f))
+}
+
+fn stdout_error(e: std::io::Error) -> Fail {
+    Fail::failed(format!("cannot write to standard output: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// suppress import / export
+// ---------------------------------------------------------------------------------------
+
+/// One usable line of an import file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ImportRow {
+    line: u64,
+    phone: Phone,
+    reason: Option<String>,
+    list: String,
+}
+
+/// The parsed import file: usable rows, and skipped lines with why.
+#[derive(Debug, Default)]
+struct ImportPlan {
+    rows: Vec<ImportRow>,
+    skipped: Vec<(u64, String)>,
+}
+
+/// Reads an import CSV. `list_flag` wins over a `list` column; `fallback_reason` is used for
+/// rows without a reason.
+fn parse_import(data: &[u8], list_flag: Option<&str>, fallback_reason: &str) -> Result<ImportPlan, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(data);
+    let mut plan = ImportPlan::default();
+    // Column positions: phone, reason, list.
+    let mut cols: (usize, Option<usize>, Option<usize>) = (0, Some(1), None);
+    let mut first = true;
+    // csv's own line numbers do not count blank and comment lines, so count them here.
+    let (mut counted_to, mut line) = (0usize, 1u64);
+    for record in reader.byte_records() {
+        let record = record.map_err(|e| format!("cannot read the CSV: {e}"))?;
+        let start = record.position().map(|p| p.byte() as usize).unwrap_or(counted_to).clamp(counted_to, data.len());
+        (counted_to, line) = record_line(data, counted_to, line, start);
+        let field = |i: Option<usize>| {
+            i.and_then(|i| record.get(i))
+                .map(|b| String::from_utf8_lossy(b).trim_start_matches('\u{feff}').trim().to_string())
+        };
+        if std::mem::take(&mut first) {
+            let names: Vec<String> = (0..record.len()).filter_map(|i| field(Some(i))).collect();
+            if names.first().is_some_and(|n| n.eq_ignore_ascii_case("phone")) {
+                let find = |name: &str| names.iter().position(|n| n.eq_ignore_ascii_case(name));
+                cols = (0, find("reason"), find("list"));
+                continue;
+            }
+        }
+        let raw = field(Some(cols.0)).unwrap_or_default();
+        if raw.is_empty() && record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+            continue; // a blank line
+        }
+        let phone = match Phone::parse(&raw) {
+            Ok(p) => p,
+            Err(e) => {
+                plan.skipped.push((line, e.to_string()));
+                continue;
+            }
+        };
+        let list = match list_flag {
+            Some(l) => l.to_string(),
+            None => field(cols.2).filter(|l| !l.is_empty()).unwrap_or_else(|| DEFAULT_IMPORT_LIST.to_string()),
+        };
+        if let Err(e) = check_list_name(&list) {
+            plan.skipped.push((line, e));
+            continue;
+        }
+        let reason = match clean_reason(field(cols.1).as_deref()) {
+            Ok(r) => r.or_else(|| Some(fallback_reason.to_string())),
+            Err(e) => {
+                plan.skipped.push((line, e));
+                continue;
+            }
+        };
+        plan.rows.push(ImportRow { line, phone, reason, list });
+    }
+    Ok(plan)
+}
+
+/// The line a record starts on. `pos`/`line` is a position already counted; csv reports a
+/// record as starting where it began skipping the blank and comment lines before it.
+fn record_line(data: &[u8], mut pos: usize, mut line: u64, start: usize) -> (usize, u64) {
+    line += data[pos..start].iter().filter(|b| **b == b'\n').count() as u64;
+    pos = start;
+    loop {
+        let rest = &data[pos..];
+        let skip = if rest.starts_with(b"\n") {
+            1
+        } else if rest.starts_with(b"\r\n") {
+            2
+        } else if rest.starts_with(b"#") {
+            rest.iter().position(|b| *b == b'\n').map_or(rest.len(), |i| i + 1)
+        } else {
+            break;
+        };
+        pos += skip;
+        line += 1;
+    }
+    (pos, line)
+}
+
+fn suppress_import(config: Option<&Path>, file: &Path, list: Option<&str>) -> Result<ExitCode, Fail> {
+    let settings = load_settings(config)?;
+    if let Some(l) = list {
+        check_list_name(l).map_err(|e| Fail::usage(format!("--list: {e}")))?;
+    }
+    let from_stdin = file == Path::new("-");
+    let data = if from_stdin {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|e| Fail::usage(format!("cannot read standard input: {e}")))?;
+        buf
+    } else {
+        std::fs::read(file).map_err(|e| Fail::usage(format!("cannot read {}: {e}", file.display())))?
+    };
+    let name = match file.file_name() {
+        Some(f) if !from_stdin => f.to_string_lossy().into_owned(),
+        _ => "standard input".to_string(),
+    };
+    let fallback = format!("imported from {name}");
+    let plan = parse_import(&data, list, &fallback).map_err(Fail::usage)?;
+    for (line, why) in &plan.skipped {
+        eprintln!("line {line}: skipped: {why}");
+    }
+    let store = open_store(&settings, true)?;
+    let now = Ts::from(chrono::Utc::now());
+    let written = block_on(async {
+        let mut replaced = 0usize;
+        for row in &plan.rows {
+            if store.suppression(&row.phone)?.is_some() {
+                replaced += 1;
+            }
+            let entry = Suppression { list: row.list.clone(), reason: row.reason.clone(), added_at: now };
+            store.suppress(&row.phone, &entry).await?;
+        }
+        store.flush().await?;
+        Ok::<_, leadline_actors::storage::StoreError>(replaced)
+    })?;
+    let replaced = written.map_err(|e| Fail::failed(format!("import stopped: {e}")))?;
+    let mut lists: Vec<&str> = plan.rows.iter().map(|r| r.list.as_str()).collect();
+    lists.sort_unstable();
+    lists.dedup();
+    let mut summary = format!("imported {}, skipped {}", plan.rows.len(), plan.skipped.len());
+    if !lists.is_empty() {
+        summary.push_str(&format!(" (list: {})", lists.join(", ")));
+    }
+    if replaced > 0 {
+        summary.push_str(&format!("; {replaced} number(s) were already listed and were updated"));
+    }
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn suppress_export(config: Option<&Path>) -> Result<ExitCode, Fail> {
+    let settings = load_settings(config)?;
+    let store = open_store(&settings, false)?;
+    let entries = store.suppression_list().map_err(|e| Fail::failed(format!("cannot read the list: {e}")))?;
+    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+    let csv_err = |e: csv::Error| Fail::failed(format!("cannot write CSV: {e}"));
+    w.write_record(["phone", "list", "reason", "added_at"]).map_err(csv_err)?;
+    for (phone, s) in &entries {
+        let added = s.added_at.to_string();
+        w.write_record([phone.as_str(), &s.list, s.reason.as_deref().unwrap_or(""), &added]).map_err(csv_err)?;
+    }
+    w.flush().map_err(stdout_error)?;
+    eprintln!("exported {} number(s)", entries.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------
+// audit verify
+// ---------------------------------------------------------------------------------------
+
+/// Where one lead's audit trail is not what it should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub phone: Phone,
+    pub seq: u64,
+    pub reason: String,
+}
+
+/// What `audit verify` found.
+#[derive(Debug, Default)]
+pub struct AuditReport {
+    pub leads: usize,
+    pub entries: u64,
+    pub breaks: Vec<Finding>,
+}
+
+/// Timeline entries read per page.
+const PAGE: usize = 1000;
+
+/// Verifies every lead's chain, and that it ends where the lead's snapshot says it does
+/// (so entries cut off the end are noticed too).
+pub fn verify_store(store: &Store) -> Result<AuditReport, String> {
+    let mut report = AuditReport::default();
+    let phones = store.lead_phones().map_err(|e| format!("cannot list the leads: {e}"))?;
+    for phone in phones {
+        report.leads += 1;
+        let broken = |seq: u64, reason: String| Finding { phone: phone.clone(), seq, reason };
+        let mut entries: Vec<TimelineEntry> = Vec::new();
+        let read = loop {
+            let after = entries.last().map(|e| e.seq).unwrap_or(0);
+            match store.timeline(&phone, after, PAGE) {
+                Ok(page) if page.is_empty() => break Ok(()),
+                Ok(page) => {
+                    let full = page.len() == PAGE;
+                    entries.extend(page);
+                    if !full {
+                        break Ok(());
+                    }
+                }
+                Err(e) => break Err(broken(after + 1, format!("timeline entry is unreadable: {e}"))),
+            }
+        };
+        report.entries += entries.len() as u64;
+        if let Err(finding) = read {
+            report.breaks.push(finding);
+            continue;
+        }
+        if let Err(b) = audit::verify(&entries) {
+            report.breaks.push(broken(b.seq, b.reason));
+            continue;
+        }
+        let lead = match store.lead(&phone) {
+            Ok(Some(lead)) => lead,
+            Ok(None) => continue,
+            Err(e) => {
+                report.breaks.push(broken(0, format!("the lead's snapshot is unreadable: {e}")));
+                continue;
+            }
+        };
+        let last_seq = entries.last().map(|e| e.seq).unwrap_or(0);
+        let last_hash = entries.last().map(|e| e.hash.as_str()).unwrap_or("");
+        if last_seq != lead.timeline_len {
+            let reason = format!(
+                "the timeline ends at seq {last_seq} but the lead's snapshot records {} entries",
+                lead.timeline_len
+            );
+            report.breaks.push(broken(last_seq.min(lead.timeline_len) + 1, reason));
+        } else if last_hash != lead.timeline_head {
+            report
+                .breaks
+                .push(broken(last_seq, "the last entry's hash is not the chain head in the lead's snapshot".into()));
+        }
+    }
+    Ok(report)
+}
+
+fn audit_verify(config: Option<&Path>) -> Result<ExitCode, Fail> {
+    let settings = load_settings(config)?;
+    let store = open_store(&settings, false)?;
+    let report = verify_store(&store).map_err(Fail::failed)?;
+    let mut out = std::io::stdout().lock();
+    for b in &report.breaks {
+        writeln!(out, "BROKEN {} seq {}: {}", b.phone.masked(), b.seq, b.reason).map_err(stdout_error)?;
+    }
+    let verdict = if report.breaks.is_empty() {
+        "every chain is intact".to_string()
+    } else {
+        format!("{} broken chain(s)", report.breaks.len())
+    };
+    writeln!(out, "checked {} lead(s), {} entries: {verdict}", report.leads, report.entries).map_err(stdout_error)?;
+    Ok(if report.breaks.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+// ---------------------------------------------------------------------------------------
+// consent export
+// ---------------------------------------------------------------------------------------
+
+fn consent_export(config: Option<&Path>, raw: &str, format: ExportFormat) -> Result<ExitCode, Fail> {
+    let phone = Phone::parse(raw).map_err(|e| Fail::usage(e.to_string()))?;
+    let settings = load_settings(config)?;
+    let store = open_store(&settings, false)?;
+    let lead = store
+        .lead(&phone)
+        .map_err(|e| Fail::failed(format!("cannot read the lead: {e}")))?
+        .ok_or_else(|| Fail::failed(format!("no lead with phone {}", phone.masked())))?;
+    let bytes = match format {
+        ExportFormat::Json => {
+            let mut b = serde_json::to_vec_pretty(&consent_json(&lead)).map_err(|e| Fail::failed(e.to_string()))?;
+            b.push(b'\n');
+            b
+        }
+        ExportFormat::Csv => {
+            consent_csv(&consent_rows(&lead)).map_err(|e| Fail::failed(format!("cannot write CSV: {e}")))?
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes).and_then(|()| out.flush()).map_err(stdout_error)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(csv: &str, list: Option<&str>) -> ImportPlan {
+        parse_import(csv.as_bytes(), list, "imported from test.csv").unwrap()
+    }
+
+    #[test]
+    fn import_with_header_reason_and_list_columns() {
+        let p = plan("phone,reason,list\n(212) 555-0142,sued us,litigator\nnope,x\n+13105550100,,\n", None);
+        assert_eq!(p.skipped.len(), 1);
+        assert_eq!(p.skipped[0].0, 3);
+        assert_eq!(p.rows.len(), 2);
+        assert_eq!(p.rows[0].phone.as_str(), "+12125550142");
+        assert_eq!(p.rows[0].reason.as_deref(), Some("sued us"));
+        assert_eq!(p.rows[0].list, "litigator");
+        assert_eq!(p.rows[1].line, 4);
+        assert_eq!(p.rows[1].reason.as_deref(), Some("imported from test.csv"));
+        assert_eq!(p.rows[1].list, DEFAULT_IMPORT_LIST);
+    }
+
+    #[test]
+    fn import_without_header_and_the_list_flag_wins() {
+        let p = plan("\u{feff}2125550142, asked us to stop\n\n# a comment\n555\n", Some("admin"));
+        assert_eq!(p.rows.len(), 1);
+        assert_eq!(p.rows[0].reason.as_deref(), Some("asked us to stop"));
+        assert_eq!(p.rows[0].list, "admin");
+        assert_eq!(p.skipped, vec![(4, "'555' is not a valid, dialable phone number".to_string())]);
+    }
+
+    #[test]
+    fn line_numbers_count_quoted_newlines_blank_lines_and_comments() {
+        let p = plan("phone,reason\n2125550142,\"two\nlines\"\n\n# note\r\n\r\n555\n2125550143\n", None);
+        assert_eq!(p.rows[0].reason.as_deref(), Some("two\nlines"));
+        assert_eq!(p.skipped.iter().map(|s| s.0).collect::<Vec<_>>(), [7]);
+        assert_eq!(p.rows[1].line, 8);
+    }
+
+    #[test]
+    fn a_bad_list_column_skips_the_line() {
+        let p = plan("PHONE,List\n2125550142,Bad List\n", None);
+        assert!(p.rows.is_empty());
+        assert_eq!(p.skipped[0].0, 2);
+    }
+}
