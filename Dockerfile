@@ -3,7 +3,8 @@
 # leadline container image: one node, embedded sled database on the /data volume.
 #
 #   docker build -t leadline .
-#   docker run -d -p 8080:8080 -v leadline-data:/data -e LEADLINE_ADMIN_TOKEN leadline
+#   docker run -d -p 8080:8080 -v leadline-data:/data \
+#     -e LEADLINE_ADMIN_TOKEN -e LEADLINE_WEBHOOK_SECRET leadline
 #
 # Note: the dev machines have no docker engine, so this image is not built in CI
 # (.ci/run only runs the tests). Build it wherever docker is available before shipping.
@@ -13,11 +14,15 @@ FROM rust:1-bookworm AS builder
 WORKDIR /src
 
 # 1) Dependencies only: the manifests and the lockfile, with stub sources, so this layer
-#    stays cached until Cargo.toml / Cargo.lock change.
+#    stays cached until Cargo.toml / Cargo.lock change. cargo checks that every target a
+#    manifest declares exists, so each declared [[bin]] / [[bench]] gets a stub too: when you
+#    add a target to Cargo.toml or actors/Cargo.toml, add its stub here.
 COPY Cargo.toml Cargo.lock ./
 COPY actors/Cargo.toml actors/Cargo.toml
-RUN mkdir -p src actors/src \
- && echo 'fn main() {}' > src/main.rs \
+RUN mkdir -p src/bin actors/src benches actors/benches \
+ && for f in src/main.rs src/bin/leadline-load.rs benches/signature.rs actors/benches/core.rs; do \
+      echo 'fn main() {}' > "$f"; \
+    done \
  && touch src/lib.rs actors/src/lib.rs \
  && cargo build --release --locked --bin leadline \
  && rm -rf src actors/src
@@ -55,8 +60,10 @@ COPY --from=builder /usr/local/bin/leadline /usr/local/bin/leadline
 COPY config.toml /etc/leadline/config.toml
 
 # The database and the dry-run record live on the volume; listen on all interfaces inside
-# the container. Secrets (LEADLINE_ADMIN_TOKEN, TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID) are
-# passed at run time with -e, never baked into the image.
+# the container. Secrets (LEADLINE_ADMIN_TOKEN, LEADLINE_WEBHOOK_SECRET, TWILIO_AUTH_TOKEN,
+# TWILIO_ACCOUNT_SID, FUB_*, RESO_*) are passed at run time with -e, never baked into the
+# image. On a non-loopback bind `serve` refuses to start without LEADLINE_WEBHOOK_SECRET
+# (or LEADLINE__SERVER__ALLOW_UNSIGNED_WEBHOOKS=true when a proxy authenticates callers).
 ENV LEADLINE__STORAGE__PATH=/data \
     LEADLINE__SERVER__BIND=0.0.0.0:8080
 

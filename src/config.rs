@@ -7,7 +7,9 @@ use figment::Figment;
 use leadline_actors::actors::gateway::RetryPolicy;
 use leadline_actors::actors::pacer::SendLimits;
 use leadline_actors::classify::ClassifierConfig;
-use leadline_actors::policy::{ComplianceSettings, CrmSettings, DeliverySettings, PolicySettings, TemplateSources};
+use leadline_actors::policy::{
+    ComplianceSettings, CrmSettings, DeliverySettings, FollowUpStep, PolicySettings, TemplateSources,
+};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,7 +31,28 @@ pub struct Settings {
     pub crm: CrmSettings,
     pub delivery: DeliverySettings,
     pub scheduler: SchedulerSettings,
+    pub follow_ups: Vec<FollowUpStep>,
+    pub actors: ActorSettings,
+    pub handoff: HandoffSettings,
     pub log: LogSettings,
+    pub idempotency: IdempotencySettings,
+    pub integrations: IntegrationSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorSettings {
+    /// A lead actor idle this long stops; its next message re-activates it from its snapshot.
+    pub passivate_after_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffSettings {
+    /// Where hand-off notifications are POSTed (JSON, signed with LEADLINE_WEBHOOK_SECRET
+    /// when set). Empty: notifications are only on the timeline.
+    pub webhook_url: String,
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,12 +70,21 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub event_timeout_ms: u64,
     pub shutdown_grace_ms: u64,
+    /// Allow serving `/v1/events/*` without `LEADLINE_WEBHOOK_SECRET` on a non-loopback address.
+    pub allow_unsigned_webhooks: bool,
+    /// Requests per second per client IP on the webhook and admin routes; 0 = no limit.
+    pub rate_limit_per_ip_per_sec: u32,
+    /// Requests one IP may send at once above the rate (0 = same as the rate).
+    pub rate_limit_burst: u32,
+    /// Deadline for a whole request (reading the body and handling it); then 503.
+    pub request_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
     pub path: PathBuf,
+    pub durability: leadline_actors::storage::Durability,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -117,11 +149,73 @@ pub struct LogSettings {
     pub filter: String,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// How long an `Idempotency-Key` (and an event's dedupe key) is remembered.
+    pub ttl_hours: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationSettings {
+    pub followupboss: FollowUpBossSettings,
+    pub reso: ResoSettings,
+}
+
+/// Follow Up Boss API (people are fetched after a webhook). Keys: `FUB_SYSTEM_KEY`, `FUB_API_KEY`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpBossSettings {
+    pub api_base: url::Url,
+    /// Sent as `X-System` (the name your FUB system key is registered under).
+    pub system_name: String,
+    pub timeout_ms: u64,
+    /// Attempts per notification after the acknowledgement (network errors, 429, 5xx).
+    pub max_attempts: u32,
+    /// First retry delay; doubles on every attempt.
+    pub retry_base_ms: u64,
+}
+
+/// RESO Web API poller. Credentials: `RESO_TOKEN`, or `token_url` + `client_id` + `RESO_CLIENT_SECRET`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResoSettings {
+    pub enabled: bool,
+    /// The OData service root, e.g. `https://api.mlsgrid.com/v2`.
+    pub base_url: String,
+    pub resource: String,
+    pub interval_secs: u64,
+    /// `$top`; 0 = the server's default page size.
+    pub page_size: u32,
+    /// Re-read this many seconds before the watermark (timestamp ties; re-reads emit nothing).
+    pub overlap_secs: u64,
+    /// Where the first sync starts when no watermark is stored (RFC 3339).
+    pub initial_watermark: String,
+    pub token_url: String,
+    pub client_id: String,
+    pub scope: String,
+    pub timeout_ms: u64,
+    pub max_attempts: u32,
+    pub retry_base_ms: u64,
+    pub max_backoff_secs: u64,
+}
+
 /// Secrets, from the environment only. `Debug` never prints them.
 #[derive(Clone, Default)]
 pub struct Secrets {
     pub admin_token: Option<String>,
     pub twilio_auth_token: Option<String>,
+    /// `LEADLINE_WEBHOOK_SECRET`: signs `/v1/events/*` (X-Leadline-Signature).
+    pub webhook_secret: Option<String>,
+    /// `FUB_SYSTEM_KEY`: verifies Follow Up Boss webhooks (FUB-Signature).
+    pub fub_system_key: Option<String>,
+    /// `FUB_API_KEY`: reads people from the Follow Up Boss API.
+    pub fub_api_key: Option<String>,
+    /// `RESO_TOKEN`: static bearer token for the RESO Web API.
+    pub reso_token: Option<String>,
+    /// `RESO_CLIENT_SECRET`: OAuth2 client secret for the RESO Web API.
+    pub reso_client_secret: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -129,6 +223,11 @@ impl std::fmt::Debug for Secrets {
         f.debug_struct("Secrets")
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
             .field("twilio_auth_token", &self.twilio_auth_token.as_ref().map(|_| "<set>"))
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "<set>"))
+            .field("fub_system_key", &self.fub_system_key.as_ref().map(|_| "<set>"))
+            .field("fub_api_key", &self.fub_api_key.as_ref().map(|_| "<set>"))
+            .field("reso_token", &self.reso_token.as_ref().map(|_| "<set>"))
+            .field("reso_client_secret", &self.reso_client_secret.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -136,7 +235,15 @@ impl std::fmt::Debug for Secrets {
 impl Secrets {
     pub fn from_env() -> Secrets {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        Secrets { admin_token: get("LEADLINE_ADMIN_TOKEN"), twilio_auth_token: get("TWILIO_AUTH_TOKEN") }
+        Secrets {
+            admin_token: get("LEADLINE_ADMIN_TOKEN"),
+            twilio_auth_token: get("TWILIO_AUTH_TOKEN"),
+            webhook_secret: get("LEADLINE_WEBHOOK_SECRET"),
+            fub_system_key: get("FUB_SYSTEM_KEY"),
+            fub_api_key: get("FUB_API_KEY"),
+            reso_token: get("RESO_TOKEN"),
+            reso_client_secret: get("RESO_CLIENT_SECRET"),
+        }
     }
 }
 
@@ -182,6 +289,10 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        self.validate_integrations().map_err(ConfigError::Invalid)?;
+        if self.server.request_timeout_ms == 0 {
+            return bad("server.request_timeout_ms must be greater than 0".into());
+        }
         if self.server.max_body_bytes == 0 {
             return bad("server.max_body_bytes must be greater than 0".into());
         }
@@ -211,6 +322,40 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_integrations(&self) -> Result<(), String> {
+        if self.idempotency.ttl_hours == 0 {
+            return Err("idempotency.ttl_hours must be greater than 0".into());
+        }
+        let f = &self.integrations.followupboss;
+        if !matches!(f.api_base.scheme(), "http" | "https") {
+            return Err(format!("integrations.followupboss.api_base must be http or https, got {}", f.api_base));
+        }
+        let r = &self.integrations.reso;
+        if chrono::DateTime::parse_from_rfc3339(r.initial_watermark.trim()).is_err() {
+            return Err(format!(
+                "integrations.reso.initial_watermark must be an RFC 3339 timestamp, got '{}'",
+                r.initial_watermark
+            ));
+        }
+        if r.enabled {
+            let web = url::Url::parse(r.base_url.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !web {
+                let why = "integrations.reso.base_url must be an http(s) URL when integrations.reso.enabled = true";
+                return Err(format!("{why}, got '{}'", r.base_url));
+            }
+            if r.resource.trim().is_empty() {
+                return Err("integrations.reso.resource must not be empty".into());
+            }
+            if r.interval_secs == 0 {
+                return Err("integrations.reso.interval_secs must be greater than 0".into());
+            }
+            if !r.token_url.trim().is_empty() && url::Url::parse(r.token_url.trim()).is_err() {
+                return Err(format!("integrations.reso.token_url is not a URL: '{}'", r.token_url));
+            }
+        }
+        Ok(())
+    }
+
     /// What the decision core's policy is built from.
     pub fn policy_settings(&self) -> PolicySettings {
         PolicySettings {
@@ -221,6 +366,7 @@ impl Settings {
             compliance: self.compliance.clone(),
             crm: self.crm.clone(),
             delivery: self.delivery.clone(),
+            follow_ups: self.follow_ups.clone(),
         }
     }
 

@@ -4,9 +4,14 @@
 //! Twilio client and start-up. The domain, the decision core, storage and the actors live
 //! in the `leadline-actors` workspace crate.
 
+pub mod background;
 pub mod cli;
 pub mod config;
+pub mod fanout;
 pub mod http;
+pub mod notifier;
+pub mod reso;
+pub mod simulate;
 pub mod startup;
 pub mod telemetry;
 pub mod twilio_client;

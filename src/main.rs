@@ -42,12 +42,29 @@ enum Command {
         #[command(subcommand)]
         command: leadline::cli::ConsentCommand,
     },
+    /// What-if: replay a JSON-lines file of events through the real decision core with a
+    /// simulated clock and print what would be sent, blocked or deferred, and why.
+    /// Nothing is stored or sent. See examples/simulate.jsonl for the format.
+    Simulate {
+        /// The events, one JSON object per line.
+        events: PathBuf,
+        /// Clock for events without an `at` (RFC 3339, e.g. 2026-11-27T14:00:00Z); default now.
+        #[arg(long)]
+        start: Option<chrono::DateTime<chrono::Utc>>,
+        /// Keep the clock running this many days after the last event (follow-ups fire).
+        #[arg(long, default_value_t = 7)]
+        tail_days: i64,
+        /// Configuration file (templates, follow-ups, compliance rules).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Load and validate the configuration (file + environment), then print a summary.
     Check {
+        /// Configuration file to check (default ./config.toml if present, else the built-in defaults).
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -66,6 +83,20 @@ fn main() -> ExitCode {
         Command::Suppress { command } => leadline::cli::suppress(command),
         Command::Audit { command } => leadline::cli::audit(command),
         Command::Consent { command } => leadline::cli::consent(command),
+        Command::Simulate { events, start, tail_days, config } => {
+            let policy = load(config.as_deref())
+                .and_then(|s| leadline_actors::policy::Policy::new(s.policy_settings()).map_err(|e| e.to_string()));
+            let result = policy
+                .map_err(anyhow::Error::msg)
+                .and_then(|p| leadline::simulate::main(&p, &events, start, tail_days));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("leadline: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Serve { config } => {
             let settings = match load(config.as_deref()) {
                 Ok(s) => s,
@@ -97,9 +128,22 @@ fn main() -> ExitCode {
         Command::Config { command: ConfigCommand::Check { config } } => match load(config.as_deref()) {
             Ok(s) => {
                 let secrets = Secrets::from_env();
+                if let Err(e) = leadline_actors::policy::Policy::new(s.policy_settings()) {
+                    eprintln!("leadline: invalid configuration: {e}");
+                    return ExitCode::from(2);
+                }
+                if s.gateway.provider == leadline::config::ProviderKind::Twilio && secrets.twilio_auth_token.is_none() {
+                    eprintln!("leadline: TWILIO_AUTH_TOKEN must be set when gateway.provider = \"twilio\"");
+                    return ExitCode::from(2);
+                }
                 println!("configuration OK");
                 println!("  listen: {}   public url: {}", s.server.bind, s.server.public_url);
-                println!("  storage: {}   provider: {:?}", s.storage.path.display(), s.gateway.provider);
+                println!(
+                    "  storage: {} ({:?})   provider: {:?}",
+                    s.storage.path.display(),
+                    s.storage.durability,
+                    s.gateway.provider
+                );
                 println!(
                     "  admin token: {}",
                     if secrets.admin_token.is_some() { "set" } else { "NOT SET (admin API disabled)" }
@@ -108,13 +152,7 @@ fn main() -> ExitCode {
                     "  twilio auth token: {}",
                     if secrets.twilio_auth_token.is_some() { "set" } else { "not set" }
                 );
-                match leadline_actors::policy::Policy::new(s.policy_settings()) {
-                    Ok(_) => println!("  templates and compliance rules: OK"),
-                    Err(e) => {
-                        eprintln!("leadline: invalid configuration: {e}");
-                        return ExitCode::from(2);
-                    }
-                }
+                println!("  templates and compliance rules: OK");
                 ExitCode::SUCCESS
             }
             Err(e) => {

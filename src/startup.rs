@@ -29,6 +29,9 @@ pub struct Application {
     scheduler: ActorRef<SchedulerMsg>,
     server: JoinHandle<std::io::Result<()>>,
     stop_server: oneshot::Sender<()>,
+    background: crate::background::Background,
+    /// The hand-off notifier task and its stop signal.
+    notifier: (tokio::sync::watch::Sender<bool>, JoinHandle<()>),
 }
 
 /// Builds the SMS provider the config asks for.
@@ -55,12 +58,14 @@ fn provider(settings: &Settings, secrets: &Secrets) -> anyhow::Result<Arc<dyn Sm
 
 impl Application {
     pub async fn build(settings: Settings, secrets: Secrets, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        crate::http::signed::check_bind_policy(&settings, &secrets)?;
+        // Everything that can be refused for configuration is checked before touching storage.
+        let provider = provider(&settings, &secrets)?;
+        let policy = Arc::new(Policy::new(settings.policy_settings()).context("invalid configuration")?);
         let path = &settings.storage.path;
         std::fs::create_dir_all(path).with_context(|| format!("cannot create storage.path {}", path.display()))?;
-        let store = Store::open(path)
+        let store = Store::open_with(path, settings.storage.durability)
             .with_context(|| format!("cannot open the database in storage.path {}", path.display()))?;
-        let policy = Arc::new(Policy::new(settings.policy_settings()).context("invalid configuration")?);
-        let provider = provider(&settings, &secrets)?;
         let gateway_args = GatewayArgs {
             provider,
             store: store.clone(),
@@ -76,7 +81,23 @@ impl Application {
                 .filter(|s| !s.is_empty() && settings.gateway.provider == ProviderKind::Twilio),
         };
         let (gateway, _) = Actor::spawn(None, Gateway, gateway_args).await.context("cannot start the gateway actor")?;
-        let deps = Arc::new(LeadDeps { store: store.clone(), policy, clock, gateway: gateway.clone() });
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let deps = Arc::new(LeadDeps {
+            store: store.clone(),
+            policy,
+            clock,
+            gateway: gateway.clone(),
+            notify: notify.clone(),
+            idle_after: Duration::from_millis(settings.actors.passivate_after_ms.max(10)),
+        });
+        let (stop_notifier, notifier_stopped) = tokio::sync::watch::channel(false);
+        let notifier = crate::notifier::Notifier {
+            store: store.clone(),
+            settings: settings.handoff.clone(),
+            secret: secrets.webhook_secret.clone(),
+            wake: notify,
+        };
+        let notifier = tokio::spawn(notifier.run(notifier_stopped));
         let (supervisor, _) =
             Actor::spawn(None, LeadSupervisor, deps.clone()).await.context("cannot start the lead supervisor")?;
         gateway.cast(GatewayMsg::Attach(supervisor.clone()))?;
@@ -102,18 +123,31 @@ impl Application {
             supervisor: supervisor.clone(),
             gateway: gateway.clone(),
             metrics: crate::telemetry::metrics_handle(),
+            clock: deps.clock.clone(),
         }));
         let (stop_server, stopped) = oneshot::channel::<()>();
+        let background = crate::background::Background::start(&state, &state.secrets)?;
         let app = router(state);
         let server = tokio::spawn(async move {
-            axum::serve(listener, app)
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async move {
                     let _ = stopped.await;
                 })
                 .await
         });
         tracing::info!(%addr, provider = ?settings.gateway.provider, "leadline is listening");
-        Ok(Application { addr, settings, store, supervisor, gateway, scheduler, server, stop_server })
+        Ok(Application {
+            addr,
+            settings,
+            store,
+            supervisor,
+            gateway,
+            scheduler,
+            server,
+            stop_server,
+            background,
+            notifier: (stop_notifier, notifier),
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -122,6 +156,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// Runs a RESO poll now and returns what it did (needs `integrations.reso.enabled`).
+    pub async fn reso_poll_now(&self) -> anyhow::Result<crate::reso::PollReport> {
+        self.background.reso_poll_now().await
     }
 
     /// Serves until SIGINT/SIGTERM, then shuts down gracefully.
@@ -142,11 +181,14 @@ impl Application {
             Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
             Err(_) => tracing::warn!("HTTP server did not finish within the grace period"),
         }
+        self.background.stop();
         self.scheduler.stop_and_wait(None, Some(grace)).await.ok();
         let _ = ractor::call_t!(self.gateway, GatewayMsg::Drain, grace.as_millis() as u64 + 1000, grace);
         let _ = ractor::call_t!(self.supervisor, SupervisorMsg::DrainAll, grace.as_millis() as u64 + 1000, grace);
         self.supervisor.stop_and_wait(None, Some(grace)).await.ok();
         self.gateway.stop_and_wait(None, Some(grace)).await.ok();
+        let _ = self.notifier.0.send(true);
+        let _ = tokio::time::timeout(grace, self.notifier.1).await;
         self.store.flush().await.context("final flush failed")?;
         tracing::info!("leadline stopped");
         Ok(())

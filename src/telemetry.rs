@@ -6,7 +6,9 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 pub fn init(log: &LogSettings) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.filter));
-    let builder = fmt().with_env_filter(filter);
+    // Colours only on a terminal: log files and log shippers get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = fmt().with_env_filter(filter).with_ansi(ansi);
     // try_init: a second call (tests) is a no-op instead of a panic.
     let _ = match log.format {
         LogFormat::Json => builder.json().try_init(),

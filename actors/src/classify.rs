@@ -31,26 +31,26 @@
 //! 2. **Exact whole-message keywords** (never overridden by anything):
 //!    * opt-out: `stop`, `stopall`, `stop all`, `unsubscribe`, `cancel`, `end`, `quit`,
 //!      `revoke`, `optout`, `opt out` (`opt-out`), Spanish `alto`, `basta`, `cancelar`,
-//!      `para`, `parar` -> `OptOut`, rule `optout.keyword`, not ambiguous.
+//!      `para`, `parar` -> `OptOut`, rule `opt_out.keyword`, not ambiguous.
 //!      The unmistakable ones (`stop`, `stopall`, `stop all`, `unsubscribe`, `quit`,
 //!      `revoke`, `optout`, `opt out`) may be repeated and surrounded by polite filler
 //!      (`please`, `pls`, `now`, `thanks`, `thank you`, `ok`, `just`, `por favor`, `ya`...):
-//!      "Stop please", "please stop", "STOP STOP" are still `optout.keyword`.
+//!      "Stop please", "please stop", "STOP STOP" are still `opt_out.keyword`.
 //!    * opt-in: `start`, `unstop` always; `yes` only when the lead is currently opted out
-//!      -> `OptIn`, rule `optin.keyword`. No filler allowed: re-consent must be unmistakable.
+//!      -> `OptIn`, rule `opt_in.keyword`. No filler allowed: re-consent must be unmistakable.
 //!    * help: `help`, `info`, `ayuda` -> `Help`, rule `help.keyword`. No filler allowed
 //!      ("Info on the HOA fees?" is a reply).
 //! 3. **Strong revocation phrases** anywhere on word boundaries ("stop texting",
 //!    "remove me", "wrong number", "leave me alone", "do not text", "no mas mensajes"...),
-//!    then `cfg.extra_opt_out_phrases` -> `OptOut`, `optout.phrase` /
-//!    `optout.custom_phrase`, ambiguous. A non-revocation pattern defeats a strong phrase
+//!    then `cfg.extra_opt_out_phrases` -> `OptOut`, `opt_out.phrase` /
+//!    `opt_out.custom_phrase`, ambiguous. A non-revocation pattern defeats a strong phrase
 //!    only if it *contains* that occurrence (e.g. "wrong number of bedrooms" contains
 //!    "wrong number"; "don't stop texting me" contains "stop texting"), so
 //!    "stop by? no, stop texting me" is still an opt-out.
 //! 4. **Non-revocation patterns** (built-in "stop by", "bus stop", "non stop",
 //!    "cancel my showing", "reschedule"... plus `cfg.extra_non_revocations`), each matched
 //!    within a single clause. They defeat every rule below.
-//! 5. **Weak rules** -> `OptOut`, `optout.phrase`, ambiguous:
+//! 5. **Weak rules** -> `OptOut`, `opt_out.phrase`, ambiguous:
 //!    * *soft whole messages*, suppressed if any non-revocation pattern occurs in the
 //!      message: the keywords that are also ordinary words (`cancel`, `end`, the Spanish
 //!      ones) with filler or repeated ("cancel please", "ya basta"); a keyword misspelled
@@ -93,13 +93,13 @@ use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 // ---------------------------------------------------------------------------------------
 
 /// Whole message is a per-se opt-out keyword (possibly with polite filler).
-pub const RULE_OPTOUT_KEYWORD: &str = "optout.keyword";
+pub const RULE_OPTOUT_KEYWORD: &str = "opt_out.keyword";
 /// Built-in phrase or heuristic judged to revoke consent (always ambiguous).
-pub const RULE_OPTOUT_PHRASE: &str = "optout.phrase";
+pub const RULE_OPTOUT_PHRASE: &str = "opt_out.phrase";
 /// A phrase from `ClassifierConfig::extra_opt_out_phrases` (always ambiguous).
-pub const RULE_OPTOUT_CUSTOM_PHRASE: &str = "optout.custom_phrase";
+pub const RULE_OPTOUT_CUSTOM_PHRASE: &str = "opt_out.custom_phrase";
 /// Whole message is an opt-in keyword.
-pub const RULE_OPTIN_KEYWORD: &str = "optin.keyword";
+pub const RULE_OPTIN_KEYWORD: &str = "opt_in.keyword";
 /// Whole message is a help keyword.
 pub const RULE_HELP_KEYWORD: &str = "help.keyword";
 /// Ordinary reply.
@@ -400,8 +400,8 @@ pub enum Intent {
 pub struct Classification {
     /// What the text means for consent.
     pub intent: Intent,
-    /// Stable rule id recorded on the audit timeline, e.g. "optout.keyword", "optout.phrase",
-    /// "optout.custom_phrase", "optin.keyword", "help.keyword", "reply".
+    /// Stable rule id recorded on the audit timeline, e.g. "opt_out.keyword", "opt_out.phrase",
+    /// "opt_out.custom_phrase", "opt_in.keyword", "help.keyword", "reply".
     pub rule: &'static str,
     /// The keyword/phrase that matched (normalised form), if any. For a `Reply` this is the
     /// first non-revocation pattern found in the text, if any.

@@ -20,6 +20,8 @@ pub struct Decision {
     pub notes: Vec<Note>,
     /// Texts to hand to the gateway (after the state is persisted).
     pub sends: Vec<OutboundText>,
+    /// Things a person should hear about (persisted with the state, delivered by the shell).
+    pub notifications: Vec<Notification>,
 }
 
 /// The verdict of the compliance gate for one text.
@@ -146,7 +148,8 @@ fn cap_gate(state: &LeadState, policy: &Policy, recipient: &Recipient, now: Ts) 
 
 /// Applies one event to a lead.
 pub fn decide(state: &LeadState, event: &Event, policy: &Policy, now: Ts) -> Decision {
-    let mut d = Draft { state: state.clone(), notes: Vec::new(), sends: Vec::new(), policy, now };
+    let mut d =
+        Draft { state: state.clone(), notes: Vec::new(), sends: Vec::new(), notifications: Vec::new(), policy, now };
     match event {
         Event::LeadCaptured(capture) => d.lead_captured(capture),
         Event::InboundText { body, .. } => d.inbound(body),
@@ -162,13 +165,14 @@ pub fn decide(state: &LeadState, event: &Event, policy: &Policy, now: Ts) -> Dec
         Event::SendOutcome { message_id, kind, result } => d.send_outcome(message_id, *kind, result),
     }
     d.state.updated_at = now;
-    Decision { state: d.state, notes: d.notes, sends: d.sends }
+    Decision { state: d.state, notes: d.notes, sends: d.sends, notifications: d.notifications }
 }
 
 struct Draft<'a> {
     state: LeadState,
     notes: Vec<Note>,
     sends: Vec<OutboundText>,
+    notifications: Vec<Notification>,
     policy: &'a Policy,
     now: Ts,
 }
@@ -178,7 +182,24 @@ impl Draft<'_> {
         self.notes.push(Note { kind, rule: rule.map(str::to_string), detail, message_id: None });
     }
 
+    /// Changes status. OPT_OUT is only ever left through an opt-in (`leave_opt_out`): a
+    /// delivery failure, a reply or a CRM change must not make an opted-out lead textable.
     fn set_status(&mut self, to: LeadStatus, rule: &str, why: &str) {
+        let from = self.state.status;
+        if from == LeadStatus::OptOut && to != LeadStatus::OptOut {
+            let detail = format!("stays OPT_OUT (not {}): {why}", to.as_str());
+            self.note(EntryKind::Event, Some("opt_out.sticky"), detail);
+            return;
+        }
+        self.change_status(to, rule, why);
+    }
+
+    /// The opt-in path: the only way out of OPT_OUT.
+    fn leave_opt_out(&mut self, to: LeadStatus, rule: &str, why: &str) {
+        self.change_status(to, rule, why);
+    }
+
+    fn change_status(&mut self, to: LeadStatus, rule: &str, why: &str) {
         let from = self.state.status;
         if from != to {
             self.state.status = to;
@@ -193,12 +214,13 @@ impl Draft<'_> {
 
     /// As `text`, with listing variables (prices, status) filled in by the caller.
     fn text_with(&mut self, kind: TextKind, template: &str, rule: &str, extra: TemplateVars<'_>) {
+        // The caller's values (e.g. the listing an alert is about) win over the lead's own.
         let vars = TemplateVars {
             brand: &self.policy.brand,
             support: &self.policy.support,
-            first_name: self.state.profile.first_name.as_deref(),
-            agent: self.state.agent.as_deref(),
-            property: self.state.last_property.as_deref(),
+            first_name: extra.first_name.or(self.state.profile.first_name.as_deref()),
+            agent: extra.agent.or(self.state.agent.as_deref()),
+            property: extra.property.or(self.state.last_property.as_deref()),
             ..extra
         };
         let body = match self.policy.render(template, &vars) {
@@ -248,6 +270,7 @@ impl Draft<'_> {
     fn queue(&mut self, text: OutboundText) {
         if text.kind == TextKind::FirstContact {
             self.set_status(LeadStatus::ContactedSms, &text.rule, "first text queued");
+            self.schedule_follow_up(0, self.now);
         }
         if text.kind.is_automated() {
             self.state.last_contacted_at = Some(self.now);
@@ -273,6 +296,44 @@ impl Draft<'_> {
         for p in due {
             self.offer(p.text);
         }
+        if let Some(f) = self.state.follow_up.clone().filter(|f| f.due <= self.now) {
+            self.state.follow_up = None;
+            let rule = format!("sequence.follow_up.{}", f.step + 1);
+            self.text(TextKind::FollowUp, &crate::policy::follow_up_template(f.step as usize), &rule);
+            self.schedule_follow_up(f.step + 1, f.started_at);
+        }
+    }
+
+    /// Schedules step `step` of the follow-up sequence (if there is one).
+    fn schedule_follow_up(&mut self, step: u32, started_at: Ts) {
+        if let Some(delay) = self.policy.follow_ups.get(step as usize) {
+            let due = Ts::from(started_at.0 + *delay);
+            self.state.follow_up = Some(FollowUpDue { step, due, started_at });
+        }
+    }
+
+    /// A reply, an opt-out, a freeze or a CRM halt ends the sequence.
+    fn cancel_follow_up(&mut self, rule: &str, why: &str) {
+        if let Some(f) = self.state.follow_up.take() {
+            self.note(
+                EntryKind::Event,
+                Some(rule),
+                format!("follow-up step {} (due {}) cancelled: {why}", f.step + 1, f.due),
+            );
+        }
+    }
+
+    /// Tells a person (the hand-off webhook) something they should act on.
+    fn notify(&mut self, reason: &str, message: String) {
+        let id = format!("{}!{}-{}", self.state.phone, self.state.timeline_len + 1, self.notifications.len());
+        self.notifications.push(Notification {
+            id,
+            phone: self.state.phone.clone(),
+            reason: reason.into(),
+            message,
+            agent: self.state.agent.clone(),
+            at: self.now,
+        });
     }
 
     fn lead_captured(&mut self, c: &LeadCapture) {
@@ -366,6 +427,10 @@ impl Draft<'_> {
                 });
                 self.set_status(LeadStatus::OptOut, c.rule, &format!("revoked consent (\"{matched}\"){review}"));
                 self.cancel_pending("opt_out");
+                self.cancel_follow_up("opt_out", "the lead opted out");
+                if c.ambiguous {
+                    self.notify("opt_out.ambiguous", format!("Treated as an opt-out, please review: \"{body}\""));
+                }
                 self.text(TextKind::OptOutConfirmation, "opt_out_confirmation", "opt_out.confirmation");
             }
             Intent::OptIn if self.state.opted_out() => {
@@ -376,7 +441,7 @@ impl Draft<'_> {
                 });
                 let back =
                     if self.state.last_contacted_at.is_some() { LeadStatus::ContactedSms } else { LeadStatus::New };
-                self.set_status(back, c.rule, &format!("opted back in (\"{matched}\")"));
+                self.leave_opt_out(back, c.rule, &format!("opted back in (\"{matched}\")"));
                 self.text(TextKind::OptInConfirmation, "opt_in_confirmation", "opt_in.confirmation");
             }
             Intent::OptIn => {
@@ -396,6 +461,8 @@ impl Draft<'_> {
                     "handoff.reply",
                     "the lead replied; automation paused for a person",
                 );
+                self.cancel_follow_up("handoff.reply", "the lead replied");
+                self.notify("handoff.reply", format!("The lead replied: \"{body}\""));
             }
         }
     }
@@ -421,8 +488,10 @@ impl Draft<'_> {
         let crm = &self.policy.crm;
         if crm.halts_all(status) {
             self.note(EntryKind::Event, Some("crm.halt_all"), format!("'{status}' halts all automated texts"));
+            self.cancel_follow_up("crm.halt_all", &format!("CRM status '{status}'"));
         } else if crm.halts_followups(status) {
             self.note(EntryKind::Event, Some("crm.halt_followups"), format!("'{status}' halts follow-ups"));
+            self.cancel_follow_up("crm.halt_followups", &format!("CRM status '{status}'"));
         } else if crm.resumes(status) && self.state.status == LeadStatus::Engaged {
             self.set_status(
                 LeadStatus::ContactedSms,
@@ -548,6 +617,7 @@ impl Draft<'_> {
         let why = reason.clone().unwrap_or_else(|| "no reason given".into());
         self.state.frozen = Some(Freeze { reason, at: self.now });
         self.note(EntryKind::Admin, Some("admin.freeze"), format!("automation frozen: {why}"));
+        self.cancel_follow_up("frozen", "automation frozen");
     }
 
     fn unfreeze(&mut self) {

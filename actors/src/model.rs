@@ -93,6 +93,30 @@ pub struct Profile {
     pub address_state: Option<String>,
 }
 
+/// The next step of a follow-up sequence ("no reply 24 h after the first text -> a nudge").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUpDue {
+    /// Index into the configured steps.
+    pub step: u32,
+    pub due: Ts,
+    /// When the sequence started (the first text); step delays count from here.
+    pub started_at: Ts,
+}
+
+/// Something a person should know now (the lead replied, an ambiguous opt-out). Delivered
+/// to the brokerage's hand-off webhook by the shell, durably.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Unique: `<phone>!<timeline seq at creation>-<n>`.
+    pub id: String,
+    pub phone: Phone,
+    /// `handoff.reply`, `opt_out.ambiguous`, ...
+    pub reason: String,
+    pub message: String,
+    pub agent: Option<String>,
+    pub at: Ts,
+}
+
 /// The latest known delivery status of one text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
@@ -135,6 +159,8 @@ pub struct LeadState {
     pub deliveries: Vec<Delivery>,
     /// Consecutive `30003 Unreachable` receipts; reset by a delivered one.
     pub unreachable_in_row: u32,
+    /// The follow-up sequence step that is due next, if a sequence is running.
+    pub follow_up: Option<FollowUpDue>,
     /// Sequence for message ids; never reused, so a message id is unique forever.
     pub next_message_seq: u64,
     /// Number of timeline entries and the hash of the last one (the audit chain head).
@@ -164,6 +190,7 @@ impl LeadState {
             pending: Vec::new(),
             deliveries: Vec::new(),
             unreachable_in_row: 0,
+            follow_up: None,
             next_message_seq: 1,
             timeline_len: 0,
             timeline_head: String::new(),

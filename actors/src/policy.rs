@@ -40,6 +40,16 @@ impl Default for ComplianceSettings {
     }
 }
 
+/// One step of the follow-up sequence (`[[follow_ups]]` in config.toml).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpStep {
+    /// Hours after the first text (not after the previous step).
+    pub after_hours: u32,
+    /// minijinja template, same variables as the first text.
+    pub template: String,
+}
+
 /// Everything a `Policy` is built from.
 #[derive(Debug, Clone)]
 pub struct PolicySettings {
@@ -50,6 +60,7 @@ pub struct PolicySettings {
     pub compliance: ComplianceSettings,
     pub crm: CrmSettings,
     pub delivery: DeliverySettings,
+    pub follow_ups: Vec<FollowUpStep>,
 }
 
 /// A template rendering to more SMS segments than this is refused at start-up.
@@ -173,6 +184,11 @@ impl Default for DeliverySettings {
     }
 }
 
+/// The template name of follow-up step `i`.
+pub fn follow_up_template(i: usize) -> String {
+    format!("follow_up_{}", i + 1)
+}
+
 /// Formats whole dollars for people: 450000 -> "$450,000".
 pub fn money(dollars: u64) -> String {
     let digits = dollars.to_string();
@@ -194,6 +210,8 @@ pub struct Policy {
     pub compliance: ComplianceSettings,
     pub crm: CrmSettings,
     pub delivery: DeliverySettings,
+    /// Step delays of the follow-up sequence, in order; templates are `follow_up_<n>`.
+    pub follow_ups: Vec<chrono::Duration>,
     templates: Environment<'static>,
     /// Optional templates configured as empty (trigger disabled).
     disabled: Vec<&'static str>,
@@ -210,7 +228,18 @@ impl Policy {
     /// Compiles and test-renders every template; an unknown variable or a first message
     /// without opt-out instructions is an error here rather than a surprise at 9pm.
     pub fn new(settings: PolicySettings) -> Result<Policy, TemplateError> {
-        let PolicySettings { brand, support, templates: sources, classifier, compliance, crm, delivery } = settings;
+        let PolicySettings { brand, support, templates: sources, classifier, compliance, crm, delivery, follow_ups } =
+            settings;
+        let mut last_hours = 0;
+        for (i, step) in follow_ups.iter().enumerate() {
+            if step.after_hours <= last_hours {
+                return Err(TemplateError {
+                    name: format!("follow_ups[{i}].after_hours"),
+                    message: "steps must be in increasing order of after_hours, after 0".into(),
+                });
+            }
+            last_hours = step.after_hours;
+        }
         let problems = compliance.quiet_hours.validate();
         if !problems.is_empty() {
             return Err(TemplateError { name: "compliance.quiet_hours".into(), message: problems.join("; ") });
@@ -232,7 +261,22 @@ impl Policy {
             env.add_template_owned(name, src)
                 .map_err(|e| TemplateError { name: format!("templates.{name}"), message: e.to_string() })?;
         }
-        let policy = Policy { brand, support, classifier, compliance, crm, delivery, templates: env, disabled };
+        for (i, step) in follow_ups.iter().enumerate() {
+            env.add_template_owned(follow_up_template(i), step.template.clone())
+                .map_err(|e| TemplateError { name: format!("follow_ups[{i}].template"), message: e.to_string() })?;
+        }
+        let steps = follow_ups.iter().map(|s| chrono::Duration::hours(i64::from(s.after_hours))).collect();
+        let policy = Policy {
+            brand,
+            support,
+            classifier,
+            compliance,
+            crm,
+            delivery,
+            follow_ups: steps,
+            templates: env,
+            disabled,
+        };
         let sample = TemplateVars {
             brand: &policy.brand,
             support: &policy.support,
@@ -243,7 +287,14 @@ impl Policy {
             new_price: Some(money(425_000)),
             status: Some("under contract".into()),
         };
-        for (name, _) in Policy::default_templates().named() {
+        let names: Vec<String> = Policy::default_templates()
+            .named()
+            .into_iter()
+            .map(|(n, _)| n.to_string())
+            .chain((0..follow_ups.len()).map(follow_up_template))
+            .collect();
+        for name in &names {
+            let name = name.as_str();
             let Some(text) = policy.render(name, &sample)? else { continue };
             if matches!(name, "first_contact" | "help") && !text.to_lowercase().contains("stop") {
                 return Err(TemplateError {
@@ -289,6 +340,20 @@ impl Policy {
         }
     }
 
+    /// The built-in sequence: a nudge 24 h after the first text, a last check-in 3 days later.
+    pub fn default_follow_ups() -> Vec<FollowUpStep> {
+        vec![
+            FollowUpStep {
+                after_hours: 24,
+                template: "Hi{% if first_name %} {{ first_name }}{% endif %}, just checking in{% if property %} about {{ property }}{% endif %}. Happy to answer questions or set up a showing. - {{ brand }}".into(),
+            },
+            FollowUpStep {
+                after_hours: 96,
+                template: "{{ brand }}: still looking? Reply anytime and we'll help. Reply STOP to opt out.".into(),
+            },
+        ]
+    }
+
     /// A policy with the built-in templates (tests, simulations).
     pub fn with_defaults(brand: &str) -> Policy {
         match Policy::new(PolicySettings {
@@ -299,6 +364,7 @@ impl Policy {
             compliance: ComplianceSettings::default(),
             crm: CrmSettings::default(),
             delivery: DeliverySettings::default(),
+            follow_ups: Policy::default_follow_ups(),
         }) {
             Ok(p) => p,
             Err(e) => panic!("built-in templates must compile: {e}"),
@@ -338,6 +404,7 @@ mod tests {
             compliance: ComplianceSettings::default(),
             crm: CrmSettings::default(),
             delivery: DeliverySettings::default(),
+            follow_ups: Policy::default_follow_ups(),
         };
         let mut t = Policy::default_templates();
         t.first_contact = "Hi {{ nmae }}".into();

@@ -151,8 +151,11 @@ pub fn realtor_lead(v: &Value) -> Result<LeadBody, ApiError> {
     }
     let lead_id = text(v, &["lead_id"]);
     let phone = text(v, &["contact", "phone"]);
-    let absent: Vec<&str> =
-        [("lead_id", lead_id.is_none()), ("contact.phone", phone.is_none())].iter().filter(|f| f.1).map(|f| f.0).collect();
+    let absent: Vec<&str> = [("lead_id", lead_id.is_none()), ("contact.phone", phone.is_none())]
+        .iter()
+        .filter(|f| f.1)
+        .map(|f| f.0)
+        .collect();
     let (Some(lead_id), Some(phone)) = (lead_id, phone) else {
         return Err(missing(&absent));
     };

@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/v1/admin/leads/{phone}/freeze", post(freeze))
         .route("/v1/admin/leads/{phone}/unfreeze", post(unfreeze))
         .merge(super::dead_letters::router())
+        .merge(super::admin_search::router())
         .route_layer(middleware::from_fn_with_state(state, require_admin))
 }
 
@@ -75,6 +76,9 @@ pub fn lead_json(lead: &LeadState) -> serde_json::Value {
         "scheduled": lead.pending.iter().map(|p| serde_json::json!({
             "message_id": p.text.id, "kind": p.text.kind, "not_before": p.not_before, "rule": p.rule,
         })).collect::<Vec<_>>(),
+        "follow_up": lead.follow_up.as_ref().map(|f| serde_json::json!({
+            "step": f.step + 1, "due": f.due, "started_at": f.started_at,
+        })),
         "timeline_entries": lead.timeline_len,
         "created_at": lead.created_at,
         "updated_at": lead.updated_at,

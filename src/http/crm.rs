@@ -51,7 +51,10 @@ fn non_empty(field: &str, value: &str) -> Result<String, ApiError> {
         return Err(ApiError::unprocessable("invalid_field", format!("`{field}` must not be empty")));
     }
     if v.chars().count() > MAX_TOKEN {
-        return Err(ApiError::unprocessable("invalid_field", format!("`{field}` is longer than {MAX_TOKEN} characters")));
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            format!("`{field}` is longer than {MAX_TOKEN} characters"),
+        ));
     }
     Ok(v.to_string())
 }

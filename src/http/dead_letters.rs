@@ -34,20 +34,32 @@ async fn list(State(app): State<AppState>) -> Result<Json<serde_json::Value>, Ap
 /// Queues the text again; it passes the compliance gate before it is sent (an opt-out,
 /// freeze, suppression or quiet hours since it failed still win).
 async fn retry(State(app): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
-    let result = ractor::call_t!(app.gateway, GatewayMsg::RetryDeadLetter, 5000, id.clone())
+    retry_dead_letter(&app, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": id, "status": "queued"}))))
+}
+
+/// Hands a dead letter back to the gateway (shared by the JSON API and the admin page).
+pub(crate) async fn retry_dead_letter(app: &AppState, id: &str) -> Result<(), ApiError> {
+    let result = ractor::call_t!(app.gateway, GatewayMsg::RetryDeadLetter, 5000, id.to_string())
         .map_err(|e| ApiError::unavailable(format!("gateway unavailable: {e}")))?;
     match result {
-        Ok(true) => Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": id, "status": "queued"})))),
+        Ok(true) => Ok(()),
         Ok(false) => Err(ApiError::not_found(format!("no dead letter {id}"))),
         Err(e) => Err(ApiError::unavailable(e)),
     }
 }
 
 async fn discard(State(app): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
-    match app.store.take_dead_letter(&id).await? {
+    discard_dead_letter(&app, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Drops a dead letter for good (shared by the JSON API and the admin page).
+pub(crate) async fn discard_dead_letter(app: &AppState, id: &str) -> Result<(), ApiError> {
+    match app.store.take_dead_letter(id).await? {
         Some(_) => {
-            tracing::info!(id, "dead letter discarded by an operator");
-            Ok(StatusCode::NO_CONTENT)
+            tracing::info!(id = %leadline_actors::phone::mask(id), "dead letter discarded by an operator");
+            Ok(())
         }
         None => Err(ApiError::not_found(format!("no dead letter {id}"))),
     }

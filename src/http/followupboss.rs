@@ -125,8 +125,9 @@ pub async fn webhook(State(app): State<AppState>, headers: HeaderMap, body: Body
     let dedupe_key = format!("fub:{event_id}");
     if app.store.idempotent_response(&dedupe_key)?.is_some() {
         metrics::counter!("leadline_duplicate_events_total", "kind" => "followupboss").increment(1);
-        return Ok((StatusCode::OK, Json(json!({"event_id": event_id, "event": n.event, "duplicate": true})))
-            .into_response());
+        return Ok(
+            (StatusCode::OK, Json(json!({"event_id": event_id, "event": n.event, "duplicate": true}))).into_response()
+        );
     }
     if !HANDLED_EVENTS.contains(&n.event.as_str()) {
         return Ok(
@@ -241,7 +242,8 @@ fn http() -> &'static reqwest::Client {
 /// (the API key is only ever sent to `api_base`), else `/v1/people/{id}` per resource id.
 fn people_urls(api_base: &url::Url, ev: &PendingEvent) -> Vec<String> {
     let base = api_base.as_str().trim_end_matches('/');
-    let from_uri = ev.uri.as_deref().and_then(|u| url::Url::parse(u).ok()).filter(|u| u.path().starts_with("/v1/people"));
+    let from_uri =
+        ev.uri.as_deref().and_then(|u| url::Url::parse(u).ok()).filter(|u| u.path().starts_with("/v1/people"));
     match from_uri {
         Some(u) => vec![match u.query() {
             Some(q) => format!("{base}{}?{q}", u.path()),
@@ -270,7 +272,8 @@ async fn fetch_people(app: &AppState, ev: &PendingEvent) -> Result<Vec<Value>, F
         if let Some(key) = app.secrets.fub_system_key.as_deref() {
             req = req.header("X-System-Key", key);
         }
-        let res = req.send().await.map_err(|e| Failure::retry(format!("GET {url}: {e}")))?;
+        let res =
+            req.send().await.map_err(|e| Failure::retry(format!("GET {url}: {}", crate::reso::error_chain(&e))))?;
         let status = res.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             tracing::warn!(%url, "Follow Up Boss person not found (deleted?); skipped");
@@ -337,7 +340,9 @@ fn capture_body(person: &Value, phone: &Phone, id: &str) -> LeadBody {
 async fn capture(app: &AppState, person: &Value, phone: &Phone, id: &str) -> Result<(), Failure> {
     let (phone, lead) = capture_body(person, phone, id).into_event().map_err(|e| Failure::permanent(e.message))?;
     let dedupe = format!("lead:followupboss:{id}");
-    app.submit(phone, Event::LeadCaptured(Box::new(lead)), Some(dedupe)).await.map_err(|e| Failure::retry(e.message))?;
+    app.submit(phone, Event::LeadCaptured(Box::new(lead)), Some(dedupe))
+        .await
+        .map_err(|e| Failure::retry(e.message))?;
     Ok(())
 }
 
@@ -363,7 +368,7 @@ async fn apply_person(app: &AppState, ev: &PendingEvent, person: &Value) -> Resu
         .and_then(|l| l.crm_status.as_deref())
         .is_some_and(|s| s.trim().eq_ignore_ascii_case(stage.trim()));
     if unchanged {
-        return Ok(known.is_none());
+        return Ok(false);
     }
     let event = Event::CrmChanged { status: stage, agent };
     let dedupe = format!("fub:{}:{id}", ev.event_id);

@@ -15,3 +15,19 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("leadline_leads_stored").set(app.store.lead_count() as f64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render())
 }
+
+/// Readiness: the store answers and the lead supervisor answers. 503 otherwise, so a load
+/// balancer or orchestrator holds traffic until both are up.
+pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
+    use leadline_actors::actors::supervisor::SupervisorMsg;
+    let store_ok = app.store.ping().is_ok();
+    let live = ractor::call_t!(app.supervisor, SupervisorMsg::LiveCount, 1000).ok();
+    let ready = store_ok && live.is_some();
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "store": if store_ok { "ok" } else { "unavailable" },
+        "live_lead_actors": live,
+    });
+    let status = if ready { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body))
+}

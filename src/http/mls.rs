@@ -80,13 +80,20 @@ impl MlsBody {
                     if !consistent {
                         return Err(ApiError::unprocessable(
                             "invalid_field",
-                            format!("{} from {old} to {new} is not a {}", kind.as_str(), kind.as_str().replace('_', " ")),
+                            format!(
+                                "{} from {old} to {new} is not a {}",
+                                kind.as_str(),
+                                kind.as_str().replace('_', " ")
+                            ),
                         ));
                     }
                 }
             }
             ListingChangeKind::StatusChange if new_status.is_none() => {
-                return Err(ApiError::unprocessable("missing_field", "`new_status` is required for change = status_change"));
+                return Err(ApiError::unprocessable(
+                    "missing_field",
+                    "`new_status` is required for change = status_change",
+                ));
             }
             ListingChangeKind::BackOnMarket if new_status.is_none() => new_status = Some("Active".into()),
             _ => {}

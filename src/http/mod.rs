@@ -1,12 +1,22 @@
 //! The HTTP surface: webhooks for integrations, the admin API, health and metrics.
 
+pub mod adapters;
 pub mod admin;
+pub mod admin_search;
+pub mod admin_ui;
 pub mod body;
 pub mod compliance;
+pub mod crm;
 pub mod dead_letters;
 pub mod error;
 pub mod events;
+pub mod followupboss;
 pub mod health;
+pub mod idempotency;
+pub mod integrations;
+pub mod mls;
+pub mod security;
+pub mod signed;
 pub mod twilio;
 
 use crate::config::{Secrets, Settings};
@@ -34,6 +44,8 @@ pub struct AppInner {
     pub supervisor: ActorRef<SupervisorMsg>,
     pub gateway: ActorRef<leadline_actors::actors::gateway::GatewayMsg>,
     pub metrics: PrometheusHandle,
+    /// The application clock (consent timestamps of web forms, idempotency expiry).
+    pub clock: Arc<dyn leadline_actors::clock::Clock>,
 }
 
 impl std::ops::Deref for AppState {
@@ -66,14 +78,16 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let admin = admin::router(state.clone());
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .route("/v1/events/leads", post(events::post_lead))
         .route("/v1/twilio/inbound", post(twilio::inbound))
         .route("/v1/twilio/status", post(twilio::status))
         .merge(admin)
+        .merge(admin_ui::router())
         .merge(compliance::router(state.clone()))
+        .merge(integrations::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -82,8 +96,9 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed on this route",
             )
         })
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state.clone());
+    // Request spans (masked), per-IP rate limit, body ceiling, request deadline.
+    security::guard(app, &state.settings.server)
 }
 
 /// The JSON shape of the decisions an event produced.

@@ -137,10 +137,10 @@ async fn consent_export_shows_grant_revocation_and_reinstatement_as_json_and_csv
     assert_eq!(grant["disclosure_sha256"].as_str().unwrap().len(), 64);
     assert_eq!(history[1]["at"], "2026-11-26T18:00:00.000Z");
     assert_eq!(history[1]["evidence"], "STOP");
-    assert!(history[1]["rule"].as_str().unwrap().starts_with("optout"), "{}", history[1]);
+    assert!(history[1]["rule"].as_str().unwrap().starts_with("opt_out"), "{}", history[1]);
     assert_eq!(history[2]["at"], "2026-11-26T18:10:00.000Z");
     assert_eq!(history[2]["evidence"], "START");
-    assert!(history[2]["rule"].as_str().unwrap().starts_with("optin"), "{}", history[2]);
+    assert!(history[2]["rule"].as_str().unwrap().starts_with("opt_in"), "{}", history[2]);
     for key in CONSENT_HEADER {
         assert!(grant.get(key).is_some(), "JSON rows carry the CSV's columns: {key}");
     }
@@ -516,6 +516,7 @@ async fn cli_audit_verify_and_consent_export_read_a_stopped_services_data() {
             dedupe_key: None,
             wake_at: None,
             new_interests: &[],
+            notifications: &[],
         };
         store.commit_lead(commit).await.unwrap();
     }

@@ -34,6 +34,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub settings: Settings,
     pub dir: Arc<tempfile::TempDir>,
+    /// The secrets the app runs with (kept across `restart`).
+    pub secrets: Secrets,
     app: Option<Application>,
 }
 
@@ -57,7 +59,11 @@ pub fn test_settings(dir: &std::path::Path, twilio: &FakeTwilio) -> Settings {
 }
 
 fn secrets() -> Secrets {
-    Secrets { admin_token: Some(ADMIN_TOKEN.into()), twilio_auth_token: Some(TWILIO_TOKEN.into()) }
+    Secrets {
+        admin_token: Some(ADMIN_TOKEN.into()),
+        twilio_auth_token: Some(TWILIO_TOKEN.into()),
+        ..Secrets::default()
+    }
 }
 
 impl TestApp {
@@ -75,9 +81,37 @@ impl TestApp {
         Self::boot(settings, twilio, clock, dir).await
     }
 
+    /// Like `spawn_with`, with the secrets changed too (webhook secret, FUB and RESO keys).
+    pub async fn spawn_with_secrets(
+        tweak: impl FnOnce(&mut Settings),
+        tweak_secrets: impl FnOnce(&mut Secrets),
+    ) -> TestApp {
+        LazyLock::force(&TRACING);
+        let twilio = FakeTwilio::start().await;
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let mut settings = test_settings(dir.path(), &twilio);
+        tweak(&mut settings);
+        let mut secrets = secrets();
+        tweak_secrets(&mut secrets);
+        let clock = ManualClock::new(weekday_midday());
+        Self::boot_with(settings, secrets, twilio, clock, dir).await
+    }
+
     async fn boot(settings: Settings, twilio: FakeTwilio, clock: ManualClock, dir: Arc<tempfile::TempDir>) -> TestApp {
-        let app = Application::build(settings.clone(), secrets(), Arc::new(clock.clone())).await.expect("app builds");
+        Self::boot_with(settings, secrets(), twilio, clock, dir).await
+    }
+
+    async fn boot_with(
+        settings: Settings,
+        secrets: Secrets,
+        twilio: FakeTwilio,
+        clock: ManualClock,
+        dir: Arc<tempfile::TempDir>,
+    ) -> TestApp {
+        let app =
+            Application::build(settings.clone(), secrets.clone(), Arc::new(clock.clone())).await.expect("app builds");
         TestApp {
+            secrets,
             base: format!("http://{}", app.address()),
             client: reqwest::Client::new(),
             twilio,
@@ -91,7 +125,13 @@ impl TestApp {
     /// Graceful stop, then a new process-equivalent on the same data dir, fake Twilio and clock.
     pub async fn restart(mut self) -> TestApp {
         self.app.take().unwrap().stop().await.expect("clean stop");
-        Self::boot(self.settings.clone(), self.twilio.clone(), self.clock.clone(), self.dir.clone()).await
+        let (settings, secrets) = (self.settings.clone(), self.secrets.clone());
+        Self::boot_with(settings, secrets, self.twilio.clone(), self.clock.clone(), self.dir.clone()).await
+    }
+
+    /// Runs a RESO poll now (the app must have `integrations.reso.enabled = true`).
+    pub async fn reso_poll(&self) -> anyhow::Result<leadline::reso::PollReport> {
+        self.app.as_ref().expect("app is running").reso_poll_now().await
     }
 
     pub async fn stop(mut self) {

@@ -1,7 +1,10 @@
 //! Integration tests: the real service over HTTP, real sled, real actors, a fake Twilio
 //! that is a real HTTP server.
 
+mod admin_search;
 mod compliance;
+mod conversation;
+mod event_sources;
 mod fake_twilio;
 mod foundation;
 mod gateway;

@@ -263,14 +263,14 @@ async fn send_one(ctx: &Ctx, text: OutboundText) {
     loop {
         attempt += 1;
         // Last checks happen inside the sending turn, so nothing slips between them and the send.
-        let turn = ctx.pacer.acquire().await;
+        let turn = ctx.pacer.acquire(sender.label(), !text.kind.is_automated()).await;
         if regate(ctx, &text).await.is_some() {
             return;
         }
         if !persist(ctx, &text, OutboxStatus::Attempting { at: now(ctx), attempt }).await {
             return;
         }
-        turn.go(sender.label()).await;
+        turn.go().await;
         let err = match ctx.provider.send(&text, &sender).await {
             Ok(ok) => {
                 metrics::counter!("leadline_sends_total", "provider" => ctx.provider.name(), "outcome" => "accepted")
@@ -368,6 +368,15 @@ async fn recover(ctx: &Ctx, me: &ActorRef<GatewayMsg>) {
         match rec.status {
             OutboxStatus::Queued => {
                 let _ = me.cast(GatewayMsg::Send(rec.text));
+            }
+            OutboxStatus::Deferred { until, .. } => {
+                let result = SendResult::Deferred {
+                    text: Box::new(rec.text.clone()),
+                    until,
+                    rule: "gateway.recovered_deferral".into(),
+                    reason: "deferred just before sending when the service stopped".into(),
+                };
+                report(ctx, &rec.text, result, &format!("deferred:{}", until.millis()));
             }
             OutboxStatus::Attempting { .. } => {
                 let err = ProviderError {

@@ -1,6 +1,7 @@
 //! One actor per lead: the single writer of that lead's state.
 
 use super::gateway::GatewayMsg;
+use super::supervisor::SupervisorMsg;
 use super::LeadDeps;
 use crate::audit;
 use crate::decide::decide;
@@ -10,6 +11,7 @@ use crate::storage::LeadCommit;
 use crate::ts::Ts;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The result of applying an event, returned to whoever is waiting for the acknowledgement.
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub enum LeadMsg {
     /// Apply an event. `dedupe_key` makes re-deliveries harmless; `reply` receives the
     /// acknowledgement once the result is durable.
     Apply { event: Event, dedupe_key: Option<String>, reply: Option<ApplyReply> },
+    /// Periodic check for passivation. Not activity: it never keeps an actor alive.
+    IdleTick,
 }
 
 pub struct LeadActor;
@@ -41,11 +45,16 @@ pub struct LeadActor;
 pub struct LeadArgs {
     pub phone: Phone,
     pub deps: Arc<LeadDeps>,
+    pub supervisor: ActorRef<SupervisorMsg>,
 }
 
 pub struct LeadActorState {
     lead: LeadState,
     deps: Arc<LeadDeps>,
+    supervisor: ActorRef<SupervisorMsg>,
+    last_activity: Instant,
+    /// Already asked the supervisor to passivate us.
+    asked_to_stop: bool,
 }
 
 impl Actor for LeadActor {
@@ -53,23 +62,40 @@ impl Actor for LeadActor {
     type State = LeadActorState;
     type Arguments = LeadArgs;
 
-    async fn pre_start(&self, _me: ActorRef<LeadMsg>, args: LeadArgs) -> Result<LeadActorState, ActorProcessingErr> {
+    async fn pre_start(&self, me: ActorRef<LeadMsg>, args: LeadArgs) -> Result<LeadActorState, ActorProcessingErr> {
         // A snapshot that cannot be read fails the spawn; the caller sees an error, not a blank lead.
         let lead = match args.deps.store.lead(&args.phone)? {
             Some(lead) => lead,
             None => LeadState::new(args.phone, Ts::from(args.deps.clock.now())),
         };
-        Ok(LeadActorState { lead, deps: args.deps })
+        let check_every = (args.deps.idle_after / 2).max(Duration::from_millis(10));
+        me.send_interval(check_every, || LeadMsg::IdleTick);
+        Ok(LeadActorState {
+            lead,
+            deps: args.deps,
+            supervisor: args.supervisor,
+            last_activity: Instant::now(),
+            asked_to_stop: false,
+        })
     }
 
     async fn handle(
         &self,
-        _me: ActorRef<LeadMsg>,
+        me: ActorRef<LeadMsg>,
         msg: LeadMsg,
         st: &mut LeadActorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
+            LeadMsg::IdleTick => {
+                // Ask, never stop ourselves: the supervisor drains us so nothing queued is lost.
+                if !st.asked_to_stop && st.last_activity.elapsed() >= st.deps.idle_after {
+                    st.asked_to_stop = true;
+                    let _ = st.supervisor.cast(SupervisorMsg::Idle(st.lead.phone.clone(), me.get_id()));
+                }
+            }
             LeadMsg::Apply { event, dedupe_key, reply } => {
+                st.last_activity = Instant::now();
+                st.asked_to_stop = false;
                 let result = apply(st, event, dedupe_key.as_deref()).await;
                 if let Some(reply) = reply {
                     // The caller may have timed out and gone; that is fine, the event is stored.
@@ -109,7 +135,7 @@ async fn apply(st: &mut LeadActorState, event: Event, dedupe_key: Option<&str>) 
         next.timeline_len = last.seq;
         next.timeline_head = last.hash.clone();
     }
-    let wake_at = next.pending.iter().map(|p| p.not_before).min();
+    let wake_at = next.pending.iter().map(|p| p.not_before).chain(next.follow_up.as_ref().map(|f| f.due)).min();
     let new_interests: Vec<String> =
         next.interests.iter().filter(|l| !st.lead.interests.contains(l)).cloned().collect();
     let commit = LeadCommit {
@@ -119,10 +145,14 @@ async fn apply(st: &mut LeadActorState, event: Event, dedupe_key: Option<&str>) 
         dedupe_key,
         wake_at,
         new_interests: &new_interests,
+        notifications: &decision.notifications,
     };
     deps.store.commit_lead(commit).await.map_err(store_err)?;
     // Durable from here on: update memory, then let texts go (the output gate).
     st.lead = next;
+    if !decision.notifications.is_empty() {
+        deps.notify.notify_one();
+    }
     record_metrics(&event, &entries);
     for text in decision.sends {
         if let Err(e) = deps.gateway.cast(GatewayMsg::Send(text)) {

@@ -24,4 +24,9 @@ pub struct LeadDeps {
     pub policy: Arc<Policy>,
     pub clock: Arc<dyn Clock>,
     pub gateway: ractor::ActorRef<gateway::GatewayMsg>,
+    /// Woken after a commit that wrote hand-off notifications (the shell delivers them).
+    pub notify: Arc<tokio::sync::Notify>,
+    /// A lead actor with no activity for this long stops (passivation); its next message
+    /// re-activates it from its snapshot.
+    pub idle_after: std::time::Duration,
 }

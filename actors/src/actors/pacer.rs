@@ -71,14 +71,27 @@ impl Pacer {
         }
     }
 
-    /// Takes the (single) sending turn: waits out the daily cap, then holds the pacer until
-    /// [`Turn::go`] or drop. The caller does its last checks while holding it, so the moment
-    /// the limiters are consumed is the moment of the send.
-    pub async fn acquire(&self) -> Turn<'_> {
+    /// Takes the (single) sending turn for `sender`: waits out the daily cap (unless
+    /// `required_reply`: an opt-out confirmation or HELP answer must not wait a day), waits
+    /// until `sender` is free *without* holding the turn (so other numbers keep sending),
+    /// then holds the pacer until [`Turn::go`] or drop. The caller does its last checks while
+    /// holding it, so the moment the limiters are consumed is the moment of the send.
+    pub async fn acquire(&self, sender: &str, required_reply: bool) -> Turn<'_> {
         let started = Instant::now();
-        self.wait_for_daily_cap().await;
-        let next_ok = self.next_ok.lock().await;
-        Turn { pacer: self, next_ok, started }
+        if !required_reply {
+            self.wait_for_daily_cap().await;
+        }
+        loop {
+            let next_ok = self.next_ok.lock().await;
+            let free_at = next_ok.get(sender).copied();
+            match free_at {
+                Some(at) if at > Instant::now() => {
+                    drop(next_ok);
+                    tokio::time::sleep(at.saturating_duration_since(Instant::now())).await;
+                }
+                _ => return Turn { pacer: self, next_ok, started, sender: sender.to_string() },
+            }
+        }
     }
 
     fn day_key(&self) -> String {
@@ -118,20 +131,16 @@ pub struct Turn<'a> {
     pacer: &'a Pacer,
     next_ok: MutexGuard<'a, HashMap<String, Instant>>,
     started: Instant,
+    sender: String,
 }
 
 impl Turn<'_> {
-    /// Waits until `sender` and the account may send, consumes both, and gives the turn up.
-    pub async fn go(mut self, sender: &str) {
-        if let Some(at) = self.next_ok.get(sender).copied() {
-            let now = Instant::now();
-            if at > now {
-                tokio::time::sleep(at - now).await;
-            }
-        }
+    /// Waits for the account limiter, marks the sender used, and gives the turn up.
+    pub async fn go(mut self) {
         self.pacer.account.until_ready().await;
         let sent_at = Instant::now();
-        self.next_ok.insert(sender.to_string(), sent_at + self.pacer.sender_period);
+        let sender = std::mem::take(&mut self.sender);
+        self.next_ok.insert(sender, sent_at + self.pacer.sender_period);
         if self.next_ok.len() > 10_000 {
             self.next_ok.retain(|_, at| *at > sent_at);
         }

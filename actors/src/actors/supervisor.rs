@@ -13,6 +13,8 @@ use std::time::Duration;
 pub enum SupervisorMsg {
     /// Deliver a message to the lead's actor, activating it first if needed.
     Route(Phone, LeadMsg),
+    /// A lead actor has been idle long enough: passivate it (drain, then forget).
+    Idle(Phone, ActorId),
     /// How many lead actors are live.
     LiveCount(RpcReplyPort<usize>),
     /// Let every lead actor finish its queued messages, then stop them (graceful shutdown).
@@ -25,11 +27,18 @@ pub struct SupervisorState {
     deps: Arc<LeadDeps>,
     leads: HashMap<Phone, ActorRef<LeadMsg>>,
     phones: HashMap<ActorId, Phone>,
+    /// Leads being passivated: the draining actor's id and the messages that arrived
+    /// meanwhile, replayed in order to the next activation (Akka's Passivate pattern).
+    passivating: HashMap<Phone, (ActorId, Vec<LeadMsg>)>,
 }
+
+/// Messages buffered per passivating lead; beyond this they are refused (callers get 503).
+const MAX_BUFFERED: usize = 10_000;
 
 impl SupervisorState {
     async fn spawn(&mut self, me: &ActorCell, phone: &Phone) -> Option<ActorRef<LeadMsg>> {
-        let args = LeadArgs { phone: phone.clone(), deps: self.deps.clone() };
+        let supervisor = ActorRef::<SupervisorMsg>::from(me.clone());
+        let args = LeadArgs { phone: phone.clone(), deps: self.deps.clone(), supervisor };
         match Actor::spawn_linked(None, LeadActor, args, me.clone()).await {
             Ok((actor, _join)) => {
                 self.phones.insert(actor.get_id(), phone.clone());
@@ -44,10 +53,22 @@ impl SupervisorState {
         }
     }
 
-    fn forget(&mut self, id: ActorId) {
+    /// A lead actor stopped (drained, failed or killed). If it was being passivated and
+    /// messages arrived meanwhile, a fresh activation (from the snapshot) gets them, in order.
+    async fn forget(&mut self, me: &ActorCell, id: ActorId) {
         if let Some(phone) = self.phones.remove(&id) {
             if self.leads.get(&phone).is_some_and(|a| a.get_id() == id) {
                 self.leads.remove(&phone);
+            }
+            if self.passivating.get(&phone).is_some_and(|(pid, _)| *pid == id) {
+                let buffered = self.passivating.remove(&phone).map(|(_, b)| b).unwrap_or_default();
+                if !buffered.is_empty() {
+                    if let Some(fresh) = self.spawn(me, &phone).await {
+                        for msg in buffered {
+                            let _ = fresh.cast(msg);
+                        }
+                    }
+                }
             }
         }
         metrics::gauge!("leadline_live_lead_actors").set(self.leads.len() as f64);
@@ -64,7 +85,7 @@ impl Actor for LeadSupervisor {
         _me: ActorRef<SupervisorMsg>,
         deps: Arc<LeadDeps>,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        Ok(SupervisorState { deps, leads: HashMap::new(), phones: HashMap::new() })
+        Ok(SupervisorState { deps, leads: HashMap::new(), phones: HashMap::new(), passivating: HashMap::new() })
     }
 
     async fn handle(
@@ -75,6 +96,14 @@ impl Actor for LeadSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::Route(phone, msg) => {
+                if let Some((_, buffer)) = st.passivating.get_mut(&phone) {
+                    if buffer.len() < MAX_BUFFERED {
+                        buffer.push(msg);
+                    } else {
+                        tracing::warn!(phone = %phone.masked(), "passivation buffer full; message refused");
+                    }
+                    return Ok(());
+                }
                 let actor = match st.leads.get(&phone) {
                     Some(actor) => actor.clone(),
                     None => match st.spawn(&me.get_cell(), &phone).await {
@@ -89,6 +118,17 @@ impl Actor for LeadSupervisor {
                     }
                     if let Some(fresh) = st.spawn(&me.get_cell(), &phone).await {
                         let _ = fresh.cast(msg);
+                    }
+                }
+            }
+            SupervisorMsg::Idle(phone, id) => {
+                if let Some(actor) = st.leads.get(&phone).filter(|a| a.get_id() == id).cloned() {
+                    st.leads.remove(&phone);
+                    st.passivating.insert(phone, (id, Vec::new()));
+                    metrics::counter!("leadline_passivations_total").increment(1);
+                    // drain: what is already queued is processed; then the actor stops.
+                    if actor.drain().is_err() {
+                        actor.stop(None);
                     }
                 }
             }
@@ -113,16 +153,16 @@ impl Actor for LeadSupervisor {
     /// last snapshot, which is exactly its last acknowledged state.
     async fn handle_supervisor_evt(
         &self,
-        _me: ActorRef<SupervisorMsg>,
+        me: ActorRef<SupervisorMsg>,
         evt: SupervisionEvent,
         st: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match evt {
-            SupervisionEvent::ActorTerminated(cell, _, _) => st.forget(cell.get_id()),
+            SupervisionEvent::ActorTerminated(cell, _, _) => st.forget(&me.get_cell(), cell.get_id()).await,
             SupervisionEvent::ActorFailed(cell, err) => {
                 tracing::error!(error = %err, "lead actor failed; it restarts from its snapshot on its next message");
                 metrics::counter!("leadline_lead_actor_failures_total").increment(1);
-                st.forget(cell.get_id());
+                st.forget(&me.get_cell(), cell.get_id()).await;
             }
             _ => {}
         }

@@ -12,6 +12,8 @@
 //! - `suppression`: phone -> `Suppression`: the do-not-contact list (internal DNC, litigators).
 //! - `interests`: listing id + 0x00 + phone -> empty: which leads watch a listing (MLS fan-out).
 //! - `idempotency`: `Idempotency-Key` -> `StoredResponse`: replayed for re-deliveries until it expires.
+//! - `notifications`: id -> `Notification`: hand-off messages for people, written with the
+//!   lead's snapshot and deleted once the hand-off webhook accepted them.
 //! - `meta`: namespaced small values of the integrations (RESO poller watermark, last seen
 //!   price and status per listing), through `meta_get` / `meta_put`.
 //!
@@ -22,12 +24,15 @@
 //! loss on drives without power-loss protection (spacejam/sled#1452).
 
 use crate::codec::{self, CodecError};
-use crate::model::{LeadState, OutboundText, Suppression, TimelineEntry};
+use crate::model::{LeadState, Notification, OutboundText, Suppression, TimelineEntry};
 use crate::phone::Phone;
 use crate::ts::Ts;
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use std::path::Path;
+
+mod search;
+pub use search::LeadFilter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,8 +83,11 @@ pub enum OutboxStatus {
 }
 
 impl OutboxStatus {
+    /// Start-up recovery looks at records that are not final. `Deferred` counts as not
+    /// final: the lead may not have taken the text back before a crash, and telling it again
+    /// is harmless (the outcome is deduplicated).
     pub fn is_final(&self) -> bool {
-        !matches!(self, OutboxStatus::Queued | OutboxStatus::Attempting { .. })
+        !matches!(self, OutboxStatus::Queued | OutboxStatus::Attempting { .. } | OutboxStatus::Deferred { .. })
     }
 }
 
@@ -119,11 +127,17 @@ pub struct LeadCommit<'a> {
     pub wake_at: Option<Ts>,
     /// Listings this event added to the lead's interests (for the fan-out index).
     pub new_interests: &'a [String],
+    /// Hand-off notifications to deliver.
+    pub notifications: &'a [Notification],
 }
+
+mod group_commit;
+pub use group_commit::Durability;
 
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    group: std::sync::Arc<group_commit::GroupCommit>,
     leads: sled::Tree,
     timeline: sled::Tree,
     outbox: sled::Tree,
@@ -135,6 +149,7 @@ pub struct Store {
     interests: sled::Tree,
     idempotency: sled::Tree,
     meta: sled::Tree,
+    notifications: sled::Tree,
 }
 
 fn timeline_prefix(phone: &Phone) -> Vec<u8> {
@@ -172,8 +187,13 @@ pub struct DueTimer {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
+        Self::open_with(path, Durability::Process)
+    }
+
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Store> {
         let db = sled::Config::new().path(path).mode(sled::Mode::LowSpace).open()?;
         Ok(Store {
+            group: std::sync::Arc::new(group_commit::GroupCommit::new(durability, path.to_path_buf())),
             leads: db.open_tree("leads")?,
             timeline: db.open_tree("timeline")?,
             outbox: db.open_tree("outbox")?,
@@ -185,14 +205,15 @@ impl Store {
             interests: db.open_tree("interests")?,
             idempotency: db.open_tree("idempotency")?,
             meta: db.open_tree("meta")?,
+            notifications: db.open_tree("notifications")?,
             db,
         })
     }
 
-    /// Waits until everything written so far is on disk (see the module note on what that means).
+    /// Waits until everything written so far is on disk (see the module note on what that
+    /// means); concurrent callers share flushes (group commit).
     pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.group.flush(&self.db).await
     }
 
     pub fn lead(&self, phone: &Phone) -> Result<Option<LeadState>> {
@@ -200,6 +221,12 @@ impl Store {
             Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
         }
+    }
+
+    /// A cheap read that fails if the database is unusable (readiness probes).
+    pub fn ping(&self) -> Result<()> {
+        self.leads.first()?;
+        Ok(())
     }
 
     pub fn lead_exists(&self, phone: &Phone) -> Result<bool> {
@@ -235,8 +262,10 @@ impl Store {
         let phone = c.state.phone.as_str();
         let timer = c.wake_at.map(|t| timer_key(t, &c.state.phone));
         let interest_keys: Vec<Vec<u8>> = c.new_interests.iter().map(|l| interest_key(l, &c.state.phone)).collect();
-        (&self.leads, &self.timeline, &self.outbox, &self.dedupe, &self.timers, &self.interests)
-            .transaction(|(leads, timeline, outbox, dedupe, timers, interests)| {
+        let notes =
+            c.notifications.iter().map(|n| Ok((n.id.clone(), codec::encode(n)?))).collect::<Result<Vec<_>>>()?;
+        (&self.leads, &self.timeline, &self.outbox, &self.dedupe, &self.timers, &self.interests, &self.notifications)
+            .transaction(|(leads, timeline, outbox, dedupe, timers, interests, notifications)| {
                 leads.insert(phone, snapshot.as_slice())?;
                 for (k, v) in &entries {
                     timeline.insert(k.as_slice(), v.as_slice())?;
@@ -252,6 +281,9 @@ impl Store {
                 }
                 for key in &interest_keys {
                     interests.insert(key.as_slice(), &[][..])?;
+                }
+                for (k, v) in &notes {
+                    notifications.insert(k.as_bytes(), v.as_slice())?;
                 }
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
@@ -484,5 +516,15 @@ impl Store {
 
     pub fn dead_letter_count(&self) -> usize {
         self.dead_letters.len()
+    }
+
+    /// Notifications not yet delivered, oldest id first.
+    pub fn undelivered_notifications(&self, limit: usize) -> Result<Vec<Notification>> {
+        self.notifications.iter().values().take(limit).map(|v| Ok(codec::decode(&v?)?)).collect()
+    }
+
+    pub async fn remove_notification(&self, id: &str) -> Result<()> {
+        self.notifications.remove(id)?;
+        self.flush().await
     }
 }

@@ -1,0 +1,227 @@
+//! Admin lead list/search and service stats (bearer `LEADLINE_ADMIN_TOKEN`, merged into
+//! the admin router):
+//!
+//! - `GET /v1/admin/leads?status=&frozen=&crm_status=&source=&listing=&q=&limit=&cursor=`:
+//!   leads in phone order, `{"leads": [lead_json...], "next_cursor": "+1..." | null}`.
+//!   `status` is one of `NEW`, `CONTACTED_SMS`, `ENGAGED`, `OPT_OUT`, `UNDELIVERABLE`
+//!   (any case); `frozen` is `true`/`false`; `crm_status`, `source` and `listing` (a
+//!   listing id in the lead's interests) compare case-insensitively; `q` is part of the
+//!   first or last name (case-insensitive) or of the phone's digits. `cursor` is the
+//!   `next_cursor` of the previous page; `limit` defaults to 50, at most 200. Empty
+//!   parameters are ignored (as a web form sends them); unknown ones are a 400.
+//!   A page scans the store from the cursor (see `Store::search_leads`: O(leads)).
+//! - `GET /v1/admin/stats`: `{leads_stored, live_lead_actors, dead_letters, timers_scheduled}`.
+
+use super::admin::lead_json;
+use super::error::ApiError;
+use super::AppState;
+use axum::extract::{RawQuery, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use leadline_actors::actors::supervisor::SupervisorMsg;
+use leadline_actors::model::{LeadState, LeadStatus};
+use leadline_actors::storage::LeadFilter;
+use leadline_actors::Phone;
+use serde::Serialize;
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 200;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/admin/leads", get(list_leads)).route("/v1/admin/stats", get(stats))
+}
+
+/// The search parameters as given (strings, so a form can be re-filled with them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SearchParams {
+    pub status: String,
+    pub frozen: String,
+    pub crm_status: String,
+    pub source: String,
+    pub listing: String,
+    pub q: String,
+    pub limit: String,
+    pub cursor: String,
+}
+
+/// A validated search: what `Store::search_leads` takes.
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub filter: LeadFilter,
+    pub after: Option<Phone>,
+    pub limit: usize,
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+impl SearchParams {
+    /// Reads a query string; unknown parameters are an error (a typo should not silently
+    /// widen a search).
+    pub fn from_query(raw: Option<&str>) -> Result<SearchParams, ApiError> {
+        let mut p = SearchParams::default();
+        for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            let slot = match k.as_ref() {
+                "status" => &mut p.status,
+                "frozen" => &mut p.frozen,
+                "crm_status" => &mut p.crm_status,
+                "source" => &mut p.source,
+                "listing" => &mut p.listing,
+                "q" => &mut p.q,
+                "limit" => &mut p.limit,
+                "cursor" => &mut p.cursor,
+                other => {
+                    let shown: String = other.chars().take(40).collect();
+                    return Err(ApiError::bad_request(
+                        "invalid_query",
+                        format!(
+                            "unknown parameter '{shown}'; use status, frozen, crm_status, source, listing, q, limit, cursor"
+                        ),
+                    ));
+                }
+            };
+            *slot = v.chars().take(200).collect();
+        }
+        Ok(p)
+    }
+
+    /// Validates the parameters.
+    pub fn to_search(&self) -> Result<Search, ApiError> {
+        let status = match non_empty(&self.status) {
+            None => None,
+            Some(s) => Some(parse_status(&s).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("unknown status '{s}'; use NEW, CONTACTED_SMS, ENGAGED, OPT_OUT or UNDELIVERABLE"),
+                )
+            })?),
+        };
+        let frozen = match non_empty(&self.frozen).map(|f| f.to_ascii_lowercase()).as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    format!("frozen must be true or false, not '{other}'"),
+                ))
+            }
+        };
+        let limit = match non_empty(&self.limit) {
+            None => DEFAULT_LIMIT,
+            Some(l) => l
+                .parse::<usize>()
+                .ok()
+                .filter(|l| *l >= 1)
+                .ok_or_else(|| {
+                    ApiError::bad_request("invalid_query", format!("limit must be a number from 1 to {MAX_LIMIT}"))
+                })?
+                .min(MAX_LIMIT),
+        };
+        let after = match non_empty(&self.cursor) {
+            None => None,
+            Some(c) => Some(Phone::parse(&c).map_err(|_| {
+                ApiError::bad_request("invalid_cursor", "cursor must be the next_cursor of a previous page")
+            })?),
+        };
+        let filter = LeadFilter {
+            status,
+            frozen,
+            crm_status: non_empty(&self.crm_status),
+            source: non_empty(&self.source),
+            listing: non_empty(&self.listing),
+            q: non_empty(&self.q),
+        };
+        Ok(Search { filter, after, limit })
+    }
+
+    /// Whether any filter is set (the admin page shows "all leads" otherwise).
+    pub fn has_filter(&self) -> bool {
+        [&self.status, &self.frozen, &self.crm_status, &self.source, &self.listing, &self.q]
+            .iter()
+            .any(|s| !s.trim().is_empty())
+    }
+}
+
+/// `NEW`, `contacted_sms`, ... through the same names the API prints.
+pub fn parse_status(s: &str) -> Option<LeadStatus> {
+    serde_json::from_value(serde_json::Value::String(s.trim().to_ascii_uppercase())).ok()
+}
+
+/// Runs a validated search against the store.
+pub fn run_search(app: &AppState, search: &Search) -> Result<(Vec<LeadState>, Option<Phone>), ApiError> {
+    Ok(app.store.search_leads(&search.filter, search.after.as_ref(), search.limit)?)
+}
+
+async fn list_leads(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<serde_json::Value>, ApiError> {
+    let search = SearchParams::from_query(raw.as_deref())?.to_search()?;
+    let store_app = app.clone();
+    // The scan is blocking sled I/O over possibly many snapshots: keep it off the async workers.
+    let (leads, next) = tokio::task::spawn_blocking(move || run_search(&store_app, &search))
+        .await
+        .map_err(|_| ApiError::unavailable("the search was interrupted; retry"))??;
+    Ok(Json(serde_json::json!({
+        "leads": leads.iter().map(lead_json).collect::<Vec<_>>(),
+        "count": leads.len(),
+        "next_cursor": next,
+    })))
+}
+
+/// Counts for an operator's dashboard.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub leads_stored: usize,
+    /// `None` when the supervisor did not answer in time.
+    pub live_lead_actors: Option<usize>,
+    pub dead_letters: usize,
+    pub timers_scheduled: usize,
+}
+
+pub async fn collect_stats(app: &AppState) -> Stats {
+    let live = match ractor::call_t!(app.supervisor, SupervisorMsg::LiveCount, 2000) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "the supervisor did not report its live actors");
+            None
+        }
+    };
+    let store = app.store.clone();
+    let counts =
+        tokio::task::spawn_blocking(move || (store.lead_count(), store.dead_letter_count(), store.timer_count())).await;
+    let (leads_stored, dead_letters, timers_scheduled) = counts.unwrap_or_default();
+    Stats { leads_stored, live_lead_actors: live, dead_letters, timers_scheduled }
+}
+
+async fn stats(State(app): State<AppState>) -> Json<Stats> {
+    Json(collect_stats(&app).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_validates_parameters() {
+        let p = SearchParams::from_query(Some(
+            "status=contacted_sms&frozen=TRUE&q=Ana&limit=500&source=&cursor=%2B12125550142",
+        ))
+        .unwrap();
+        let s = p.to_search().unwrap();
+        assert_eq!(s.filter.status, Some(LeadStatus::ContactedSms));
+        assert_eq!(s.filter.frozen, Some(true));
+        assert_eq!(s.filter.q.as_deref(), Some("Ana"));
+        assert_eq!(s.filter.source, None);
+        assert_eq!(s.limit, MAX_LIMIT);
+        assert_eq!(s.after.as_ref().map(Phone::as_str), Some("+12125550142"));
+        assert!(p.has_filter());
+        assert_eq!(SearchParams::from_query(None).unwrap().to_search().unwrap().limit, DEFAULT_LIMIT);
+
+        for bad in ["status=LOST", "frozen=maybe", "limit=0", "limit=x", "cursor=abc", "colour=red"] {
+            let r = SearchParams::from_query(Some(bad)).and_then(|p| p.to_search());
+            let e = r.expect_err(bad);
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+}

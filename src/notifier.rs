@@ -1,0 +1,101 @@
+//! Delivers hand-off notifications (a lead replied; an ambiguous opt-out to review) to the
+//! brokerage's webhook. Notifications are written to sled with the lead's snapshot, so none
+//! is lost on a crash; this task POSTs each one, deletes it on a 2xx, and retries the others
+//! with capped exponential backoff. With no webhook configured they stay on the timeline only.
+
+use crate::config::HandoffSettings;
+use crate::webhook_auth;
+use leadline_actors::model::Notification;
+use leadline_actors::storage::Store;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
+
+pub struct Notifier {
+    pub store: Store,
+    pub settings: HandoffSettings,
+    pub secret: Option<String>,
+    pub wake: Arc<Notify>,
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+impl Notifier {
+    /// Runs until `stop` changes.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let http = match reqwest::Client::builder().timeout(Duration::from_millis(self.settings.timeout_ms)).build() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "hand-off notifier cannot start");
+                return;
+            }
+        };
+        // Per notification: attempts so far and when to try again.
+        let mut retry: HashMap<String, (u32, Instant)> = HashMap::new();
+        loop {
+            self.deliver_due(&http, &mut retry).await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    async fn deliver_due(&self, http: &reqwest::Client, retry: &mut HashMap<String, (u32, Instant)>) {
+        let pending = match self.store.undelivered_notifications(100) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read notifications");
+                return;
+            }
+        };
+        metrics::gauge!("leadline_handoff_pending").set(pending.len() as f64);
+        for n in pending {
+            if retry.get(&n.id).is_some_and(|(_, at)| *at > Instant::now()) {
+                continue;
+            }
+            let delivered = if self.settings.webhook_url.trim().is_empty() {
+                tracing::info!(phone = %n.phone.masked(), reason = %n.reason, "hand-off (no webhook configured; see the timeline)");
+                true
+            } else {
+                self.post(http, &n).await
+            };
+            if delivered {
+                if let Err(e) = self.store.remove_notification(&n.id).await {
+                    tracing::error!(error = %e, "cannot remove a delivered notification");
+                }
+                retry.remove(&n.id);
+                metrics::counter!("leadline_handoff_delivered_total").increment(1);
+            } else {
+                let (attempts, _) = retry.get(&n.id).copied().unwrap_or((0, Instant::now()));
+                let backoff = Duration::from_secs(1u64 << attempts.min(10)).min(MAX_BACKOFF);
+                retry.insert(n.id.clone(), (attempts + 1, Instant::now() + backoff));
+                metrics::counter!("leadline_handoff_failures_total").increment(1);
+            }
+        }
+    }
+
+    async fn post(&self, http: &reqwest::Client, n: &Notification) -> bool {
+        let body = serde_json::json!({
+            "id": n.id, "phone": n.phone, "reason": n.reason, "message": n.message, "agent": n.agent, "at": n.at,
+        })
+        .to_string();
+        let mut req = http.post(self.settings.webhook_url.trim()).header("content-type", "application/json");
+        if let Some(secret) = &self.secret {
+            req = req.header("X-Leadline-Signature", webhook_auth::leadline_signature(body.as_bytes(), secret));
+        }
+        match req.body(body).send().await {
+            Ok(res) if res.status().is_success() => true,
+            Ok(res) => {
+                tracing::warn!(status = %res.status(), id = %n.id, "hand-off webhook refused; will retry");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, id = %n.id, "hand-off webhook unreachable; will retry");
+                false
+            }
+        }
+    }
+}
