@@ -89,11 +89,11 @@ impl Notifier {
         match req.body(body).send().await {
             Ok(res) if res.status().is_success() => true,
             Ok(res) => {
-                tracing::warn!(status = %res.status(), id = %n.id, "hand-off webhook refused; will retry");
+                tracing::warn!(status = %res.status(), id = %leadline_actors::phone::mask(&n.id), "hand-off webhook refused; will retry");
                 false
             }
             Err(e) => {
-                tracing::warn!(error = %e, id = %n.id, "hand-off webhook unreachable; will retry");
+                tracing::warn!(error = %e, id = %leadline_actors::phone::mask(&n.id), "hand-off webhook unreachable; will retry");
                 false
             }
         }

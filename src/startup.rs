@@ -59,6 +59,13 @@ fn provider(settings: &Settings, secrets: &Secrets) -> anyhow::Result<Arc<dyn Sm
 impl Application {
     pub async fn build(settings: Settings, secrets: Secrets, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         crate::http::signed::check_bind_policy(&settings, &secrets)?;
+        // Load the phone-number metadata and the area-code table now, off the async threads and
+        // while storage opens; lazily, the first request paid ~200 ms for them (leadline-load
+        // --probe million: "first event for a cold lead").
+        tokio::task::spawn_blocking(|| {
+            let _ = leadline_actors::Phone::parse("+12125550142");
+            let _ = leadline_actors::quiet_hours::area_info("+12125550142");
+        });
         // Everything that can be refused for configuration is checked before touching storage.
         let provider = provider(&settings, &secrets)?;
         let policy = Arc::new(Policy::new(settings.policy_settings()).context("invalid configuration")?);

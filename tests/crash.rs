@@ -681,7 +681,12 @@ async fn soak() {
         if Instant::now() >= next_sample {
             let (rss, fds) = server.rss_kb_and_fds();
             let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid)).unwrap_or_default();
-            let threads = status.lines().find(|l| l.starts_with("Threads:")).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("?").to_string();
+            let threads = status
+                .lines()
+                .find(|l| l.starts_with("Threads:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .unwrap_or("?")
+                .to_string();
             let data = dir_size(&e.data);
             let t = started.elapsed().as_secs();
             println!(
@@ -716,7 +721,8 @@ async fn soak() {
             let res = match (roll, known) {
                 (0..=39, _) | (_, None) => {
                     let Some(phone) = pool.lock().unwrap().pop() else { return };
-                    let r = c.post_event("/v1/events/leads", &lead_body(&phone, &format!("SK-{n}"), &listing, "Ana")).await;
+                    let r =
+                        c.post_event("/v1/events/leads", &lead_body(&phone, &format!("SK-{n}"), &listing, "Ana")).await;
                     if r.as_ref().is_ok_and(|r| r.status().is_success()) {
                         leads.lock().unwrap().push(phone);
                     }

@@ -16,8 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use support::fake_twilio::{FakeTwilio, Reply};
 use support::server::{
-    base_env, lead_body, urlencode, Server, ACCOUNT_SID, ADMIN_TOKEN, FROM, PUBLIC_URL, TWILIO_TOKEN,
-    WEBHOOK_SECRET,
+    base_env, lead_body, urlencode, Server, ACCOUNT_SID, ADMIN_TOKEN, FROM, PUBLIC_URL, TWILIO_TOKEN, WEBHOOK_SECRET,
 };
 
 const FUB_KEY: &str = "sec-fub-system-key-77aa";
@@ -251,14 +250,17 @@ async fn forged_signatures_are_refused_and_change_nothing() {
     }
     // FUB-Signature.
     let fub = serde_json::to_vec(&json!({"eventId": "e1", "event": "peopleCreated", "resourceIds": [1]})).unwrap();
-    for sig in ["", "00", &webhook_auth::fub_signature(&fub, "not-the-key"), &webhook_auth::fub_signature(b"{}", FUB_KEY)] {
+    for sig in
+        ["", "00", &webhook_auth::fub_signature(&fub, "not-the-key"), &webhook_auth::fub_signature(b"{}", FUB_KEY)]
+    {
         let header = (!sig.is_empty()).then(|| ("fub-signature", sig.to_string()));
         let (status, _) = json_of(post("/v1/webhooks/followupboss", fub.clone(), header).await.unwrap()).await;
         assert_eq!(status, 403, "FUB signature {sig:?}");
         checked += 1;
     }
     // X-Twilio-Signature: wrong token, tampered field, other URL, missing.
-    let form = [("MessageSid", "SMforged1"), ("AccountSid", ACCOUNT_SID), ("From", phone), ("To", FROM), ("Body", "STOP")];
+    let form =
+        [("MessageSid", "SMforged1"), ("AccountSid", ACCOUNT_SID), ("From", phone), ("To", FROM), ("Body", "STOP")];
     let owned: Vec<(String, String)> = form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     for path in ["/v1/twilio/inbound", "/v1/twilio/status"] {
         let url = format!("{PUBLIC_URL}{path}");
@@ -382,7 +384,13 @@ async fn debug_logs_never_contain_full_phone_numbers_or_secrets() {
     // A capture whose first text fails permanently (dead letter), the others succeed.
     fake.script([Reply::Error(400, 21606, "The From phone number is not a valid, SMS-capable number")]);
     for (i, p) in phones.iter().enumerate() {
-        assert_eq!(c.post_event("/v1/events/leads", &lead_body(p, &format!("LOG-{i}"), "LOG-1", "Ana")).await.unwrap().status(), 202);
+        assert_eq!(
+            c.post_event("/v1/events/leads", &lead_body(p, &format!("LOG-{i}"), "LOG-1", "Ana"))
+                .await
+                .unwrap()
+                .status(),
+            202
+        );
     }
     for p in &phones {
         fake.wait_for(p, 1, Duration::from_secs(5)).await;
@@ -406,7 +414,10 @@ async fn debug_logs_never_contain_full_phone_numbers_or_secrets() {
     c.http.post(format!("{}/v1/webhooks/zillow?key={key}", c.base)).json(&zillow).send().await.unwrap();
     c.http
         .post(format!("{}/v1/webhooks/webform", c.base))
-        .header("x-leadline-signature", webhook_auth::leadline_signature(b"phone=212.555.0168&consent=on", WEBHOOK_SECRET))
+        .header(
+            "x-leadline-signature",
+            webhook_auth::leadline_signature(b"phone=212.555.0168&consent=on", WEBHOOK_SECRET),
+        )
         .header("content-type", "application/x-www-form-urlencoded")
         .body("phone=212.555.0168&consent=on")
         .send()
@@ -418,16 +429,39 @@ async fn debug_logs_never_contain_full_phone_numbers_or_secrets() {
         c.admin_get(&format!("/v1/admin/leads/{}/consent", urlencode(p))).await.unwrap();
         c.admin_get(&format!("/v1/admin/leads/{}", &p[1..])).await.unwrap();
     }
-    c.http.post(format!("{}/v1/admin/leads/{}/freeze", c.base, urlencode(a))).bearer_auth(ADMIN_TOKEN).json(&json!({"reason": "log test"})).send().await.unwrap();
-    c.http.put(format!("{}/v1/admin/suppressions/{}", c.base, urlencode(e))).bearer_auth(ADMIN_TOKEN).json(&json!({"list": "internal_dnc"})).send().await.unwrap();
+    c.http
+        .post(format!("{}/v1/admin/leads/{}/freeze", c.base, urlencode(a)))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"reason": "log test"}))
+        .send()
+        .await
+        .unwrap();
+    c.http
+        .put(format!("{}/v1/admin/suppressions/{}", c.base, urlencode(e)))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"list": "internal_dnc"}))
+        .send()
+        .await
+        .unwrap();
     c.admin_get(&format!("/v1/admin/leads?phone={}", urlencode(a))).await.unwrap();
     for dl in c.dead_letters().await {
         let id = dl["id"].as_str().unwrap().replace('+', "%2B").replace('#', "%23");
-        c.http.post(format!("{}/v1/admin/dead-letters/{id}/retry", c.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        c.http
+            .post(format!("{}/v1/admin/dead-letters/{id}/retry", c.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
     }
     // The admin page: sign-in with the token in the form, a lead page.
     let form = format!("token={ADMIN_TOKEN}&next=%2Fadmin");
-    c.http.post(format!("{}/admin/login", c.base)).header("content-type", "application/x-www-form-urlencoded").body(form).send().await.unwrap();
+    c.http
+        .post(format!("{}/admin/login", c.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
     c.http.get(format!("{}/admin/leads/{}", c.base, urlencode(a))).send().await.unwrap();
     // Forged and malformed requests are logged as refusals.
     c.http.post(format!("{}/v1/twilio/inbound", c.base)).form(&[("From", a), ("Body", "STOP")]).send().await.unwrap();

@@ -275,6 +275,13 @@ pub struct OutboundText {
     pub created_at: Ts,
 }
 
+impl OutboundText {
+    /// The id as logs may show it (phone masked).
+    pub fn log_id(&self) -> String {
+        crate::phone::mask_message_id(&self.id)
+    }
+}
+
 /// Listing details as a lead source or the MLS describes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListingRef {

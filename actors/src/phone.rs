@@ -60,6 +60,14 @@ pub fn mask(raw: &str) -> String {
     format!("{head}***{tail}")
 }
 
+/// A message id (`<phone>#<seq>`) safe for logs: `+1212***0142#3`.
+pub fn mask_message_id(id: &str) -> String {
+    match id.split_once('#') {
+        Some((phone, seq)) => format!("{}#{seq}", mask(phone)),
+        None => mask(id),
+    }
+}
+
 impl fmt::Display for Phone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

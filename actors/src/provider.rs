@@ -90,7 +90,7 @@ impl SmsProvider for DryRunProvider {
             http_status: None,
             message: format!("dry-run could not record to {}: {e}", self.path.display()),
         })?;
-        tracing::info!(to = %text.to.masked(), id = %text.id, kind = text.kind.as_str(), "dry-run: would send");
+        tracing::info!(to = %text.to.masked(), id = %text.log_id(), kind = text.kind.as_str(), "dry-run: would send");
         Ok(Accepted { provider_id: format!("DRY{}", text.id.replace(['+', '#'], "")), status: "dry-run".into() })
     }
 }

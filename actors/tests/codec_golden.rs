@@ -296,7 +296,7 @@ fn a_huge_length_prefix_is_an_error_not_an_allocation() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2048, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Random bytes never panic (with or without a valid version byte).
     #[test]

@@ -151,6 +151,14 @@ struct Cli {
     /// `--probe million`: how the leads are stored.
     #[arg(long, value_enum, default_value = "store")]
     via: Via,
+    /// `--probe million`: after the restart, this many CRM events to random stored leads
+    /// (closed loop, concurrency 64), to see the RSS once traffic has touched the population.
+    #[arg(long, default_value_t = 100_000)]
+    touch: u64,
+    /// `--probe million`: skip filling and restart on this data dir, filled before with
+    /// `--probe million --keep-data` and the same `--leads`.
+    #[arg(long)]
+    reuse: Option<PathBuf>,
     /// `--probe million`: give up filling after this many seconds (the report says so).
     #[arg(long, default_value_t = 900)]
     fill_timeout: u64,
@@ -746,11 +754,13 @@ struct Stats {
     statuses: BTreeMap<String, u64>,
     ok: u64,
     lead_events: u64,
+    /// Acknowledged during the warm-up (not in any other figure).
+    warm_ok: u64,
 }
 
 impl Stats {
     fn new() -> Stats {
-        Stats { all: histogram(), by_kind: BTreeMap::new(), statuses: BTreeMap::new(), ok: 0, lead_events: 0 }
+        Stats { all: histogram(), by_kind: BTreeMap::new(), statuses: BTreeMap::new(), ok: 0, lead_events: 0, warm_ok: 0 }
     }
 
     fn record(&mut self, kind: Kind, latency: Duration, outcome: &Result<(u16, u64), String>) {
@@ -866,8 +876,11 @@ async fn run(
                         }
                         let req = traffic.next();
                         let outcome = send(&client, &base, &req).await;
+                        let mut stats = stats.lock().unwrap_or_else(|p| p.into_inner());
                         if sent >= measure_from {
-                            stats.lock().unwrap_or_else(|p| p.into_inner()).record(req.kind, sent.elapsed(), &outcome);
+                            stats.record(req.kind, sent.elapsed(), &outcome);
+                        } else if matches!(outcome, Ok((200..=299, _))) {
+                            stats.warm_ok += 1;
                         }
                     }
                 });
@@ -893,8 +906,11 @@ async fn run(
                     let req = traffic.next();
                     let outcome = send(&client, &base, &req).await;
                     drop(permit);
+                    let mut stats = stats.lock().unwrap_or_else(|p| p.into_inner());
                     if intended >= measure_from {
-                        stats.lock().unwrap_or_else(|p| p.into_inner()).record(req.kind, intended.elapsed(), &outcome);
+                        stats.record(req.kind, intended.elapsed(), &outcome);
+                    } else if matches!(outcome, Ok((200..=299, _))) {
+                        stats.warm_ok += 1;
                     }
                 });
                 while tasks.try_join_next().is_some() {}
@@ -992,8 +1008,18 @@ async fn load_test(cli: &Cli) -> anyhow::Result<()> {
             ceiling = Some(r.req_rate());
         }
         let traffic = service_traffic.get_or_insert_with(|| next_traffic(&public_url)).clone();
+        let cpu0 = service.cpu_ms();
         let r = run("leadline", &base, traffic, spec, warmup, duration).await?;
         r.print();
+        if let (Some(a), Some(b), Where::Child) = (cpu0, service.cpu_ms(), cli.service) {
+            // Robust to other load on the machine, unlike the rate: what one request costs.
+            let reqs = r.stats.ok + r.stats.warm_ok;
+            println!(
+                "  service CPU: {:.1} s for {reqs} acknowledged requests (warm-up included) = {:.0} us per request",
+                (b - a) as f64 / 1000.0,
+                (b - a) as f64 * 1000.0 / reqs.max(1) as f64
+            );
+        }
         if let Some(c) = ceiling {
             println!(
                 "  => leadline {:.0} req/s vs ceiling {:.0} req/s: {:.1}% of the trivial handler",
@@ -1013,6 +1039,7 @@ async fn load_test(cli: &Cli) -> anyhow::Result<()> {
         let r = run("leadline at half the max", &base, traffic, spec, warmup, duration).await?;
         r.print();
     }
+    print_metrics(&base).await;
     println!("--- resources");
     if let Some((peak, now)) = service.rss() {
         println!("  service process RSS: peak (VmHWM) {}, now {} — {}", mib(peak), mib(now), service.describe());
@@ -1037,6 +1064,31 @@ async fn load_test(cli: &Cli) -> anyhow::Result<()> {
         cleanup(d, cli.keep_data);
     }
     Ok(())
+}
+
+/// The service's own counters that explain a run: flushes (and how many were shared by
+/// group commit), events by kind, sends, live actors, passivations.
+async fn print_metrics(base: &str) {
+    const WANTED: [&str; 7] = [
+        "leadline_flushes_total",
+        "leadline_flushes_shared_total",
+        "leadline_events_total",
+        "leadline_sends_total",
+        "leadline_live_lead_actors",
+        "leadline_passivations_total",
+        "leadline_gateway_in_flight",
+    ];
+    let Ok(c) = client(1) else { return };
+    let Ok(res) = c.get(format!("{base}/metrics")).send().await else { return };
+    let Ok(text) = res.text().await else { return };
+    let lines: Vec<&str> =
+        text.lines().filter(|l| WANTED.iter().any(|w| l.starts_with(w) && !l[w.len()..].starts_with('_'))).collect();
+    if !lines.is_empty() {
+        println!("--- service metrics (cumulative, warm-ups and ceiling-free runs included)");
+        for l in lines {
+            println!("  {l}");
+        }
+    }
 }
 
 fn loadavg() -> String {
@@ -1242,7 +1294,10 @@ async fn probe_million(cli: &Cli) -> anyhow::Result<()> {
     let phones = Arc::new(Phones::new());
     let public = Settings::defaults()?.server.public_url.to_string();
     let traffic = Arc::new(Traffic::new(phones.clone(), 0, cli, public, TWILIO_TOKEN.into(), clock.clone()));
-    let dir = fresh_dir("million")?;
+    let dir = match &cli.reuse {
+        Some(d) => d.clone(),
+        None => fresh_dir("million")?,
+    };
     let passivate = cli.passivate_ms.or(Some(2_000));
     let o = ServiceOpts { durability: cli.durability.into(), passivate_ms: passivate, account_mps: None };
     let deadline = Instant::now() + Duration::from_secs(cli.fill_timeout).min(MAX_PHASE);
@@ -1250,6 +1305,7 @@ async fn probe_million(cli: &Cli) -> anyhow::Result<()> {
     println!("  load average before: {}", loadavg());
     let fill_start = Instant::now();
     let (stored, how) = match cli.via {
+        _ if cli.reuse.is_some() => (n, "before (--reuse: this run only restarts on that data dir)"),
         Via::Store => {
             let stored = fill_via_store(&dir, n, traffic.clone(), deadline).await?;
             (stored, "in-process through Store::commit_lead (states produced by the real decide(): lead captured with consent, first text queued, outbox Accepted, send outcome applied)")
@@ -1299,6 +1355,9 @@ async fn probe_million(cli: &Cli) -> anyhow::Result<()> {
         ready.as_secs_f64() * 1000.0
     );
     let cpu0 = svc.cpu_ms();
+    if let Some((peak, now)) = svc.rss() {
+        println!("  service RSS when ready: peak {}, now {}", mib(peak), mib(now));
+    }
     let base = svc.base();
     let c = client(1)?;
     let cold = |k: u64| {
@@ -1335,10 +1394,66 @@ async fn probe_million(cli: &Cli) -> anyhow::Result<()> {
     }
     let (peak, now) = svc.rss().unwrap_or_default();
     println!("  service RSS after restart and 201 cold events: peak {}, now {}", mib(peak), mib(now));
+    if cli.touch > 0 {
+        touch_leads(&svc, &phones, stored, cli.touch).await?;
+        let idle = Duration::from_millis(passivate.unwrap_or(2_000) * 2 + 1_000);
+        tokio::time::sleep(idle).await;
+        if let Some((peak, now)) = svc.rss() {
+            println!(
+                "  service RSS {:.0} s later (idle actors passivated): peak {}, now {}",
+                idle.as_secs_f64(),
+                mib(peak),
+                mib(now)
+            );
+        }
+    }
     let took = svc.stop().await?;
     println!("  graceful stop took {:.2} s", took.as_secs_f64());
     println!("  data dir after stop: {}", mib(dir_size(&dir)));
     cleanup(&dir, cli.keep_data);
+    Ok(())
+}
+
+/// CRM changes to `n` random stored leads (64 at a time): mostly cold activations, so the
+/// snapshot cache and the passivation of idle actors both show in the RSS.
+async fn touch_leads(svc: &Service, phones: &Phones, stored: u64, n: u64) -> anyhow::Result<()> {
+    let base = svc.base();
+    let client = client(64)?;
+    let stats = Arc::new(Mutex::new(Stats::new()));
+    let t = Instant::now();
+    let deadline = t + Duration::from_secs(600);
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut k = 0u64;
+    while k < n && Instant::now() < deadline {
+        while in_flight.len() < 64 && k < n {
+            let i = (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 7) % stored.max(1);
+            let body = serde_json::json!({"phone": phones.get(i), "status": CRM_STATUSES[(k % 5) as usize], "source": "load-probe"});
+            let req = Request { kind: Kind::Crm, path: "/v1/events/crm", body: body.to_string(), form: false, signature: None };
+            let (client, stats, base) = (client.clone(), stats.clone(), base.clone());
+            in_flight.spawn(async move {
+                let sent = Instant::now();
+                let outcome = send(&client, &base, &req).await;
+                stats.lock().unwrap_or_else(|p| p.into_inner()).record(Kind::Crm, sent.elapsed(), &outcome);
+            });
+            k += 1;
+        }
+        in_flight.join_next().await;
+    }
+    while in_flight.join_next().await.is_some() {}
+    let elapsed = t.elapsed();
+    let stats = stats.lock().unwrap_or_else(|p| p.into_inner());
+    let h = &stats.all;
+    println!(
+        "  {k} CRM events to random stored leads (64 in flight): {:.1} s = {:.0}/s, p50 {:.2} ms p99 {:.2} ms; statuses {:?}",
+        elapsed.as_secs_f64(),
+        stats.ok as f64 / elapsed.as_secs_f64(),
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        stats.statuses
+    );
+    if let Some((peak, now)) = svc.rss() {
+        println!("  service RSS after them: peak {}, now {}", mib(peak), mib(now));
+    }
     Ok(())
 }
 

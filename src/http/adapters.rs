@@ -214,12 +214,46 @@ pub fn zillow_lead(v: &Value) -> Result<LeadBody, ApiError> {
     Ok(out)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/realtor",
+    tag = "webhooks",
+    summary = "A Realtor.com-style lead (JSON, flat or nested)",
+    request_body = super::openapi::RealtorLead,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
+    security((), ("leadline_signature" = []), ("webhook_url_key" = [])),
+    responses(
+        (status = 202, description = "Stored like `POST /v1/events/leads`", body = super::openapi::Applied),
+        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = super::openapi::ErrorBody),
+        (status = 403, description = "Neither a valid `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when `LEADLINE_WEBHOOK_SECRET` is set", body = super::openapi::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "A required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn post_realtor(State(app): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let v: Value = parse_json(&bytes, false)?;
     submit_lead(&app, realtor_lead(&v)?).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/zillow",
+    tag = "webhooks",
+    summary = "A Zillow-style lead post (JSON)",
+    request_body = super::openapi::ZillowLead,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
+    security((), ("leadline_signature" = []), ("webhook_url_key" = [])),
+    responses(
+        (status = 202, description = "Stored like `POST /v1/events/leads`", body = super::openapi::Applied),
+        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = super::openapi::ErrorBody),
+        (status = 403, description = "Neither a valid `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when `LEADLINE_WEBHOOK_SECRET` is set", body = super::openapi::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "A required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn post_zillow(State(app): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let v: Value = parse_json(&bytes, false)?;
@@ -285,6 +319,24 @@ pub fn webform_lead(
     Ok(out)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/webform",
+    tag = "webhooks",
+    summary = "A plain HTML web form (consent recorded when its checkbox is ticked)",
+    request_body(content = super::openapi::WebForm, content_type = "application/x-www-form-urlencoded"),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
+    security((), ("leadline_signature" = []), ("webhook_url_key" = [])),
+    responses(
+        (status = 202, description = "Stored like `POST /v1/events/leads`", body = super::openapi::Applied),
+        (status = 415, description = "Not `application/x-www-form-urlencoded` (`unsupported_media_type`)", body = super::openapi::ErrorBody),
+        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = super::openapi::ErrorBody),
+        (status = 403, description = "Neither a valid `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when `LEADLINE_WEBHOOK_SECRET` is set", body = super::openapi::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "A required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn post_webform(State(app): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok()).unwrap_or("");
     if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {

@@ -85,18 +85,49 @@ pub fn lead_json(lead: &LeadState) -> serde_json::Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/leads/{phone}",
+    tag = "admin",
+    summary = "The lead's current state",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142")),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The lead", body = super::openapi::Lead),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No lead with this phone (`not_found`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn get_lead(State(app): State<AppState>, Path(raw): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     let (_, lead) = known_lead(&app, &raw)?;
     Ok(Json(lead_json(&lead)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TimelineQuery {
     /// Return entries after this sequence number (for paging).
     after: Option<u64>,
+    /// At most this many entries (default 500, 1 to 1000).
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/leads/{phone}/timeline",
+    tag = "admin",
+    summary = "The lead's audit timeline (hash-chained), oldest first",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142"), TimelineQuery),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "A page of entries", body = super::openapi::Timeline),
+        (status = 400, description = "A bad query parameter", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No lead with this phone (`not_found`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn get_timeline(
     State(app): State<AppState>,
     Path(raw): Path<String>,
@@ -109,11 +140,30 @@ async fn get_timeline(
     Ok(Json(serde_json::json!({ "phone": phone, "entries": entries, "next_after": next })))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct FreezeBody {
+    /// Shown on the timeline.
     reason: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/leads/{phone}/freeze",
+    tag = "admin",
+    operation_id = "freeze_lead",
+    summary = "Stop all automation for this lead",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142")),
+    request_body(content = Option<FreezeBody>, description = "Optional; an empty body is `{}`"),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The lead after the change, and the decisions", body = super::openapi::LeadChanged),
+        (status = 400, description = "Not JSON (`malformed_json`)", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No lead with this phone (`not_found`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`) or JSON of the wrong shape (`invalid_body`)", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not applied; retry (`unavailable`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn freeze(
     State(app): State<AppState>,
     Path(raw): Path<String>,
@@ -124,6 +174,22 @@ async fn freeze(
     admin_event(&app, &raw, Event::Freeze { reason }).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/leads/{phone}/unfreeze",
+    tag = "admin",
+    operation_id = "unfreeze_lead",
+    summary = "Resume automation for this lead",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142")),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The lead after the change, and the decisions", body = super::openapi::LeadChanged),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No lead with this phone (`not_found`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`)", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not applied; retry (`unavailable`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn unfreeze(State(app): State<AppState>, Path(raw): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     admin_event(&app, &raw, Event::Unfreeze).await
 }

@@ -155,6 +155,30 @@ pub fn run_search(app: &AppState, search: &Search) -> Result<(Vec<LeadState>, Op
     Ok(app.store.search_leads(&search.filter, search.after.as_ref(), search.limit)?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/leads",
+    tag = "admin",
+    summary = "List and search leads, in phone order",
+    description = "Empty parameters are ignored (as a web form sends them); unknown ones are a 400. \
+        A page scans the store from the cursor.",
+    params(
+        ("status" = Option<super::openapi::LeadStatus>, Query, description = "Lead status (any case)"),
+        ("frozen" = Option<bool>, Query, description = "`true` or `false`"),
+        ("crm_status" = Option<String>, Query, description = "CRM status (case-insensitive)"),
+        ("source" = Option<String>, Query, description = "Lead source (case-insensitive)"),
+        ("listing" = Option<String>, Query, description = "A listing id in the lead's interests (case-insensitive)"),
+        ("q" = Option<String>, Query, description = "Part of the first or last name (case-insensitive) or of the phone's digits"),
+        ("limit" = Option<u32>, Query, description = "Page size: default 50, at most 200", minimum = 1),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
+    ),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "A page of leads", body = super::openapi::LeadList),
+        (status = 400, description = "A bad or unknown parameter (`invalid_query`) or cursor (`invalid_cursor`)", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list_leads(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<serde_json::Value>, ApiError> {
     let search = SearchParams::from_query(raw.as_deref())?.to_search()?;
     let store_app = app.clone();
@@ -170,7 +194,7 @@ async fn list_leads(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Res
 }
 
 /// Counts for an operator's dashboard.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     pub leads_stored: usize,
     /// `None` when the supervisor did not answer in time.
@@ -194,6 +218,17 @@ pub async fn collect_stats(app: &AppState) -> Stats {
     Stats { leads_stored, live_lead_actors: live, dead_letters, timers_scheduled }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/stats",
+    tag = "admin",
+    summary = "Service counts for an operator's dashboard",
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The counts", body = Stats),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn stats(State(app): State<AppState>) -> Json<Stats> {
     Json(collect_stats(&app).await)
 }

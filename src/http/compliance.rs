@@ -57,12 +57,15 @@ pub const CONSENT_COLUMNS: [&str; 13] = [
 ///
 /// `at` is when leadline recorded the change; for a grant, `granted_at` is when the lead
 /// gave consent according to the lead source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConsentRow {
     pub phone: String,
     /// `granted`, `revoked` or `reinstated`.
+    #[schema(value_type = String)]
     pub event: &'static str,
+    #[schema(value_type = String, format = DateTime)]
     pub at: Ts,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub granted_at: Option<Ts>,
     pub source_url: Option<String>,
     pub disclosure: Option<String>,
@@ -150,7 +153,8 @@ pub fn consent_csv(rows: &[ConsentRow]) -> Result<Vec<u8>, csv::Error> {
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ExportQuery {
     /// `json` or `csv`; overrides the Accept header.
     format: Option<String>,
@@ -168,6 +172,24 @@ fn accepts_csv(headers: &HeaderMap) -> bool {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/leads/{phone}/consent",
+    tag = "compliance",
+    summary = "The lead's consent history, as JSON or CSV (for legal defence)",
+    description = "CSV with `Accept: text/csv` or `?format=csv` (RFC 4180, header row first, values verbatim).",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142"), ExportQuery),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The consent export", content(
+            (super::openapi::ConsentExport = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No lead with this phone (`not_found`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`) or a bad `format` (`invalid_field`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn consent_export(
     State(app): State<AppState>,
     Path(raw): Path<String>,
@@ -239,12 +261,25 @@ pub fn suppression_json(phone: &Phone, s: &Suppression) -> serde_json::Value {
     serde_json::json!({ "phone": phone, "list": s.list, "reason": s.reason, "added_at": s.added_at })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Only this list.
     list: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/suppressions",
+    tag = "compliance",
+    summary = "The do-not-contact list",
+    params(ListQuery),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The listed numbers", body = super::openapi::SuppressionList),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list_suppressions(
     State(app): State<AppState>,
     Query(q): Query<ListQuery>,
@@ -259,6 +294,20 @@ async fn list_suppressions(
     Ok(Json(serde_json::json!({ "count": entries.len(), "suppressions": entries })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/suppressions/{phone}",
+    tag = "compliance",
+    summary = "One number's do-not-contact entry",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142")),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The entry", body = super::openapi::Suppression),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 404, description = "Not on the list (`not_found`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn get_suppression(
     State(app): State<AppState>,
     Path(raw): Path<String>,
@@ -270,16 +319,34 @@ async fn get_suppression(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SuppressBody {
+    /// `[a-z0-9_]`, 1 to 64 characters; default `admin`.
     list: Option<String>,
+    /// At most 1000 characters.
     reason: Option<String>,
 }
 
 /// Puts a number on a do-not-contact list (201 if it was not listed, 200 if its entry
 /// was replaced). The number need not be a known lead: lists are often loaded before the
 /// leads arrive.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/suppressions/{phone}",
+    tag = "compliance",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142")),
+    request_body(content = Option<SuppressBody>, description = "Optional; an empty body is `{}`"),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 201, description = "Listed (it was not)", body = super::openapi::SuppressionPut),
+        (status = 200, description = "Its entry was replaced (`previous`)", body = super::openapi::SuppressionPut),
+        (status = 400, description = "Not JSON (`malformed_json`)", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`), an unknown field (`invalid_body`) or a bad `list`/`reason` (`invalid_field`)", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not stored; retry (`unavailable`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn put_suppression(
     State(app): State<AppState>,
     Path(raw): Path<String>,
@@ -302,6 +369,21 @@ async fn put_suppression(
     Ok((status, Json(out)).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/suppressions/{phone}",
+    tag = "compliance",
+    summary = "Take a number off the do-not-contact list",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142")),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "Removed; the entry it had", body = super::openapi::SuppressionRemoved),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 404, description = "Not on the list (`not_found`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`)", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not removed; retry (`unavailable`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn delete_suppression(
     State(app): State<AppState>,
     Path(raw): Path<String>,

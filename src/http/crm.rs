@@ -21,27 +21,33 @@ use serde_json::json;
 pub const LISTING_ACTIONS: [&str; 2] = ["saved", "viewed"];
 const MAX_TOKEN: usize = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"phone": "+12125550142", "status": "Active Client", "source": "followupboss", "agent": "Dana"}))]
 pub struct CrmBody {
     pub phone: String,
     pub status: String,
     /// Which CRM sent it (logged; the timeline records the status change itself).
     pub source: Option<String>,
     pub agent: Option<String>,
+    /// Makes a re-delivery of the same change harmless (de-duplicated by phone, status and this).
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub occurred_at: Option<Ts>,
     pub listing_id: Option<String>,
+    /// `saved` or `viewed` (with `listing_id`): adds the listing to the lead's interests.
     pub listing_action: Option<String>,
     /// Address of `listing_id`, if known (shown on the timeline).
     pub address: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"phone": "+12125550142", "listing_id": "MLS-123", "address": "123 Main St", "how": "saved"}))]
 pub struct InterestBody {
     pub phone: String,
     pub listing_id: String,
     pub address: Option<String>,
     /// How the interest was expressed: `saved`, `viewed`, ...
     pub how: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub occurred_at: Option<Ts>,
 }
 
@@ -72,6 +78,26 @@ fn interest_event(listing_id: &str, address: Option<String>, how: &str) -> Resul
     })
 }
 
+/// A CRM stage/status change
+///
+/// An unknown phone creates the lead. With `listing_id` and `listing_action` the listing is
+/// also added to the lead's interests.
+#[utoipa::path(
+    post,
+    path = "/v1/events/crm",
+    tag = "events",
+    request_body = CrmBody,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
+    security((), ("leadline_signature" = [])),
+    responses(
+        (status = 202, description = "Stored; the decisions it produced", body = super::openapi::CrmApplied),
+        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = super::openapi::ErrorBody),
+        (status = 403, description = "`X-Leadline-Signature` missing or invalid (`invalid_signature`)", body = super::openapi::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "JSON of the wrong shape (`invalid_body`), bad or missing field (`invalid_field`, `missing_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn post_crm(State(app): State<AppState>, body: Body) -> Result<impl IntoResponse, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let body: CrmBody = parse_json(&bytes, false)?;
@@ -121,6 +147,25 @@ pub async fn post_crm(State(app): State<AppState>, body: Body) -> Result<impl In
     Ok((StatusCode::ACCEPTED, Json(out)))
 }
 
+/// A lead saved or viewed a listing
+///
+/// The listing joins the lead's interests, so MLS changes to it reach the lead.
+#[utoipa::path(
+    post,
+    path = "/v1/events/interest",
+    tag = "events",
+    request_body = InterestBody,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
+    security((), ("leadline_signature" = [])),
+    responses(
+        (status = 202, description = "Stored; the decisions it produced", body = super::openapi::InterestApplied),
+        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = super::openapi::ErrorBody),
+        (status = 403, description = "`X-Leadline-Signature` missing or invalid (`invalid_signature`)", body = super::openapi::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "JSON of the wrong shape (`invalid_body`), bad or missing field (`invalid_field`, `missing_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn post_interest(State(app): State<AppState>, body: Body) -> Result<impl IntoResponse, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let body: InterestBody = parse_json(&bytes, false)?;

@@ -17,6 +17,19 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/dead-letters/{id}", delete(discard))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/dead-letters",
+    tag = "dead-letters",
+    operation_id = "list_dead_letters",
+    summary = "Texts that were not sent automatically and wait for a person",
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The dead letters", body = super::openapi::DeadLetterList),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store is unavailable (`unavailable`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let items = app.store.dead_letters()?;
     let json: Vec<_> = items
@@ -33,6 +46,20 @@ async fn list(State(app): State<AppState>) -> Result<Json<serde_json::Value>, Ap
 
 /// Queues the text again; it passes the compliance gate before it is sent (an opt-out,
 /// freeze, suppression or quiet hours since it failed still win).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/dead-letters/{id}/retry",
+    tag = "dead-letters",
+    operation_id = "retry_dead_letter",
+    params(("id" = String, Path, description = "The dead letter's id (the text's id, `<phone>#<seq>`, URL-encoded)")),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 202, description = "Queued again (it passes the compliance gate before it is sent)", body = super::openapi::RetryQueued),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such dead letter (`not_found`)", body = super::openapi::ErrorBody),
+        (status = 503, description = "The gateway is unavailable (`unavailable`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn retry(State(app): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     retry_dead_letter(&app, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": id, "status": "queued"}))))
@@ -49,6 +76,21 @@ pub(crate) async fn retry_dead_letter(app: &AppState, id: &str) -> Result<(), Ap
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/dead-letters/{id}",
+    tag = "dead-letters",
+    operation_id = "discard_dead_letter",
+    summary = "Drop a dead letter for good",
+    params(("id" = String, Path, description = "The dead letter's id (the text's id, `<phone>#<seq>`, URL-encoded)")),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 204, description = "Discarded"),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such dead letter (`not_found`)", body = super::openapi::ErrorBody),
+        (status = 503, description = "The store is unavailable (`unavailable`)", body = super::openapi::ErrorBody),
+    )
+)]
 async fn discard(State(app): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     discard_dead_letter(&app, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -58,7 +100,7 @@ async fn discard(State(app): State<AppState>, Path(id): Path<String>) -> Result<
 pub(crate) async fn discard_dead_letter(app: &AppState, id: &str) -> Result<(), ApiError> {
     match app.store.take_dead_letter(id).await? {
         Some(_) => {
-            tracing::info!(id = %leadline_actors::phone::mask(id), "dead letter discarded by an operator");
+            tracing::info!(id = %leadline_actors::phone::mask_message_id(id), "dead letter discarded by an operator");
             Ok(())
         }
         None => Err(ApiError::not_found(format!("no dead letter {id}"))),

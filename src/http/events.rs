@@ -14,7 +14,17 @@ use serde::Deserialize;
 
 /// The generic lead body (PRODUCT.md). Only `source` and `phone` are required; unknown
 /// fields are ignored so integrations can send what they have.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "source": "zillow", "source_lead_id": "Z-123", "phone": "(212) 555-0142",
+    "first_name": "Ana", "last_name": "Ruiz", "email": "ana@example.com",
+    "listing": {"id": "MLS-123", "address": "123 Main St", "price": 450000},
+    "message": "Is this still available?",
+    "consent": {"granted_at": "2026-11-27T14:03:00Z", "source_url": "https://agent.example.com/listing/123",
+                "disclosure": "By checking this box I agree to receive automated texts from ...",
+                "ip": "203.0.113.9", "user_agent": "Mozilla/5.0 ..."},
+    "occurred_at": "2026-11-27T14:03:05Z"
+}))]
 pub struct LeadBody {
     pub source: String,
     pub phone: String,
@@ -27,18 +37,20 @@ pub struct LeadBody {
     pub listing: Option<ListingBody>,
     pub message: Option<String>,
     pub consent: Option<ConsentBody>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub occurred_at: Option<Ts>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ListingBody {
     pub id: Option<String>,
     pub address: Option<String>,
     pub price: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ConsentBody {
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub granted_at: Option<Ts>,
     pub source_url: Option<String>,
     pub disclosure: Option<String>,
@@ -77,6 +89,26 @@ impl LeadBody {
     }
 }
 
+/// A new inquiry from any lead source
+///
+/// Only `source` and `phone` are required. The same `source` + `source_lead_id` twice is
+/// acknowledged once (`duplicate: true`).
+#[utoipa::path(
+    post,
+    path = "/v1/events/leads",
+    tag = "events",
+    request_body = LeadBody,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
+    security((), ("leadline_signature" = [])),
+    responses(
+        (status = 202, description = "Stored; the decisions it produced", body = super::openapi::Applied),
+        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = super::openapi::ErrorBody),
+        (status = 403, description = "`X-Leadline-Signature` missing or invalid (`invalid_signature`)", body = super::openapi::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "JSON of the wrong shape (`invalid_body`), bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn post_lead(State(app): State<AppState>, body: Body) -> Result<impl IntoResponse, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let lead: LeadBody = parse_json(&bytes, false)?;

@@ -52,11 +52,14 @@ const PENDING_KEY: &str = "fub:pending";
 /// Serialises read-modify-write of the pending list (one process, one store).
 static PENDING_LOCK: Mutex<()> = Mutex::new(());
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = FubNotification, example = json!({"eventId": "7b2a", "eventCreated": "2026-11-27T14:03:00+00:00",
+    "event": "peopleStageUpdated", "resourceIds": [1234], "uri": "https://api.followupboss.com/v1/people?id=1234"}))]
 pub struct Notification {
     pub event_id: String,
     pub event_created: Option<String>,
+    /// `peopleCreated`, `peopleUpdated` and `peopleStageUpdated` are acted on; others are ignored.
     pub event: String,
     #[serde(default)]
     pub resource_ids: Vec<Value>,
@@ -104,6 +107,26 @@ fn id_text(v: &Value) -> Option<String> {
     }
 }
 
+/// A Follow Up Boss webhook notification
+///
+/// Verified, de-duplicated by `eventId`, persisted and acknowledged at once; the people are
+/// then fetched from the FUB API and applied in the background.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/followupboss",
+    tag = "webhooks",
+    operation_id = "followupboss_webhook",
+    request_body = Notification,
+    security(("fub_signature" = [])),
+    responses(
+        (status = 202, description = "Accepted (`accepted: true`); processed in the background", body = super::openapi::FubAck),
+        (status = 200, description = "A repeated `eventId` (`duplicate: true`) or an event leadline does not act on (`ignored: true`)", body = super::openapi::FubAck),
+        (status = 400, description = "Not JSON (`malformed_json`)", body = super::openapi::ErrorBody),
+        (status = 403, description = "`FUB-Signature` missing or invalid, or `FUB_SYSTEM_KEY` not set (`invalid_signature`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "Wrong shape (`invalid_body`) or a bad `eventId` (`invalid_field`)", body = super::openapi::ErrorBody),
+        (status = 503, description = "`FUB_API_KEY` not set (`not_configured`) or the store is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn webhook(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let Some(system_key) = app.secrets.fub_system_key.as_deref() else {

@@ -5,11 +5,23 @@ use axum::response::IntoResponse;
 use axum::Json;
 
 /// Liveness: the process is up and serving.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "The process is up", body = super::openapi::Health))
+)]
 pub async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
 }
 
 /// Prometheus text exposition.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain; version=0.0.4"))
+)]
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("leadline_store_size_bytes").set(app.store.size_on_disk() as f64);
     metrics::gauge!("leadline_leads_stored").set(app.store.lead_count() as f64);
@@ -18,6 +30,15 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
 
 /// Readiness: the store answers and the lead supervisor answers. 503 otherwise, so a load
 /// balancer or orchestrator holds traffic until both are up.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready: the store and the lead supervisor answer", body = super::openapi::Readiness),
+        (status = 503, description = "Not ready (same body, `status` = `not_ready`)", body = super::openapi::Readiness),
+    )
+)]
 pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
     use leadline_actors::actors::supervisor::SupervisorMsg;
     let store_ok = app.store.ping().is_ok();

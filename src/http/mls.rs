@@ -24,15 +24,21 @@ use serde_json::json;
 /// The values `change` accepts (PRODUCT.md).
 pub const CHANGE_KINDS: [&str; 5] = ["price_drop", "price_increase", "status_change", "back_on_market", "new_listing"];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"listing_id": "MLS-123", "change": "price_drop", "address": "123 Main St", "old_price": 450000, "new_price": 429000}))]
 pub struct MlsBody {
     pub listing_id: String,
+    #[schema(value_type = super::openapi::ChangeKind)]
     pub change: String,
     pub address: Option<String>,
     pub old_price: Option<u64>,
+    /// Required for `price_drop` and `price_increase`.
     pub new_price: Option<u64>,
+    /// RESO `StandardStatus` names (`Active`, `Pending`, `Closed`, ...); normalised.
     pub old_status: Option<String>,
+    /// Required for `status_change`; `Active` by default for `back_on_market`.
     pub new_status: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub occurred_at: Option<Ts>,
 }
 
@@ -121,6 +127,25 @@ fn report_json(change: &ListingChange, r: &FanoutReport) -> serde_json::Value {
     })
 }
 
+/// A listing change, fanned out to every lead watching the listing
+///
+/// Answers once every interested lead acknowledged the change.
+#[utoipa::path(
+    post,
+    path = "/v1/events/mls",
+    tag = "events",
+    request_body = MlsBody,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
+    security((), ("leadline_signature" = [])),
+    responses(
+        (status = 202, description = "Every interested lead acknowledged the change", body = super::openapi::MlsReport),
+        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = super::openapi::ErrorBody),
+        (status = 403, description = "`X-Leadline-Signature` missing or invalid (`invalid_signature`)", body = super::openapi::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "JSON of the wrong shape (`invalid_body`), bad or missing field (`invalid_field`, `missing_field`), or an `Idempotency-Key` reused for another request", body = super::openapi::ErrorBody),
+        (status = 503, description = "Some leads did not acknowledge (`failed`, `error.code` = `fanout_incomplete`; retry: leads that applied it are skipped), or the service is unavailable (`ErrorBody`)", body = super::openapi::MlsReport),
+    )
+)]
 pub async fn post_mls(State(app): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let body: MlsBody = parse_json(&bytes, false)?;

@@ -12,9 +12,11 @@ pub mod error;
 pub mod events;
 pub mod followupboss;
 pub mod health;
+pub mod http_metrics;
 pub mod idempotency;
 pub mod integrations;
 pub mod mls;
+pub mod openapi;
 pub mod security;
 pub mod signed;
 pub mod twilio;
@@ -82,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/v1/openapi.json", get(openapi::openapi_json))
         .route("/v1/twilio/inbound", post(twilio::inbound))
         .route("/v1/twilio/status", post(twilio::status))
         .merge(admin)
@@ -96,6 +99,7 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed on this route",
             )
         })
+        .layer(axum::middleware::from_fn(http_metrics::record))
         .with_state(state.clone());
     // Request spans (masked), per-IP rate limit, body ceiling, request deadline.
     security::guard(app, &state.settings.server)

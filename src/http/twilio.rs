@@ -51,6 +51,25 @@ pub fn field<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> 
     params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// A reply from a lead (STOP, HELP, START, questions)
+///
+/// Twilio's incoming-message webhook. The same `MessageSid` is applied once. Answers with
+/// empty TwiML: any reply text is sent through the API, after the compliance checks.
+#[utoipa::path(
+    post,
+    path = "/v1/twilio/inbound",
+    tag = "twilio",
+    operation_id = "twilio_inbound",
+    request_body(content = super::openapi::TwilioInbound, content_type = "application/x-www-form-urlencoded"),
+    security(("twilio_signature" = [])),
+    responses(
+        (status = 200, description = "Stored; empty TwiML", body = String, content_type = "text/xml",
+            example = json!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>")),
+        (status = 403, description = "Missing or invalid `X-Twilio-Signature` (`invalid_signature`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "`From` missing (`missing_field`) or not a phone number (`invalid_phone`)", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not stored; Twilio retries", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn inbound(
     State(app): State<AppState>,
     uri: Uri,
@@ -73,6 +92,21 @@ pub async fn inbound(
 /// to our message id and so to the lead; the lead decides what the status means. The same
 /// (MessageSid, status) twice is applied once; an unknown MessageSid is acknowledged and
 /// ignored (it may belong to another application on the same account).
+#[utoipa::path(
+    post,
+    path = "/v1/twilio/status",
+    tag = "twilio",
+    operation_id = "twilio_status",
+    summary = "A delivery receipt (Twilio status callback)",
+    request_body(content = super::openapi::TwilioStatus, content_type = "application/x-www-form-urlencoded"),
+    security(("twilio_signature" = [])),
+    responses(
+        (status = 204, description = "Applied, or an unknown `MessageSid` (acknowledged and ignored)"),
+        (status = 403, description = "Missing or invalid `X-Twilio-Signature` (`invalid_signature`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "`MessageSid` or `MessageStatus` missing (`missing_field`)", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not stored; Twilio retries", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn status(
     State(app): State<AppState>,
     uri: Uri,

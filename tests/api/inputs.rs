@@ -89,6 +89,11 @@ async fn admin_api_needs_the_bearer_token_and_unknown_leads_are_404() {
     let health = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
     let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("leadline_leads_stored"), "{metrics}");
+    for name in ["leadline_leads_stored", "leadline_store_size_bytes", "leadline_http_request_duration_seconds"] {
+        assert!(metrics.contains(name), "{name} missing from /metrics:\n{metrics}");
+    }
+    // Route templates, never raw paths with phone numbers.
+    assert!(metrics.contains("route=\"/v1/admin/leads/{phone}\""), "{metrics}");
+    assert!(!metrics.contains("2125550142"), "a phone number leaked into metrics");
     app.stop().await;
 }

@@ -10,3 +10,4 @@ mod foundation;
 mod gateway;
 mod helpers;
 mod inputs;
+mod openapi;

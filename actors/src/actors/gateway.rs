@@ -179,13 +179,13 @@ impl GatewayState {
 /// Tells the lead what happened to its text (through the supervisor, which activates it if needed).
 fn report(ctx: &Ctx, text: &OutboundText, result: SendResult, tag: &str) {
     let Some(sup) = &ctx.supervisor else {
-        tracing::error!(id = %text.id, "no supervisor attached; outcome not routed");
+        tracing::error!(id = %text.log_id(), "no supervisor attached; outcome not routed");
         return;
     };
     let event = Event::SendOutcome { message_id: text.id.clone(), kind: text.kind, result };
     let msg = LeadMsg::Apply { event, dedupe_key: Some(format!("outcome:{}:{tag}", text.id)), reply: None };
     if let Err(e) = sup.cast(SupervisorMsg::Route(text.to.clone(), msg)) {
-        tracing::error!(error = %e, id = %text.id, "could not route send outcome");
+        tracing::error!(error = %e, id = %text.log_id(), "could not route send outcome");
     }
 }
 
@@ -222,7 +222,7 @@ async fn regate(ctx: &Ctx, text: &OutboundText) -> Option<()> {
         Ok(Some(lead)) => lead,
         Ok(None) => return None,
         Err(e) => {
-            tracing::error!(error = %e, id = %text.id, "lead unreadable; text stays queued");
+            tracing::error!(error = %e, id = %text.log_id(), "lead unreadable; text stays queued");
             return Some(());
         }
     };
@@ -253,7 +253,7 @@ async fn send_one(ctx: &Ctx, text: OutboundText) {
         Ok(Some(rec)) if rec.status == OutboxStatus::Queued => {}
         Ok(_) => return, // already handled (a duplicate request) or unknown
         Err(e) => {
-            tracing::error!(error = %e, id = %text.id, "outbox unreadable; text stays queued");
+            tracing::error!(error = %e, id = %text.log_id(), "outbox unreadable; text stays queued");
             return;
         }
     }
@@ -290,7 +290,7 @@ async fn send_one(ctx: &Ctx, text: OutboundText) {
             attempt >= ctx.retry.max_attempts || started.elapsed() >= Duration::from_millis(ctx.retry.max_total_ms);
         if err.retryable && !out_of_budget {
             metrics::counter!("leadline_send_retries_total", "code" => code_label(&err)).increment(1);
-            tracing::warn!(id = %text.id, attempt, code = ?err.code, message = %err.message, "retryable provider error; backing off");
+            tracing::warn!(id = %text.log_id(), attempt, code = ?err.code, message = %err.message, "retryable provider error; backing off");
             // Back to Queued while waiting, so a crash during the backoff is not "in doubt".
             persist(ctx, &text, OutboxStatus::Queued).await;
             tokio::time::sleep(ctx.retry.backoff(attempt)).await;
@@ -311,7 +311,7 @@ async fn give_up(ctx: &Ctx, text: &OutboundText, err: ProviderError, attempts: u
     let reason = if err.outcome_unknown {
         "in_doubt".to_string()
     } else if err.code.is_some_and(|c| CONFIGURATION_ERRORS.contains(&c)) {
-        tracing::error!(id = %text.id, code = ?err.code, message = %err.message, "provider configuration error: fix the sender/campaign setup");
+        tracing::error!(id = %text.log_id(), code = ?err.code, message = %err.message, "provider configuration error: fix the sender/campaign setup");
         metrics::counter!("leadline_provider_configuration_errors_total").increment(1);
         format!("configuration.{}", code_label(&err))
     } else {
@@ -319,11 +319,11 @@ async fn give_up(ctx: &Ctx, text: &OutboundText, err: ProviderError, attempts: u
     };
     let outcome = if err.outcome_unknown { "in_doubt" } else { "failed" };
     metrics::counter!("leadline_sends_total", "provider" => ctx.provider.name(), "outcome" => outcome).increment(1);
-    tracing::warn!(id = %text.id, attempts, code = ?err.code, message = %err.message, %reason, "text dead-lettered");
+    tracing::warn!(id = %text.log_id(), attempts, code = ?err.code, message = %err.message, %reason, "text dead-lettered");
     let detail = format!("{} (after {attempts} attempt{})", err.message, if attempts == 1 { "" } else { "s" });
     let dl = DeadLetter { text: text.clone(), reason: reason.clone(), detail: detail.clone(), at };
     if let Err(e) = ctx.store.put_dead_letter(&dl).await {
-        tracing::error!(error = %e, id = %text.id, "could not store dead letter");
+        tracing::error!(error = %e, id = %text.log_id(), "could not store dead letter");
     }
     metrics::gauge!("leadline_dead_letters").set(ctx.store.dead_letter_count() as f64);
     if err.outcome_unknown {
@@ -340,7 +340,7 @@ async fn persist(ctx: &Ctx, text: &OutboundText, status: OutboxStatus) -> bool {
     match ctx.store.set_outbox_status(&text.id, status, now(ctx)).await {
         Ok(_) => true,
         Err(e) => {
-            tracing::error!(error = %e, id = %text.id, "could not persist outbox status");
+            tracing::error!(error = %e, id = %text.log_id(), "could not persist outbox status");
             false
         }
     }
@@ -352,7 +352,7 @@ async fn requeue_dead_letter(ctx: &Ctx, id: &str) -> Result<Option<OutboundText>
     };
     ctx.store.set_outbox_status(id, OutboxStatus::Queued, now(ctx)).await.map_err(|e| e.to_string())?;
     metrics::gauge!("leadline_dead_letters").set(ctx.store.dead_letter_count() as f64);
-    tracing::info!(id, "dead letter requeued by an operator");
+    tracing::info!(id = %crate::phone::mask_message_id(id), "dead letter requeued by an operator");
     Ok(Some(dl.text))
 }
 

@@ -164,7 +164,15 @@ async fn apply(st: &mut LeadActorState, event: Event, dedupe_key: Option<&str>) 
 }
 
 fn record_metrics(event: &Event, entries: &[TimelineEntry]) {
-    metrics::counter!("leadline_events_total", "kind" => event.kind()).increment(1);
+    let source = match event {
+        Event::LeadCaptured(c) => c.source.clone(),
+        Event::InboundText { .. } | Event::DeliveryReceipt { .. } => "twilio".into(),
+        Event::CrmChanged { .. } | Event::InterestAdded { .. } => "crm".into(),
+        Event::ListingChanged(_) => "mls".into(),
+        Event::Freeze { .. } | Event::Unfreeze => "admin".into(),
+        Event::Wake | Event::SendOutcome { .. } => "internal".into(),
+    };
+    metrics::counter!("leadline_events_total", "kind" => event.kind(), "source" => source).increment(1);
     for e in entries {
         let outcome = match e.kind {
             EntryKind::TextQueued => "queued",
