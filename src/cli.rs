@@ -77,6 +77,21 @@ pub enum ConsentCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum LeadCommand {
+    /// Print one lead's state (as the admin API shows it) and its latest timeline entries.
+    Show {
+        /// The lead's phone number (E.164 or US digits).
+        phone: String,
+        /// How many of the latest timeline entries to print.
+        #[arg(long, default_value_t = 20)]
+        timeline: usize,
+        /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     /// One JSON document: current consent and the history.
@@ -124,6 +139,27 @@ pub fn consent(command: ConsentCommand) -> ExitCode {
     finish(match command {
         ConsentCommand::Export { phone, format, config } => consent_export(config.as_deref(), &phone, format),
     })
+}
+
+pub fn lead(command: LeadCommand) -> ExitCode {
+    finish(match command {
+        LeadCommand::Show { phone, timeline, config } => lead_show(config.as_deref(), &phone, timeline),
+    })
+}
+
+fn lead_show(config: Option<&Path>, raw: &str, last: usize) -> Result<ExitCode, Fail> {
+    let settings = load_settings(config)?;
+    let phone = Phone::parse(raw).map_err(|e| Fail::usage(e.to_string()))?;
+    let store = open_store(&settings, false)?;
+    let lead = store
+        .lead(&phone)
+        .map_err(|e| Fail::failed(e.to_string()))?
+        .ok_or_else(|| Fail::failed(format!("no lead with phone {phone}")))?;
+    let after = lead.timeline_len.saturating_sub(last as u64);
+    let entries = store.timeline(&phone, after, last).map_err(|e| Fail::failed(e.to_string()))?;
+    let out = serde_json::json!({ "lead": crate::http::admin::lead_json(&lead), "timeline": entries });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--config` if given (must exist), else ./config.toml if it exists, else built-in

@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         command: leadline::cli::ConsentCommand,
     },
+    /// One lead: state and latest timeline. Run while the service is stopped.
+    Lead {
+        #[command(subcommand)]
+        command: leadline::cli::LeadCommand,
+    },
     /// What-if: replay a JSON-lines file of events through the real decision core with a
     /// simulated clock and print what would be sent, blocked or deferred, and why.
     /// Nothing is stored or sent. See examples/simulate.jsonl for the format.
@@ -83,6 +88,7 @@ fn main() -> ExitCode {
         Command::Suppress { command } => leadline::cli::suppress(command),
         Command::Audit { command } => leadline::cli::audit(command),
         Command::Consent { command } => leadline::cli::consent(command),
+        Command::Lead { command } => leadline::cli::lead(command),
         Command::Simulate { events, start, tail_days, config } => {
             let policy = load(config.as_deref())
                 .and_then(|s| leadline_actors::policy::Policy::new(s.policy_settings()).map_err(|e| e.to_string()));

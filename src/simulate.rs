@@ -183,6 +183,10 @@ pub fn run(policy: &Policy, input: &str, start: DateTime<Utc>, tail: Duration) -
                 let (phone, p) = simple()?;
                 sim.apply(&phone, Event::Freeze { reason: p.reason }, now);
             }
+            "opt_out" => {
+                let (phone, p) = simple()?;
+                sim.apply(&phone, Event::AdminOptOut { reason: p.reason, send_confirmation: false }, now);
+            }
             "unfreeze" => {
                 let (phone, _) = simple()?;
                 sim.apply(&phone, Event::Unfreeze, now);

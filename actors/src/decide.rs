@@ -155,6 +155,7 @@ pub fn decide(state: &LeadState, event: &Event, policy: &Policy, now: Ts) -> Dec
         Event::InboundText { body, .. } => d.inbound(body),
         Event::Freeze { reason } => d.freeze(reason.clone()),
         Event::Unfreeze => d.unfreeze(),
+        Event::AdminOptOut { reason, send_confirmation } => d.admin_opt_out(reason.as_deref(), *send_confirmation),
         Event::Wake => d.release_due(),
         Event::CrmChanged { status, agent } => d.crm_changed(status, agent.as_deref()),
         Event::ListingChanged(change) => d.listing_changed(change),
@@ -281,7 +282,20 @@ impl Draft<'_> {
         self.notes.push(Note {
             kind: EntryKind::TextQueued,
             rule: Some(text.rule.clone()),
-            detail: format!("{}: {}", text.kind.as_str(), text.body),
+            detail: {
+                let seg = crate::segments::count(&text.body);
+                let enc = match seg.encoding {
+                    crate::segments::Encoding::Gsm7 => "GSM-7",
+                    crate::segments::Encoding::Ucs2 => "UCS-2",
+                };
+                format!(
+                    "{} ({} segment{}, {enc}): {}",
+                    text.kind.as_str(),
+                    seg.segments,
+                    if seg.segments == 1 { "" } else { "s" },
+                    text.body
+                )
+            },
             message_id: Some(text.id.clone()),
         });
         self.sends.push(text);
@@ -610,6 +624,25 @@ impl Draft<'_> {
                 "carrier filtered the text as spam (30007): review the template".into(),
             ),
             _ => {}
+        }
+    }
+
+    fn admin_opt_out(&mut self, reason: Option<&str>, send_confirmation: bool) {
+        let why = reason.unwrap_or("no reason given");
+        if self.state.opted_out() {
+            self.note(EntryKind::Admin, Some("opt_out.already"), format!("admin opt-out ({why}): already opted out"));
+            return;
+        }
+        self.state.consent_history.push(ConsentChange::Revoked {
+            at: self.now,
+            rule: "admin.opt_out".into(),
+            evidence: format!("recorded by an operator: {why}"),
+        });
+        self.set_status(LeadStatus::OptOut, "admin.opt_out", &format!("opt-out recorded by an operator ({why})"));
+        self.cancel_pending("opt_out");
+        self.cancel_follow_up("opt_out", "opted out by an operator");
+        if send_confirmation {
+            self.text(TextKind::OptOutConfirmation, "opt_out_confirmation", "opt_out.confirmation");
         }
     }
 

@@ -404,6 +404,12 @@ pub enum Event {
         reason: Option<String>,
     },
     Unfreeze,
+    /// An operator records an opt-out the lead gave another way (a call, an email).
+    AdminOptOut {
+        reason: Option<String>,
+        /// Send the one opt-out confirmation text (allowed; not required for non-text requests).
+        send_confirmation: bool,
+    },
     /// A durable timer fired: release pending texts that are due.
     Wake,
     /// A CRM stage/status change (halts or resumes automation per config).
@@ -441,6 +447,7 @@ impl Event {
             Event::InboundText { .. } => "inbound_text",
             Event::Freeze { .. } => "freeze",
             Event::Unfreeze => "unfreeze",
+            Event::AdminOptOut { .. } => "admin_opt_out",
             Event::Wake => "wake",
             Event::CrmChanged { .. } => "crm_changed",
             Event::ListingChanged(_) => "listing_changed",

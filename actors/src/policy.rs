@@ -63,9 +63,6 @@ pub struct PolicySettings {
     pub follow_ups: Vec<FollowUpStep>,
 }
 
-/// A template rendering to more SMS segments than this is refused at start-up.
-pub const MAX_SEGMENTS: usize = 3;
-
 /// Template sources, as in `[templates]` of config.toml. An empty template means "send
 /// nothing for this trigger" (allowed for the listing alerts only).
 #[derive(Debug, Clone, serde::Deserialize, Serialize)]
@@ -176,11 +173,13 @@ impl CrmSettings {
 pub struct DeliverySettings {
     /// After this many `30003 Unreachable` receipts in a row the number is UNDELIVERABLE.
     pub unreachable_limit: u32,
+    /// A template that renders to more SMS segments than this stops start-up.
+    pub max_segments: u32,
 }
 
 impl Default for DeliverySettings {
     fn default() -> Self {
-        DeliverySettings { unreachable_limit: 3 }
+        DeliverySettings { unreachable_limit: 3, max_segments: 3 }
     }
 }
 
@@ -303,10 +302,13 @@ impl Policy {
                 });
             }
             let segments = crate::segments::count(&text).segments;
-            if segments > MAX_SEGMENTS {
+            let max = policy.delivery.max_segments as usize;
+            if segments > max {
                 return Err(TemplateError {
                     name: format!("templates.{name}"),
-                    message: format!("renders to {segments} SMS segments (limit {MAX_SEGMENTS}): \"{text}\""),
+                    message: format!(
+                        "renders to {segments} SMS segments (delivery.max_segments = {max}); carriers bill and filter long texts: \"{text}\""
+                    ),
                 });
             }
         }

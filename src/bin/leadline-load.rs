@@ -760,7 +760,14 @@ struct Stats {
 
 impl Stats {
     fn new() -> Stats {
-        Stats { all: histogram(), by_kind: BTreeMap::new(), statuses: BTreeMap::new(), ok: 0, lead_events: 0, warm_ok: 0 }
+        Stats {
+            all: histogram(),
+            by_kind: BTreeMap::new(),
+            statuses: BTreeMap::new(),
+            ok: 0,
+            lead_events: 0,
+            warm_ok: 0,
+        }
     }
 
     fn record(&mut self, kind: Kind, latency: Duration, outcome: &Result<(u16, u64), String>) {
@@ -1428,7 +1435,13 @@ async fn touch_leads(svc: &Service, phones: &Phones, stored: u64, n: u64) -> any
         while in_flight.len() < 64 && k < n {
             let i = (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 7) % stored.max(1);
             let body = serde_json::json!({"phone": phones.get(i), "status": CRM_STATUSES[(k % 5) as usize], "source": "load-probe"});
-            let req = Request { kind: Kind::Crm, path: "/v1/events/crm", body: body.to_string(), form: false, signature: None };
+            let req = Request {
+                kind: Kind::Crm,
+                path: "/v1/events/crm",
+                body: body.to_string(),
+                form: false,
+                signature: None,
+            };
             let (client, stats, base) = (client.clone(), stats.clone(), base.clone());
             in_flight.spawn(async move {
                 let sent = Instant::now();

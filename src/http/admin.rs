@@ -22,6 +22,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/v1/admin/leads/{phone}/timeline", get(get_timeline))
         .route("/v1/admin/leads/{phone}/freeze", post(freeze))
         .route("/v1/admin/leads/{phone}/unfreeze", post(unfreeze))
+        .route("/v1/admin/leads/{phone}/opt-out", post(opt_out))
         .merge(super::dead_letters::router())
         .merge(super::admin_search::router())
         .route_layer(middleware::from_fn_with_state(state, require_admin))
@@ -192,6 +193,44 @@ async fn freeze(
 )]
 async fn unfreeze(State(app): State<AppState>, Path(raw): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     admin_event(&app, &raw, Event::Unfreeze).await
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OptOutBody {
+    /// How the lead asked (shown on the timeline and in the consent history).
+    reason: Option<String>,
+    /// Also send the one opt-out confirmation text (default false: the lead asked another way).
+    #[serde(default)]
+    send_confirmation: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/leads/{phone}/opt-out",
+    tag = "admin",
+    operation_id = "force_opt_out",
+    summary = "Record an opt-out the lead gave another way (call, email); nothing automated is sent afterwards",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142")),
+    request_body(content = OptOutBody, description = "Optional; an empty body is allowed", content_type = "application/json"),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The lead after the change, and the decisions", body = super::openapi::LeadChanged),
+        (status = 400, description = "Not JSON (`malformed_json`)", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No lead with this phone (`not_found`)", body = super::openapi::ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`) or JSON of the wrong shape (`invalid_body`)", body = super::openapi::ErrorBody),
+        (status = 503, description = "Not applied; retry (`unavailable`)", body = super::openapi::ErrorBody),
+    )
+)]
+async fn opt_out(
+    State(app): State<AppState>,
+    Path(raw): Path<String>,
+    body: Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
+    let OptOutBody { reason, send_confirmation } = parse_json(&bytes, true)?;
+    admin_event(&app, &raw, Event::AdminOptOut { reason, send_confirmation }).await
 }
 
 async fn admin_event(app: &AppState, raw: &str, event: Event) -> Result<Json<serde_json::Value>, ApiError> {

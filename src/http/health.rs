@@ -24,7 +24,22 @@ pub async fn healthz() -> impl IntoResponse {
 )]
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("leadline_store_size_bytes").set(app.store.size_on_disk() as f64);
-    metrics::gauge!("leadline_leads_stored").set(app.store.lead_count() as f64);
+    // Counting leads is a scan of the whole tree in sled (1M leads: about a second of CPU):
+    // at most once a minute, off the async threads, not on every scrape.
+    static LEADS_COUNTED_AT: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let recount = {
+        let mut at = LEADS_COUNTED_AT.lock().unwrap_or_else(|p| p.into_inner());
+        let stale = at.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60));
+        if stale {
+            *at = Some(std::time::Instant::now());
+        }
+        stale
+    };
+    if recount {
+        let store = app.store.clone();
+        let count = tokio::task::spawn_blocking(move || store.lead_count()).await.unwrap_or_default();
+        metrics::gauge!("leadline_leads_stored").set(count as f64);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render())
 }
 

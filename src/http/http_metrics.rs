@@ -8,7 +8,8 @@ use std::time::Instant;
 
 pub async fn record(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let method = req.method().as_str().to_string();
     let response = next.run(req).await;
     let status = format!("{}xx", response.status().as_u16() / 100);

@@ -158,10 +158,15 @@ pub fn purge(store: &Store, now: Ts, ttl_hours: u64) -> Result<usize, leadline_a
     store.purge_idempotency_before(cutoff)
 }
 
-/// Purges expired keys at start-up and then every hour, off the async threads.
+/// The first purge waits this long after start-up: it reads every dedupe key (two or more
+/// per lead), which right at start-up competed with the first requests for the CPU and the
+/// storage cache (leadline-load --probe million).
+const FIRST_PURGE_AFTER: Duration = Duration::from_secs(600);
+
+/// Purges expired keys [`FIRST_PURGE_AFTER`] after start-up, then every hour, off the async threads.
 pub fn spawn_purger(app: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(PURGE_EVERY);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + FIRST_PURGE_AFTER, PURGE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

@@ -69,6 +69,7 @@ page's own 404 (`/admin/{*rest}`, not listed).";
         admin::get_timeline,
         admin::freeze,
         admin::unfreeze,
+        admin::opt_out,
         admin_search::list_leads,
         admin_search::stats,
         compliance::consent_export,

@@ -496,6 +496,12 @@ async fn cli_audit_verify_and_consent_export_read_a_stopped_services_data() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], "OPT_OUT");
     assert_eq!(v["history"].as_array().unwrap().len(), 2);
+    // `lead show` prints the admin view and the latest timeline entries.
+    let out = leadline(&data, &["lead", "show", ana, "--timeline", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["lead"]["status"], "OPT_OUT");
+    assert_eq!(v["timeline"].as_array().unwrap().len(), 3);
     let out = leadline(&data, &["consent", "export", "2125550189"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no lead"), "{}", text(&out.stderr));

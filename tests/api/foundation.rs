@@ -38,6 +38,8 @@ async fn the_four_steps_work_over_http_and_survive_a_restart() {
     assert_eq!(lead["interests"], json!(["MLS-123"]));
     assert_eq!(lead["consent"]["source_url"], "https://agent.example.com/listing/123");
     let timeline = app.wait_timeline(ANA, "text_sent").await;
+    let queued = timeline.iter().find(|e| e["kind"] == "text_queued").expect("decision on the timeline");
+    assert!(queued["detail"].as_str().unwrap().starts_with("first_contact (1 segment, GSM-7): Hi Ana"), "{queued}");
     let sent_entry = timeline.iter().find(|e| e["kind"] == "text_sent").expect("provider acceptance on the timeline");
     assert!(sent_entry["detail"].as_str().unwrap().contains(&first.sid));
 

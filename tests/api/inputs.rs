@@ -97,3 +97,24 @@ async fn admin_api_needs_the_bearer_token_and_unknown_leads_are_404() {
     assert!(!metrics.contains("2125550142"), "a phone number leaked into metrics");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_operator_can_record_an_opt_out_given_by_phone() {
+    let app = TestApp::spawn().await;
+    let phone = "+12125550188";
+    assert_eq!(app.post_lead(&lead_with_consent(phone, "OPT-1")).await.status(), 202);
+    assert_eq!(app.twilio.wait_for(phone, 1).await.len(), 1);
+    let path = format!("/v1/admin/leads/{}/opt-out", urlencode(phone));
+    let res = app.admin_post(&path, Some(json!({"reason": "called the office", "bogus": 1}))).await;
+    assert_eq!(error_of(res).await, (422, "invalid_body".into()));
+    let res = app.admin_post(&path, Some(json!({"reason": "called the office"}))).await;
+    assert_eq!(res.status(), 200);
+    let lead: Value = res.json().await.unwrap();
+    assert_eq!(lead["status"], "OPT_OUT");
+    let revoked = lead["consent_history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(revoked["Revoked"]["rule"], "admin.opt_out", "{revoked}");
+    // No confirmation unless asked for, and nothing automated afterwards.
+    assert_eq!(app.post_lead(&lead_with_consent(phone, "OPT-2")).await.status(), 202);
+    assert_eq!(app.twilio.settle(phone).await.len(), 1);
+    app.stop().await;
+}

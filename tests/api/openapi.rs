@@ -39,6 +39,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/admin/leads/{phone}/timeline"),
     ("POST", "/v1/admin/leads/{phone}/freeze"),
     ("POST", "/v1/admin/leads/{phone}/unfreeze"),
+    ("POST", "/v1/admin/leads/{phone}/opt-out"),
     ("GET", "/v1/admin/leads/{phone}/consent"),
     ("GET", "/v1/admin/suppressions"),
     ("GET", "/v1/admin/suppressions/{phone}"),

@@ -169,7 +169,7 @@ fn record_metrics(event: &Event, entries: &[TimelineEntry]) {
         Event::InboundText { .. } | Event::DeliveryReceipt { .. } => "twilio".into(),
         Event::CrmChanged { .. } | Event::InterestAdded { .. } => "crm".into(),
         Event::ListingChanged(_) => "mls".into(),
-        Event::Freeze { .. } | Event::Unfreeze => "admin".into(),
+        Event::Freeze { .. } | Event::Unfreeze | Event::AdminOptOut { .. } => "admin".into(),
         Event::Wake | Event::SendOutcome { .. } => "internal".into(),
     };
     metrics::counter!("leadline_events_total", "kind" => event.kind(), "source" => source).increment(1);

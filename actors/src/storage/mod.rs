@@ -4,6 +4,9 @@
 //! - `leads`: E.164 phone -> `LeadState` snapshot (codec).
 //! - `timeline`: phone + `/` + seq (u64 big-endian) -> `TimelineEntry`; a prefix scan reads one lead in order.
 //! - `outbox`: message id -> `OutboxRecord`: every text from the moment it is decided to its final outcome.
+//! - `outbox_open`: message id -> empty, for every record that may not be final yet (a superset:
+//!   indexed before the record is written, removed after it became final), so start-up recovery
+//!   reads the few open records instead of scanning the whole outbox.
 //! - `provider_ids`: provider message SID -> message id (delivery receipts find their lead).
 //! - `dedupe`: idempotency key -> first-seen time (millis, big-endian): re-delivered webhooks are ignored.
 //! - `dead_letters`: message id -> `DeadLetter`: texts a person must decide about.
@@ -141,6 +144,7 @@ pub struct Store {
     leads: sled::Tree,
     timeline: sled::Tree,
     outbox: sled::Tree,
+    outbox_open: sled::Tree,
     provider_ids: sled::Tree,
     dedupe: sled::Tree,
     dead_letters: sled::Tree,
@@ -177,6 +181,13 @@ fn timer_key(due: Ts, phone: &Phone) -> Vec<u8> {
     k
 }
 
+/// sled's page cache (its default is 1 GiB, which alone broke the 1 GiB RSS budget for a
+/// million stored leads; most leads are cold, and the OS page cache still holds the files).
+const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// `meta` key: the `outbox_open` index covers every outbox record.
+const OUTBOX_OPEN_INDEXED: &str = "storage:outbox_open_indexed";
+
 /// A durable wake-up that is due.
 #[derive(Debug, Clone)]
 pub struct DueTimer {
@@ -191,12 +202,13 @@ impl Store {
     }
 
     pub fn open_with(path: &Path, durability: Durability) -> Result<Store> {
-        let db = sled::Config::new().path(path).mode(sled::Mode::LowSpace).open()?;
+        let db = sled::Config::new().path(path).mode(sled::Mode::LowSpace).cache_capacity(CACHE_BYTES).open()?;
         Ok(Store {
             group: std::sync::Arc::new(group_commit::GroupCommit::new(durability, path.to_path_buf())),
             leads: db.open_tree("leads")?,
             timeline: db.open_tree("timeline")?,
             outbox: db.open_tree("outbox")?,
+            outbox_open: db.open_tree("outbox_open")?,
             provider_ids: db.open_tree("provider_ids")?,
             dedupe: db.open_tree("dedupe")?,
             dead_letters: db.open_tree("dead_letters")?,
@@ -264,6 +276,10 @@ impl Store {
         let interest_keys: Vec<Vec<u8>> = c.new_interests.iter().map(|l| interest_key(l, &c.state.phone)).collect();
         let notes =
             c.notifications.iter().map(|n| Ok((n.id.clone(), codec::encode(n)?))).collect::<Result<Vec<_>>>()?;
+        // Indexed before the records exist: `outbox_open` stays a superset of the open records.
+        for (id, _) in &queued {
+            self.outbox_open.insert(id.as_bytes(), &[][..])?;
+        }
         (&self.leads, &self.timeline, &self.outbox, &self.dedupe, &self.timers, &self.interests, &self.notifications)
             .transaction(|(leads, timeline, outbox, dedupe, timers, interests, notifications)| {
                 leads.insert(phone, snapshot.as_slice())?;
@@ -324,21 +340,50 @@ impl Store {
         if let OutboxStatus::Accepted { provider_id, .. } = &status {
             self.provider_ids.insert(provider_id.as_str(), id.as_bytes())?;
         }
+        let is_final = status.is_final();
+        if !is_final {
+            self.outbox_open.insert(id, &[][..])?;
+        }
         rec.status = status;
         rec.updated_at = now;
         self.outbox.insert(id, codec::encode(&rec)?)?;
+        if is_final {
+            self.outbox_open.remove(id)?;
+        }
         self.flush().await?;
         Ok(Some(rec))
     }
 
-    /// Records that are not final: the start-up recovery looks at these.
+    /// Records that are not final: the start-up recovery looks at these. Reads the
+    /// `outbox_open` index (and drops its stale entries), not the whole outbox; a database
+    /// written before the index existed is scanned once to build it.
     pub fn unfinished_outbox(&self) -> Result<Vec<OutboxRecord>> {
+        if self.meta.get(OUTBOX_OPEN_INDEXED)?.is_none() {
+            for kv in self.outbox.iter() {
+                let (k, v) = kv?;
+                if !codec::decode::<OutboxRecord>(&v)?.status.is_final() {
+                    self.outbox_open.insert(k, &[][..])?;
+                }
+            }
+            // Durable with the next flush; if that never comes, the next start scans again.
+            self.meta_put(OUTBOX_OPEN_INDEXED, &true)?;
+        }
         let mut out = Vec::new();
-        for kv in self.outbox.iter() {
-            let (_, v) = kv?;
-            let rec: OutboxRecord = codec::decode(&v)?;
-            if !rec.status.is_final() {
-                out.push(rec);
+        for k in self.outbox_open.iter().keys() {
+            let k = k?;
+            match self.outbox.get(&k)? {
+                Some(v) => {
+                    let rec: OutboxRecord = codec::decode(&v)?;
+                    if rec.status.is_final() {
+                        self.outbox_open.remove(&k)?;
+                    } else {
+                        out.push(rec);
+                    }
+                }
+                // Indexed by a commit that then failed: the record was never written.
+                None => {
+                    self.outbox_open.remove(&k)?;
+                }
             }
         }
         Ok(out)
