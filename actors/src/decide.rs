@@ -385,7 +385,10 @@ impl Draft<'_> {
                 "first text already waiting for its moment".into(),
             );
         } else if self.state.status == LeadStatus::New && self.state.last_contacted_at.is_none() {
-            self.text(TextKind::FirstContact, "first_contact", "sequence.first_contact");
+            // A source-specific first text if the brokerage configured one.
+            let by_source = crate::policy::first_contact_template(&c.source);
+            let template = if self.policy.has_template(&by_source) { by_source } else { "first_contact".to_string() };
+            self.text(TextKind::FirstContact, &template, "sequence.first_contact");
         } else {
             self.note(
                 EntryKind::Event,
@@ -512,6 +515,12 @@ impl Draft<'_> {
                 "crm.resume",
                 &format!("CRM status '{status}' resumes automation"),
             );
+        }
+        // A text configured for this CRM status (e.g. a nurture check-in), through the gate.
+        let template = crate::policy::crm_template(status);
+        if self.policy.has_template(&template) && !crm.halts_all(status) {
+            let rule = format!("crm.status.{}", crate::policy::crm_key(status));
+            self.text(TextKind::Automated, &template, &rule);
         }
     }
 

@@ -78,9 +78,22 @@ pub struct TemplateSources {
     pub listing_status_change: String,
     pub listing_back_on_market: String,
     pub listing_new: String,
+    /// First texts per lead source (`source` of the lead), instead of `first_contact`.
+    #[serde(default)]
+    pub first_contact_by_source: std::collections::BTreeMap<String, String>,
+    /// A text sent when the CRM moves a lead to this status (e.g. `nurture`), through the gate.
+    #[serde(default)]
+    pub crm_status: std::collections::BTreeMap<String, String>,
 }
 
 impl TemplateSources {
+    /// The per-source and per-CRM-status templates, under their registered names.
+    fn keyed(&self) -> Vec<(String, String)> {
+        let by_source = self.first_contact_by_source.iter().map(|(k, v)| (first_contact_template(k), v.clone()));
+        let by_status = self.crm_status.iter().map(|(k, v)| (crm_template(k), v.clone()));
+        by_source.chain(by_status).collect()
+    }
+
     fn named(self) -> [(&'static str, String); 10] {
         [
             ("first_contact", self.first_contact),
@@ -183,6 +196,16 @@ impl Default for DeliverySettings {
     }
 }
 
+/// The template of the first text for leads from `source` (lowercased).
+pub fn first_contact_template(source: &str) -> String {
+    format!("first_contact.{}", source.trim().to_lowercase())
+}
+
+/// The template sent when the CRM moves a lead to `status`.
+pub fn crm_template(status: &str) -> String {
+    format!("crm.{}", crm_key(status))
+}
+
 /// The template name of follow-up step `i`.
 pub fn follow_up_template(i: usize) -> String {
     format!("follow_up_{}", i + 1)
@@ -246,6 +269,11 @@ impl Policy {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         let mut disabled = Vec::new();
+        let keyed = sources.keyed();
+        for (name, src) in &keyed {
+            env.add_template_owned(name.clone(), src.clone())
+                .map_err(|e| TemplateError { name: format!("templates.{name}"), message: e.to_string() })?;
+        }
         for (name, src) in sources.named() {
             if src.trim().is_empty() {
                 if !OPTIONAL_TEMPLATES.contains(&name) {
@@ -291,11 +319,13 @@ impl Policy {
             .into_iter()
             .map(|(n, _)| n.to_string())
             .chain((0..follow_ups.len()).map(follow_up_template))
+            .chain(keyed.iter().map(|(n, _)| n.clone()))
             .collect();
         for name in &names {
             let name = name.as_str();
             let Some(text) = policy.render(name, &sample)? else { continue };
-            if matches!(name, "first_contact" | "help") && !text.to_lowercase().contains("stop") {
+            let needs_opt_out = matches!(name, "first_contact" | "help") || name.starts_with("first_contact.");
+            if needs_opt_out && !text.to_lowercase().contains("stop") {
                 return Err(TemplateError {
                     name: format!("templates.{name}"),
                     message: "must tell the lead how to opt out (e.g. \"Reply STOP to opt out\")".into(),
@@ -313,6 +343,11 @@ impl Policy {
             }
         }
         Ok(policy)
+    }
+
+    /// Whether a template with this name was configured.
+    pub fn has_template(&self, name: &str) -> bool {
+        self.templates.get_template(name).is_ok()
     }
 
     /// Renders a template; `None` when the brokerage disabled this trigger (empty template).
@@ -339,6 +374,8 @@ impl Policy {
             listing_status_change: "".into(),
             listing_back_on_market: "{{ brand }}: {{ property }} is back on the market{% if new_price %} at {{ new_price }}{% endif %}. Want to see it? Reply STOP to opt out.".into(),
             listing_new: "".into(),
+            first_contact_by_source: Default::default(),
+            crm_status: Default::default(),
         }
     }
 

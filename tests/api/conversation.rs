@@ -200,3 +200,35 @@ async fn passivation_under_concurrent_messages_loses_nothing() {
     assert!(passivations > 0.0, "{metrics}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn per_source_first_texts_and_crm_status_texts_come_from_config() {
+    let app = TestApp::spawn_with(|s| {
+        s.templates.first_contact_by_source.insert(
+            "zillow".into(),
+            "Hi {{ first_name }}, {{ brand }} here about {{ property }} you saw on Zillow. Reply STOP to opt out."
+                .into(),
+        );
+        s.templates.crm_status.insert("Nurture".into(), "{{ brand }}: still looking? Reply STOP to opt out.".into());
+    })
+    .await;
+    let (z, w) = ("+12125550701", "+12125550702");
+    assert_eq!(app.post_lead(&lead_with_consent(z, "S-1")).await.status(), 202);
+    let mut web = lead_with_consent(w, "S-2");
+    web["source"] = json!("website");
+    assert_eq!(app.post_lead(&web).await.status(), 202);
+    assert!(app.twilio.wait_for(z, 1).await[0].body().contains("you saw on Zillow"));
+    assert!(
+        app.twilio.wait_for(w, 1).await[0].body().contains("Thanks for your inquiry"),
+        "the default for other sources"
+    );
+
+    let res = app.post_json("/v1/events/crm", &json!({"phone": w, "status": "nurture"})).await;
+    assert!(res.status().is_success());
+    let sent = app.twilio.wait_for(w, 2).await;
+    assert_eq!(sent.len(), 2);
+    assert!(sent[1].body().contains("still looking?"), "{}", sent[1].body());
+    let rules = kinds_and_rules(&app.timeline(w).await);
+    assert!(rules.contains(&("text_queued".into(), "crm.status.nurture".into())), "{rules:?}");
+    app.stop().await;
+}

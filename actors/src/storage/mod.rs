@@ -494,7 +494,7 @@ impl Store {
         let mut out = Vec::new();
         for k in self.interests.scan_prefix(&prefix).keys() {
             let k = k?;
-            if let Ok(p) = Phone::parse(&String::from_utf8_lossy(&k[prefix.len()..])) {
+            if let Some(p) = std::str::from_utf8(&k[prefix.len()..]).ok().and_then(Phone::from_stored) {
                 out.push(p);
             }
         }
