@@ -317,6 +317,13 @@ async fn replayed_requests_have_no_second_effect() {
     assert_eq!(first.len(), 1);
     let len_after = |t: &Vec<Value>| t.len();
 
+    // Let the send outcome land on the timeline first (it arrives after the provider replied).
+    for _ in 0..200 {
+        if c.timeline(phone).await.iter().any(|e| e["kind"] == "text_sent") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     // The same lead delivered again (same source and source id): acknowledged as a duplicate.
     let before = c.timeline(phone).await;
     let (status, body) = json_of(c.post_event("/v1/events/leads", &lead).await.unwrap()).await;
