@@ -644,7 +644,7 @@ fn dir_size(path: &Path) -> u64 {
 /// and STARTs, CRM changes, MLS price drops fanning out to ~100 leads, delivery receipts,
 /// admin reads) for `SOAK_SECS` (default 1800) at `SOAK_RATE` events/s (default 200), with
 /// the service's RSS, open file descriptors, threads and data size sampled every
-/// `SOAK_SAMPLE_SECS` (default 30). Ignored by default:
+/// `SOAK_SAMPLE_SECS` (default 30); `SOAK_ENV` adds service settings. Ignored by default:
 /// `SOAK_SECS=1800 SOAK_RATE=200 cargo test --release --test crash soak -- --ignored --nocapture`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long-running; see README (soak)"]
@@ -654,7 +654,15 @@ async fn soak() {
     let sample_every = Duration::from_secs(env_u64("SOAK_SAMPLE_SECS", 30).max(1));
     let fake = FakeTwilio::start().await;
     fake.set_max_records(20_000);
-    let e = env_for(&fake);
+    let mut e = env_for(&fake);
+    // SOAK_ENV="KEY=VALUE,KEY=VALUE": extra settings for the service, e.g.
+    // LEADLINE__ACTORS__PASSIVATE_AFTER_MS=10000.
+    for kv in std::env::var("SOAK_ENV").unwrap_or_default().split(',').filter(|kv| !kv.trim().is_empty()) {
+        if let Some((k, v)) = kv.split_once('=') {
+            e.env.retain(|(key, _)| key != k.trim());
+            e.env.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
     let server = Server::start(&e.work, &e.env).await;
     let c = server.client.clone();
     let rng = Rng::new(seed());

@@ -57,7 +57,17 @@ async fn a_hanging_provider_times_out_without_blocking_any_lead() {
     let fake = FakeTwilio::start().await;
     // Every request hangs for a minute; the client gives up after 400 ms.
     fake.set_hang(Some(Duration::from_secs(60)));
-    let s = setup(&fake, None, &[("LEADLINE__GATEWAY__TWILIO__TIMEOUT_MS", "400")]);
+    // Generous send rates: this test is about timeouts, not pacing (9 texts from one number
+    // at the default 1/s would take longer than the wait below on a loaded machine).
+    let s = setup(
+        &fake,
+        None,
+        &[
+            ("LEADLINE__GATEWAY__TWILIO__TIMEOUT_MS", "400"),
+            ("LEADLINE__GATEWAY__LIMITS__SENDER_MPS", "100"),
+            ("LEADLINE__GATEWAY__LIMITS__ACCOUNT_MPS", "100"),
+        ],
+    );
     let server = Server::start(&s.work, &s.env).await;
     let c = server.client.clone();
     let a = "+12125550701";
@@ -259,6 +269,11 @@ async fn a_storage_write_error_refuses_the_event_with_503() {
     assert!(!refused.is_empty(), "no write error surfaced after filling the disk");
     // Refused means not acknowledged: the sender retries later. Free space and restart.
     std::fs::remove_file(&filler).unwrap();
+    // Reported, not asserted: whether the running service recovers once there is space again
+    // (sled keeps the first I/O error and refuses every later write until a restart).
+    let p = &refused[0];
+    let retry = c.post_event("/v1/events/leads", &lead_body(p, &format!("S-{p}"), "DISK-1", "Bo")).await.unwrap();
+    println!("full disk: after freeing space, without a restart, the retry answers {}", retry.status());
     server.kill9().await;
     let server = Server::start(&s.work, &s.env).await;
     let c = server.client.clone();

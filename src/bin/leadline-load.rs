@@ -243,6 +243,8 @@ fn secrets() -> Secrets {
     Secrets { twilio_auth_token: Some(TWILIO_TOKEN.into()), ..Secrets::default() }
 }
 
+/// The service under load. One value per run, so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Service {
     InProcess { app: Application, dir: PathBuf },
     Child { child: tokio::process::Child, pid: u32, base: String, dir: PathBuf },
@@ -1544,6 +1546,7 @@ async fn probe_fanout(cli: &Cli) -> anyhow::Result<()> {
     println!("--- one price drop on {listing}; service restarted (all {n} leads cold), account_mps = {mps}");
     let c = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;
     let req = traffic.price_drop(listing, 500_000);
+    let cpu0 = svc.cpu_ms();
     let t = Instant::now();
     let res = c
         .post(format!("{base}{}", req.path))
@@ -1561,6 +1564,9 @@ async fn probe_fanout(cli: &Cli) -> anyhow::Result<()> {
         body["applied"],
         body["duplicates"]
     );
+    if let (Some(a), Some(b)) = (cpu0, svc.cpu_ms()) {
+        println!("  service CPU time for it: {} ms ({:.0} us per lead)", b - a, (b - a) as f64 * 1000.0 / n as f64);
+    }
     // 3. Pacing: sample the dry-run record while the alerts go out.
     let window = Duration::from_secs(cli.pace_secs.clamp(2, 120));
     let start = Instant::now();
