@@ -512,6 +512,10 @@ struct Request {
     signature: Option<String>,
 }
 
+/// The consent disclosure the generated lead forms show.
+const DISCLOSURE: &str = "By checking this box I agree to receive automated texts from Acme Realty at the number \
+    provided. Consent is not a condition of purchase. Reply STOP to opt out.";
+
 const REPLIES: [&str; 8] = [
     "Is this still available?",
     "Can I see it this weekend?",
@@ -629,7 +633,7 @@ impl Traffic {
             "consent": {
                 "granted_at": granted,
                 "source_url": "https://agent.example.com/listing/123",
-                "disclosure": "By checking this box I agree to receive automated texts from Acme Realty at the number provided. Consent is not a condition of purchase. Reply STOP to opt out.",
+                "disclosure": DISCLOSURE,
                 "ip": "203.0.113.9",
                 "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36"
             },
@@ -1171,7 +1175,7 @@ async fn store_one(store: &Store, policy: &Policy, traffic: &Traffic, i: u64) ->
         consent: Some(ConsentInput {
             granted_at: Some(Ts::from(now.0 - chrono::Duration::seconds(60))),
             source_url: Some("https://agent.example.com/listing/123".into()),
-            disclosure: Some("By checking this box I agree to receive automated texts from Acme Realty at the number provided. Consent is not a condition of purchase. Reply STOP to opt out.".into()),
+            disclosure: Some(DISCLOSURE.into()),
             ip: Some("203.0.113.9".into()),
             user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36".into()),
             seller: None,
@@ -1317,7 +1321,11 @@ async fn probe_million(cli: &Cli) -> anyhow::Result<()> {
         _ if cli.reuse.is_some() => (n, "before (--reuse: this run only restarts on that data dir)"),
         Via::Store => {
             let stored = fill_via_store(&dir, n, traffic.clone(), deadline).await?;
-            (stored, "in-process through Store::commit_lead (states produced by the real decide(): lead captured with consent, first text queued, outbox Accepted, send outcome applied)")
+            let how = concat!(
+                "in-process through Store::commit_lead (states produced by the real decide(): ",
+                "lead captured with consent, first text queued, outbox Accepted, send outcome applied)"
+            );
+            (stored, how)
         }
         Via::Http => {
             let svc = Service::start(Where::Child, &dir, &o, child_base(harness_start)).await?;
@@ -1436,7 +1444,8 @@ async fn touch_leads(svc: &Service, phones: &Phones, stored: u64, n: u64) -> any
     while k < n && Instant::now() < deadline {
         while in_flight.len() < 64 && k < n {
             let i = (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 7) % stored.max(1);
-            let body = serde_json::json!({"phone": phones.get(i), "status": CRM_STATUSES[(k % 5) as usize], "source": "load-probe"});
+            let status = CRM_STATUSES[(k % 5) as usize];
+            let body = serde_json::json!({"phone": phones.get(i), "status": status, "source": "load-probe"});
             let req = Request {
                 kind: Kind::Crm,
                 path: "/v1/events/crm",
