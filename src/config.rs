@@ -85,6 +85,16 @@ pub struct ServerSettings {
 pub struct StorageSettings {
     pub path: PathBuf,
     pub durability: leadline_actors::storage::Durability,
+    pub flush_linger_us: u64,
+}
+
+impl StorageSettings {
+    pub fn store_options(&self) -> leadline_actors::storage::StoreOptions {
+        leadline_actors::storage::StoreOptions {
+            durability: self.durability,
+            flush_linger: std::time::Duration::from_micros(self.flush_linger_us),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -290,6 +300,12 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         self.validate_integrations().map_err(ConfigError::Invalid)?;
+        if self.storage.flush_linger_us > 100_000 {
+            return bad(format!(
+                "storage.flush_linger_us must be at most 100000 (0.1 s), got {}",
+                self.storage.flush_linger_us
+            ));
+        }
         if self.server.request_timeout_ms == 0 {
             return bad("server.request_timeout_ms must be greater than 0".into());
         }

@@ -133,7 +133,7 @@ fn main() -> ExitCode {
             drop(runtime);
             match result {
                 Ok(()) => {
-                    checkpoint(&data_dir);
+                    leadline::startup::checkpoint(&data_dir);
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -177,16 +177,5 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-    }
-}
-
-/// After a graceful stop: let sled write its start-up snapshot now, so the next start does
-/// not replay the whole log written by this run (README, Performance). Best effort: a failure
-/// or a kill here only means the next start is slower.
-fn checkpoint(data_dir: &Path) {
-    let started = std::time::Instant::now();
-    match leadline_actors::storage::Store::checkpoint(data_dir) {
-        Ok(()) => tracing::info!(took_ms = started.elapsed().as_millis() as u64, "storage checkpoint written"),
-        Err(e) => tracing::warn!(error = %e, "storage checkpoint skipped; the next start replays the log"),
     }
 }

@@ -71,7 +71,7 @@ impl Application {
         let policy = Arc::new(Policy::new(settings.policy_settings()).context("invalid configuration")?);
         let path = &settings.storage.path;
         std::fs::create_dir_all(path).with_context(|| format!("cannot create storage.path {}", path.display()))?;
-        let store = Store::open_with(path, settings.storage.durability)
+        let store = Store::open_with(path, settings.storage.store_options())
             .with_context(|| format!("cannot open the database in storage.path {}", path.display()))?;
         let gateway_args = GatewayArgs {
             provider,
@@ -220,5 +220,16 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+/// After a graceful stop: let sled write its start-up snapshot now, so the next start does
+/// not replay the whole log written by this run (README, Performance). Best effort: a failure
+/// or a kill here only means the next start is slower.
+pub fn checkpoint(data_dir: &std::path::Path) {
+    let started = std::time::Instant::now();
+    match leadline_actors::storage::Store::checkpoint(data_dir) {
+        Ok(()) => tracing::info!(took_ms = started.elapsed().as_millis() as u64, "storage checkpoint written"),
+        Err(e) => tracing::warn!(error = %e, "storage checkpoint skipped; the next start replays the log"),
     }
 }

@@ -131,6 +131,9 @@ struct Cli {
     /// `storage.durability` of the service started by the harness.
     #[arg(long, value_enum, default_value = "process")]
     durability: DurabilityArg,
+    /// `storage.flush_linger_us` of the service started by the harness (default: config.toml's).
+    #[arg(long)]
+    flush_linger_us: Option<u64>,
     /// Where the service runs when the harness starts it.
     #[arg(long, value_enum, default_value = "in-process")]
     service: Where,
@@ -223,6 +226,7 @@ struct ServiceOpts {
     durability: Durability,
     passivate_ms: Option<u64>,
     account_mps: Option<u32>,
+    flush_linger_us: Option<u64>,
 }
 
 fn service_settings(dir: &Path, o: &ServiceOpts) -> anyhow::Result<Settings> {
@@ -232,6 +236,9 @@ fn service_settings(dir: &Path, o: &ServiceOpts) -> anyhow::Result<Settings> {
     s.server.rate_limit_per_ip_per_sec = 0;
     s.storage.path = dir.to_path_buf();
     s.storage.durability = o.durability;
+    if let Some(us) = o.flush_linger_us {
+        s.storage.flush_linger_us = us;
+    }
     s.gateway.provider = ProviderKind::DryRun;
     let mps = NonZeroU32::new(o.account_mps.unwrap_or(1_000_000)).context("account_mps must be > 0")?;
     s.gateway.limits.account_mps = mps;
@@ -282,6 +289,9 @@ impl Service {
                 }
                 if let Some(mps) = o.account_mps {
                     cmd.arg("--account-mps").arg(mps.to_string());
+                }
+                if let Some(us) = o.flush_linger_us {
+                    cmd.arg("--flush-linger-us").arg(us.to_string());
                 }
                 if let Some(b) = clock_base {
                     cmd.arg("--clock-base").arg(b.to_rfc3339());
@@ -375,8 +385,12 @@ impl Service {
 
 /// The child process: serve `dir` until SIGTERM.
 async fn serve_child(cli: &Cli, dir: &Path) -> anyhow::Result<()> {
-    let o =
-        ServiceOpts { durability: cli.durability.into(), passivate_ms: cli.passivate_ms, account_mps: cli.account_mps };
+    let o = ServiceOpts {
+        durability: cli.durability.into(),
+        passivate_ms: cli.passivate_ms,
+        account_mps: cli.account_mps,
+        flush_linger_us: cli.flush_linger_us,
+    };
     let base = match &cli.clock_base {
         Some(b) => Some(DateTime::parse_from_rfc3339(b)?.with_timezone(&Utc)),
         None => None,
@@ -981,8 +995,12 @@ async fn load_test(cli: &Cli) -> anyhow::Result<()> {
         }
         None => {
             let dir = fresh_dir("run")?;
-            let o =
-                ServiceOpts { durability: cli.durability.into(), passivate_ms: cli.passivate_ms, account_mps: None };
+            let o = ServiceOpts {
+                durability: cli.durability.into(),
+                passivate_ms: cli.passivate_ms,
+                account_mps: None,
+                flush_linger_us: cli.flush_linger_us,
+            };
             let s = Service::start(cli.service, &dir, &o, clock_base).await?;
             let public = Settings::defaults()?.server.public_url.to_string();
             (s, public, TWILIO_TOKEN.to_string())
@@ -1026,6 +1044,7 @@ async fn load_test(cli: &Cli) -> anyhow::Result<()> {
             ceiling = Some(r.req_rate());
         }
         let traffic = service_traffic.get_or_insert_with(|| next_traffic(&public_url)).clone();
+        settle(&base).await;
         let cpu0 = service.cpu_ms();
         let r = run("leadline", &base, traffic, spec, warmup, duration).await?;
         r.print();
@@ -1054,6 +1073,7 @@ async fn load_test(cli: &Cli) -> anyhow::Result<()> {
         println!("  => max {max:.0} req/s; now an open-loop run at half of it: {half} req/s");
         let traffic = service_traffic.get_or_insert_with(|| next_traffic(&public_url)).clone();
         let spec = Spec::Open { rate: half, max_in_flight: cli.max_in_flight };
+        settle(&base).await;
         let r = run("leadline at half the max", &base, traffic, spec, warmup, duration).await?;
         r.print();
     }
@@ -1087,8 +1107,9 @@ async fn load_test(cli: &Cli) -> anyhow::Result<()> {
 /// The service's own counters that explain a run: flushes (and how many were shared by
 /// group commit), events by kind, sends, live actors, passivations.
 async fn print_metrics(base: &str) {
-    const WANTED: [&str; 7] = [
+    const WANTED: [&str; 8] = [
         "leadline_flushes_total",
+        "leadline_flush_seconds",
         "leadline_flush_waits_total",
         "leadline_events_total",
         "leadline_sends_total",
@@ -1108,6 +1129,46 @@ async fn print_metrics(base: &str) {
         }
     }
 }
+
+/// Waits (at most [`MAX_SETTLE`]) until the gateway has no texts in flight, so that a run
+/// starts from a steady state instead of competing with the send backlog a previous run
+/// left (the dry-run provider and generous limits let the gateway go as fast as the CPU).
+async fn settle(base: &str) {
+    let Ok(c) = client(1) else { return };
+    let t = Instant::now();
+    let mut last = None;
+    while t.elapsed() < MAX_SETTLE {
+        let text = match c.get(format!("{base}/metrics")).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => return,
+        };
+        let in_flight = text
+            .lines()
+            .find_map(|l| l.strip_prefix("leadline_gateway_in_flight "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        match in_flight {
+            None => return, // not our service, or metrics off
+            Some(v) if v <= 0.0 => {
+                if t.elapsed() > Duration::from_millis(500) {
+                    println!(
+                        "  (waited {:.1} s for the gateway to send its backlog before this run)",
+                        t.elapsed().as_secs_f64()
+                    );
+                }
+                return;
+            }
+            Some(v) => last = Some(v),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    println!(
+        "  (the gateway still had {} texts in flight after {} s; measuring anyway)",
+        last.unwrap_or(0.0),
+        MAX_SETTLE.as_secs()
+    );
+}
+
+const MAX_SETTLE: Duration = Duration::from_secs(300);
 
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -1206,10 +1267,12 @@ async fn store_one(store: &Store, policy: &Policy, traffic: &Traffic, i: u64) ->
 }
 
 async fn fill_via_store(dir: &Path, n: u64, traffic: Arc<Traffic>, deadline: Instant) -> anyhow::Result<u64> {
-    let settings =
-        service_settings(dir, &ServiceOpts { durability: Durability::Process, passivate_ms: None, account_mps: None })?;
+    let settings = service_settings(
+        dir,
+        &ServiceOpts { durability: Durability::Process, passivate_ms: None, account_mps: None, flush_linger_us: None },
+    )?;
     let policy = Arc::new(Policy::new(settings.policy_settings())?);
-    let store = Store::open_with(dir, Durability::Process)?;
+    let store = Store::open_with(dir, settings.storage.store_options())?;
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicBool::new(false));
@@ -1317,7 +1380,12 @@ async fn probe_million(cli: &Cli) -> anyhow::Result<()> {
         None => fresh_dir("million")?,
     };
     let passivate = cli.passivate_ms.or(Some(2_000));
-    let o = ServiceOpts { durability: cli.durability.into(), passivate_ms: passivate, account_mps: None };
+    let o = ServiceOpts {
+        durability: cli.durability.into(),
+        passivate_ms: passivate,
+        account_mps: None,
+        flush_linger_us: cli.flush_linger_us,
+    };
     let deadline = Instant::now() + Duration::from_secs(cli.fill_timeout).min(MAX_PHASE);
     println!("leadline-load --probe million: {n} leads into {}", dir.display());
     println!("  load average before: {}", loadavg());
@@ -1510,7 +1578,12 @@ async fn probe_fanout(cli: &Cli) -> anyhow::Result<()> {
 
     // 1. The leads: captures with consent on that listing (generous send limits, so their
     //    first texts go out quickly).
-    let fast = ServiceOpts { durability: cli.durability.into(), passivate_ms: cli.passivate_ms, account_mps: None };
+    let fast = ServiceOpts {
+        durability: cli.durability.into(),
+        passivate_ms: cli.passivate_ms,
+        account_mps: None,
+        flush_linger_us: cli.flush_linger_us,
+    };
     let svc = Service::start(Where::Child, &dir, &fast, child_base(harness_start)).await?;
     let base = svc.base();
     let client = client(64)?;
@@ -1623,7 +1696,7 @@ async fn probe_fanout(cli: &Cli) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         if let Some(dir) = &cli.serve_child {
             return serve_child(&cli, dir).await;
         }
@@ -1632,5 +1705,11 @@ fn main() -> anyhow::Result<()> {
             Some(Probe::Fanout) => probe_fanout(&cli).await,
             None => load_test(&cli).await,
         }
-    })
+    });
+    // As `leadline serve` does: once every handle on the database is gone with the runtime.
+    drop(rt);
+    if let (Some(dir), Ok(())) = (&cli.serve_child, &result) {
+        leadline::startup::checkpoint(dir);
+    }
+    result
 }

@@ -98,10 +98,13 @@ struct Ctx {
     from_numbers: Arc<Vec<String>>,
     messaging_service_sid: Option<String>,
     supervisor: Option<ActorRef<SupervisorMsg>>,
+    /// Set when the service is stopping: no new provider call starts after it (see `Drain`).
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 pub struct GatewayState {
     ctx: Ctx,
+    stop: tokio::sync::watch::Sender<bool>,
     in_flight: HashSet<String>,
     tasks: tokio::task::JoinSet<()>,
 }
@@ -114,7 +117,9 @@ impl Actor for Gateway {
     type Arguments = GatewayArgs;
 
     async fn pre_start(&self, _me: ActorRef<GatewayMsg>, a: GatewayArgs) -> Result<GatewayState, ActorProcessingErr> {
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let ctx = Ctx {
+            stopping,
             pacer: Arc::new(Pacer::new(&a.limits, a.store.clone(), a.clock.clone())),
             provider: a.provider,
             store: a.store,
@@ -125,7 +130,7 @@ impl Actor for Gateway {
             messaging_service_sid: a.messaging_service_sid,
             supervisor: None,
         };
-        Ok(GatewayState { ctx, in_flight: HashSet::new(), tasks: tokio::task::JoinSet::new() })
+        Ok(GatewayState { ctx, stop, in_flight: HashSet::new(), tasks: tokio::task::JoinSet::new() })
     }
 
     async fn handle(
@@ -152,6 +157,10 @@ impl Actor for Gateway {
                 let _ = reply.send(result.map(|t| t.is_some()));
             }
             GatewayMsg::Drain(timeout, reply) => {
+                // Texts still waiting for a sending turn stay `Queued` and go at the next start;
+                // only provider calls already under way finish, and their outcomes reach the
+                // leads, whose actors are drained after this.
+                st.stop.send_replace(true);
                 let _ = tokio::time::timeout(timeout, async { while st.tasks.join_next().await.is_some() {} }).await;
                 let _ = reply.send(());
             }
@@ -263,7 +272,14 @@ async fn send_one(ctx: &Ctx, text: OutboundText) {
     loop {
         attempt += 1;
         // Last checks happen inside the sending turn, so nothing slips between them and the send.
-        let turn = ctx.pacer.acquire(sender.label(), !text.kind.is_automated()).await;
+        let mut stopping = ctx.stopping.clone();
+        let turn = tokio::select! {
+            turn = ctx.pacer.acquire(sender.label(), !text.kind.is_automated()) => turn,
+            _ = stopping.wait_for(|s| *s) => return, // still Queued: recovery sends it next start
+        };
+        if *ctx.stopping.borrow() {
+            return;
+        }
         if regate(ctx, &text).await.is_some() {
             return;
         }
@@ -293,8 +309,11 @@ async fn send_one(ctx: &Ctx, text: OutboundText) {
             tracing::warn!(id = %text.log_id(), attempt, code = ?err.code, message = %err.message, "retryable provider error; backing off");
             // Back to Queued while waiting, so a crash during the backoff is not "in doubt".
             persist(ctx, &text, OutboxStatus::Queued).await;
-            tokio::time::sleep(ctx.retry.backoff(attempt)).await;
-            continue;
+            let mut stopping = ctx.stopping.clone();
+            tokio::select! {
+                () = tokio::time::sleep(ctx.retry.backoff(attempt)) => continue,
+                _ = stopping.wait_for(|s| *s) => return, // Queued again: sent at the next start
+            }
         }
         give_up(ctx, &text, err, attempt).await;
         return;

@@ -32,6 +32,23 @@ pub enum Durability {
     Power,
 }
 
+/// How the store makes acknowledged writes durable (`[storage]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    pub durability: Durability,
+    /// The shortest time between the starts of two flushes (`storage.flush_linger_us`).
+    /// Under load, writes that arrive meanwhile share the next flush; an idle store flushes
+    /// at once. Each flush wakes sled's writer threads, so fewer, larger flushes leave more
+    /// CPU to the events, at up to this much added latency per acknowledgement.
+    pub flush_linger: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { durability: Durability::Process, flush_linger: Duration::from_micros(1_000) }
+    }
+}
+
 /// The outcome of the latest flush: every ticket up to `upto` is durable, unless it failed.
 #[derive(Debug, Clone, Default)]
 struct Completed {
@@ -60,7 +77,7 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub(crate) fn new(db: sled::Db, durability: Durability, dir: PathBuf) -> std::io::Result<Self> {
+    pub(crate) fn new(db: sled::Db, options: StoreOptions, dir: PathBuf) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             issued: AtomicU64::new(0),
             wanted: Mutex::new(Wake::default()),
@@ -70,7 +87,7 @@ impl GroupCommit {
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
             .name("leadline-flush".into())
-            .spawn(move || flusher(&worker, &db, durability, &dir))?;
+            .spawn(move || flusher(&worker, &db, options, &dir))?;
         Ok(GroupCommit { shared, thread: Some(thread) })
     }
 
@@ -118,14 +135,9 @@ fn lock(m: &Mutex<Wake>) -> std::sync::MutexGuard<'_, Wake> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The shortest time between the starts of two flushes. Under load, writes arriving during
-/// this time share the next flush; an idle store flushes at once. Each flush wakes sled's
-/// writer threads, so fewer, larger flushes leave the CPU to the events.
-const LINGER: Duration = Duration::from_micros(1_000);
-
-fn flusher(shared: &Shared, db: &sled::Db, durability: Durability, dir: &std::path::Path) {
-    let linger = LINGER;
-    let mut last_start = Instant::now() - linger;
+fn flusher(shared: &Shared, db: &sled::Db, options: StoreOptions, dir: &std::path::Path) {
+    let linger = options.flush_linger;
+    let mut last_start = Instant::now().checked_sub(linger).unwrap_or_else(Instant::now);
     loop {
         {
             let mut wanted = lock(&shared.wanted);
@@ -145,10 +157,11 @@ fn flusher(shared: &Shared, db: &sled::Db, durability: Durability, dir: &std::pa
         last_start = Instant::now();
         // Every ticket issued up to here belongs to a write that is already in sled's log.
         let covers = shared.issued.load(Ordering::SeqCst);
-        let result = db.flush().map(|_| ()).map_err(|e| e.to_string()).and_then(|()| match durability {
+        let result = db.flush().map(|_| ()).map_err(|e| e.to_string()).and_then(|()| match options.durability {
             Durability::Process => Ok(()),
             Durability::Power => fsync_dir(dir).map_err(|e| e.to_string()),
         });
+        metrics::histogram!("leadline_flush_seconds").record(last_start.elapsed().as_secs_f64());
         match &result {
             Ok(()) => metrics::counter!("leadline_flushes_total").increment(1),
             Err(e) => tracing::error!(error = %e, "flush failed"),

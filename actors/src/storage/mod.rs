@@ -135,7 +135,7 @@ pub struct LeadCommit<'a> {
 }
 
 mod group_commit;
-pub use group_commit::Durability;
+pub use group_commit::{Durability, StoreOptions};
 
 #[derive(Clone)]
 pub struct Store {
@@ -198,13 +198,12 @@ pub struct DueTimer {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
-        Self::open_with(path, Durability::Process)
+        Self::open_with(path, StoreOptions::default())
     }
 
-    pub fn open_with(path: &Path, durability: Durability) -> Result<Store> {
+    pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store> {
         let db = sled::Config::new().path(path).mode(sled::Mode::LowSpace).cache_capacity(CACHE_BYTES).open()?;
-        let group =
-            group_commit::GroupCommit::new(db.clone(), durability, path.to_path_buf()).map_err(sled::Error::Io)?;
+        let group = group_commit::GroupCommit::new(db.clone(), options, path.to_path_buf()).map_err(sled::Error::Io)?;
         Ok(Store {
             group: std::sync::Arc::new(group),
             leads: db.open_tree("leads")?,
