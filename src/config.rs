@@ -300,6 +300,9 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         self.validate_integrations().map_err(ConfigError::Invalid)?;
+        if self.gateway.limits.max_concurrent_sends == 0 {
+            return bad("gateway.limits.max_concurrent_sends must be greater than 0".into());
+        }
         if self.storage.flush_linger_us > 100_000 {
             return bad(format!(
                 "storage.flush_linger_us must be at most 100000 (0.1 s), got {}",

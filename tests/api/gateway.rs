@@ -301,3 +301,26 @@ async fn a_graceful_stop_sends_nothing_new_and_queued_texts_go_once_after_the_re
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn texts_beyond_the_concurrent_send_limit_wait_their_turn_and_each_goes_once() {
+    let app = TestApp::spawn_with(|s| {
+        s.gateway.limits.max_concurrent_sends = 2;
+        s.gateway.limits.account_mps = std::num::NonZeroU32::new(1000).unwrap();
+        s.gateway.limits.sender_mps = std::num::NonZeroU32::new(1000).unwrap();
+    })
+    .await;
+    let phones: Vec<String> = (0..12).map(|i| format!("+1212555{:04}", 800 + i)).collect();
+    for (i, p) in phones.iter().enumerate() {
+        assert_eq!(app.post_lead(&lead_with_consent(p, &format!("BACKLOG-{i}"))).await.status(), 202);
+    }
+    for p in &phones {
+        assert_eq!(app.twilio.wait_for(p, 1).await.len(), 1, "{p} gets its first text");
+        let timeline = app.wait_timeline(p, "text_sent").await;
+        assert!(timeline.iter().any(|e| e["kind"] == "text_sent"), "{p}: {timeline:?}");
+    }
+    for p in &phones {
+        assert_eq!(app.twilio.settle(p).await.len(), 1, "{p} texted exactly once");
+    }
+    app.stop().await;
+}

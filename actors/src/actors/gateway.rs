@@ -25,7 +25,7 @@ use crate::ts::Ts;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -105,8 +105,15 @@ struct Ctx {
 pub struct GatewayState {
     ctx: Ctx,
     stop: tokio::sync::watch::Sender<bool>,
+    /// Ids of the texts being worked on: running tasks and the backlog.
     in_flight: HashSet<String>,
     tasks: tokio::task::JoinSet<()>,
+    /// Texts waiting for a task slot, oldest first: at most `max_tasks` send tasks run at once
+    /// (`gateway.limits.max_concurrent_sends`); a waiting text costs a few hundred bytes instead
+    /// of a task and its pacer wait. Their outbox records are `Queued` either way, so a stop
+    /// loses nothing: the next start sends them.
+    backlog: VecDeque<OutboundText>,
+    max_tasks: usize,
 }
 
 pub struct Gateway;
@@ -118,6 +125,7 @@ impl Actor for Gateway {
 
     async fn pre_start(&self, _me: ActorRef<GatewayMsg>, a: GatewayArgs) -> Result<GatewayState, ActorProcessingErr> {
         let (stop, stopping) = tokio::sync::watch::channel(false);
+        let max_tasks = a.limits.max_concurrent_sends.max(1);
         let ctx = Ctx {
             stopping,
             pacer: Arc::new(Pacer::new(&a.limits, a.store.clone(), a.clock.clone())),
@@ -130,7 +138,14 @@ impl Actor for Gateway {
             messaging_service_sid: a.messaging_service_sid,
             supervisor: None,
         };
-        Ok(GatewayState { ctx, stop, in_flight: HashSet::new(), tasks: tokio::task::JoinSet::new() })
+        Ok(GatewayState {
+            ctx,
+            stop,
+            in_flight: HashSet::new(),
+            tasks: tokio::task::JoinSet::new(),
+            backlog: VecDeque::new(),
+            max_tasks,
+        })
     }
 
     async fn handle(
@@ -146,7 +161,10 @@ impl Actor for Gateway {
             GatewayMsg::Send(text) => st.spawn_send(&me, text),
             GatewayMsg::Finished(id) => {
                 st.in_flight.remove(&id);
-                metrics::gauge!("leadline_gateway_in_flight").set(st.in_flight.len() as f64);
+                if let Some(next) = st.backlog.pop_front() {
+                    st.start(&me, next);
+                }
+                st.gauges();
             }
             GatewayMsg::Recover => recover(&st.ctx, &me).await,
             GatewayMsg::RetryDeadLetter(id, reply) => {
@@ -161,6 +179,7 @@ impl Actor for Gateway {
                 // only provider calls already under way finish, and their outcomes reach the
                 // leads, whose actors are drained after this.
                 st.stop.send_replace(true);
+                st.backlog.clear();
                 let _ = tokio::time::timeout(timeout, async { while st.tasks.join_next().await.is_some() {} }).await;
                 let _ = reply.send(());
             }
@@ -174,7 +193,20 @@ impl GatewayState {
         if !self.in_flight.insert(text.id.clone()) {
             return; // already on its way: a duplicate request
         }
+        if self.tasks.len() < self.max_tasks && self.backlog.is_empty() {
+            self.start(me, text);
+        } else {
+            self.backlog.push_back(text);
+        }
+        self.gauges();
+    }
+
+    fn gauges(&self) {
         metrics::gauge!("leadline_gateway_in_flight").set(self.in_flight.len() as f64);
+        metrics::gauge!("leadline_gateway_backlog").set(self.backlog.len() as f64);
+    }
+
+    fn start(&mut self, me: &ActorRef<GatewayMsg>, text: OutboundText) {
         let ctx = self.ctx.clone();
         let me = me.clone();
         self.tasks.spawn(async move {

@@ -31,6 +31,8 @@ pub struct SendLimits {
     /// true: never more than `account_mps` in ANY one-second window (burst 1).
     /// false: governor's GCRA with burst = `account_mps` (can pass up to 2x in a sliding second).
     pub strict_window: bool,
+    /// Provider calls (send tasks) at most at once; more texts wait in the gateway's backlog.
+    pub max_concurrent_sends: usize,
 }
 
 impl Default for SendLimits {
@@ -40,6 +42,7 @@ impl Default for SendLimits {
             sender_mps: NonZeroU32::MIN,
             daily_cap: 0,
             strict_window: true,
+            max_concurrent_sends: 1024,
         }
     }
 }
