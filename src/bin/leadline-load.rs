@@ -146,6 +146,10 @@ struct Cli {
     /// Listings the generated leads are interested in (MLS price drops fan out to their leads).
     #[arg(long, default_value_t = 500)]
     listings: u32,
+    /// The listings on the market move on by one every this many new leads, so fan-outs stop
+    /// growing (a listing collects about this many new leads' interest, plus CRM saves).
+    #[arg(long, default_value_t = 20)]
+    listing_step: u64,
     /// Use the wall clock instead of a clock that starts on a weekday at 13:00 New York time
     /// (at night most first texts would be deferred by quiet hours).
     #[arg(long)]
@@ -556,7 +560,9 @@ struct Traffic {
     next_lead: AtomicU64,
     first_lead: u64,
     listings: u32,
-    /// Per listing: how many price drops it has had (each drop is a new, lower price).
+    /// New leads per step of the listing window (see `window`).
+    listing_step: u64,
+    /// Per listing slot: how many price drops it has had (each drop is a new, lower price).
     drops: Vec<AtomicU64>,
     msg_seq: AtomicU64,
     public_url: String,
@@ -587,6 +593,7 @@ impl Traffic {
             next_lead: AtomicU64::new(first_lead),
             first_lead,
             listings: cli.listings.max(1),
+            listing_step: cli.listing_step.max(1),
             drops: (0..cli.listings.max(1)).map(|_| AtomicU64::new(0)).collect(),
             msg_seq: AtomicU64::new(0),
             public_url: public_url.trim_end_matches('/').to_string(),
@@ -633,14 +640,27 @@ impl Traffic {
         req.unwrap_or_else(|| self.new_lead(self.next_lead.fetch_add(1, Ordering::Relaxed), None))
     }
 
-    fn listing_of(&self, i: u64) -> u32 {
-        (i.wrapping_mul(2_654_435_761) % u64::from(self.listings)) as u32
+    /// The listings on the market are `window .. window + listings`; the window moves on by one
+    /// listing every `listing_step` new leads. So the number of leads watching a listing, and
+    /// with it the size of a price drop's fan-out, stops growing once the first listings leave
+    /// the market: the work per request is the same in every run of a session, and "half the
+    /// max" really is half the work.
+    fn window(&self) -> u64 {
+        self.next_lead.load(Ordering::Relaxed).saturating_sub(self.first_lead) / self.listing_step
+    }
+
+    fn listing_id(&self, r: u64) -> String {
+        format!("MLS-{}", self.window() + r % u64::from(self.listings))
+    }
+
+    fn listing_of(&self, i: u64) -> String {
+        self.listing_id(i.wrapping_mul(2_654_435_761))
     }
 
     fn new_lead(&self, i: u64, listing: Option<&str>) -> Request {
         let now = self.now();
         let granted = (now - chrono::Duration::seconds(60)).to_rfc3339();
-        let listing = listing.map(str::to_string).unwrap_or_else(|| format!("MLS-{}", self.listing_of(i)));
+        let listing = listing.map(str::to_string).unwrap_or_else(|| self.listing_of(i));
         let body = serde_json::json!({
             "source": "zillow",
             "source_lead_id": format!("Z-{i}"),
@@ -707,16 +727,16 @@ impl Traffic {
             "occurred_at": self.now().to_rfc3339(),
         });
         if r % 10 < 3 {
-            body["listing_id"] = format!("MLS-{}", (r >> 8) % u64::from(self.listings)).into();
+            body["listing_id"] = self.listing_id(r >> 8).into();
             body["listing_action"] = "saved".into();
         }
         Request { kind: Kind::Crm, path: "/v1/events/crm", body: body.to_string(), form: false, signature: None }
     }
 
     fn mls(&self) -> Request {
-        let l = (self.rand() % u64::from(self.listings)) as usize;
-        let n = self.drops[l].fetch_add(1, Ordering::Relaxed);
-        self.price_drop(&format!("MLS-{l}"), 450_000 - 1_000 * n.min(400))
+        let r = self.rand();
+        let n = self.drops[(r % u64::from(self.listings)) as usize].fetch_add(1, Ordering::Relaxed);
+        self.price_drop(&self.listing_id(r), 450_000 - 1_000 * n.min(400))
     }
 
     fn price_drop(&self, listing: &str, old_price: u64) -> Request {
@@ -1010,10 +1030,11 @@ async fn load_test(cli: &Cli) -> anyhow::Result<()> {
     let base = service.base();
     println!("leadline-load: {} at {base}", service.describe());
     println!(
-        "  durability {:?}; mix lead/reply/crm/receipt/mls = {:?}%; {} listings; {} cores; clock {}",
+        "  durability {:?}; mix lead/reply/crm/receipt/mls = {:?}%; {} listings on the market, one replaced every {} new leads; {} cores; clock {}",
         cli.durability,
         cli.mix,
         cli.listings,
+        cli.listing_step,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         if clock_base.is_some() { "from Thu 13:00 New York" } else { "wall clock" }
     );
@@ -1240,7 +1261,7 @@ async fn store_one(store: &Store, policy: &Policy, traffic: &Traffic, i: u64) ->
         email: Some(format!("lead{i}@example.com")),
         address_state: None,
         listing: Some(ListingRef {
-            id: Some(format!("MLS-{}", traffic.listing_of(i))),
+            id: Some(traffic.listing_of(i)),
             address: Some(format!("{} Main St", 100 + i % 900)),
             price: Some(450_000),
         }),
