@@ -26,9 +26,9 @@ use hdrhistogram::Histogram;
 use leadline::config::{ProviderKind, Secrets, Settings};
 use leadline::startup::Application;
 use leadline::webhook_auth::twilio_signature;
-use leadline_actors::audit;
+use leadline_actors::actors::lead::Prepared;
 use leadline_actors::clock::{Clock, SystemClock};
-use leadline_actors::decide::decide;
+use leadline_actors::decide::{decide, Decision};
 
 /// mimalloc instead of glibc's malloc: allocation was a quarter of the service's CPU
 /// under load (README, Performance).
@@ -36,7 +36,7 @@ use leadline_actors::decide::decide;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use leadline_actors::model::{ConsentInput, Event, LeadCapture, LeadState, ListingRef, SendResult};
 use leadline_actors::policy::Policy;
-use leadline_actors::storage::{Durability, LeadCommit, OutboxStatus, Store};
+use leadline_actors::storage::{Durability, OutboxStatus, Store};
 use leadline_actors::{Phone, Ts};
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -1224,28 +1224,11 @@ async fn apply(
     dedupe_key: Option<&str>,
     now: Ts,
 ) -> anyhow::Result<Vec<leadline_actors::model::OutboundText>> {
-    let decision = decide(state, &event, policy, now);
-    let entries = audit::chain(state.timeline_len, state.timeline_head.clone(), now, decision.notes);
-    let mut next = decision.state;
-    if let Some(last) = entries.last() {
-        next.timeline_len = last.seq;
-        next.timeline_head = last.hash.clone();
-    }
-    let wake_at = next.pending.iter().map(|p| p.not_before).chain(next.follow_up.as_ref().map(|f| f.due)).min();
-    let new_interests: Vec<String> = next.interests.iter().filter(|l| !state.interests.contains(l)).cloned().collect();
-    store
-        .commit_lead(LeadCommit {
-            state: &next,
-            entries: &entries,
-            sends: &decision.sends,
-            dedupe_key,
-            wake_at,
-            new_interests: &new_interests,
-            notifications: &decision.notifications,
-        })
-        .await?;
-    *state = next;
-    Ok(decision.sends)
+    let Decision { state: decided, notes, sends, notifications } = decide(state, &event, policy, now);
+    let prepared = Prepared::new(state, decided, notes, now);
+    store.commit_lead(prepared.commit(&sends, &notifications, dedupe_key)).await?;
+    *state = prepared.next;
+    Ok(sends)
 }
 
 /// One lead as the service would leave it after its capture and its first text: captured

@@ -4,8 +4,8 @@ use super::gateway::GatewayMsg;
 use super::supervisor::SupervisorMsg;
 use super::LeadDeps;
 use crate::audit;
-use crate::decide::decide;
-use crate::model::{EntryKind, Event, LeadState, LeadStatus, TimelineEntry};
+use crate::decide::{decide, Decision};
+use crate::model::{EntryKind, Event, LeadState, LeadStatus, Note, Notification, OutboundText, TimelineEntry};
 use crate::phone::Phone;
 use crate::storage::LeadCommit;
 use crate::ts::Ts;
@@ -129,38 +129,66 @@ async fn apply(st: &mut LeadActorState, event: Event, dedupe_key: Option<&str>) 
         // Nothing happened (e.g. a wake-up with nothing due): nothing to persist.
         return Ok(Applied { phone: st.lead.phone.clone(), status: st.lead.status, duplicate: false, entries: vec![] });
     }
-    let entries = audit::chain(st.lead.timeline_len, st.lead.timeline_head.clone(), now, decision.notes);
-    let mut next = decision.state;
-    if let Some(last) = entries.last() {
-        next.timeline_len = last.seq;
-        next.timeline_head = last.hash.clone();
-    }
-    let wake_at = next.pending.iter().map(|p| p.not_before).chain(next.follow_up.as_ref().map(|f| f.due)).min();
-    let new_interests: Vec<String> =
-        next.interests.iter().filter(|l| !st.lead.interests.contains(l)).cloned().collect();
-    let commit = LeadCommit {
-        state: &next,
-        entries: &entries,
-        sends: &decision.sends,
-        dedupe_key,
-        wake_at,
-        new_interests: &new_interests,
-        notifications: &decision.notifications,
-    };
-    deps.store.commit_lead(commit).await.map_err(store_err)?;
+    let Decision { state, notes, sends, notifications } = decision;
+    let prepared = Prepared::new(&st.lead, state, notes, now);
+    deps.store.commit_lead(prepared.commit(&sends, &notifications, dedupe_key)).await.map_err(store_err)?;
     // Durable from here on: update memory, then let texts go (the output gate).
+    let Prepared { next, entries, .. } = prepared;
     st.lead = next;
-    if !decision.notifications.is_empty() {
+    if !notifications.is_empty() {
         deps.notify.notify_one();
     }
     record_metrics(&event, &entries);
-    for text in decision.sends {
+    for text in sends {
         if let Err(e) = deps.gateway.cast(GatewayMsg::Send(text)) {
             // The outbox holds the text as Queued; start-up recovery hands it over again.
             tracing::error!(error = %e, "gateway unavailable; text stays queued in the outbox");
         }
     }
     Ok(Applied { phone: st.lead.phone.clone(), status: st.lead.status, duplicate: false, entries })
+}
+
+/// What applying a decision writes: the next state with its timeline head advanced over the
+/// new entries, the chained entries, the lead's next wake-up and the listings it newly
+/// watches. One place for this rule: the lead actor and the load harness's bulk fill use it.
+pub struct Prepared {
+    pub next: LeadState,
+    pub entries: Vec<TimelineEntry>,
+    pub wake_at: Option<Ts>,
+    pub new_interests: Vec<String>,
+}
+
+impl Prepared {
+    /// `prev` is the lead before the event, `state` and `notes` what `decide` returned.
+    pub fn new(prev: &LeadState, state: LeadState, notes: Vec<Note>, now: Ts) -> Prepared {
+        let entries = audit::chain(prev.timeline_len, prev.timeline_head.clone(), now, notes);
+        let mut next = state;
+        if let Some(last) = entries.last() {
+            next.timeline_len = last.seq;
+            next.timeline_head = last.hash.clone();
+        }
+        let wake_at = next.pending.iter().map(|p| p.not_before).chain(next.follow_up.as_ref().map(|f| f.due)).min();
+        let new_interests = next.interests.iter().filter(|l| !prev.interests.contains(l)).cloned().collect();
+        Prepared { next, entries, wake_at, new_interests }
+    }
+
+    /// The storage commit: this, the decision's texts and notifications, the event's dedupe key.
+    pub fn commit<'a>(
+        &'a self,
+        sends: &'a [OutboundText],
+        notifications: &'a [Notification],
+        dedupe_key: Option<&'a str>,
+    ) -> LeadCommit<'a> {
+        LeadCommit {
+            state: &self.next,
+            entries: &self.entries,
+            sends,
+            dedupe_key,
+            wake_at: self.wake_at,
+            new_interests: &self.new_interests,
+            notifications,
+        }
+    }
 }
 
 fn record_metrics(event: &Event, entries: &[TimelineEntry]) {
