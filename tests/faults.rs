@@ -267,6 +267,9 @@ async fn a_storage_write_error_refuses_the_event_with_503() {
         refused.len()
     );
     assert!(!refused.is_empty(), "no write error surfaced after filling the disk");
+    // Reads still work, but an orchestrator must see that this instance cannot store events.
+    let ready = c.http.get(format!("{}/readyz", c.base)).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "readyz while writes fail");
     // Refused means not acknowledged: the sender retries later. Free space and restart.
     std::fs::remove_file(&filler).unwrap();
     // Reported, not asserted: whether the running service recovers once there is space again

@@ -91,6 +91,12 @@ impl GroupCommit {
         Ok(GroupCommit { shared, thread: Some(thread) })
     }
 
+    /// The error of the latest flush, if it failed. sled keeps its first I/O error and refuses
+    /// every later write until the database is reopened, so this stays set until a restart.
+    pub(crate) fn failing(&self) -> Option<String> {
+        self.shared.completed.borrow().error.clone()
+    }
+
     /// Returns once a flush that started after this call has completed.
     pub(crate) async fn flush(&self) -> Result<()> {
         let ticket = self.shared.issued.fetch_add(1, Ordering::SeqCst) + 1;

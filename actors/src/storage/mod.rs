@@ -247,10 +247,17 @@ impl Store {
         }
     }
 
-    /// A cheap read that fails if the database is unusable (readiness probes).
+    /// A cheap check for readiness probes: fails if the database cannot be read, or if the
+    /// latest flush failed (e.g. a full disk: sled then refuses every write until a restart,
+    /// while reads still work).
     pub fn ping(&self) -> Result<()> {
         self.leads.first()?;
-        Ok(())
+        match self.group.failing() {
+            None => Ok(()),
+            Some(e) => {
+                Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(format!("writes are failing: {e}")))))
+            }
+        }
     }
 
     pub fn lead_exists(&self, phone: &Phone) -> Result<bool> {
