@@ -458,20 +458,20 @@ async fn check(client: &Client, fake: &FakeTwilio, ledger: &Shared, in_doubt: &[
             .find(|e| entry_rule(e) == "event.inbound_text" && entry_detail(e).contains("\"STOP\""))
             .and_then(|e| e["seq"].as_u64())
             .unwrap_or(0);
-        for r in received.iter().filter(|r| &r.to == phone && r.at > acked) {
-            if r.body.contains(OPT_OUT_CONFIRMATION) {
+        for r in received.iter().filter(|r| r.to() == phone && r.at > acked) {
+            if r.body().contains(OPT_OUT_CONFIRMATION) {
                 continue;
             }
             let queued_seq = timeline
                 .iter()
-                .find(|e| e["kind"] == "text_queued" && entry_detail(e).ends_with(&r.body))
+                .find(|e| e["kind"] == "text_queued" && entry_detail(e).ends_with(r.body()))
                 .and_then(|e| e["seq"].as_u64());
             let late = r.at.duration_since(acked);
             match queued_seq {
                 Some(q) if q < stop_seq && late <= IN_FLIGHT_GRACE => in_flight += 1,
                 _ => violations.push(format!(
                     "{phone}: received {:?} {} ms after its STOP was acknowledged (queued at seq {queued_seq:?}, STOP at {stop_seq})",
-                    r.body,
+                    r.body(),
                     late.as_millis()
                 )),
             }
@@ -498,7 +498,8 @@ async fn check(client: &Client, fake: &FakeTwilio, ledger: &Shared, in_doubt: &[
                     d.to, d.id
                 ));
             }
-            let resent = received.iter().filter(|r| r.to == d.to && r.body == d.body && r.at > d.restarted_at).count();
+            let resent =
+                received.iter().filter(|r| r.to() == d.to && r.body() == d.body && r.at > d.restarted_at).count();
             if resent > 0 {
                 violations
                     .push(format!("{}: in-doubt send {} reached the provider again after the restart", d.to, d.id));

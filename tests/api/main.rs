@@ -5,6 +5,7 @@ mod admin_search;
 mod compliance;
 mod conversation;
 mod event_sources;
+#[path = "../support/fake_twilio.rs"]
 mod fake_twilio;
 mod foundation;
 mod gateway;

@@ -9,8 +9,7 @@
 //! Screenshots of every step, at a laptop and a phone window size, are saved as PNG under
 //! `target/browser-artifacts/` (with chromedriver's log), for a person to look at.
 
-#[path = "../api/fake_twilio.rs"]
-#[allow(dead_code)]
+#[path = "../support/fake_twilio.rs"]
 mod fake_twilio;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]

@@ -1,29 +1,46 @@
-//! A fake Twilio for the process-level suites (crash, faults, security): a real HTTP server
-//! speaking Twilio's Messages API wire format (`POST /2010-04-01/Accounts/{sid}/Messages.json`,
-//! form fields, HTTP Basic auth), adapted from tests/api/fake_twilio.rs. It records every
-//! request at the moment it arrives (Twilio "took" it), can answer each request after a
-//! random delay (so a kill often lands while a send is in flight), can be scripted with
-//! errors and slow replies, and can hang every request.
+//! A fake Twilio for every suite (the in-process API tests and the process-level crash,
+//! faults and security suites): a real HTTP server speaking Twilio's Messages API wire format
+//! (`POST /2010-04-01/Accounts/{sid}/Messages.json`, form fields, HTTP Basic auth). It records
+//! every request at the moment it arrives (Twilio "took" it), can be scripted with errors and
+//! slow replies, can answer each request after a random delay (so a kill often lands while a
+//! send is in flight), and can hang every request.
 
 #![allow(dead_code)] // each suite uses a different part
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Json, Router};
+use base64::Engine;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct Received {
-    pub to: String,
-    pub from: String,
-    pub body: String,
+    pub account_sid: String,
+    /// Decoded Basic auth `user:password`, if any.
+    pub basic_auth: Option<(String, String)>,
+    pub form: Vec<(String, String)>,
     /// When the request arrived.
     pub at: Instant,
     pub sid: String,
+}
+
+impl Received {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+    pub fn to(&self) -> &str {
+        self.field("To").unwrap_or("")
+    }
+    pub fn from(&self) -> &str {
+        self.field("From").unwrap_or("")
+    }
+    pub fn body(&self) -> &str {
+        self.field("Body").unwrap_or("")
+    }
 }
 
 /// What the fake answers to one request.
@@ -31,7 +48,8 @@ pub struct Received {
 pub enum Reply {
     /// A Twilio error: HTTP status, error code, message (the message is not recorded as taken).
     Error(u16, u32, &'static str),
-    /// Takes the message (records it) but answers only after this delay.
+    /// Takes the message (records it) but answers only after this delay (a client with a
+    /// shorter timeout gives up: the outcome is unknown to it).
     Slow(Duration),
 }
 
@@ -96,20 +114,31 @@ impl FakeTwilio {
     }
 
     pub fn received_for(&self, phone: &str) -> Vec<Received> {
-        self.received().into_iter().filter(|r| r.to == phone).collect()
+        self.received().into_iter().filter(|r| r.to() == phone).collect()
     }
 
     /// How many times each (To, Body) pair arrived.
     pub fn counts(&self) -> HashMap<(String, String), usize> {
         let mut out = HashMap::new();
         for r in self.received() {
-            *out.entry((r.to, r.body)).or_insert(0) += 1;
+            *out.entry((r.to().to_string(), r.body().to_string())).or_insert(0) += 1;
         }
         out
     }
 
+    /// Waits (at most 10 s) until at least `n` messages to `phone` arrived, then returns them all.
+    pub async fn wait_for(&self, phone: &str, n: usize) -> Vec<Received> {
+        self.wait_for_within(phone, n, Duration::from_secs(10)).await
+    }
+
+    /// Gives in-flight sends a moment, then returns what arrived (for asserting that nothing more came).
+    pub async fn settle(&self, phone: &str) -> Vec<Received> {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        self.received_for(phone)
+    }
+
     /// Waits (bounded) until at least `n` messages to `phone` arrived, then returns them all.
-    pub async fn wait_for(&self, phone: &str, n: usize, within: Duration) -> Vec<Received> {
+    pub async fn wait_for_within(&self, phone: &str, n: usize, within: Duration) -> Vec<Received> {
         let deadline = Instant::now() + within;
         loop {
             let got = self.received_for(phone);
@@ -124,8 +153,16 @@ impl FakeTwilio {
 async fn messages(
     State(inner): State<Arc<Mutex<Inner>>>,
     Path(account_sid): Path<String>,
+    headers: HeaderMap,
     body: String,
 ) -> impl IntoResponse {
+    let basic_auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())));
     let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let field = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or_default();
     let (sid, delay) = {
@@ -133,7 +170,8 @@ async fn messages(
         let delay = match inner.script.pop_front() {
             Some(Reply::Error(status, code, message)) => {
                 let status = StatusCode::from_u16(status).unwrap();
-                let body = serde_json::json!({"code": code, "message": message, "status": status.as_u16()});
+                let more_info = format!("https://www.twilio.com/docs/errors/{code}");
+                let body = serde_json::json!({"code": code, "message": message, "more_info": more_info, "status": status.as_u16()});
                 return (status, Json(body));
             }
             Some(Reply::Slow(d)) => Some(d),
@@ -154,9 +192,9 @@ async fn messages(
         inner.counter += 1;
         let sid = format!("SM{:032x}", inner.counter);
         let received = Received {
-            to: field("To"),
-            from: field("From"),
-            body: field("Body"),
+            account_sid: account_sid.clone(),
+            basic_auth,
+            form: form.clone(),
             at: Instant::now(),
             sid: sid.clone(),
         };
