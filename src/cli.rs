@@ -162,12 +162,9 @@ fn lead_show(config: Option<&Path>, raw: &str, last: usize) -> Result<ExitCode, 
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--config` if given (must exist), else ./config.toml if it exists, else built-in
-/// defaults; then `LEADLINE__*` variables (as `serve` does).
+/// The configuration, as `serve` reads it (`Settings::load_for_command`).
 fn load_settings(config: Option<&Path>) -> Result<Settings, Fail> {
-    let default = Path::new("config.toml");
-    let path = config.or(default.exists().then_some(default));
-    Settings::load(path).map_err(|e| Fail::usage(e.to_string()))
+    Settings::load_for_command(config).map_err(|e| Fail::usage(e.to_string()))
 }
 
 /// Opens the database at `storage.path`. Only `create` may start a new one: reading

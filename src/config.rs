@@ -278,6 +278,13 @@ impl Settings {
         Self::from_figment(fig.merge(Env::prefixed("LEADLINE__").split("__")))
     }
 
+    /// What every command reads: `--config` if given (it must exist), else `./config.toml` if
+    /// it exists in the working directory, else only the built-in defaults; then `LEADLINE__*`.
+    pub fn load_for_command(config: Option<&Path>) -> Result<Settings, ConfigError> {
+        let local = Path::new("config.toml");
+        Self::load(config.or(local.exists().then_some(local)))
+    }
+
     /// Only the built-in defaults (tests build on this).
     pub fn defaults() -> Result<Settings, ConfigError> {
         Self::from_figment(Figment::from(Toml::string(DEFAULT_CONFIG)))

@@ -82,9 +82,7 @@ enum ConfigCommand {
 
 /// `--config` if given (must exist), else ./config.toml if it exists, else built-in defaults.
 fn load(config: Option<&Path>) -> Result<Settings, String> {
-    let default = Path::new("config.toml");
-    let path = config.or(default.exists().then_some(default));
-    Settings::load(path).map_err(|e| e.to_string())
+    Settings::load_for_command(config).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
