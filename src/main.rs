@@ -127,8 +127,9 @@ fn main() -> ExitCode {
                 let app = Application::build(settings, Secrets::from_env(), Arc::new(SystemClock)).await?;
                 app.run_until_signal().await
             });
-            // Every task (and with them every handle on the database) ends with the runtime.
-            drop(runtime);
+            // Every task (and with them every handle on the database) ends with the runtime;
+            // bounded, so a stuck blocking task cannot keep the process from exiting.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(10));
             match result {
                 Ok(()) => {
                     leadline::startup::checkpoint(&data_dir);

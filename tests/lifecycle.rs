@@ -40,7 +40,10 @@ fn an_event_acknowledged_just_before_sigterm_is_there_after_restart() {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::blocking::Client::new();
 
-    let mut child = leadline(&data, port).spawn().unwrap();
+    // Info logs of our own crate on stdout, to see the checkpoint after the stop.
+    let mut first = leadline(&data, port);
+    first.env("LEADLINE__LOG__FILTER", "warn,leadline=info").stdout(Stdio::piped());
+    let mut child = first.spawn().unwrap();
     wait_ready(&client, &base);
     let lead = serde_json::json!({"source": "web", "phone": "+12125550901", "first_name": "Sig"});
     let res = client.post(format!("{base}/v1/events/leads")).json(&lead).send().unwrap();
@@ -57,6 +60,10 @@ fn an_event_acknowledged_just_before_sigterm_is_there_after_restart() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut logs).unwrap();
+    // Every handle on the database was gone, so sled could write its start-up snapshot.
+    assert!(logs.contains("storage checkpoint written"), "{logs}");
 
     let mut child = leadline(&data, port).spawn().unwrap();
     wait_ready(&client, &base);

@@ -1730,7 +1730,7 @@ fn main() -> anyhow::Result<()> {
         }
     });
     // As `leadline serve` does: once every handle on the database is gone with the runtime.
-    drop(rt);
+    rt.shutdown_timeout(Duration::from_secs(10));
     if let (Some(dir), Ok(())) = (&cli.serve_child, &result) {
         leadline::startup::checkpoint(dir);
     }
