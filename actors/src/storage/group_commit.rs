@@ -153,12 +153,13 @@ fn flusher(shared: &Shared, db: &sled::Db, options: StoreOptions, dir: &std::pat
             if wanted.stop && !wanted.flush {
                 return;
             }
-            wanted.flush = false;
         }
         let since = last_start.elapsed();
         if since < linger {
             std::thread::sleep(linger - since);
         }
+        // Cleared after the linger: whoever asked before this point is covered by this flush,
+        // whoever asks after it sets the flag again and gets the next one.
         lock(&shared.wanted).flush = false;
         last_start = Instant::now();
         // Every ticket issued up to here belongs to a write that is already in sled's log.
