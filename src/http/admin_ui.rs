@@ -765,11 +765,7 @@ async fn retry(
     path: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> UiResult {
-    let id = id_param(path)?;
-    let form = read_form(&app, body).await?;
-    require_post_session(&app, &headers, &form)?;
-    retry_dead_letter(&app, &id).await?;
-    Ok(see_other("/admin/dead-letters?done=retried"))
+    dead_letter_button(&app, &headers, path, body, DeadLetterAction::Retry).await
 }
 
 async fn discard(
@@ -778,11 +774,36 @@ async fn discard(
     path: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> UiResult {
+    dead_letter_button(&app, &headers, path, body, DeadLetterAction::Discard).await
+}
+
+enum DeadLetterAction {
+    Retry,
+    Discard,
+}
+
+/// A dead-letter button: a signed-in POST with its CSRF token, the action, back to the list.
+async fn dead_letter_button(
+    app: &AppState,
+    headers: &HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Body,
+    action: DeadLetterAction,
+) -> UiResult {
     let id = id_param(path)?;
-    let form = read_form(&app, body).await?;
-    require_post_session(&app, &headers, &form)?;
-    discard_dead_letter(&app, &id).await?;
-    Ok(see_other("/admin/dead-letters?done=discarded"))
+    let form = read_form(app, body).await?;
+    require_post_session(app, headers, &form)?;
+    let done = match action {
+        DeadLetterAction::Retry => {
+            retry_dead_letter(app, &id).await?;
+            "retried"
+        }
+        DeadLetterAction::Discard => {
+            discard_dead_letter(app, &id).await?;
+            "discarded"
+        }
+    };
+    Ok(see_other(&format!("/admin/dead-letters?done={done}")))
 }
 
 async fn not_found_page(State(app): State<AppState>, headers: HeaderMap) -> UiError {
