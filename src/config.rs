@@ -143,6 +143,9 @@ pub struct TwilioWebhookSettings {
 pub struct BrandSettings {
     pub name: String,
     pub support: String,
+    /// Legal names (besides `name`) that consent records may name as the seller.
+    #[serde(default)]
+    pub legal_names: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -386,6 +389,7 @@ impl Settings {
     pub fn policy_settings(&self) -> PolicySettings {
         PolicySettings {
             brand: self.brand.name.clone(),
+            legal_names: self.brand.legal_names.clone(),
             support: self.brand.support.clone(),
             templates: self.templates.clone(),
             classifier: self.classifier.clone(),

@@ -172,7 +172,7 @@ pub fn run(policy: &Policy, input: &str, start: DateTime<Utc>, tail: Duration) -
             "crm" => {
                 let (phone, p) = simple()?;
                 let status = p.status.ok_or_else(|| anyhow!("line {n}: crm needs `status`"))?;
-                sim.apply(&phone, Event::CrmChanged { status, agent: p.agent }, now);
+                sim.apply(&phone, Event::CrmChanged { status, agent: p.agent, source: None }, now);
             }
             "interest" => {
                 let (phone, p) = simple()?;

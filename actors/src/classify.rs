@@ -92,6 +92,9 @@ use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 // Rule ids (stable: they are recorded on the audit timeline).
 // ---------------------------------------------------------------------------------------
 
+/// Recorded with every classification on the timeline.
+pub const CLASSIFIER_VERSION: &str = "1";
+
 /// Whole message is a per-se opt-out keyword (possibly with polite filler).
 pub const RULE_OPTOUT_KEYWORD: &str = "opt_out.keyword";
 /// Built-in phrase or heuristic judged to revoke consent (always ambiguous).

@@ -5,7 +5,8 @@
 //! and hand its texts to the gateway. Every rule that blocks or defers a text lives in
 //! [`gate`], so the gateway can ask the very same question again just before sending.
 
-use crate::classify::{classify, Intent};
+use crate::classify::{classify, Intent, CLASSIFIER_VERSION};
+use crate::consent;
 use crate::model::*;
 use crate::policy::{money, OverCap, Policy, TemplateVars};
 use crate::quiet_hours::{cap_per_24h, check_window, Recipient, WindowCheck};
@@ -48,6 +49,10 @@ pub enum Stage {
 /// in the order they are checked.
 pub fn gate(state: &LeadState, kind: TextKind, policy: &Policy, now: Ts, stage: Stage) -> Gate {
     let block = |rule: &str, reason: String| Gate::Block { rule: rule.into(), reason };
+    // A number outside the allowed countries, or a non-geographic one, gets nothing at all.
+    if let Err(b) = crate::numbers::texting_check(&state.phone, &policy.compliance.allowed_countries) {
+        return block(b.rule, b.reason);
+    }
     if kind == TextKind::OptOutConfirmation {
         // The decision core only ever asks for one, right after the opt-out.
         return Gate::Allow;
@@ -97,19 +102,32 @@ pub fn gate(state: &LeadState, kind: TextKind, policy: &Policy, now: Ts, stage: 
     Gate::Allow
 }
 
-/// Automated texts need a current grant with a timestamp and a source URL, not in the
-/// future and not older than the configured age.
+/// Automated texts need a current grant that names this seller and carries the required
+/// evidence (or a source policy the brokerage still declares), not in the future and not
+/// older than the configured age.
 fn consent_gate(state: &LeadState, policy: &Policy, now: Ts) -> Option<Gate> {
     let block = |rule: &str, reason: String| Some(Gate::Block { rule: rule.into(), reason });
-    let Some(consent) = state.current_consent() else {
+    let Some(grant) = state.current_grant() else {
         return block(
-            "consent.missing",
+            consent::RULE_MISSING,
             "no consent record; automated texts need prior express written consent".into(),
         );
     };
-    let url = consent.source_url.as_deref().filter(|u| !u.trim().is_empty());
-    let (Some(granted_at), Some(_)) = (consent.granted_at, url) else {
-        return block("consent.incomplete", "the consent record lacks a timestamp or a source URL".into());
+    if grant.declared {
+        let source = grant.record.captured_from.as_deref().unwrap_or("");
+        if policy.compliance.sources.declared(source).is_none() {
+            return block(
+                consent::RULE_DECLARATION_WITHDRAWN,
+                format!("consent was declared by the policy of source '{source}', which is no longer declared"),
+            );
+        }
+    }
+    if let Err(r) = consent::check_grant(grant.record, grant.declared, &policy.compliance.consent, &policy.seller_names)
+    {
+        return block(r.rule, r.reason);
+    }
+    let Some(granted_at) = grant.record.granted_at else {
+        return block(consent::RULE_INCOMPLETE, "the consent record lacks granted_at".into());
     };
     if granted_at.0 > now.0 + chrono::Duration::minutes(CONSENT_CLOCK_SKEW_MINUTES) {
         return block("consent.future", format!("consent is dated in the future ({granted_at})"));
@@ -157,13 +175,14 @@ pub fn decide(state: &LeadState, event: &Event, policy: &Policy, now: Ts) -> Dec
         Event::Unfreeze => d.unfreeze(),
         Event::AdminOptOut { reason, send_confirmation } => d.admin_opt_out(reason.as_deref(), *send_confirmation),
         Event::Wake => d.release_due(),
-        Event::CrmChanged { status, agent } => d.crm_changed(status, agent.as_deref()),
+        Event::CrmChanged { status, agent, source } => d.crm_changed(status, agent.as_deref(), source.as_deref()),
         Event::ListingChanged(change) => d.listing_changed(change),
         Event::InterestAdded { listing_id, address, how } => d.interest_added(listing_id, address.as_deref(), how),
         Event::DeliveryReceipt { message_id, provider_id, status, error_code } => {
             d.delivery_receipt(message_id, provider_id, status, *error_code)
         }
         Event::SendOutcome { message_id, kind, result } => d.send_outcome(message_id, *kind, result),
+        Event::RevocationFound { reply, rule, classifier } => d.revocation_found(reply, rule, classifier),
     }
     d.state.updated_at = now;
     Decision { state: d.state, notes: d.notes, sends: d.sends, notifications: d.notifications }
@@ -355,6 +374,10 @@ impl Draft<'_> {
         let msg = c.message.as_deref().map(|m| format!(": \"{m}\"")).unwrap_or_default();
         self.note(EntryKind::Event, Some("event.lead_captured"), format!("inquiry from {}{id}{msg}", c.source));
 
+        // The same lead id from the same source again: a portal re-posting an inquiry.
+        let reposted = c.source_lead_id.is_some()
+            && self.state.profile.source.as_deref() == Some(c.source.as_str())
+            && self.state.profile.source_lead_id == c.source_lead_id;
         let p = &mut self.state.profile;
         p.source = Some(c.source.clone());
         merge(&mut p.source_lead_id, &c.source_lead_id);
@@ -374,7 +397,9 @@ impl Draft<'_> {
             }
         }
         if let Some(input) = &c.consent {
-            self.record_consent(input, &c.source);
+            self.record_consent(input, &c.source, reposted);
+        } else if self.state.current_consent().is_none() && !self.state.opted_out() {
+            self.declare_consent(c);
         }
 
         let first_text_pending = self.state.pending.iter().any(|p| p.text.kind == TextKind::FirstContact);
@@ -398,7 +423,7 @@ impl Draft<'_> {
         }
     }
 
-    fn record_consent(&mut self, input: &ConsentInput, source: &str) {
+    fn record_consent(&mut self, input: &ConsentInput, source: &str, reposted_lead: bool) {
         let record = ConsentRecord {
             granted_at: input.granted_at,
             source_url: input.source_url.clone(),
@@ -416,17 +441,99 @@ impl Draft<'_> {
         if same_as_current {
             return;
         }
+        // A portal re-posting the lead brings an earlier grant again: that is no new consent.
+        let reposted = reposted_lead
+            || self.state.consent_history.iter().any(|c| match c {
+                ConsentChange::Granted(r) => {
+                    r.granted_at == record.granted_at
+                        && r.source_url == record.source_url
+                        && r.disclosure == record.disclosure
+                }
+                _ => false,
+            });
         let at = record.granted_at.map(|t| t.to_string()).unwrap_or_else(|| "no timestamp".into());
         let url = record.source_url.clone().unwrap_or_else(|| "no source URL".into());
+        let renews = if reposted { None } else { self.renews_after_opt_out(&record) };
         self.state.consent_history.push(ConsentChange::Granted(record));
         self.note(EntryKind::ConsentChanged, Some("consent.granted"), format!("consent recorded: {at}, {url}"));
+        if let Some(evidence) = renews {
+            self.state.consent_history.push(ConsentChange::Reinstated {
+                at: self.now,
+                rule: consent::RULE_RENEWED.into(),
+                evidence: evidence.clone(),
+            });
+            let back = if self.state.last_contacted_at.is_some() { LeadStatus::ContactedSms } else { LeadStatus::New };
+            self.leave_opt_out(back, consent::RULE_RENEWED, &evidence);
+        } else if self.state.opted_out() {
+            let why = if reposted {
+                "an earlier grant sent again"
+            } else {
+                "not a complete grant of ours dated after the opt-out"
+            };
+            self.note(
+                EntryKind::Event,
+                Some("opt_out.sticky"),
+                format!(
+                    "stays OPT_OUT: the consent on this inquiry is {why}; only START or new consent ends an opt-out"
+                ),
+            );
+        }
+    }
+
+    /// An opted-out lead comes back through a consent record only when it is the lead's own,
+    /// complete, names us, and was granted after the revocation (not in the future). Returns
+    /// the evidence to record.
+    fn renews_after_opt_out(&self, record: &ConsentRecord) -> Option<String> {
+        if !self.state.opted_out() {
+            return None;
+        }
+        let revoked_at = self.state.last_revocation()?;
+        let granted_at = record.granted_at?;
+        let skew = chrono::Duration::minutes(CONSENT_CLOCK_SKEW_MINUTES);
+        let fresh = granted_at > revoked_at && granted_at.0 <= self.now.0 + skew;
+        let ours = consent::check_grant(record, false, &self.policy.compliance.consent, &self.policy.seller_names);
+        (fresh && ours.is_ok()).then(|| {
+            let url = record.source_url.as_deref().unwrap_or("no source URL");
+            format!("new consent granted at {granted_at} ({url}) after the opt-out of {revoked_at}")
+        })
+    }
+
+    /// A lead from a source whose consent the brokerage declared, without a record of its own.
+    fn declare_consent(&mut self, c: &LeadCapture) {
+        let Some(disclosure) = self.policy.compliance.sources.declared(&c.source) else {
+            return;
+        };
+        let record = ConsentRecord {
+            granted_at: Some(c.occurred_at.unwrap_or(self.now)),
+            source_url: None,
+            disclosure_sha256: Some(hex::encode(Sha256::digest(disclosure.as_bytes()))),
+            disclosure: Some(disclosure.to_string()),
+            ip: None,
+            user_agent: None,
+            seller: None,
+            captured_from: Some(c.source.clone()),
+            recorded_at: self.now,
+        };
+        self.state.consent_history.push(ConsentChange::Declared(record));
+        let detail = format!(
+            "consent declared by source policy: compliance.sources.{} says its form carries consent naming us",
+            c.source.trim().to_lowercase()
+        );
+        self.note(EntryKind::ConsentChanged, Some(consent::RULE_DECLARED), detail);
     }
 
     fn inbound(&mut self, body: &str) {
-        self.note(EntryKind::Event, Some("event.inbound_text"), format!("lead wrote: \"{body}\""));
+        self.note(EntryKind::Event, Some("event.inbound_text"), format!("{INBOUND_PREFIX}{body}\""));
         self.state.last_inbound_at = Some(self.now);
         let c = classify(body, self.state.opted_out(), &self.policy.classifier);
         let matched = c.matched.clone().unwrap_or_default();
+        let how = if c.matched.is_some() { format!(" (matched \"{matched}\")") } else { String::new() };
+        let review = if c.ambiguous { ", for review" } else { "" };
+        self.note(
+            EntryKind::Event,
+            Some(c.rule),
+            format!("classified {:?}{how}{review} by classifier v{CLASSIFIER_VERSION}", c.intent),
+        );
         match c.intent {
             Intent::OptOut if self.state.opted_out() => {
                 self.note(
@@ -495,7 +602,7 @@ impl Draft<'_> {
         }
     }
 
-    fn crm_changed(&mut self, status: &str, agent: Option<&str>) {
+    fn crm_changed(&mut self, status: &str, agent: Option<&str>, source: Option<&str>) {
         let from = self.state.crm_status.clone().unwrap_or_else(|| "none".into());
         self.note(EntryKind::Event, Some("event.crm_changed"), format!("CRM status {from} -> {status}"));
         self.state.crm_status = Some(status.to_string());
@@ -503,6 +610,20 @@ impl Draft<'_> {
             self.state.agent = Some(a.to_string());
         }
         let crm = &self.policy.crm;
+        if crm.suppresses(status) && self.state.suppressed.is_none() {
+            // A do-not-contact status is a list entry, not a stage: a later status must not lift it.
+            let source = source.map(str::trim).filter(|s| !s.is_empty()).unwrap_or("crm");
+            let reason = format!("CRM status '{status}' (source: {source})");
+            self.state.suppressed =
+                Some(Suppression { list: "crm".into(), reason: Some(reason.clone()), added_at: self.now });
+            self.note(
+                EntryKind::Admin,
+                Some(SUPPRESSED_BY_CRM),
+                format!("number put on the suppression list: {reason}; only an operator's removal lifts it"),
+            );
+            self.cancel_pending(SUPPRESSED_BY_CRM);
+            self.cancel_follow_up(SUPPRESSED_BY_CRM, &format!("CRM status '{status}'"));
+        }
         if crm.halts_all(status) {
             self.note(EntryKind::Event, Some("crm.halt_all"), format!("'{status}' halts all automated texts"));
             self.cancel_follow_up("crm.halt_all", &format!("CRM status '{status}'"));
@@ -655,6 +776,26 @@ impl Draft<'_> {
         }
     }
 
+    /// `leadline compliance rescan` found a revocation among the lead's earlier replies. No
+    /// confirmation text: the one confirmation is allowed within 5 minutes of the revocation
+    /// (47 CFR 64.1200(a)(12)), and that moment has passed.
+    fn revocation_found(&mut self, reply: &str, rule: &str, classifier: &str) {
+        if self.state.opted_out() {
+            self.note(EntryKind::Event, Some("opt_out.already"), "rescan: already opted out".into());
+            return;
+        }
+        let why = format!("an earlier reply \"{reply}\" is a revocation under classifier v{classifier} ({rule})");
+        self.state.consent_history.push(ConsentChange::Revoked {
+            at: self.now,
+            rule: RESCAN_OPT_OUT.into(),
+            evidence: reply.into(),
+        });
+        self.set_status(LeadStatus::OptOut, RESCAN_OPT_OUT, &format!("{why}; no confirmation sent (too late for one)"));
+        self.cancel_pending("opt_out");
+        self.cancel_follow_up("opt_out", "the lead opted out (found by a rescan)");
+        self.notify(RESCAN_OPT_OUT, format!("Opted out by a compliance rescan, please review: \"{reply}\""));
+    }
+
     fn freeze(&mut self, reason: Option<String>) {
         let why = reason.clone().unwrap_or_else(|| "no reason given".into());
         self.state.frozen = Some(Freeze { reason, at: self.now });
@@ -727,6 +868,16 @@ impl Draft<'_> {
         }
     }
 }
+
+/// The timeline detail of an inbound text starts with this, then the text and a closing quote
+/// (`leadline compliance rescan` reads replies back from it).
+pub const INBOUND_PREFIX: &str = "lead wrote: \"";
+
+/// Rule of a suppression caused by a CRM status in `[crm] suppress_on`.
+pub const SUPPRESSED_BY_CRM: &str = "crm.suppressed";
+
+/// Rule of an opt-out found by `leadline compliance rescan`.
+pub const RESCAN_OPT_OUT: &str = "opt_out.rescan";
 
 /// Receipts for one text are kept this long per lead (newest win).
 const MAX_DELIVERIES: usize = 20;

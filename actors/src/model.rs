@@ -64,6 +64,17 @@ pub enum ConsentChange {
         rule: String,
         evidence: String,
     },
+    /// No record of the lead's own: the brokerage declared that the lead's source collects
+    /// consent naming it (`[compliance.sources.<source>]`). Added last: bincode numbers
+    /// variants by position, so snapshots written before it still decode.
+    Declared(ConsentRecord),
+}
+
+/// The grant that applies now, and whether it is a source-policy declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant<'a> {
+    pub record: &'a ConsentRecord,
+    pub declared: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,19 +217,37 @@ impl LeadState {
     /// The grant that currently applies: the last grant, unless a revocation came after
     /// it without a later reinstatement.
     pub fn current_consent(&self) -> Option<&ConsentRecord> {
+        self.current_grant().map(|g| g.record)
+    }
+
+    /// As [`current_consent`](Self::current_consent), saying whether the grant is declared
+    /// by source policy rather than the lead's own record.
+    pub fn current_grant(&self) -> Option<Grant<'_>> {
         let mut current = None;
         let mut last_grant = None;
         for change in &self.consent_history {
             match change {
                 ConsentChange::Granted(record) => {
-                    last_grant = Some(record);
-                    current = Some(record);
+                    last_grant = Some(Grant { record, declared: false });
+                    current = last_grant;
+                }
+                ConsentChange::Declared(record) => {
+                    last_grant = Some(Grant { record, declared: true });
+                    current = last_grant;
                 }
                 ConsentChange::Revoked { .. } => current = None,
                 ConsentChange::Reinstated { .. } => current = last_grant,
             }
         }
         current
+    }
+
+    /// When consent was last revoked, if ever.
+    pub fn last_revocation(&self) -> Option<Ts> {
+        self.consent_history.iter().rev().find_map(|c| match c {
+            ConsentChange::Revoked { at, .. } => Some(*at),
+            _ => None,
+        })
     }
 }
 
@@ -416,6 +445,8 @@ pub enum Event {
     CrmChanged {
         status: String,
         agent: Option<String>,
+        /// Which CRM sent it (recorded with a suppression it causes).
+        source: Option<String>,
     },
     /// A listing the lead cares about changed.
     ListingChanged(Box<ListingChange>),
@@ -437,6 +468,13 @@ pub enum Event {
         kind: TextKind,
         result: SendResult,
     },
+    /// `leadline compliance rescan`: a reply stored earlier is a revocation under the
+    /// current classifier (`rule`, `classifier` version), though it was not read as one.
+    RevocationFound {
+        reply: String,
+        rule: String,
+        classifier: String,
+    },
 }
 
 impl Event {
@@ -454,6 +492,7 @@ impl Event {
             Event::InterestAdded { .. } => "interest_added",
             Event::DeliveryReceipt { .. } => "delivery_receipt",
             Event::SendOutcome { .. } => "send_outcome",
+            Event::RevocationFound { .. } => "revocation_found",
         }
     }
 }

@@ -2,6 +2,8 @@
 //! start-up (templates are compiled and checked then) and shared read-only by every actor.
 
 use crate::classify::ClassifierConfig;
+use crate::consent::{ConsentRequirements, SellerNames, SourcePolicies};
+use crate::content;
 use crate::quiet_hours::QuietHoursPolicy;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
@@ -27,6 +29,16 @@ pub struct ComplianceSettings {
     pub over_cap: OverCap,
     /// Recipient-local allowed hours: federal window plus state rules.
     pub quiet_hours: QuietHoursPolicy,
+    /// Countries whose numbers may be texted (`US` includes the US territories in the +1
+    /// plan; `CA` is opt-in). Other numbers are stored but never texted.
+    pub allowed_countries: Vec<String>,
+    /// What a lead's own consent record must carry.
+    pub consent: ConsentRequirements,
+    /// Per-source consent policy (`[compliance.sources.<source>]`).
+    pub sources: SourcePolicies,
+    /// The first text of each source must also state message frequency, "Msg & data rates
+    /// may apply" and HELP (CTIA Messaging Principles and Best Practices, 5.1.2).
+    pub require_ctia_disclosures: bool,
 }
 
 impl Default for ComplianceSettings {
@@ -36,6 +48,10 @@ impl Default for ComplianceSettings {
             max_automated_per_24h: 3,
             over_cap: OverCap::Defer,
             quiet_hours: QuietHoursPolicy::default(),
+            allowed_countries: vec!["US".into()],
+            consent: ConsentRequirements::default(),
+            sources: SourcePolicies::default(),
+            require_ctia_disclosures: true,
         }
     }
 }
@@ -54,6 +70,8 @@ pub struct FollowUpStep {
 #[derive(Debug, Clone)]
 pub struct PolicySettings {
     pub brand: String,
+    /// The brokerage's legal names (besides `brand`) that consent records may name.
+    pub legal_names: Vec<String>,
     pub support: String,
     pub templates: TemplateSources,
     pub classifier: ClassifierConfig,
@@ -120,6 +138,48 @@ const OPTIONAL_TEMPLATES: [&str; 6] = [
     "listing_new",
 ];
 
+/// Templates that answer the lead (required replies); every other template is automated.
+const REPLY_TEMPLATES: [&str; 3] = ["opt_out_confirmation", "opt_in_confirmation", "help"];
+
+/// Where a template is configured, for error messages: `first_contact.zillow` ->
+/// `templates.first_contact_by_source.zillow`, `follow_up_1` -> `follow_ups[0].template`.
+fn template_key(name: &str) -> String {
+    if let Some(source) = name.strip_prefix("first_contact.") {
+        return format!("templates.first_contact_by_source.{source}");
+    }
+    if let Some(status) = name.strip_prefix("crm.") {
+        return format!("templates.crm_status.{status}");
+    }
+    if let Some(n) = name.strip_prefix("follow_up_").and_then(|n| n.parse::<usize>().ok()) {
+        return format!("follow_ups[{}].template", n.saturating_sub(1));
+    }
+    format!("templates.{name}")
+}
+
+/// A declared source must say what its form discloses, and that text must name us.
+fn check_source_policies(compliance: &ComplianceSettings, names: &SellerNames) -> Result<(), TemplateError> {
+    for (source, p) in compliance.sources.iter() {
+        if p.consent != crate::consent::SourceConsent::Declared {
+            continue;
+        }
+        if names.named_in(&p.disclosure).is_none() {
+            return Err(TemplateError {
+                name: format!("compliance.sources.{source}.disclosure"),
+                message: format!(
+                    "a declared source's disclosure must be the consent wording its form shows, naming the brokerage ({})",
+                    names.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_allowed_countries(allowed: &[String]) -> Result<(), TemplateError> {
+    crate::numbers::validate_allowed(allowed)
+        .map_err(|message| TemplateError { name: "compliance.allowed_countries".into(), message })
+}
+
 /// Variables a template may use. Prices are already formatted for people ("$450,000").
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TemplateVars<'a> {
@@ -146,6 +206,8 @@ pub struct CrmSettings {
     pub halt_all: Vec<String>,
     /// Hand the lead back to automation (an ENGAGED lead becomes CONTACTED_SMS).
     pub resume: Vec<String>,
+    /// Put the number on the suppression list (only an operator's removal lifts it).
+    pub suppress_on: Vec<String>,
 }
 
 impl Default for CrmSettings {
@@ -155,6 +217,7 @@ impl Default for CrmSettings {
             halt_followups: v(&["contacted", "viewing_scheduled", "appointment_set"]),
             halt_all: v(&["closed", "do_not_contact", "dnc", "trash", "archived"]),
             resume: v(&["nurture"]),
+            suppress_on: v(&["do_not_contact", "dnc"]),
         }
     }
 }
@@ -177,6 +240,9 @@ impl CrmSettings {
     }
     pub fn resumes(&self, status: &str) -> bool {
         Self::has(&self.resume, status)
+    }
+    pub fn suppresses(&self, status: &str) -> bool {
+        Self::has(&self.suppress_on, status)
     }
 }
 
@@ -227,6 +293,8 @@ pub fn money(dollars: u64) -> String {
 #[derive(Debug)]
 pub struct Policy {
     pub brand: String,
+    /// The brand and the legal names a consent record may name.
+    pub seller_names: SellerNames,
     pub support: String,
     pub classifier: ClassifierConfig,
     pub compliance: ComplianceSettings,
@@ -250,8 +318,17 @@ impl Policy {
     /// Compiles and test-renders every template; an unknown variable or a first message
     /// without opt-out instructions is an error here rather than a surprise at 9pm.
     pub fn new(settings: PolicySettings) -> Result<Policy, TemplateError> {
-        let PolicySettings { brand, support, templates: sources, classifier, compliance, crm, delivery, follow_ups } =
-            settings;
+        let PolicySettings {
+            brand,
+            legal_names,
+            support,
+            templates: sources,
+            classifier,
+            compliance,
+            crm,
+            delivery,
+            follow_ups,
+        } = settings;
         let mut last_hours = 0;
         for (i, step) in follow_ups.iter().enumerate() {
             if step.after_hours <= last_hours {
@@ -293,8 +370,12 @@ impl Policy {
                 .map_err(|e| TemplateError { name: format!("follow_ups[{i}].template"), message: e.to_string() })?;
         }
         let steps = follow_ups.iter().map(|s| chrono::Duration::hours(i64::from(s.after_hours))).collect();
+        let seller_names = SellerNames::new(&brand, &legal_names);
+        check_source_policies(&compliance, &seller_names)?;
+        check_allowed_countries(&compliance.allowed_countries)?;
         let policy = Policy {
             brand,
+            seller_names,
             support,
             classifier,
             compliance,
@@ -321,21 +402,41 @@ impl Policy {
             .chain((0..follow_ups.len()).map(follow_up_template))
             .chain(keyed.iter().map(|(n, _)| n.clone()))
             .collect();
+        let every_automated_text_needs_opt_out = policy.allows_country("CA");
         for name in &names {
             let name = name.as_str();
             let Some(text) = policy.render(name, &sample)? else { continue };
-            let needs_opt_out = matches!(name, "first_contact" | "help") || name.starts_with("first_contact.");
-            if needs_opt_out && !text.to_lowercase().contains("stop") {
-                return Err(TemplateError {
-                    name: format!("templates.{name}"),
-                    message: "must tell the lead how to opt out (e.g. \"Reply STOP to opt out\")".into(),
-                });
+            let err = |message: String| TemplateError { name: template_key(name), message };
+            let first_text = name == "first_contact" || name.starts_with("first_contact.");
+            let automated = !REPLY_TEMPLATES.contains(&name);
+            if (first_text || name == "help" || (every_automated_text_needs_opt_out && automated))
+                && !content::has_opt_out_instructions(&text)
+            {
+                let why = if every_automated_text_needs_opt_out && !first_text && name != "help" {
+                    " (Canada's CASL requires it in every commercial text, and allowed_countries includes CA)"
+                } else {
+                    ""
+                };
+                return Err(err(format!("must tell the lead how to opt out (e.g. \"Reply STOP to opt out\"){why}")));
+            }
+            if first_text {
+                let missing = content::missing_first_text_disclosures(
+                    &text,
+                    &policy.seller_names,
+                    policy.compliance.require_ctia_disclosures,
+                );
+                if !missing.is_empty() {
+                    return Err(err(format!(
+                        "the first text must {} (CTIA Messaging Principles 5.1.2; set compliance.require_ctia_disclosures = false to check only the brand and opt-out line): \"{text}\"",
+                        missing.join(", ")
+                    )));
+                }
             }
             let segments = crate::segments::count(&text).segments;
             let max = policy.delivery.max_segments as usize;
             if segments > max {
                 return Err(TemplateError {
-                    name: format!("templates.{name}"),
+                    name: template_key(name),
                     message: format!(
                         "renders to {segments} SMS segments (delivery.max_segments = {max}); carriers bill and filter long texts: \"{text}\""
                     ),
@@ -343,6 +444,11 @@ impl Policy {
             }
         }
         Ok(policy)
+    }
+
+    /// Whether numbers of this country (ISO code) may be texted.
+    pub fn allows_country(&self, code: &str) -> bool {
+        self.compliance.allowed_countries.iter().any(|c| c.eq_ignore_ascii_case(code))
     }
 
     /// Whether a template with this name was configured.
@@ -364,7 +470,7 @@ impl Policy {
     /// The built-in templates, used by tests and as config.toml's defaults.
     pub fn default_templates() -> TemplateSources {
         TemplateSources {
-            first_contact: "Hi{% if first_name %} {{ first_name }}{% endif %}, this is {{ brand }}{% if property %} about {{ property }}{% endif %}. Thanks for your inquiry! Any questions I can answer? Reply STOP to opt out.".into(),
+            first_contact: "Hi{% if first_name %} {{ first_name }}{% endif %}, this is {{ brand }}{% if property %} about {{ property }}{% endif %}. Thanks for your inquiry! Any questions I can answer? Msg frequency varies. Msg & data rates may apply. Reply HELP for help, STOP to opt out.".into(),
             opt_out_confirmation: "{{ brand }}: you are unsubscribed and will receive no further messages. Reply START to resubscribe.".into(),
             opt_in_confirmation: "{{ brand }}: you are subscribed again. Msg frequency varies. Msg & data rates may apply. Reply HELP for help, STOP to opt out.".into(),
             help: "{{ brand }}: real-estate updates about homes you asked about. Msg frequency varies. Msg & data rates may apply. Support: {{ support }}. Reply STOP to opt out.".into(),
@@ -384,7 +490,7 @@ impl Policy {
         vec![
             FollowUpStep {
                 after_hours: 24,
-                template: "Hi{% if first_name %} {{ first_name }}{% endif %}, just checking in{% if property %} about {{ property }}{% endif %}. Happy to answer questions or set up a showing. - {{ brand }}".into(),
+                template: "Hi{% if first_name %} {{ first_name }}{% endif %}, just checking in{% if property %} about {{ property }}{% endif %}. Happy to answer questions or set up a showing. - {{ brand }}. Reply STOP to opt out.".into(),
             },
             FollowUpStep {
                 after_hours: 96,
@@ -397,6 +503,7 @@ impl Policy {
     pub fn with_defaults(brand: &str) -> Policy {
         match Policy::new(PolicySettings {
             brand: brand.into(),
+            legal_names: Vec::new(),
             support: "support@example.com".into(),
             templates: Policy::default_templates(),
             classifier: ClassifierConfig::default(),
@@ -437,6 +544,7 @@ mod tests {
     fn templates_are_checked_at_start_up() {
         let settings = |t: TemplateSources| PolicySettings {
             brand: "Acme".into(),
+            legal_names: Vec::new(),
             support: "s".into(),
             templates: t,
             classifier: ClassifierConfig::default(),

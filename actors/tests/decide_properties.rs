@@ -499,9 +499,11 @@ impl Shell {
                     error_code: *code,
                 }
             }
-            Action::Crm { status, agent } => {
-                Event::CrmChanged { status: status.to_string(), agent: agent.then(|| "Sam Agent".to_string()) }
-            }
+            Action::Crm { status, agent } => Event::CrmChanged {
+                status: status.to_string(),
+                agent: agent.then(|| "Sam Agent".to_string()),
+                source: None,
+            },
             Action::Listing { listing, change, address, new_status } => {
                 Event::ListingChanged(Box::new(ListingChange {
                     listing_id: format!("MLS-{listing}"),
@@ -641,6 +643,29 @@ fn check_opt_out(t: &Trace) -> Result<(), TestCaseError> {
             (true, false) => {
                 let body = match &r.event {
                     Event::InboundText { body, .. } => body.as_str(),
+                    // New consent of the lead's own, granted after the revocation, also ends it.
+                    Event::LeadCaptured(c) => {
+                        let granted = c.consent.as_ref().and_then(|c| c.granted_at);
+                        let revoked = r.before.last_revocation();
+                        prop_assert!(
+                            matches!((granted, revoked), (Some(g), Some(rv)) if g > rv && g.0 <= r.now.0 + Duration::minutes(5)),
+                            "left OPT_OUT on consent not granted after the revocation\n{}",
+                            ctx(i, r)
+                        );
+                        let c = c.consent.as_ref().map(|c| (c.source_url.as_deref(), c.disclosure.as_deref()));
+                        prop_assert!(
+                            matches!(c, Some((Some(u), Some(_))) if !u.trim().is_empty()),
+                            "left OPT_OUT on incomplete consent\n{}",
+                            ctx(i, r)
+                        );
+                        prop_assert!(
+                            r.d.notes.iter().any(|n| n.rule.as_deref() == Some("consent.renewed")),
+                            "renewal not on the timeline\n{}",
+                            ctx(i, r)
+                        );
+                        prop_assert!(!kinds.contains(&TextKind::OptOutConfirmation), "{}", ctx(i, r));
+                        continue;
+                    }
                     _ => return Err(TestCaseError::fail(format!("left OPT_OUT without an opt-in\n{}", ctx(i, r)))),
                 };
                 prop_assert_eq!(

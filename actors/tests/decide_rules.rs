@@ -483,7 +483,10 @@ fn stop_and_its_synonyms_opt_out_with_exactly_one_confirmation() {
             assert_eq!(d2.state.status, LeadStatus::OptOut, "{body:?} then {again:?}");
         }
         let d2 = apply(&d.state, &inbound("STOP"), now.plus_secs(120));
-        assert_eq!(rules_of(&d2, EntryKind::Event), vec!["event.inbound_text".to_string(), "opt_out.already".into()]);
+        assert_eq!(
+            rules_of(&d2, EntryKind::Event),
+            vec!["event.inbound_text".to_string(), "opt_out.keyword".into(), "opt_out.already".into()]
+        );
     }
 }
 
@@ -722,7 +725,7 @@ fn bug_an_opted_out_lead_gets_a_listing_alert_after_an_undeliverable_result() {
     let mut s = apply(&out.state, &failed(&confirmation.id, confirmation.kind, 21211), now.plus_secs(65)).state;
     let steps = [
         inbound("Is it available?"),
-        Event::CrmChanged { status: "nurture".into(), agent: None },
+        Event::CrmChanged { status: "nurture".into(), agent: None, source: None },
         capture(Some(complete_consent(now.plus_secs(200))), now.plus_secs(200)),
     ];
     for (n, e) in steps.iter().enumerate() {
@@ -835,17 +838,22 @@ fn crm_statuses_halt_or_resume_automation() {
     let (state, _) = contacted_lead(NY, now);
     let alert = listing_change("MLS-1", ListingChangeKind::PriceDrop, Some("123 Main St"), None);
 
-    let closed = apply(&state, &Event::CrmChanged { status: "Do Not Contact".into(), agent: None }, now);
+    let closed = apply(&state, &Event::CrmChanged { status: "Closed".into(), agent: None, source: None }, now);
     let d = apply(&closed.state, &alert, now.plus_minutes(1));
     assert!(d.sends.is_empty());
     assert_eq!(rules_of(&d, EntryKind::TextBlocked), vec!["crm.halt_all".to_string()]);
+    // "Do Not Contact" is in [crm] suppress_on: the number goes on the suppression list.
+    let dnc = apply(&state, &Event::CrmChanged { status: "Do Not Contact".into(), agent: None, source: None }, now);
+    let d = apply(&dnc.state, &alert, now.plus_minutes(1));
+    assert_eq!(rules_of(&d, EntryKind::TextBlocked), vec!["suppression.crm".to_string()]);
 
     // An engaged lead handed back to automation by the CRM.
     let engaged = apply(&state, &inbound("Is it available?"), now).state;
     assert_eq!(engaged.status, LeadStatus::Engaged);
     let d = apply(&engaged, &alert, now.plus_minutes(1));
     assert_eq!(rules_of(&d, EntryKind::TextBlocked), vec!["handoff.engaged".to_string()]);
-    let nurture = apply(&engaged, &Event::CrmChanged { status: "nurture".into(), agent: Some("Sam".into()) }, now);
+    let nurture =
+        apply(&engaged, &Event::CrmChanged { status: "nurture".into(), agent: Some("Sam".into()), source: None }, now);
     assert_eq!(nurture.state.status, LeadStatus::ContactedSms);
     assert_eq!(nurture.state.agent.as_deref(), Some("Sam"));
     assert_eq!(rules_of(&nurture, EntryKind::StatusChanged), vec!["crm.resume".to_string()]);

@@ -1226,7 +1226,7 @@ async fn apply(
 ) -> anyhow::Result<Vec<leadline_actors::model::OutboundText>> {
     let Decision { state: decided, notes, sends, notifications } = decide(state, &event, policy, now);
     let prepared = Prepared::new(state, decided, notes, now);
-    store.commit_lead(prepared.commit(&sends, &notifications, dedupe_key)).await?;
+    store.commit_lead(prepared.commit(state, &sends, &notifications, dedupe_key)).await?;
     *state = prepared.next;
     Ok(sends)
 }

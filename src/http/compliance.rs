@@ -60,7 +60,7 @@ pub const CONSENT_COLUMNS: [&str; 13] = [
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConsentRow {
     pub phone: String,
-    /// `granted`, `revoked` or `reinstated`.
+    /// `granted`, `declared` (by source policy), `revoked` or `reinstated`.
     #[schema(value_type = String)]
     pub event: &'static str,
     #[schema(value_type = String, format = DateTime)]
@@ -102,7 +102,11 @@ pub fn consent_rows(lead: &LeadState) -> Vec<ConsentRow> {
                 evidence: None,
             };
             match change {
-                ConsentChange::Granted(r) => {
+                ConsentChange::Granted(r) | ConsentChange::Declared(r) => {
+                    if matches!(change, ConsentChange::Declared(_)) {
+                        row.event = "declared";
+                        row.evidence = Some("declared by source policy".into());
+                    }
                     row.at = r.recorded_at;
                     row.granted_at = r.granted_at;
                     row.source_url = r.source_url.clone();
@@ -112,7 +116,8 @@ pub fn consent_rows(lead: &LeadState) -> Vec<ConsentRow> {
                     row.user_agent = r.user_agent.clone();
                     row.seller = r.seller.clone();
                     row.captured_from = r.captured_from.clone();
-                    row.rule = Some("consent.granted".into());
+                    row.rule =
+                        Some(if row.event == "declared" { "consent.declared" } else { "consent.granted" }.into());
                 }
                 ConsentChange::Revoked { at, rule, evidence } => {
                     row.event = "revoked";

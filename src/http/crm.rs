@@ -135,7 +135,7 @@ pub async fn post_crm(State(app): State<AppState>, body: Body) -> Result<impl In
     );
     // A re-delivery of the same change (same phone, status and occurred_at) is applied once.
     let dedupe = at.as_ref().map(|at| format!("crm:{phone}:{}:{at}", status.to_lowercase()));
-    let event = Event::CrmChanged { status, agent: clean(body.agent) };
+    let event = Event::CrmChanged { status, agent: clean(body.agent), source: clean(body.source) };
     let applied = app.submit(phone.clone(), event, dedupe).await?;
     let mut out = applied_json(&applied);
     out["interest"] = serde_json::Value::Null;

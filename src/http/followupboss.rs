@@ -393,7 +393,7 @@ async fn apply_person(app: &AppState, ev: &PendingEvent, person: &Value) -> Resu
     if unchanged {
         return Ok(false);
     }
-    let event = Event::CrmChanged { status: stage, agent };
+    let event = Event::CrmChanged { status: stage, agent, source: Some("followupboss".into()) };
     let dedupe = format!("fub:{}:{id}", ev.event_id);
     app.submit(phone, event, Some(dedupe)).await.map_err(|e| Failure::retry(e.message))?;
     Ok(true)

@@ -447,6 +447,8 @@ pub enum ConsentChange {
         rule: String,
         evidence: String,
     },
+    /// Declared by the source's consent policy (`[compliance.sources.<source>]`).
+    Declared(ConsentRecord),
 }
 
 /// A text waiting for an allowed moment.

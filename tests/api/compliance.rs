@@ -523,6 +523,7 @@ async fn cli_audit_verify_and_consent_export_read_a_stopped_services_data() {
             wake_at: None,
             new_interests: &[],
             notifications: &[],
+            suppress: None,
         };
         store.commit_lead(commit).await.unwrap();
     }

@@ -131,7 +131,7 @@ async fn apply(st: &mut LeadActorState, event: Event, dedupe_key: Option<&str>) 
     }
     let Decision { state, notes, sends, notifications } = decision;
     let prepared = Prepared::new(&st.lead, state, notes, now);
-    deps.store.commit_lead(prepared.commit(&sends, &notifications, dedupe_key)).await.map_err(store_err)?;
+    deps.store.commit_lead(prepared.commit(&st.lead, &sends, &notifications, dedupe_key)).await.map_err(store_err)?;
     // Durable from here on: update memory, then let texts go (the output gate).
     let Prepared { next, entries, .. } = prepared;
     st.lead = next;
@@ -172,9 +172,12 @@ impl Prepared {
         Prepared { next, entries, wake_at, new_interests }
     }
 
-    /// The storage commit: this, the decision's texts and notifications, the event's dedupe key.
+    /// The storage commit: this, the decision's texts and notifications, the event's dedupe
+    /// key, and a suppression the decision added (`prev` is the lead before the event, with
+    /// the suppression list as stored).
     pub fn commit<'a>(
         &'a self,
+        prev: &LeadState,
         sends: &'a [OutboundText],
         notifications: &'a [Notification],
         dedupe_key: Option<&'a str>,
@@ -187,6 +190,7 @@ impl Prepared {
             wake_at: self.wake_at,
             new_interests: &self.new_interests,
             notifications,
+            suppress: self.next.suppressed.as_ref().filter(|_| prev.suppressed.is_none()),
         }
     }
 }
@@ -199,6 +203,7 @@ fn record_metrics(event: &Event, entries: &[TimelineEntry]) {
         Event::ListingChanged(_) => "mls".into(),
         Event::Freeze { .. } | Event::Unfreeze | Event::AdminOptOut { .. } => "admin".into(),
         Event::Wake | Event::SendOutcome { .. } => "internal".into(),
+        Event::RevocationFound { .. } => "rescan".into(),
     };
     metrics::counter!("leadline_events_total", "kind" => event.kind(), "source" => source).increment(1);
     for e in entries {

@@ -132,6 +132,8 @@ pub struct LeadCommit<'a> {
     pub new_interests: &'a [String],
     /// Hand-off notifications to deliver.
     pub notifications: &'a [Notification],
+    /// A suppression-list entry this event created (a CRM do-not-contact status).
+    pub suppress: Option<&'a Suppression>,
 }
 
 mod group_commit;
@@ -295,12 +297,22 @@ impl Store {
         let interest_keys: Vec<Vec<u8>> = c.new_interests.iter().map(|l| interest_key(l, &c.state.phone)).collect();
         let notes =
             c.notifications.iter().map(|n| Ok((n.id.clone(), codec::encode(n)?))).collect::<Result<Vec<_>>>()?;
+        let suppress = c.suppress.map(codec::encode).transpose()?;
         // Indexed before the records exist: `outbox_open` stays a superset of the open records.
         for (id, _) in &queued {
             self.outbox_open.insert(id.as_bytes(), &[][..])?;
         }
-        (&self.leads, &self.timeline, &self.outbox, &self.dedupe, &self.timers, &self.interests, &self.notifications)
-            .transaction(|(leads, timeline, outbox, dedupe, timers, interests, notifications)| {
+        (
+            &self.leads,
+            &self.timeline,
+            &self.outbox,
+            &self.dedupe,
+            &self.timers,
+            &self.interests,
+            &self.notifications,
+            &self.suppression,
+        )
+            .transaction(|(leads, timeline, outbox, dedupe, timers, interests, notifications, suppression)| {
                 leads.insert(phone, snapshot.as_slice())?;
                 for (k, v) in &entries {
                     timeline.insert(k.as_slice(), v.as_slice())?;
@@ -319,6 +331,9 @@ impl Store {
                 }
                 for (k, v) in &notes {
                     notifications.insert(k.as_bytes(), v.as_slice())?;
+                }
+                if let Some(v) = &suppress {
+                    suppression.insert(phone, v.as_slice())?;
                 }
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
