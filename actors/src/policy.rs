@@ -27,6 +27,8 @@ pub struct ComplianceSettings {
     pub over_cap: OverCap,
     /// Recipient-local allowed hours: federal window plus state rules.
     pub quiet_hours: QuietHoursPolicy,
+    /// Operator-declared blackout dates per state (`[[compliance.blackouts]]`), e.g. a state of emergency.
+    pub blackouts: Vec<crate::quiet_hours::Blackout>,
 }
 
 impl Default for ComplianceSettings {
@@ -36,6 +38,7 @@ impl Default for ComplianceSettings {
             max_automated_per_24h: 3,
             over_cap: OverCap::Defer,
             quiet_hours: QuietHoursPolicy::default(),
+            blackouts: Vec::new(),
         }
     }
 }
@@ -265,6 +268,10 @@ impl Policy {
         let problems = compliance.quiet_hours.validate();
         if !problems.is_empty() {
             return Err(TemplateError { name: "compliance.quiet_hours".into(), message: problems.join("; ") });
+        }
+        let problems = crate::quiet_hours::validate_blackouts(&compliance.blackouts);
+        if !problems.is_empty() {
+            return Err(TemplateError { name: "compliance.blackouts".into(), message: problems.join("; ") });
         }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
