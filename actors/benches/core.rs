@@ -120,10 +120,12 @@ fn bench_quiet_hours(c: &mut Criterion) {
     let night = Utc.with_ymd_and_hms(2026, 11, 27, 4, 0, 0).unwrap();
     let mut g = c.benchmark_group("quiet_hours");
     g.bench_function("check_window_allowed_ny", |b| {
-        b.iter(|| check_window(&policy, &Recipient::new(black_box("+12125550142")), noon))
+        b.iter(|| check_window(&policy, &[], &Recipient::new(black_box("+12125550142")), noon))
     });
     g.bench_function("check_window_deferred_fl", |b| {
-        b.iter(|| check_window(&policy, &Recipient::new(black_box("+13055550142")).with_address_state("FL"), night))
+        b.iter(|| {
+            check_window(&policy, &[], &Recipient::new(black_box("+13055550142")).with_address_state("FL"), night)
+        })
     });
     g.finish();
 }

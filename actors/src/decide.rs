@@ -91,7 +91,9 @@ pub fn gate(state: &LeadState, kind: TextKind, policy: &Policy, now: Ts, stage: 
     }
     let c = &policy.compliance;
     let recipient = Recipient { e164: state.phone.as_str(), address_state: state.profile.address_state.as_deref() };
-    if let WindowCheck::DeferUntil { until, rule, reason } = check_window(&c.quiet_hours, &recipient, now.0) {
+    if let WindowCheck::DeferUntil { until, rule, reason } =
+        check_window(&c.quiet_hours, &c.blackouts, &recipient, now.0)
+    {
         return Gate::Defer { until: Ts::from(until), rule, reason };
     }
     if stage == Stage::Decide {

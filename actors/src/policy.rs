@@ -39,6 +39,8 @@ pub struct ComplianceSettings {
     /// The first text of each source must also state message frequency, "Msg & data rates
     /// may apply" and HELP (CTIA Messaging Principles and Best Practices, 5.1.2).
     pub require_ctia_disclosures: bool,
+    /// Operator-declared blackout dates per state (`[[compliance.blackouts]]`), e.g. a state of emergency.
+    pub blackouts: Vec<crate::quiet_hours::Blackout>,
 }
 
 impl Default for ComplianceSettings {
@@ -52,6 +54,7 @@ impl Default for ComplianceSettings {
             consent: ConsentRequirements::default(),
             sources: SourcePolicies::default(),
             require_ctia_disclosures: true,
+            blackouts: Vec::new(),
         }
     }
 }
@@ -342,6 +345,10 @@ impl Policy {
         let problems = compliance.quiet_hours.validate();
         if !problems.is_empty() {
             return Err(TemplateError { name: "compliance.quiet_hours".into(), message: problems.join("; ") });
+        }
+        let problems = crate::quiet_hours::validate_blackouts(&compliance.blackouts);
+        if !problems.is_empty() {
+            return Err(TemplateError { name: "compliance.blackouts".into(), message: problems.join("; ") });
         }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);

@@ -1,23 +1,31 @@
-//! Recipient-local quiet hours and per-state frequency caps (compliance.md §3 and §7, gate checks 3 and 4).
+//! Recipient-local quiet hours, holidays, operator blackouts and per-state frequency caps (gate checks 3
+//! and 4 of the send path).
 //!
-//! Pure: no I/O at run time. The NANP area-code table (`data/area_codes.csv`) is embedded at compile time
-//! and parsed once into a static map.
+//! Pure: no I/O and no clock at run time. Three tables are embedded at compile time and parsed once into
+//! static maps: the NANP area-code table (`data/area_codes.csv`), the per-state rules
+//! (`data/state_rules.psv`, every row naming its statute or vendor source) and the holiday calendars
+//! (`data/holidays.psv`, every holiday computed by rule for any year).
 //!
 //! Model:
 //! - A recipient's possible zones come from the area code of their E.164 number. An area code that spans
 //!   zones lists every zone. When the area code is unknown (non-NANP, non-geographic or unassigned), the
 //!   policy's `fallback_zone` is used, plus the zones of the lead's address state if that is known.
-//! - The applicable rules are the federal window, the rule of the area code's region, and the rule of the
-//!   lead's address state (if any). Every rule is checked in every possible zone. The strictest result wins.
+//! - The applicable rules are the federal window, the rule of the area code's region, the rule of the
+//!   lead's address state (if any), and the operator's blackouts that name either region (or `"*"`).
+//!   Every rule is checked in every possible zone. The strictest result wins.
+//! - A state rule may ban whole days: weekdays (`closed_days`) and holidays (`holidays`, names of holiday
+//!   sets such as `federal` or `RI`). Holidays and blackouts are dates in the recipient's local zone.
 //! - A message that may not go now is deferred to the earliest instant at which every (zone, rule) pair
 //!   allows it.
 //!
 //! Rule ids (stable, for audit logs):
-//! - `quiet_hours.federal`: 47 CFR 64.1200(c)(1) window.
+//! - `quiet_hours.federal`: 47 CFR 64.1200(c)(1) window (8am-9pm recipient-local).
 //! - `quiet_hours.state.XX`: a state's window on ordinary days.
 //! - `quiet_hours.state.XX.sunday` (or `.saturday`, `.monday`, ...): a day-specific rule of state XX,
 //!   either a `sunday`/`saturday` window override or a closed day.
-//! - `quiet_hours.no_window`: the policy allows no instant in the next 8 days (misconfiguration).
+//! - `quiet_hours.holiday`: the local date is a holiday on which a state of the recipient bans texting.
+//! - `quiet_hours.blackout`: the local date is inside an operator-declared blackout (`[[compliance.blackouts]]`).
+//! - `quiet_hours.no_window`: the policy allows no instant in the search horizon (misconfiguration).
 //! - `cap.state.XX`: a state's cap on automated texts per rolling 24 hours.
 
 use std::collections::{BTreeMap, HashMap};
@@ -31,8 +39,23 @@ use serde::{Deserialize, Serialize};
 /// The embedded NANP area-code table. See the header comment of the file for its source and caveats.
 const AREA_CODES_CSV: &str = include_str!("../data/area_codes.csv");
 
-/// How many days ahead `check_window` searches for an allowed instant.
+/// The embedded per-state rule table. See the header comment of the file for its format.
+const STATE_RULES_PSV: &str = include_str!("../data/state_rules.psv");
+
+/// The embedded holiday calendars. See the header comment of the file for its format.
+const HOLIDAYS_PSV: &str = include_str!("../data/holidays.psv");
+
+/// How many days ahead `check_window` searches for an allowed instant (before blackouts and holidays
+/// extend the horizon).
 const SEARCH_DAYS: i64 = 8;
+
+/// Extra search days when a holiday-banning state applies: enough for a run of closed days around a
+/// holiday (e.g. a Saturday window closed early, Sunday closed, Monday holiday).
+const HOLIDAY_SLACK_DAYS: i64 = 7;
+
+/// A blackout may span at most this many days (`to - from`); longer spans are refused by validation as
+/// likely typos (and keep the deferral search bounded).
+pub const MAX_BLACKOUT_DAYS: i64 = 366;
 
 // ---------------------------------------------------------------------------------------------------------
 // Regions
@@ -353,9 +376,11 @@ mod hhmm {
     }
 }
 
-/// A state's rule: per-weekday windows (`closed_days` = no texting that day, e.g. AL/LA Sundays), optional cap.
+/// A state's rule: per-weekday windows (`closed_days` = no texting that day, e.g. AL/LA Sundays), banned
+/// holidays, optional cap.
 ///
 /// Weekdays in `closed_days` serialise as "Mon", "Tue", ... "Sun"; "Sunday"/"sunday" are accepted too.
+/// `holidays` names holiday sets from `data/holidays.psv` ("federal", "RI", ...), see [`holiday_sets`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateRule {
@@ -370,6 +395,9 @@ pub struct StateRule {
     /// Days with no texting at all. Takes precedence over `window`, `sunday` and `saturday`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub closed_days: Vec<Weekday>,
+    /// Holiday sets whose days (actual and observed dates) allow no texting, e.g. `["federal", "RI"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holidays: Vec<String>,
     /// Max automated texts per rolling 24h to a recipient in this state (FL, OK, MD: 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_per_24h: Option<u32>,
@@ -377,7 +405,14 @@ pub struct StateRule {
 
 impl StateRule {
     pub fn new(window: Window) -> Self {
-        StateRule { window, sunday: None, saturday: None, closed_days: Vec::new(), max_per_24h: None }
+        StateRule {
+            window,
+            sunday: None,
+            saturday: None,
+            closed_days: Vec::new(),
+            holidays: Vec::new(),
+            max_per_24h: None,
+        }
     }
 
     pub fn with_sunday(mut self, w: Window) -> Self {
@@ -397,14 +432,28 @@ impl StateRule {
         self
     }
 
+    /// Bans texting on the days of a holiday set (see [`holiday_sets`]).
+    pub fn closed_on_holidays(mut self, set: &str) -> Self {
+        if !self.holidays.iter().any(|s| s == set) {
+            self.holidays.push(set.to_string());
+        }
+        self
+    }
+
     pub fn with_cap(mut self, max_per_24h: u32) -> Self {
         self.max_per_24h = Some(max_per_24h);
         self
     }
 
-    /// The window in force on `day`; `None` when the day is closed.
+    /// The window in force on `day`; `None` when the day is closed. Ignores holidays: see
+    /// [`StateRule::holiday_on`].
     pub fn window_on(&self, day: Weekday) -> Option<Window> {
         self.day_rule(day).0
+    }
+
+    /// The name of the banned holiday that falls on local date `date`, if any.
+    pub fn holiday_on(&self, date: NaiveDate) -> Option<String> {
+        self.holidays.iter().find_map(|set| holiday_on(set, date))
     }
 
     /// (window or None if closed, whether a day-specific rule applies).
@@ -420,64 +469,501 @@ impl StateRule {
     }
 }
 
-/// The built-in state table (compliance.md §3.2; times are recipient-local). Vendor-sourced rows are
-/// marked; verify them with counsel before relying on them.
+/// How much a built-in rule or holiday can be relied on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    /// Statute text or a law-firm / law-library source.
+    Strong,
+    /// Vendor compliance charts only: verify with counsel before relying on it.
+    Vendor,
+    /// Sources disagree or could not be confirmed; the stricter reading is used.
+    Uncertain,
+}
+
+impl Confidence {
+    fn parse(s: &str) -> Option<Confidence> {
+        match s {
+            "strong" => Some(Confidence::Strong),
+            "vendor" => Some(Confidence::Vendor),
+            "uncertain" => Some(Confidence::Uncertain),
+            _ => None,
+        }
+    }
+}
+
+/// Where a built-in row comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleSource {
+    pub confidence: Confidence,
+    /// Statute / act (or vendor chart) the row states.
+    pub citation: String,
+    /// Public URLs for the citation (may be empty when none is known).
+    pub urls: Vec<String>,
+}
+
+struct StateTable {
+    rules: BTreeMap<String, StateRule>,
+    sources: BTreeMap<String, RuleSource>,
+    /// Lines that failed to parse, as "line N: problem". Expected to be empty (a unit test asserts it).
+    skipped: Vec<String>,
+}
+
+fn state_table() -> &'static StateTable {
+    static TABLE: OnceLock<StateTable> = OnceLock::new();
+    TABLE.get_or_init(|| parse_state_table(STATE_RULES_PSV))
+}
+
+/// Lines of a pipe-separated table with comments and blank lines removed: (1-based line number, fields).
+fn psv_rows(src: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
+    src.lines().enumerate().filter_map(|(idx, raw)| {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return None;
+        }
+        Some((idx + 1, line.split('|').map(str::trim).collect()))
+    })
+}
+
+fn dash_none(s: &str) -> Option<&str> {
+    (s != "-" && !s.is_empty()).then_some(s)
+}
+
+fn parse_window_range(s: &str) -> Result<Window, String> {
+    let (a, b) = s.split_once('-').ok_or_else(|| format!("window {s:?}: expected \"HH:MM-HH:MM\""))?;
+    let start = hhmm::parse(a).ok_or_else(|| format!("window {s:?}: bad start"))?;
+    let end = hhmm::parse(b).ok_or_else(|| format!("window {s:?}: bad end"))?;
+    let w = Window::new(start, end);
+    if w.is_empty() {
+        return Err(format!("window {s:?} is empty"));
+    }
+    Ok(w)
+}
+
+fn parse_weekday(s: &str) -> Result<Weekday, String> {
+    s.parse::<Weekday>().map_err(|_| format!("unknown weekday {s:?}"))
+}
+
+fn parse_urls(s: &str) -> Vec<String> {
+    dash_none(s).map(|s| s.split(" ; ").map(|u| u.trim().to_string()).collect()).unwrap_or_default()
+}
+
+fn parse_state_row(fields: &[&str]) -> Result<(String, StateRule, RuleSource), String> {
+    let [code, window, saturday, sunday, closed, cap, holidays, confidence, citation, urls] = fields else {
+        return Err(format!("expected 10 '|'-separated fields, got {}", fields.len()));
+    };
+    let code = normalize_region(code)
+        .filter(|c| c.eq_ignore_ascii_case(code))
+        .ok_or_else(|| format!("unknown state code {code:?}"))?;
+    let mut rule = StateRule::new(parse_window_range(window)?);
+    if let Some(s) = dash_none(saturday) {
+        rule = rule.with_saturday(parse_window_range(s)?);
+    }
+    if let Some(s) = dash_none(sunday) {
+        rule = rule.with_sunday(parse_window_range(s)?);
+    }
+    if let Some(days) = dash_none(closed) {
+        for d in days.split(',') {
+            rule = rule.closed_on(parse_weekday(d.trim())?);
+        }
+    }
+    if let Some(n) = dash_none(cap) {
+        let n: u32 = n.parse().map_err(|_| format!("max_per_24h {n:?} is not a number"))?;
+        rule = rule.with_cap(n);
+    }
+    if let Some(sets) = dash_none(holidays) {
+        for set in sets.split(',').map(str::trim) {
+            if !holiday_table().by_set.contains_key(set) {
+                return Err(format!("unknown holiday set {set:?}"));
+            }
+            rule = rule.closed_on_holidays(set);
+        }
+    }
+    let confidence = Confidence::parse(confidence).ok_or_else(|| format!("unknown confidence {confidence:?}"))?;
+    if citation.is_empty() || *citation == "-" {
+        return Err("no citation".to_string());
+    }
+    let source = RuleSource { confidence, citation: citation.to_string(), urls: parse_urls(urls) };
+    Ok((code.to_string(), rule, source))
+}
+
+fn parse_state_table(src: &str) -> StateTable {
+    let mut t = StateTable { rules: BTreeMap::new(), sources: BTreeMap::new(), skipped: Vec::new() };
+    for (line, fields) in psv_rows(src) {
+        match parse_state_row(&fields) {
+            Ok((code, rule, source)) => {
+                if t.rules.contains_key(&code) {
+                    t.skipped.push(format!("line {line}: duplicate state {code}"));
+                } else {
+                    t.rules.insert(code.clone(), rule);
+                    t.sources.insert(code, source);
+                }
+            }
+            Err(e) => t.skipped.push(format!("line {line}: {e}")),
+        }
+    }
+    t
+}
+
+/// The built-in state table, from `data/state_rules.psv` (times are recipient-local). Each row names its
+/// source, see [`builtin_state_source`]; vendor-sourced and uncertain rows are marked there and must be
+/// verified with counsel before relying on them.
 pub fn builtin_states() -> BTreeMap<String, StateRule> {
-    use Weekday::Sun;
-    let w8_20 = Window::hm(8, 0, 20, 0);
-    let w9_21 = Window::hm(9, 0, 21, 0);
-    let rules: Vec<(&str, StateRule)> = vec![
-        // Florida: FTSA §501.059 / Telemarketing Act §501.616(6): 8am–8pm, ≤3 commercial solicitation
-        // calls per 24h on the same subject matter (strong: statute, 2021 SB 1120, 2023 HB 761).
-        ("FL", StateRule::new(w8_20).with_cap(3)),
-        // Oklahoma: OTSA 15 O.S. §775C.1 et seq. (eff. 2022-11-01): 8am–8pm, ≤3 per 24h (strong: Benesch).
-        ("OK", StateRule::new(w8_20).with_cap(3)),
-        // Maryland: Stop the Spam Calls Act, SB 90 (eff. 2024-01-01): 8am–8pm, ≤3 per 24h same subject
-        // (strong: Kelley Drye).
-        ("MD", StateRule::new(w8_20).with_cap(3)),
-        // Washington: RCW 19.158.040(2) commercial telephone solicitors: 8am–8pm (strong: statute).
-        ("WA", StateRule::new(w8_20)),
-        // Connecticut: SB 1058 / PA 23-98 (eff. 2023-10-01): 9am–8pm (strong: Manatt).
-        ("CT", StateRule::new(Window::hm(9, 0, 20, 0))),
-        // Texas: SB 140 (eff. 2025-09-01): Mon–Sat 9am–9pm, Sunday noon–9pm (strong: Benesch, Telnyx).
-        ("TX", StateRule::new(w9_21).with_sunday(Window::hm(12, 0, 21, 0))),
-        // Virginia: VTPPA §59.1-510 et seq.: 8am–9pm (statute strong; hours from a weaker source).
-        ("VA", StateRule::new(Window::FEDERAL)),
-        // New Jersey: 8am–8pm (hours: vendor charts only; N.J.S.A. 2A:65D-3 is strong for consent).
-        ("NJ", StateRule::new(w8_20)),
-        // Alabama: 8am–8pm, no Sundays (holidays too: not modelled) (vendor: Drop Cowboy).
-        ("AL", StateRule::new(w8_20).closed_on(Sun)),
-        // Louisiana: 8am–8pm, no Sundays (holidays too: not modelled) (vendor: Drop Cowboy).
-        ("LA", StateRule::new(w8_20).closed_on(Sun)),
-        // Mississippi: 8am–8pm, no Sundays (vendor: Drop Cowboy; TCPAWorld on 2023 HB 1225).
-        ("MS", StateRule::new(w8_20).closed_on(Sun)),
-        // Massachusetts: 8am–8pm (vendor: Drop Cowboy, Stello).
-        ("MA", StateRule::new(w8_20)),
-        // Kentucky: 10am–9pm (vendor: Drop Cowboy, Stello).
-        ("KY", StateRule::new(Window::hm(10, 0, 21, 0))),
-        // Michigan, Minnesota, New Mexico: 9am–9pm (vendor: Drop Cowboy).
-        ("MI", StateRule::new(w9_21)),
-        ("MN", StateRule::new(w9_21)),
-        ("NM", StateRule::new(w9_21)),
-        // Nevada: 9am–8pm (vendor: Drop Cowboy).
-        ("NV", StateRule::new(Window::hm(9, 0, 20, 0))),
-        // California: 9am–9pm, Cal. Pub. Util. Code 2872(c) per Stello (vendor).
-        ("CA", StateRule::new(w9_21)),
-        // Rhode Island: weekdays 9am–6pm, weekends 10am–5pm (vendor: Referrizer, Drop Cowboy; UNCERTAIN,
-        // possibly no Sundays or holidays at all).
-        (
-            "RI",
-            StateRule::new(Window::hm(9, 0, 18, 0))
-                .with_saturday(Window::hm(10, 0, 17, 0))
-                .with_sunday(Window::hm(10, 0, 17, 0)),
-        ),
-        // Illinois: charts disagree (8am–9pm vs 9am–9pm); the conservative 9am–9pm is used (UNCERTAIN).
-        ("IL", StateRule::new(w9_21)),
-        // Pennsylvania: charts mention Sunday and holiday limits but disagree on details; conservative
-        // 9am–8pm with no Sundays is used (UNCERTAIN: unresolved in compliance.md §3.2).
-        ("PA", StateRule::new(Window::hm(9, 0, 20, 0)).closed_on(Sun)),
-    ];
-    rules.into_iter().map(|(code, rule)| (code.to_string(), rule)).collect()
+    state_table().rules.clone()
+}
+
+/// The source of a built-in state row (statute citation, URLs, confidence).
+pub fn builtin_state_source(code: &str) -> Option<&'static RuleSource> {
+    state_table().sources.get(code.trim().to_ascii_uppercase().as_str())
+}
+
+/// Problems found while parsing the embedded state and holiday tables ("state_rules.psv line N: ...").
+/// Expected to be empty; a unit test asserts it.
+pub fn builtin_table_problems() -> Vec<String> {
+    let states = state_table().skipped.iter().map(|p| format!("state_rules.psv {p}"));
+    let holidays = holiday_table().skipped.iter().map(|p| format!("holidays.psv {p}"));
+    states.chain(holidays).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Holidays
+// ---------------------------------------------------------------------------------------------------------
+
+/// How a holiday's date is found in a given year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolidayRule {
+    /// The same month and day every year.
+    Fixed { month: u32, day: u32 },
+    /// The `n`-th (1-5) `weekday` of `month`.
+    Nth { n: u8, weekday: Weekday, month: u32 },
+    /// The last `weekday` of `month`.
+    Last { weekday: Weekday, month: u32 },
+    /// `offset` days from Western (Gregorian) Easter Sunday: Good Friday -2, Mardi Gras -47.
+    Easter { offset: i64 },
+    /// The Tuesday after the first Monday of November (every year, or only even years).
+    ElectionDay { even_years_only: bool },
+}
+
+/// The weekday shift that gives a holiday's observed date (both the actual and the observed date are
+/// banned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    None,
+    /// Saturday -> preceding Friday, Sunday -> following Monday (5 U.S.C. § 6103(b); E.O. 11582).
+    FridayOrMonday,
+    /// Sunday -> following Monday.
+    SundayToMonday,
+    /// Saturday or Sunday -> following Monday.
+    WeekendToMonday,
+    /// Tuesday-Friday -> preceding Monday; Saturday or Sunday -> following Monday (Utah Juneteenth).
+    MondayOfWeek,
+}
+
+/// One holiday of a holiday set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holiday {
+    /// "federal" or a state code.
+    pub set: String,
+    pub name: String,
+    pub rule: HolidayRule,
+    pub observed: Observed,
+    /// First year the holiday applies (e.g. Juneteenth 2021).
+    pub since: Option<i32>,
+    pub source: RuleSource,
+}
+
+impl Holiday {
+    /// The actual date in `year` (`None` before `since`, or for an off-year election day).
+    pub fn date_in(&self, year: i32) -> Option<NaiveDate> {
+        if self.since.is_some_and(|s| year < s) {
+            return None;
+        }
+        match self.rule {
+            HolidayRule::Fixed { month, day } => NaiveDate::from_ymd_opt(year, month, day),
+            HolidayRule::Nth { n, weekday, month } => NaiveDate::from_weekday_of_month_opt(year, month, weekday, n),
+            HolidayRule::Last { weekday, month } => {
+                let first_next = if month == 12 {
+                    NaiveDate::from_ymd_opt(year + 1, 1, 1)
+                } else {
+                    NaiveDate::from_ymd_opt(year, month + 1, 1)
+                }?;
+                let mut d = first_next.pred_opt()?;
+                while d.weekday() != weekday {
+                    d = d.pred_opt()?;
+                }
+                Some(d)
+            }
+            HolidayRule::Easter { offset } => easter_sunday(year)?.checked_add_signed(TimeDelta::days(offset)),
+            HolidayRule::ElectionDay { even_years_only } => {
+                if even_years_only && year % 2 != 0 {
+                    return None;
+                }
+                NaiveDate::from_weekday_of_month_opt(year, 11, Weekday::Mon, 1)?.succ_opt()
+            }
+        }
+    }
+
+    /// The observed date for an actual date (equal to it when there is no shift).
+    pub fn observed_for(&self, actual: NaiveDate) -> NaiveDate {
+        let shift = |days: i64| actual.checked_add_signed(TimeDelta::days(days)).unwrap_or(actual);
+        let wd = actual.weekday();
+        match (self.observed, wd) {
+            (Observed::FridayOrMonday, Weekday::Sat) => shift(-1),
+            (Observed::FridayOrMonday | Observed::SundayToMonday | Observed::WeekendToMonday, Weekday::Sun) => shift(1),
+            (Observed::WeekendToMonday, Weekday::Sat) => shift(2),
+            (Observed::MondayOfWeek, Weekday::Sat) => shift(2),
+            (Observed::MondayOfWeek, Weekday::Sun) => shift(1),
+            (Observed::MondayOfWeek, _) => shift(-i64::from(wd.num_days_from_monday())),
+            _ => actual,
+        }
+    }
+
+    /// The name to report when `date` is this holiday's actual or observed date, else `None`.
+    pub fn matches(&self, date: NaiveDate) -> Option<String> {
+        // An observed date can fall in the neighbouring year (New Year's Day on a Saturday -> Dec 31).
+        for year in [date.year() - 1, date.year(), date.year() + 1] {
+            let Some(actual) = self.date_in(year) else {
+                continue;
+            };
+            if actual == date {
+                return Some(self.name.clone());
+            }
+            if self.observed_for(actual) == date {
+                return Some(format!("{} (observed)", self.name));
+            }
+        }
+        None
+    }
+}
+
+/// Western Easter Sunday (Gregorian calendar), by the anonymous Gregorian algorithm (Meeus/Jones/Butcher).
+pub fn easter_sunday(year: i32) -> Option<NaiveDate> {
+    let a = year.rem_euclid(19);
+    let b = year.div_euclid(100);
+    let c = year.rem_euclid(100);
+    let d = b / 4;
+    let e = b % 4;
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let i = c / 4;
+    let k = c % 4;
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    NaiveDate::from_ymd_opt(year, u32::try_from(month).ok()?, u32::try_from(day).ok()?)
+}
+
+struct HolidayTable {
+    by_set: BTreeMap<String, Vec<Holiday>>,
+    skipped: Vec<String>,
+}
+
+fn holiday_table() -> &'static HolidayTable {
+    static TABLE: OnceLock<HolidayTable> = OnceLock::new();
+    TABLE.get_or_init(|| parse_holiday_table(HOLIDAYS_PSV))
+}
+
+fn parse_holiday_rule(s: &str) -> Result<HolidayRule, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let month = |m: &str| -> Result<u32, String> {
+        m.parse::<u32>().ok().filter(|m| (1..=12).contains(m)).ok_or_else(|| format!("bad month {m:?} in {s:?}"))
+    };
+    match parts.as_slice() {
+        ["fixed", md] => {
+            let (m, d) = md.split_once('-').ok_or_else(|| format!("bad fixed date {s:?}"))?;
+            let (month, day) = (month(m)?, d.parse::<u32>().map_err(|_| format!("bad day in {s:?}"))?);
+            // 2024 is a leap year: accepts Feb 29 but no impossible date.
+            NaiveDate::from_ymd_opt(2024, month, day).ok_or_else(|| format!("impossible date {s:?}"))?;
+            Ok(HolidayRule::Fixed { month, day })
+        }
+        ["nth", n, wd, m] => {
+            let n = n.parse::<u8>().ok().filter(|n| (1..=5).contains(n)).ok_or_else(|| format!("bad n in {s:?}"))?;
+            Ok(HolidayRule::Nth { n, weekday: parse_weekday(wd)?, month: month(m)? })
+        }
+        ["last", wd, m] => Ok(HolidayRule::Last { weekday: parse_weekday(wd)?, month: month(m)? }),
+        ["easter", off] => {
+            let offset = off.parse::<i64>().map_err(|_| format!("bad Easter offset in {s:?}"))?;
+            Ok(HolidayRule::Easter { offset })
+        }
+        ["election", "even"] => Ok(HolidayRule::ElectionDay { even_years_only: true }),
+        ["election", "every"] => Ok(HolidayRule::ElectionDay { even_years_only: false }),
+        _ => Err(format!("unknown holiday rule {s:?}")),
+    }
+}
+
+fn parse_holiday_row(fields: &[&str]) -> Result<Holiday, String> {
+    let [set, name, rule, observed, since, confidence, citation, urls] = fields else {
+        return Err(format!("expected 8 '|'-separated fields, got {}", fields.len()));
+    };
+    if *set != "federal" && normalize_region(set).is_none_or(|c| c != *set) {
+        return Err(format!("holiday set {set:?} is neither \"federal\" nor an upper-case state code"));
+    }
+    if name.is_empty() {
+        return Err("empty holiday name".to_string());
+    }
+    let observed = match *observed {
+        "none" => Observed::None,
+        "fri-mon" => Observed::FridayOrMonday,
+        "sun-mon" => Observed::SundayToMonday,
+        "weekend-mon" => Observed::WeekendToMonday,
+        "ut-monday" => Observed::MondayOfWeek,
+        other => return Err(format!("unknown observance {other:?}")),
+    };
+    let since = dash_none(since).map(|y| y.parse::<i32>().map_err(|_| format!("bad since {y:?}"))).transpose()?;
+    let confidence = Confidence::parse(confidence).ok_or_else(|| format!("unknown confidence {confidence:?}"))?;
+    if citation.is_empty() || *citation == "-" {
+        return Err("no citation".to_string());
+    }
+    Ok(Holiday {
+        set: set.to_string(),
+        name: name.to_string(),
+        rule: parse_holiday_rule(rule)?,
+        observed,
+        since,
+        source: RuleSource { confidence, citation: citation.to_string(), urls: parse_urls(urls) },
+    })
+}
+
+fn parse_holiday_table(src: &str) -> HolidayTable {
+    let mut t = HolidayTable { by_set: BTreeMap::new(), skipped: Vec::new() };
+    for (line, fields) in psv_rows(src) {
+        match parse_holiday_row(&fields) {
+            Ok(h) => t.by_set.entry(h.set.clone()).or_default().push(h),
+            Err(e) => t.skipped.push(format!("line {line}: {e}")),
+        }
+    }
+    t
+}
+
+/// Names of the built-in holiday sets ("federal", "AL", "LA", ...).
+pub fn holiday_sets() -> Vec<&'static str> {
+    holiday_table().by_set.keys().map(String::as_str).collect()
+}
+
+/// The holidays of a built-in set (empty for an unknown set).
+pub fn holidays_of(set: &str) -> &'static [Holiday] {
+    holiday_table().by_set.get(set).map(Vec::as_slice).unwrap_or(&[])
+}
+
+/// The holiday of `set` that falls on `date` (actual or observed date), by name; `None` if none does.
+pub fn holiday_on(set: &str, date: NaiveDate) -> Option<String> {
+    holidays_of(set).iter().find_map(|h| h.matches(date))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Operator blackouts
+// ---------------------------------------------------------------------------------------------------------
+
+/// An operator-declared blackout (`[[compliance.blackouts]]` in config.toml), e.g. a declared state of
+/// emergency during which a state bans telephone solicitation (Louisiana does: La. R.S. 45:844.31).
+///
+/// ```toml
+/// [[compliance.blackouts]]
+/// states = ["FL"]          # two-letter codes; "*" = every recipient, whatever their state
+/// from = "2026-12-01"      # first day, inclusive (quoted "YYYY-MM-DD")
+/// to = "2026-12-03"        # last day, inclusive
+/// reason = "Hurricane state of emergency"
+/// ```
+///
+/// The dates are local dates in each recipient's own zone(s): no automated text goes to a recipient of a
+/// listed state from 00:00 on `from` to the end of `to` in their local time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blackout {
+    pub states: Vec<String>,
+    #[serde(with = "ymd")]
+    pub from: NaiveDate,
+    #[serde(with = "ymd")]
+    pub to: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Blackout {
+    pub fn new(states: &[&str], from: NaiveDate, to: NaiveDate) -> Self {
+        Blackout { states: states.iter().map(|s| s.to_string()).collect(), from, to, reason: None }
+    }
+
+    pub fn with_reason(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_string());
+        self
+    }
+
+    /// Whether the blackout names region `code` (or `"*"`).
+    pub fn applies_to(&self, code: &str) -> bool {
+        self.states.iter().any(|s| s.trim() == "*" || s.trim().eq_ignore_ascii_case(code))
+    }
+
+    /// Whether local date `date` is inside the blackout (both ends inclusive).
+    pub fn covers(&self, date: NaiveDate) -> bool {
+        self.from <= date && date <= self.to
+    }
+
+    fn applies_to_all(&self) -> bool {
+        self.states.iter().any(|s| s.trim() == "*")
+    }
+}
+
+/// Problems in `[[compliance.blackouts]]`, each naming the entry index (`compliance.blackouts[1]: ...`):
+/// `from` after `to`, a span over [`MAX_BLACKOUT_DAYS`], no states, or a state that is not a two-letter
+/// US state/territory or Canadian province code (nor `"*"`). Empty when all entries are sound.
+pub fn validate_blackouts(blackouts: &[Blackout]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, b) in blackouts.iter().enumerate() {
+        let at = format!("compliance.blackouts[{i}]");
+        if b.from > b.to {
+            problems.push(format!("{at}: from {} is after to {}", b.from, b.to));
+        } else if (b.to - b.from).num_days() > MAX_BLACKOUT_DAYS {
+            problems.push(format!(
+                "{at}: {} .. {} spans more than {MAX_BLACKOUT_DAYS} days (typo in a year?)",
+                b.from, b.to
+            ));
+        }
+        if b.states.is_empty() {
+            problems.push(format!("{at}: states is empty (list two-letter codes, or \"*\" for all)"));
+        }
+        for s in &b.states {
+            let s = s.trim();
+            if s != "*" && normalize_region(s).is_none_or(|c| !c.eq_ignore_ascii_case(s)) {
+                problems.push(format!(
+                    "{at}: unknown state {s:?} (a two-letter US state/territory or Canadian province code, or \"*\")"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// (De)serialise `NaiveDate` as a quoted "YYYY-MM-DD" string.
+mod ymd {
+    use chrono::NaiveDate;
+    use serde::{de, Deserializer, Serializer};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&d.format("%Y-%m-%d").to_string())
+    }
+
+    struct V;
+
+    impl de::Visitor<'_> for V {
+        type Value = NaiveDate;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a quoted date \"YYYY-MM-DD\"")
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<NaiveDate, E> {
+            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                .map_err(|_| E::custom(format!("invalid date {s:?}: expected \"YYYY-MM-DD\"")))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        d.deserialize_str(V)
+    }
 }
 
 fn default_fallback_zone() -> Tz {
@@ -567,7 +1053,7 @@ impl QuietHoursPolicy {
     }
 
     /// Configuration problems worth refusing to start on: empty windows, unknown region keys, states
-    /// closed every day, zero caps. Empty when the policy is sound.
+    /// closed every day, zero caps, unknown holiday sets. Empty when the policy is sound.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.federal.is_empty() {
@@ -592,6 +1078,14 @@ impl QuietHoursPolicy {
             }
             if rule.max_per_24h == Some(0) {
                 problems.push(format!("states.{code}.max_per_24h is 0 (blocks every text)"));
+            }
+            for set in &rule.holidays {
+                if holidays_of(set).is_empty() {
+                    problems.push(format!(
+                        "states.{code}.holidays: unknown holiday set {set:?} (known: {})",
+                        holiday_sets().join(", ")
+                    ));
+                }
             }
         }
         problems
@@ -674,6 +1168,7 @@ pub fn applicable_zones(policy: &QuietHoursPolicy, recipient: &Recipient) -> Vec
 enum Source<'p> {
     Federal(Window),
     State(&'p str, &'p StateRule),
+    Blackout(&'p Blackout),
 }
 
 /// One (zone, rule) pair.
@@ -702,17 +1197,52 @@ fn weekday_name(d: Weekday) -> &'static str {
 }
 
 impl Constraint<'_> {
-    /// Window in force on a local weekday; `None` = closed.
-    fn window_on(&self, day: Weekday) -> Option<Window> {
+    /// Window in force on a local date; `None` = closed all day (closed weekday or banned holiday).
+    /// Blackouts have no window (they ban whole dates): see `allows` and `starts`.
+    fn window_on(&self, date: NaiveDate) -> Option<Window> {
         match self.source {
             Source::Federal(w) => Some(w),
-            Source::State(_, rule) => rule.window_on(day),
+            Source::State(_, rule) => {
+                let w = rule.window_on(date.weekday())?;
+                if rule.holiday_on(date).is_some() {
+                    return None;
+                }
+                Some(w)
+            }
+            Source::Blackout(_) => None,
         }
     }
 
     fn allows(&self, t: DateTime<Utc>) -> bool {
         let local = t.with_timezone(&self.zone);
-        self.window_on(local.weekday()).is_some_and(|w| w.contains(local.time()))
+        match self.source {
+            Source::Blackout(b) => !b.covers(local.date_naive()),
+            _ => self.window_on(local.date_naive()).is_some_and(|w| w.contains(local.time())),
+        }
+    }
+
+    /// Instants in `(after, limit]` at which this constraint's allowed periods begin: window starts on
+    /// open days; for a blackout, local midnight after its last day.
+    fn starts(&self, after: DateTime<Utc>, horizon_days: i64, out: &mut Vec<DateTime<Utc>>) {
+        let today: NaiveDate = after.with_timezone(&self.zone).date_naive();
+        if let Source::Blackout(b) = self.source {
+            if let Some(next) = b.to.succ_opt() {
+                if next >= today.pred_opt().unwrap_or(today) {
+                    local_starts(self.zone, next.and_time(NaiveTime::MIN), out);
+                }
+            }
+            return;
+        }
+        for offset in -1..=horizon_days {
+            let Some(date) = today.checked_add_signed(TimeDelta::days(offset)) else {
+                continue;
+            };
+            if let Some(w) = self.window_on(date) {
+                if !w.is_empty() {
+                    local_starts(self.zone, date.and_time(w.start), out);
+                }
+            }
+        }
     }
 
     /// Rule id and human-readable reason why `t` is not allowed (`None` if it is allowed).
@@ -721,13 +1251,38 @@ impl Constraint<'_> {
             return None;
         }
         let local = t.with_timezone(&self.zone);
+        let date = local.date_naive();
         let day = local.weekday();
         let zone = self.zone.name();
         let time = local.format("%H:%M").to_string();
         let (window, rule, label) = match self.source {
             Source::Federal(w) => (Some(w), "quiet_hours.federal".to_string(), "federal".to_string()),
+            Source::Blackout(b) => {
+                let states = if b.applies_to_all() { "all states".to_string() } else { b.states.join(", ") };
+                let why = b.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+                return Some(Violation {
+                    rule: "quiet_hours.blackout".to_string(),
+                    reason: format!(
+                        "{} {date} in {zone} is inside the operator blackout {} to {} for {states}{why}",
+                        weekday_name(day),
+                        b.from,
+                        b.to
+                    ),
+                });
+            }
             Source::State(code, rule) => {
                 let (w, day_specific) = rule.day_rule(day);
+                if w.is_some() {
+                    if let Some(holiday) = rule.holiday_on(date) {
+                        return Some(Violation {
+                            rule: "quiet_hours.holiday".to_string(),
+                            reason: format!(
+                                "{} {date} in {zone} is {holiday}: no texting on holidays (state {code})",
+                                weekday_name(day)
+                            ),
+                        });
+                    }
+                }
                 if day_specific {
                     let dn = weekday_name(day);
                     (w, format!("quiet_hours.state.{code}.{}", dn.to_ascii_lowercase()), format!("state {code}, {dn}"))
@@ -747,17 +1302,27 @@ impl Constraint<'_> {
     }
 }
 
-fn constraints<'p>(policy: &'p QuietHoursPolicy, recipient: &Recipient) -> Vec<Constraint<'p>> {
+fn constraints<'p>(
+    policy: &'p QuietHoursPolicy,
+    blackouts: &'p [Blackout],
+    recipient: &Recipient,
+) -> Vec<Constraint<'p>> {
     let area = area_info(recipient.e164);
     let zones = applicable_zones(policy, recipient);
+    let regions = applicable_regions(recipient, area.as_ref());
     let mut sources = vec![Source::Federal(policy.federal)];
-    for code in applicable_regions(recipient, area.as_ref()) {
+    for code in &regions {
         if let Some((key, rule)) = policy
             .states
             .get_key_value(code.as_str())
-            .or_else(|| policy.states.iter().find(|(k, _)| k.eq_ignore_ascii_case(&code)))
+            .or_else(|| policy.states.iter().find(|(k, _)| k.eq_ignore_ascii_case(code)))
         {
             sources.push(Source::State(key.as_str(), rule));
+        }
+    }
+    for b in blackouts {
+        if b.applies_to_all() || regions.iter().any(|code| b.applies_to(code)) {
+            sources.push(Source::Blackout(b));
         }
     }
     zones.iter().flat_map(|zone| sources.iter().map(|source| Constraint { zone: *zone, source: *source })).collect()
@@ -788,21 +1353,16 @@ fn local_starts(zone: Tz, naive: NaiveDateTime, out: &mut Vec<DateTime<Utc>>) {
     }
 }
 
-/// Sorted, deduplicated window-start instants in `(after, limit]` for every constraint.
-fn candidate_instants(cons: &[Constraint], after: DateTime<Utc>, limit: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+/// Sorted, deduplicated allowed-period start instants in `(after, limit]` for every constraint.
+fn candidate_instants(
+    cons: &[Constraint],
+    after: DateTime<Utc>,
+    limit: DateTime<Utc>,
+    horizon_days: i64,
+) -> Vec<DateTime<Utc>> {
     let mut out = Vec::new();
     for c in cons {
-        let today: NaiveDate = after.with_timezone(&c.zone).date_naive();
-        for offset in -1..=SEARCH_DAYS {
-            let Some(date) = today.checked_add_signed(TimeDelta::days(offset)) else {
-                continue;
-            };
-            if let Some(w) = c.window_on(date.weekday()) {
-                if !w.is_empty() {
-                    local_starts(c.zone, date.and_time(w.start), &mut out);
-                }
-            }
-        }
+        c.starts(after, horizon_days, &mut out);
     }
     out.retain(|t| *t > after && *t <= limit);
     out.sort_unstable();
@@ -810,21 +1370,56 @@ fn candidate_instants(cons: &[Constraint], after: DateTime<Utc>, limit: DateTime
     out
 }
 
-/// Pure. The strictest applicable rule wins: the federal window, the rule of the area code's region,
-/// and the rule of the address state (if any), in EVERY zone the area code spans (and the fallback zone if
-/// unknown, plus the address state's zones).
+/// How many days ahead to search: [`SEARCH_DAYS`], plus the days of blackouts that are not over yet, plus
+/// slack for holidays when a holiday-banning state applies.
+fn horizon_days(cons: &[Constraint], now: DateTime<Utc>) -> i64 {
+    let today = now.date_naive();
+    let mut days = SEARCH_DAYS;
+    let mut seen: Vec<*const Blackout> = Vec::new();
+    let mut holidays = false;
+    for c in cons {
+        match c.source {
+            Source::Blackout(b) if !seen.contains(&(b as *const Blackout)) => {
+                seen.push(b as *const Blackout);
+                if b.to >= today.pred_opt().unwrap_or(today) {
+                    days += (b.to - b.from).num_days().clamp(0, MAX_BLACKOUT_DAYS) + 2;
+                }
+            }
+            Source::State(_, rule) if !rule.holidays.is_empty() => holidays = true,
+            _ => {}
+        }
+    }
+    if holidays {
+        days += HOLIDAY_SLACK_DAYS;
+    }
+    days
+}
+
+/// Pure. The strictest applicable rule wins: the federal window, the rule of the area code's region and
+/// the rule of the address state (if any), including their closed weekdays and banned holidays, and the
+/// operator's `blackouts` that name either region (or `"*"`), in EVERY zone the area code spans (and the
+/// fallback zone if unknown, plus the address state's zones). Holidays and blackouts are local dates in
+/// each zone.
 ///
-/// `rule` is a stable id like "quiet_hours.federal", "quiet_hours.state.FL", "quiet_hours.state.TX.sunday";
-/// `reason` is human readable, e.g. "21:30 in America/New_York is outside 08:00–21:00 (federal)". Both
-/// describe the rule that blocks `now` and, of those, the one that keeps blocking longest.
-pub fn check_window(policy: &QuietHoursPolicy, recipient: &Recipient, now: DateTime<Utc>) -> WindowCheck {
-    let cons = constraints(policy, recipient);
+/// `rule` is a stable id like "quiet_hours.federal", "quiet_hours.state.FL", "quiet_hours.state.TX.sunday",
+/// "quiet_hours.holiday", "quiet_hours.blackout"; `reason` is human readable, e.g. "21:30 in
+/// America/New_York is outside 08:00–21:00 (federal)" or "Thursday 2026-11-26 in America/Chicago is
+/// Thanksgiving Day: no texting on holidays (state AL)". Both describe the rule that blocks `now` and, of
+/// those, the one that keeps blocking longest.
+pub fn check_window(
+    policy: &QuietHoursPolicy,
+    blackouts: &[Blackout],
+    recipient: &Recipient,
+    now: DateTime<Utc>,
+) -> WindowCheck {
+    let cons = constraints(policy, blackouts, recipient);
     let failing: Vec<&Constraint> = cons.iter().filter(|c| !c.allows(now)).collect();
     if failing.is_empty() {
         return WindowCheck::Allowed;
     }
-    let limit = now.checked_add_signed(TimeDelta::days(SEARCH_DAYS)).unwrap_or(now);
-    let candidates = candidate_instants(&cons, now, limit);
+    let horizon = horizon_days(&cons, now);
+    let limit = now.checked_add_signed(TimeDelta::days(horizon)).unwrap_or(now);
+    let candidates = candidate_instants(&cons, now, limit, horizon);
     let until = candidates.iter().copied().find(|t| cons.iter().all(|c| c.allows(*t)));
 
     let Some(until) = until else {
@@ -837,14 +1432,14 @@ pub fn check_window(policy: &QuietHoursPolicy, recipient: &Recipient, now: DateT
             until: now.checked_add_signed(TimeDelta::days(1)).unwrap_or(now),
             rule: "quiet_hours.no_window".to_string(),
             reason: format!(
-                "no instant in the next {SEARCH_DAYS} days satisfies every quiet-hours rule \
+                "no instant in the next {horizon} days satisfies every quiet-hours rule \
                  (check the policy){blocking}"
             ),
         };
     };
 
     // Report the failing constraint whose own next allowed instant is latest (ties: the more specific
-    // rule, i.e. the later one in federal -> area state -> address state order).
+    // rule, i.e. the later one in federal -> area state -> address state -> blackout order).
     let mut best: Option<(&Constraint, DateTime<Utc>)> = None;
     for c in failing {
         let own_next = candidates.iter().copied().find(|t| c.allows(*t)).unwrap_or(until);
@@ -1117,7 +1712,7 @@ mod tests {
         let policy = QuietHoursPolicy::default();
         for case in cases {
             let r = Recipient { e164: case.e164, address_state: case.address_state };
-            let got = check_window(&policy, &r, case.now);
+            let got = check_window(&policy, &[], &r, case.now);
             match (case.expect, &got) {
                 (None, WindowCheck::Allowed) => {}
                 (Some((until, rule)), WindowCheck::DeferUntil { .. }) => {
@@ -1127,7 +1722,7 @@ mod tests {
                     assert!(!reason.is_empty(), "{}", case.name);
                     // The deferral target itself is allowed.
                     assert_eq!(
-                        check_window(&policy, &r, u),
+                        check_window(&policy, &[], &r, u),
                         WindowCheck::Allowed,
                         "{}: until is not allowed",
                         case.name
@@ -1142,13 +1737,13 @@ mod tests {
     fn reasons_are_readable() {
         let policy = QuietHoursPolicy::default();
         let r = Recipient::new("+12125550142");
-        let got = check_window(&policy, &r, local(New_York, 2026, 11, 27, 21, 30));
+        let got = check_window(&policy, &[], &r, local(New_York, 2026, 11, 27, 21, 30));
         assert_eq!(defer(&got).2, "21:30 in America/New_York is outside 08:00–21:00 (federal)");
         let al = Recipient::new("+12055550100");
-        let got = check_window(&policy, &al, local(Chicago, 2026, 11, 29, 10, 0));
+        let got = check_window(&policy, &[], &al, local(Chicago, 2026, 11, 29, 10, 0));
         assert_eq!(defer(&got).2, "Sunday in America/Chicago: no texting on Sundays (state AL, Sunday)");
         let tx = Recipient::new("+12145550100");
-        let got = check_window(&policy, &tx, local(Chicago, 2026, 11, 29, 10, 0));
+        let got = check_window(&policy, &[], &tx, local(Chicago, 2026, 11, 29, 10, 0));
         assert_eq!(defer(&got).2, "10:00 in America/Chicago is outside 12:00–21:00 (state TX, Sunday)");
     }
 
@@ -1157,9 +1752,9 @@ mod tests {
         let policy = QuietHoursPolicy { fallback_zone: Los_Angeles, ..QuietHoursPolicy::default() };
         let r = Recipient::new("+447911123456");
         // 09:00 Eastern = 06:00 Pacific: deferred to 08:00 Pacific.
-        let got = check_window(&policy, &r, local(New_York, 2026, 11, 27, 9, 0));
+        let got = check_window(&policy, &[], &r, local(New_York, 2026, 11, 27, 9, 0));
         assert_eq!(defer(&got).0, local(Los_Angeles, 2026, 11, 27, 8, 0));
-        let got = check_window(&policy, &Recipient::new("+19995550100"), local(New_York, 2026, 11, 27, 9, 0));
+        let got = check_window(&policy, &[], &Recipient::new("+19995550100"), local(New_York, 2026, 11, 27, 9, 0));
         assert_eq!(defer(&got).0, local(Los_Angeles, 2026, 11, 27, 8, 0));
     }
 
@@ -1174,10 +1769,10 @@ mod tests {
         };
         let r = Recipient::new("+12125550142");
         let now = local(New_York, 2026, 3, 8, 1, 0); // 06:00 UTC
-        let (until, _, _) = defer(&check_window(&policy, &r, now));
+        let (until, _, _) = defer(&check_window(&policy, &[], &r, now));
         // 03:00 EDT == 07:00 UTC, the transition instant.
         assert_eq!(until, Utc.with_ymd_and_hms(2026, 3, 8, 7, 0, 0).unwrap());
-        assert_eq!(check_window(&policy, &r, until), WindowCheck::Allowed);
+        assert_eq!(check_window(&policy, &[], &r, until), WindowCheck::Allowed);
     }
 
     #[test]
@@ -1193,9 +1788,9 @@ mod tests {
         let first = Utc.with_ymd_and_hms(2026, 11, 1, 5, 0, 0).unwrap(); // 01:00 EDT
         let second = Utc.with_ymd_and_hms(2026, 11, 1, 6, 0, 0).unwrap(); // 01:00 EST
         let now = Utc.with_ymd_and_hms(2026, 11, 1, 4, 0, 0).unwrap(); // 00:00 EDT
-        assert_eq!(defer(&check_window(&policy, &r, now)).0, first);
+        assert_eq!(defer(&check_window(&policy, &[], &r, now)).0, first);
         let now = Utc.with_ymd_and_hms(2026, 11, 1, 5, 45, 0).unwrap(); // 01:45 EDT
-        assert_eq!(defer(&check_window(&policy, &r, now)).0, second);
+        assert_eq!(defer(&check_window(&policy, &[], &r, now)).0, second);
     }
 
     #[test]
@@ -1208,19 +1803,19 @@ mod tests {
         policy.states.insert("NY".to_string(), closed);
         assert!(!policy.validate().is_empty());
         let now = local(New_York, 2026, 11, 27, 12, 0);
-        let (until, rule, _) = defer(&check_window(&policy, &Recipient::new("+12125550142"), now));
+        let (until, rule, _) = defer(&check_window(&policy, &[], &Recipient::new("+12125550142"), now));
         assert_eq!(rule, "quiet_hours.no_window");
         assert_eq!(until, now + TimeDelta::days(1));
 
         // Disjoint windows in two zones of one area code (850: Central + Eastern).
         let policy = QuietHoursPolicy { federal: Window::hm(8, 0, 8, 30), ..QuietHoursPolicy::default() };
-        let (_, rule, _) = defer(&check_window(&policy, &Recipient::new("+18505550100"), now));
+        let (_, rule, _) = defer(&check_window(&policy, &[], &Recipient::new("+18505550100"), now));
         assert_eq!(rule, "quiet_hours.no_window");
 
         // Empty federal window.
         let policy = QuietHoursPolicy { federal: Window::hm(9, 0, 9, 0), ..QuietHoursPolicy::default() };
         assert!(!policy.validate().is_empty());
-        let (_, rule, _) = defer(&check_window(&policy, &Recipient::new("+12125550142"), now));
+        let (_, rule, _) = defer(&check_window(&policy, &[], &Recipient::new("+12125550142"), now));
         assert_eq!(rule, "quiet_hours.no_window");
     }
 
@@ -1245,16 +1840,16 @@ mod tests {
             // Every 193 minutes over 4 days spanning the DST change.
             for step in 0..30 {
                 let now = start + TimeDelta::minutes(193 * step);
-                match check_window(&policy, &r, now) {
+                match check_window(&policy, &[], &r, now) {
                     WindowCheck::Allowed => {}
                     WindowCheck::DeferUntil { until, rule, .. } => {
                         assert_ne!(rule, "quiet_hours.no_window", "{e164} at {now}");
                         assert!(until > now);
-                        assert_eq!(check_window(&policy, &r, until), WindowCheck::Allowed);
+                        assert_eq!(check_window(&policy, &[], &r, until), WindowCheck::Allowed);
                         let mut t = now;
                         while t < until {
                             assert_ne!(
-                                check_window(&policy, &r, t),
+                                check_window(&policy, &[], &r, t),
                                 WindowCheck::Allowed,
                                 "{e164}: {t} allowed before {until}"
                             );
@@ -1408,11 +2003,11 @@ mod tests {
         assert_eq!(p.fallback_zone, New_York);
         for code in [
             "FL", "OK", "MD", "WA", "CT", "TX", "VA", "NJ", "AL", "LA", "MS", "MA", "KY", "MI", "MN", "NM", "NV", "CA",
-            "RI", "IL", "PA",
+            "RI", "IL", "PA", "UT",
         ] {
             assert!(p.states.contains_key(code), "{code} missing");
         }
-        assert_eq!(p.states.len(), 21);
+        assert_eq!(p.states.len(), 22);
         let tx = &p.states["TX"];
         assert_eq!(tx.window_on(Weekday::Sun), Some(Window::hm(12, 0, 21, 0)));
         assert_eq!(tx.window_on(Weekday::Sat), Some(Window::hm(9, 0, 21, 0)));
@@ -1513,5 +2108,213 @@ mod tests {
         p.states.insert("Florida".to_string(), StateRule::new(Window::hm(20, 0, 8, 0)));
         let problems = p.validate();
         assert_eq!(problems.len(), 3, "{problems:#?}");
+    }
+
+    #[test]
+    fn embedded_tables_parse_and_every_row_has_a_source() {
+        assert_eq!(builtin_table_problems(), Vec::<String>::new());
+        let states = builtin_states();
+        assert_eq!(states.len(), 22);
+        for (code, rule) in &states {
+            let src = builtin_state_source(code).unwrap_or_else(|| panic!("{code}: no source"));
+            assert!(src.citation.len() > 10, "{code}: citation {:?}", src.citation);
+            if src.confidence == Confidence::Strong {
+                assert!(!src.urls.is_empty(), "{code}: a strong row names a public URL");
+            }
+            for u in &src.urls {
+                assert!(u.starts_with("http://") || u.starts_with("https://"), "{code}: url {u:?}");
+            }
+            for set in &rule.holidays {
+                assert!(!holidays_of(set).is_empty(), "{code}: unknown holiday set {set}");
+            }
+        }
+        let sets = holiday_sets();
+        assert_eq!(sets, vec!["AL", "LA", "PA", "RI", "UT", "federal"]);
+        assert_eq!(holidays_of("federal").len(), 11);
+        for set in sets {
+            for h in holidays_of(set) {
+                assert!(!h.source.citation.is_empty() && !h.source.urls.is_empty(), "{set} {}", h.name);
+            }
+        }
+        assert_eq!(builtin_state_source("ri").map(|s| s.confidence), Some(Confidence::Strong));
+        assert_eq!(builtin_state_source("NJ").map(|s| s.confidence), Some(Confidence::Vendor));
+    }
+
+    #[test]
+    fn table_parser_reports_bad_rows() {
+        let t = parse_state_table(
+            "# comment\n\
+             FL | 08:00-20:00 | - | - | - | 3 | - | strong | Fla. Stat. x | https://a\n\
+             XX | 08:00-20:00 | - | - | - | - | - | strong | c | -\n\
+             NY | 20:00-08:00 | - | - | - | - | - | strong | c | -\n\
+             NV | 08:00-20:00 | - | - | - | - | nope | strong | c | -\n\
+             MA | 08:00-20:00 | - | - | - | - | - | sure | c | -\n\
+             CT | 08:00-20:00 | - | - | - | - | - | strong | - | -\n\
+             FL | 08:00-20:00 | - | - | - | 3 | - | strong | dup | -\n\
+             TX | 08:00-20:00\n",
+        );
+        assert_eq!(t.rules.keys().collect::<Vec<_>>(), vec!["FL"]);
+        assert_eq!(t.skipped.len(), 7, "{:#?}", t.skipped);
+        let h = parse_holiday_table(
+            "federal | A | fixed:02-30 | none | - | strong | c | -\n\
+             federal | B | nth:6:Mon:01 | none | - | strong | c | -\n\
+             federal | C | easter:x | none | - | strong | c | -\n\
+             federal | D | fixed:01-01 | sometimes | - | strong | c | -\n\
+             fl | E | fixed:01-01 | none | - | strong | c | -\n\
+             RI | F | last:Mon:05 | none | - | strong | c | -\n",
+        );
+        assert_eq!(h.skipped.len(), 5, "{:#?}", h.skipped);
+        assert_eq!(h.by_set["RI"].len(), 1);
+    }
+
+    /// The data file keeps the rules of the previous hard-coded table for every state except RI (now as
+    /// written in its statute) and the holiday bans (AL, LA, PA gain holiday sets; UT is new).
+    #[test]
+    fn data_file_keeps_previous_rules() {
+        use Weekday::Sun;
+        let w8_20 = Window::hm(8, 0, 20, 0);
+        let w9_21 = Window::hm(9, 0, 21, 0);
+        let previous: Vec<(&str, StateRule)> = vec![
+            ("FL", StateRule::new(w8_20).with_cap(3)),
+            ("OK", StateRule::new(w8_20).with_cap(3)),
+            ("MD", StateRule::new(w8_20).with_cap(3)),
+            ("WA", StateRule::new(w8_20)),
+            ("CT", StateRule::new(Window::hm(9, 0, 20, 0))),
+            ("TX", StateRule::new(w9_21).with_sunday(Window::hm(12, 0, 21, 0))),
+            ("VA", StateRule::new(Window::FEDERAL)),
+            ("NJ", StateRule::new(w8_20)),
+            ("AL", StateRule::new(w8_20).closed_on(Sun)),
+            ("LA", StateRule::new(w8_20).closed_on(Sun)),
+            ("MS", StateRule::new(w8_20).closed_on(Sun)),
+            ("MA", StateRule::new(w8_20)),
+            ("KY", StateRule::new(Window::hm(10, 0, 21, 0))),
+            ("MI", StateRule::new(w9_21)),
+            ("MN", StateRule::new(w9_21)),
+            ("NM", StateRule::new(w9_21)),
+            ("NV", StateRule::new(Window::hm(9, 0, 20, 0))),
+            ("CA", StateRule::new(w9_21)),
+            ("IL", StateRule::new(w9_21)),
+            ("PA", StateRule::new(Window::hm(9, 0, 20, 0)).closed_on(Sun)),
+        ];
+        let now = builtin_states();
+        for (code, old) in previous {
+            let mut new = now[code].clone();
+            new.holidays.clear();
+            assert_eq!(new, old, "{code}");
+        }
+        for code in ["AL", "LA", "PA", "RI", "UT"] {
+            assert_eq!(now[code].holidays, vec!["federal".to_string(), code.to_string()], "{code}");
+        }
+        let ri = &now["RI"];
+        assert_eq!(ri.window_on(Weekday::Mon), Some(Window::hm(9, 0, 18, 0)));
+        assert_eq!(ri.window_on(Weekday::Sat), Some(Window::hm(10, 0, 17, 0)));
+        assert_eq!(ri.window_on(Sun), None);
+        assert_eq!(now["UT"].window_on(Weekday::Mon), Some(Window::FEDERAL));
+        assert_eq!(now["UT"].window_on(Sun), None);
+    }
+
+    fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
+    }
+
+    #[test]
+    fn easter_known_dates() {
+        for (y, m, d) in [(2024, 3, 31), (2025, 4, 20), (2026, 4, 5), (2027, 3, 28), (2038, 4, 25), (2000, 4, 23)] {
+            assert_eq!(easter_sunday(y), Some(ymd(y, m, d)), "{y}");
+        }
+    }
+
+    #[test]
+    fn federal_holidays_by_rule() {
+        let fed = |d: NaiveDate| holiday_on("federal", d);
+        let named = |y, m, d, name: &str| {
+            assert_eq!(fed(ymd(y, m, d)).as_deref(), Some(name), "{y}-{m}-{d}");
+        };
+        named(2026, 1, 1, "New Year's Day");
+        named(2026, 1, 19, "Birthday of Martin Luther King, Jr.");
+        named(2026, 2, 16, "Washington's Birthday");
+        named(2026, 5, 25, "Memorial Day");
+        named(2026, 6, 19, "Juneteenth National Independence Day");
+        named(2026, 7, 4, "Independence Day");
+        named(2026, 7, 3, "Independence Day (observed)");
+        named(2026, 9, 7, "Labor Day");
+        named(2026, 10, 12, "Columbus Day");
+        named(2026, 11, 11, "Veterans Day");
+        named(2026, 11, 26, "Thanksgiving Day");
+        named(2026, 12, 25, "Christmas Day");
+        // Saturday New Year's Day 2022 -> Friday 2021-12-31; Sunday holidays -> Monday.
+        named(2021, 12, 31, "New Year's Day (observed)");
+        named(2022, 6, 20, "Juneteenth National Independence Day (observed)");
+        named(2022, 12, 26, "Christmas Day (observed)");
+        named(2027, 7, 5, "Independence Day (observed)");
+        named(2027, 12, 24, "Christmas Day (observed)");
+        named(2027, 12, 31, "New Year's Day (observed)");
+        named(2033, 11, 24, "Thanksgiving Day");
+        // Juneteenth only since 2021; ordinary days are not holidays.
+        assert_eq!(fed(ymd(2020, 6, 19)), None);
+        assert_eq!(fed(ymd(2026, 11, 27)), None);
+        assert_eq!(fed(ymd(2026, 7, 6)), None);
+        // State sets.
+        assert_eq!(holiday_on("RI", ymd(2026, 8, 10)).as_deref(), Some("Victory Day"));
+        assert_eq!(holiday_on("RI", ymd(2026, 5, 4)).as_deref(), Some("Rhode Island Independence Day"));
+        assert_eq!(holiday_on("RI", ymd(2026, 11, 3)).as_deref(), Some("Election Day"));
+        assert_eq!(holiday_on("RI", ymd(2027, 11, 2)), None);
+        // RI: July 4, 2026 (Saturday) is also celebrated on Monday July 6.
+        assert_eq!(holiday_on("RI", ymd(2026, 7, 6)).as_deref(), Some("Independence Day (Rhode Island) (observed)"));
+        assert_eq!(holiday_on("AL", ymd(2026, 4, 27)).as_deref(), Some("Confederate Memorial Day"));
+        assert_eq!(holiday_on("AL", ymd(2026, 6, 1)).as_deref(), Some("Birthday of Jefferson Davis"));
+        assert_eq!(holiday_on("LA", ymd(2026, 2, 17)).as_deref(), Some("Mardi Gras"));
+        assert_eq!(holiday_on("LA", ymd(2026, 4, 3)).as_deref(), Some("Good Friday"));
+        assert_eq!(holiday_on("UT", ymd(2026, 7, 24)).as_deref(), Some("Pioneer Day"));
+        // Utah Juneteenth 2026 (a Friday) is the preceding Monday.
+        assert_eq!(
+            holiday_on("UT", ymd(2026, 6, 15)).as_deref(),
+            Some("Juneteenth National Freedom Day (Utah) (observed)")
+        );
+        assert_eq!(holiday_on("PA", ymd(2026, 6, 14)).as_deref(), Some("Flag Day"));
+        assert_eq!(holiday_on("nope", ymd(2026, 1, 1)), None);
+    }
+
+    #[test]
+    fn blackout_validation_names_the_entry() {
+        let ok = Blackout::new(&["FL", "*", "ga"], ymd(2026, 12, 1), ymd(2026, 12, 3));
+        assert_eq!(validate_blackouts(std::slice::from_ref(&ok)), Vec::<String>::new());
+        let bad = vec![
+            ok,
+            Blackout::new(&["FL"], ymd(2026, 12, 3), ymd(2026, 12, 1)),
+            Blackout::new(&["Florida", "XX"], ymd(2026, 12, 1), ymd(2026, 12, 1)),
+            Blackout::new(&[], ymd(2026, 12, 1), ymd(2026, 12, 1)),
+            Blackout::new(&["FL"], ymd(2026, 12, 1), ymd(2062, 12, 1)),
+        ];
+        let problems = validate_blackouts(&bad);
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+        assert!(problems[0].starts_with("compliance.blackouts[1]: from 2026-12-03 is after to 2026-12-01"));
+        assert!(problems[1].starts_with("compliance.blackouts[2]: unknown state \"Florida\""));
+        assert!(problems[2].starts_with("compliance.blackouts[2]: unknown state \"XX\""));
+        assert!(problems[3].starts_with("compliance.blackouts[3]: states is empty"));
+        assert!(problems[4].starts_with("compliance.blackouts[4]:"), "{}", problems[4]);
+    }
+
+    #[test]
+    fn blackout_serde() {
+        let v = serde_json::json!({"states": ["FL"], "from": "2026-12-01", "to": "2026-12-03", "reason": "storm"});
+        let b: Blackout = serde_json::from_value(v).unwrap();
+        assert_eq!(b, Blackout::new(&["FL"], ymd(2026, 12, 1), ymd(2026, 12, 3)).with_reason("storm"));
+        let back: Blackout = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+        assert_eq!(back, b);
+        let bad = serde_json::json!({"states": ["FL"], "from": "12/01/2026", "to": "2026-12-03"});
+        let err = serde_json::from_value::<Blackout>(bad).unwrap_err().to_string();
+        assert!(err.contains("YYYY-MM-DD"), "{err}");
+        let typo = serde_json::json!({"states": ["FL"], "from": "2026-12-01", "until": "2026-12-03"});
+        assert!(serde_json::from_value::<Blackout>(typo).is_err());
+    }
+
+    #[test]
+    fn unknown_holiday_set_is_a_policy_problem() {
+        let mut p = QuietHoursPolicy::default();
+        p.states.insert("NY".to_string(), StateRule::new(Window::FEDERAL).closed_on_holidays("NY"));
+        let problems = p.validate();
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(problems[0].starts_with("states.NY.holidays: unknown holiday set \"NY\""), "{}", problems[0]);
     }
 }

@@ -691,7 +691,7 @@ fn check_quiet_hours(t: &Trace) -> Result<(), TestCaseError> {
     let qh = &t.policy.compliance.quiet_hours;
     for (i, r) in t.records.iter().enumerate() {
         for s in automated(&r.d) {
-            let check = check_window(qh, &recipient(&r.d.state), r.now.0);
+            let check = check_window(qh, &t.policy.compliance.blackouts, &recipient(&r.d.state), r.now.0);
             prop_assert_eq!(&check, &WindowCheck::Allowed, "{} sent outside the window\n{}", s.id, ctx(i, r));
             let address = r.d.state.profile.address_state.as_deref();
             prop_assert!(
@@ -1006,7 +1006,12 @@ proptest! {
         prop_assert_eq!(&r.d.sends[0].id, &pending.text.id);
         prop_assert!(r.d.state.pending.is_empty());
         prop_assert_eq!(
-            check_window(&POLICY.compliance.quiet_hours, &Recipient::new(phone), pending.not_before.0),
+            check_window(
+                &POLICY.compliance.quiet_hours,
+                &POLICY.compliance.blackouts,
+                &Recipient::new(phone),
+                pending.not_before.0
+            ),
             WindowCheck::Allowed
         );
         // It is the first allowed minute: allowed then, not a minute before.
