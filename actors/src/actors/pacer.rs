@@ -230,3 +230,68 @@ impl Turn<'_> {
             .record(self.started.elapsed().as_secs_f64());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    fn pacer(sender_mps: u32, dir: &tempfile::TempDir) -> Arc<Pacer> {
+        let limits = SendLimits {
+            account_mps: NonZeroU32::new(1_000).unwrap(),
+            sender_mps: NonZeroU32::new(sender_mps).unwrap(),
+            ..SendLimits::default()
+        };
+        Arc::new(Pacer::new(&limits, Store::open(dir.path()).unwrap(), Arc::new(SystemClock)))
+    }
+
+    type Log = Arc<std::sync::Mutex<Vec<Lane>>>;
+
+    /// Takes a turn on the one sender and notes its lane in `log` while holding it.
+    fn spawn_turn(tasks: &mut tokio::task::JoinSet<()>, pacer: &Arc<Pacer>, log: &Log, lane: Lane) {
+        let (pacer, log) = (pacer.clone(), log.clone());
+        tasks.spawn(async move {
+            let turn = pacer.acquire("", lane).await;
+            log.lock().unwrap().push(lane);
+            turn.go().await;
+        });
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_priority_turn_comes_before_every_waiting_normal_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let pacer = pacer(50, &dir); // a turn every 20 ms
+        let log: Log = Arc::default();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..30 {
+            spawn_turn(&mut tasks, &pacer, &log, Lane::Normal);
+        }
+        while log.lock().unwrap().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let before = log.lock().unwrap().len();
+        spawn_turn(&mut tasks, &pacer, &log, Lane::Priority);
+        for _ in 0..10 {
+            spawn_turn(&mut tasks, &pacer, &log, Lane::Normal);
+        }
+        while tasks.join_next().await.is_some() {}
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 41);
+        let at = log.iter().position(|l| *l == Lane::Priority).unwrap();
+        // At most the normal turn being taken as the priority one arrived goes in between.
+        assert!(at <= before + 1, "priority turn was #{at}, arrived after #{before}");
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_priority_wait_does_not_block_normal_turns() {
+        let dir = tempfile::tempdir().unwrap();
+        let pacer = pacer(5, &dir); // a turn every 200 ms
+        pacer.acquire("", Lane::Normal).await.go().await;
+        // The sender is busy: this priority wait is abandoned (as a stop abandons it).
+        let gave_up = tokio::time::timeout(Duration::from_millis(20), pacer.acquire("", Lane::Priority)).await;
+        assert!(gave_up.is_err());
+        assert_eq!(*pacer.priority_waiting.borrow(), 0);
+        let normal = tokio::time::timeout(Duration::from_secs(2), pacer.acquire("", Lane::Normal)).await;
+        assert!(normal.is_ok(), "a normal turn waited for a priority text that was gone");
+    }
+}
