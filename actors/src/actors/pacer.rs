@@ -66,7 +66,8 @@ pub struct SendLimits {
     /// true: never more than `account_mps` in ANY one-second window (burst 1).
     /// false: governor's GCRA with burst = `account_mps` (can pass up to 2x in a sliding second).
     pub strict_window: bool,
-    /// Provider calls (send tasks) at most at once; more texts wait in the gateway's backlog.
+    /// Automated send tasks at most at once; more texts wait in the gateway's backlog.
+    /// Required replies (the priority lane) are not counted: they never wait in the backlog.
     pub max_concurrent_sends: usize,
 }
 
