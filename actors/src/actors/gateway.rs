@@ -10,9 +10,13 @@
 //! second copy is worse than a parked one, so it goes to dead letters as `in_doubt`, like a
 //! record left `Attempting` by a crash. Sends run as tasks so a slow provider never blocks
 //! the gateway's mailbox.
+//!
+//! Replies the law requires (opt-out confirmation, HELP; see [`Lane`]) skip the backlog and
+//! the task limit and go ahead of every automated text in the pacer: a STOP must be
+//! confirmed within seconds even behind a million queued alerts.
 
 use super::lead::LeadMsg;
-use super::pacer::{Pacer, SendLimits};
+use super::pacer::{Lane, Pacer, SendLimits};
 use super::supervisor::SupervisorMsg;
 use crate::clock::Clock;
 use crate::decide::{gate, Gate, Stage};
@@ -25,7 +29,7 @@ use crate::ts::Ts;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -105,15 +109,17 @@ struct Ctx {
 pub struct GatewayState {
     ctx: Ctx,
     stop: tokio::sync::watch::Sender<bool>,
-    /// Ids of the texts being worked on: running tasks and the backlog.
-    in_flight: HashSet<String>,
+    /// Ids of the texts being worked on (running tasks and the backlog), with their lane.
+    in_flight: HashMap<String, Lane>,
     tasks: tokio::task::JoinSet<()>,
-    /// Texts waiting for a task slot, oldest first: at most `max_tasks` send tasks run at once
-    /// (`gateway.limits.max_concurrent_sends`); a waiting text costs a few hundred bytes instead
-    /// of a task and its pacer wait. Their outbox records are `Queued` either way, so a stop
-    /// loses nothing: the next start sends them.
+    /// Automated texts waiting for a task slot, oldest first: at most `max_tasks` automated
+    /// send tasks run at once (`gateway.limits.max_concurrent_sends`); a waiting text costs a
+    /// few hundred bytes instead of a task and its pacer wait. Their outbox records are
+    /// `Queued` either way, so a stop loses nothing: the next start sends them.
     backlog: VecDeque<OutboundText>,
     max_tasks: usize,
+    /// Automated send tasks running (priority ones are not counted: see `spawn_send`).
+    running: usize,
 }
 
 pub struct Gateway;
@@ -141,10 +147,11 @@ impl Actor for Gateway {
         Ok(GatewayState {
             ctx,
             stop,
-            in_flight: HashSet::new(),
+            in_flight: HashMap::new(),
             tasks: tokio::task::JoinSet::new(),
             backlog: VecDeque::new(),
             max_tasks,
+            running: 0,
         })
     }
 
@@ -160,9 +167,12 @@ impl Actor for Gateway {
             GatewayMsg::Attach(sup) => st.ctx.supervisor = Some(sup),
             GatewayMsg::Send(text) => st.spawn_send(&me, text),
             GatewayMsg::Finished(id) => {
-                st.in_flight.remove(&id);
-                if let Some(next) = st.backlog.pop_front() {
-                    st.start(&me, next);
+                // A finished priority task frees no automated slot.
+                if st.in_flight.remove(&id) == Some(Lane::Normal) {
+                    st.running = st.running.saturating_sub(1);
+                    if let Some(next) = st.backlog.pop_front() {
+                        st.start(&me, next, Lane::Normal);
+                    }
                 }
                 st.gauges();
             }
@@ -190,13 +200,21 @@ impl Actor for Gateway {
 
 impl GatewayState {
     fn spawn_send(&mut self, me: &ActorRef<GatewayMsg>, text: OutboundText) {
-        if !self.in_flight.insert(text.id.clone()) {
-            return; // already on its way: a duplicate request
+        let lane = Lane::of(text.kind);
+        match self.in_flight.entry(text.id.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => return, // already on its way: a duplicate request
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(lane);
+            }
         }
-        if self.tasks.len() < self.max_tasks && self.backlog.is_empty() {
-            self.start(me, text);
-        } else {
-            self.backlog.push_back(text);
+        match lane {
+            // A required reply starts at once, past the backlog and the task limit, so it
+            // can take its place at the head of the pacer's queue. Unbounded on purpose:
+            // these answer a lead's own STOP/HELP/START (at most one per inbound message),
+            // and `in_flight` drops duplicates, so there are few at any time.
+            Lane::Priority => self.start(me, text, lane),
+            Lane::Normal if self.running < self.max_tasks && self.backlog.is_empty() => self.start(me, text, lane),
+            Lane::Normal => self.backlog.push_back(text),
         }
         self.gauges();
     }
@@ -206,12 +224,15 @@ impl GatewayState {
         metrics::gauge!("leadline_gateway_backlog").set(self.backlog.len() as f64);
     }
 
-    fn start(&mut self, me: &ActorRef<GatewayMsg>, text: OutboundText) {
+    fn start(&mut self, me: &ActorRef<GatewayMsg>, text: OutboundText, lane: Lane) {
+        if lane == Lane::Normal {
+            self.running += 1;
+        }
         let ctx = self.ctx.clone();
         let me = me.clone();
         self.tasks.spawn(async move {
             let id = text.id.clone();
-            send_one(&ctx, text).await;
+            send_one(&ctx, text, lane).await;
             let _ = me.cast(GatewayMsg::Finished(id));
         });
     }
@@ -289,7 +310,7 @@ async fn regate(ctx: &Ctx, text: &OutboundText) -> Option<()> {
     }
 }
 
-async fn send_one(ctx: &Ctx, text: OutboundText) {
+async fn send_one(ctx: &Ctx, text: OutboundText, lane: Lane) {
     match ctx.store.outbox(&text.id) {
         Ok(Some(rec)) if rec.status == OutboxStatus::Queued => {}
         Ok(_) => return, // already handled (a duplicate request) or unknown
@@ -306,7 +327,7 @@ async fn send_one(ctx: &Ctx, text: OutboundText) {
         // Last checks happen inside the sending turn, so nothing slips between them and the send.
         let mut stopping = ctx.stopping.clone();
         let turn = tokio::select! {
-            turn = ctx.pacer.acquire(sender.label(), !text.kind.is_automated()) => turn,
+            turn = ctx.pacer.acquire(sender.label(), lane) => turn,
             _ = stopping.wait_for(|s| *s) => return, // still Queued: recovery sends it next start
         };
         if *ctx.stopping.borrow() {
