@@ -68,6 +68,7 @@ async fn queue(store: &Store, texts: &[OutboundText]) {
         wake_at: None,
         new_interests: &[],
         notifications: &[],
+        suppress: None,
     };
     store.commit_lead(commit).await.unwrap();
 }
