@@ -92,6 +92,21 @@ pub enum LeadCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ComplianceCommand {
+    /// Re-read every stored reply with this build's revocation classifier and opt out each
+    /// lead whose earlier reply is a revocation (rule `opt_out.rescan`, no confirmation
+    /// text). Run after upgrading, while the service is stopped.
+    Rescan {
+        /// Only list the leads that would be opted out.
+        #[arg(long)]
+        dry_run: bool,
+        /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     /// One JSON document: current consent and the history.
@@ -139,6 +154,34 @@ pub fn consent(command: ConsentCommand) -> ExitCode {
     finish(match command {
         ConsentCommand::Export { phone, format, config } => consent_export(config.as_deref(), &phone, format),
     })
+}
+
+pub fn compliance(command: ComplianceCommand) -> ExitCode {
+    finish(match command {
+        ComplianceCommand::Rescan { dry_run, config } => compliance_rescan(config.as_deref(), dry_run),
+    })
+}
+
+fn compliance_rescan(config: Option<&Path>, dry_run: bool) -> Result<ExitCode, Fail> {
+    let settings = load_settings(config)?;
+    let policy =
+        leadline_actors::policy::Policy::new(settings.policy_settings()).map_err(|e| Fail::usage(e.to_string()))?;
+    let store = open_store(&settings, false)?;
+    let findings = crate::rescan::scan(&store, &policy).map_err(Fail::failed)?;
+    let mut out = std::io::stdout().lock();
+    let now = Ts::from(chrono::Utc::now());
+    for f in &findings {
+        if !dry_run {
+            block_on(crate::rescan::apply(&store, &policy, f, now))?.map_err(Fail::failed)?;
+        }
+        let verb = if dry_run { "would opt out" } else { "opted out" };
+        writeln!(out, "{verb} {} (timeline seq {}, {}): \"{}\"", f.lead.phone.masked(), f.seq, f.rule, f.reply)
+            .map_err(stdout_error)?;
+    }
+    let verb = if dry_run { "would be opted out" } else { "opted out" };
+    writeln!(out, "classifier v{}: {} lead(s) {verb}", leadline_actors::classify::CLASSIFIER_VERSION, findings.len())
+        .map_err(stdout_error)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn lead(command: LeadCommand) -> ExitCode {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod fanout;
 pub mod http;
 pub mod notifier;
+pub mod rescan;
 pub mod reso;
 pub mod simulate;
 pub mod startup;

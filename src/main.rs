@@ -47,6 +47,11 @@ enum Command {
         #[command(subcommand)]
         command: leadline::cli::ConsentCommand,
     },
+    /// Compliance maintenance: `rescan` replies with this build's revocation classifier. Run while the service is stopped.
+    Compliance {
+        #[command(subcommand)]
+        command: leadline::cli::ComplianceCommand,
+    },
     /// One lead: state and latest timeline. Run while the service is stopped.
     Lead {
         #[command(subcommand)]
@@ -92,6 +97,7 @@ fn main() -> ExitCode {
         Command::Audit { command } => leadline::cli::audit(command),
         Command::Consent { command } => leadline::cli::consent(command),
         Command::Lead { command } => leadline::cli::lead(command),
+        Command::Compliance { command } => leadline::cli::compliance(command),
         Command::Simulate { events, start, tail_days, config } => {
             let policy = load(config.as_deref())
                 .and_then(|s| leadline_actors::policy::Policy::new(s.policy_settings()).map_err(|e| e.to_string()));

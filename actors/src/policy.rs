@@ -477,7 +477,7 @@ impl Policy {
     /// The built-in templates, used by tests and as config.toml's defaults.
     pub fn default_templates() -> TemplateSources {
         TemplateSources {
-            first_contact: "Hi{% if first_name %} {{ first_name }}{% endif %}, this is {{ brand }}{% if property %} about {{ property }}{% endif %}. Thanks for your inquiry! Any questions I can answer? Msg frequency varies. Msg & data rates may apply. Reply HELP for help, STOP to opt out.".into(),
+            first_contact: "Hi{% if first_name %} {{ first_name }}{% endif %}, this is {{ brand }}{% if property %} about {{ property }}{% endif %}. Questions? Msg frequency varies. Msg & data rates may apply. Reply HELP for help, STOP to opt out.".into(),
             opt_out_confirmation: "{{ brand }}: you are unsubscribed and will receive no further messages. Reply START to resubscribe.".into(),
             opt_in_confirmation: "{{ brand }}: you are subscribed again. Msg frequency varies. Msg & data rates may apply. Reply HELP for help, STOP to opt out.".into(),
             help: "{{ brand }}: real-estate updates about homes you asked about. Msg frequency varies. Msg & data rates may apply. Support: {{ support }}. Reply STOP to opt out.".into(),

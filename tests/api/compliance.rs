@@ -252,7 +252,7 @@ async fn a_suppressed_number_is_not_texted_until_it_is_removed_from_the_list() {
     assert_eq!(app.post_lead(&lead_with_consent(phone, "Z-s2")).await.status(), 202);
     let sent = app.twilio.wait_for(phone, 1).await;
     assert_eq!(sent.len(), 1);
-    assert!(sent[0].body().ends_with("Reply STOP to opt out."), "{}", sent[0].body());
+    assert!(sent[0].body().ends_with("STOP to opt out."), "{}", sent[0].body());
     assert_eq!(app.lead(phone).await["status"], "CONTACTED_SMS");
     app.stop().await;
 }

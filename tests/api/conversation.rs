@@ -206,7 +206,7 @@ async fn per_source_first_texts_and_crm_status_texts_come_from_config() {
     let app = TestApp::spawn_with(|s| {
         s.templates.first_contact_by_source.insert(
             "zillow".into(),
-            "Hi {{ first_name }}, {{ brand }} here about {{ property }} you saw on Zillow. Reply STOP to opt out."
+            "Hi {{ first_name }}, {{ brand }} here about {{ property }} you saw on Zillow. Msg freq varies. Msg & data rates may apply. Reply HELP for help, STOP to opt out."
                 .into(),
         );
         s.templates.crm_status.insert("Nurture".into(), "{{ brand }}: still looking? Reply STOP to opt out.".into());

@@ -28,7 +28,7 @@ async fn the_four_steps_work_over_http_and_survive_a_restart() {
     assert_eq!(first.field("StatusCallback"), Some(format!("{PUBLIC_URL}/v1/twilio/status").as_str()));
     assert!(first.body().contains("123 Main St"), "{}", first.body());
     assert!(first.body().contains("Acme Realty"), "{}", first.body());
-    assert!(first.body().ends_with("Reply STOP to opt out."), "{}", first.body());
+    assert!(first.body().ends_with("Reply HELP for help, STOP to opt out."), "{}", first.body());
 
     // 3. The lead's state is what the article shows.
     let lead = app.lead(ANA).await;

@@ -3,6 +3,7 @@
 
 mod admin_search;
 mod compliance;
+mod compliance_v2;
 mod conversation;
 mod event_sources;
 #[path = "../support/fake_twilio.rs"]

@@ -264,7 +264,7 @@ async fn steps(r: &Run<'_>) -> Result<()> {
     r.wait_for("#freeze").await?;
     let text = r.body_text().await?;
     ensure!(text.contains("Could I see it Saturday?"), "the conversation shows Ana's reply");
-    ensure!(text.contains("Reply STOP to opt out."), "the conversation shows our first text");
+    ensure!(text.contains("STOP to opt out."), "the conversation shows our first text");
     ensure!(text.contains("https://agent.example.com/listing/123"), "the consent's source URL is shown");
     r.shot("04-laptop-lead").await?;
 
