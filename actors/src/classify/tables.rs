@@ -1,0 +1,920 @@
+//! The classifier's tables. Every word and phrase is in normalised form (lowercase, no
+//! accents, no apostrophes, single spaces); a unit test checks this.
+//!
+//! Pattern syntax (see `pattern.rs`): space-separated elements, each one of
+//! * `word`, `a|b|c` (alternatives), `do+not|dont` (`+` joins the words of one alternative),
+//!   `escrib*` (any word starting with `escrib`);
+//! * `@class`: any entry of the named class in [`CLASSES`];
+//! * `NAME`: a word that plausibly is a person's name (not in [`NOT_NAMES`], no common
+//!   adjective/verb ending);
+//! * `~N`: a gap of 0 to N arbitrary words;
+//! * `^` / `$`: start / end of the clause, ignoring filler and [`TAIL_WORDS`];
+//! * any element followed by `?` is optional.
+//!
+//! Clause rules match inside one clause; message rules ignore clause boundaries.
+
+/// Per-se opt-out keywords: FCC list, Twilio defaults (STOPALL, OPTOUT) and Spanish.
+/// Only count when they are the whole message (after filler).
+pub(super) const OPT_OUT_KEYWORDS: &[&str] = &[
+    "stop all",
+    "stopall",
+    "stop",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "revoke",
+    "opt out",
+    "optout",
+    "alto",
+    "basta",
+    "cancelar",
+    "para",
+    "parar",
+];
+
+/// Opt-out keywords whose meaning does not change with filler or repetition.
+/// "cancel", "end" and the Spanish words are ordinary words too, so with filler they are
+/// only a soft (ambiguous) opt-out.
+pub(super) const FILLER_SAFE_OPT_OUT_KEYWORDS: &[&str] =
+    &["stop all", "stopall", "stop", "unsubscribe", "quit", "revoke", "opt out", "optout"];
+
+/// Polite filler that does not change the meaning of a keyword ("stop please").
+pub(super) const FILLER: &[&str] = &[
+    "thank you",
+    "thank u",
+    "por favor",
+    "please",
+    "pls",
+    "plz",
+    "plez",
+    "plse",
+    "now",
+    "thanks",
+    "thx",
+    "thnx",
+    "ty",
+    "ok",
+    "okay",
+    "k",
+    "just",
+    "already",
+    "asap",
+    "sorry",
+    "gracias",
+    "ya",
+    "porfa",
+    "porfavor",
+];
+
+/// Words that may trail a clause without changing what a `$` pattern means
+/// ("this isn't Ana lol", "don't text me again").
+pub(super) const TAIL_WORDS: &[&str] = &[
+    "lol", "haha", "lmao", "bro", "dude", "man", "buddy", "mate", "sir", "maam", "again", "anymore", "ever", "either",
+    "bye", "goodbye", "at all", "any more", "right now", "immediately", "forever", "ok", "jeez", "geez", "omg", "dang",
+    "damn", "smh", "wtf", "seriously", "period", "thank", "god", "gosh", "mas", "nunca", "senor", "senora", "amigo",
+];
+
+/// Opt-in keywords that count whatever the current consent state (Twilio semantics).
+pub(super) const OPT_IN_KEYWORDS: &[&str] = &["start", "unstop"];
+
+/// Opt-in keywords that only count when the lead is currently opted out: "yes" is
+/// otherwise an ordinary answer to a question.
+pub(super) const OPT_IN_WHEN_OPTED_OUT: &[&str] = &["yes"];
+
+/// Help keywords (Twilio HELP/INFO plus Spanish).
+pub(super) const HELP_KEYWORDS: &[&str] = &["help", "info", "ayuda"];
+
+/// Whole-message texts (after filler) that plausibly revoke but are not per-se keywords:
+/// flat refusals. (Misspelled keywords are handled by [`MISSPELLINGS`] and fuzzy matching.)
+pub(super) const SOFT_WHOLE_MESSAGE_OPT_OUTS: &[&str] = &[
+    "not interested",
+    "im not interested",
+    "i am not interested",
+    "no longer interested",
+    "im no longer interested",
+    "uninterested",
+    "not interested anymore",
+    "go away",
+    "no more",
+    "enough",
+    "remove",
+    "delete",
+    "do not disturb",
+    "dnd",
+    "no thanks",
+    "no thank you",
+    "no thank u",
+    "nah thanks",
+    "no gracias",
+    "pass",
+    "ill pass",
+    "i ll pass",
+    "i will pass",
+    "spam",
+    "block",
+    "baja",
+    "detener",
+    "detengan",
+    "paren",
+    "no me interesa",
+    "ya no me interesa",
+    "no estoy interesado",
+    "no estoy interesada",
+    "no mas",
+    "unsub",
+];
+
+/// Phrases that revoke consent wherever they appear (even across clauses). Only a
+/// non-revocation pattern that contains the whole occurrence can defeat them.
+pub(super) const STRONG_PHRASES: &[&str] = &[
+    "stop texting",
+    "stop text",
+    "stop texts",
+    "stop txt",
+    "stop txting",
+    "stop messaging me",
+    "stop messaging",
+    "stop sending",
+    "stop contacting",
+    "stop calling",
+    "stop the texts",
+    "stop these texts",
+    "stop the messages",
+    "stop these messages",
+    "stop bothering",
+    "stop harassing",
+    "stop spamming",
+    "stop at once",
+    "cease and desist",
+    "remove me",
+    "remove my number",
+    "take me off",
+    "take my number off",
+    "dont text",
+    "don t text",
+    "do not text",
+    "dont contact",
+    "don t contact",
+    "do not contact",
+    "no more texts",
+    "no more text",
+    "no more messages",
+    "leave me alone",
+    "wrong number",
+    "wrong person",
+    "not interested stop",
+    "unsubscribe me",
+    "opt me out",
+    "lose my number",
+    "delete my number",
+    "delete me",
+    "quit texting",
+    "quit messaging",
+    "fuck off",
+    "f off",
+    "piss off",
+    "no mas mensajes",
+    "no mas textos",
+    "no quiero mensajes",
+    "no quiero mas mensajes",
+    "borrame",
+    "eliminame",
+    "numero equivocado",
+    "persona equivocada",
+    "darme de baja",
+    "dar de baja",
+    "no me contacte",
+    "no me contacten",
+    "no me contactes",
+    "no me moleste",
+    "no me molesten",
+    "no me molestes",
+];
+
+/// Phrases that probably revoke but also occur in ordinary sentences; any overlapping
+/// non-revocation pattern defeats them ("please stop by", "no mas de 300 mil").
+pub(super) const WEAK_PHRASES: &[&str] = &[
+    "please stop",
+    "stop it",
+    "quit it",
+    "never text",
+    "dont message",
+    "do not message",
+    "no mas",
+    "deja de",
+    "dejen de",
+    "no me escriba",
+    "no me escriban",
+    "no me escribas",
+    "no me mande",
+    "no me manden",
+    "no longer interested",
+    "unsubscribe",
+    "optout",
+    "stopall",
+];
+
+/// Ordinary uses of "stop", "cancel" etc. Matched within one clause. They defeat weak
+/// phrases and heuristics they overlap, and strong phrases they contain.
+pub(super) const NON_REVOCATIONS: &[&str] = &[
+    "stop by",
+    "stop in",
+    "stop over",
+    "stop at",
+    "stop sign",
+    "stop light",
+    "bus stop",
+    "train stop",
+    "subway stop",
+    "next stop",
+    "last stop",
+    "first stop",
+    "one stop",
+    "pit stop",
+    "truck stop",
+    "non stop",
+    "nonstop",
+    "dont stop texting",
+    "dont stop sending",
+    "dont stop messaging",
+    "do not stop texting",
+    "do not stop sending",
+    "do not stop messaging",
+    "dont stop",
+    "do not stop",
+    "cant stop",
+    "cannot stop",
+    "cancel my showing",
+    "cancel the showing",
+    "cancel my appointment",
+    "cancel the appointment",
+    "cancel my tour",
+    "cancel the tour",
+    "cancel our",
+    "reschedule",
+    "wrong number of",
+    "no mas de",
+    "no mas que",
+];
+
+/// Keywords that make a clause an opt-out when they are its first or last word.
+/// Deliberately not "cancel", "end", "quit": those start/end ordinary sentences.
+pub(super) const EDGE_KEYWORDS: &[&str] = &["stop all", "stopall", "stop", "unsubscribe", "opt out", "optout", "revoke"];
+
+/// Refusal cues that, together with a channel noun in the same clause, read as
+/// revocation ("opt out of these texts", "I don't want these messages", "basta de
+/// mensajes"). Not "cancel"/"end": "cancel the 3pm, I'll text you" is ordinary.
+pub(super) const REFUSAL_CUES: &[&str] = &[
+    "stop",
+    "stopall",
+    "unsubscribe",
+    "opt out",
+    "optout",
+    "quit",
+    "revoke",
+    "cease",
+    "dont want",
+    "do not want",
+    "dont need",
+    "do not need",
+    "no more",
+    "no longer",
+    "enough",
+    "too many",
+    "basta",
+    "parar",
+    "no quiero",
+];
+
+/// Nouns naming our channel ("opt out of these texts").
+pub(super) const CHANNEL_NOUNS: &[&str] = &[
+    "text",
+    "texts",
+    "texting",
+    "txt",
+    "txts",
+    "txting",
+    "message",
+    "messages",
+    "messaging",
+    "msg",
+    "msgs",
+    "sms",
+    "mensajes",
+    "textos",
+];
+
+/// Runs of one-letter words that spell one of these are read as that word
+/// ("S T O P", "s.t.o.p", "u n s u b s c r i b e").
+pub(super) const SPELLED_OUT_OPT_OUTS: &[&str] =
+    &["stop", "stopall", "unsubscribe", "optout", "quit", "end", "cancel", "revoke", "dnc", "alto", "basta", "baja"];
+
+// ---------------------------------------------------------------------------------------
+// Character-level tables (applied during normalisation).
+// ---------------------------------------------------------------------------------------
+
+/// Look-alike letters from other scripts (and Latin small capitals, which compatibility
+/// decomposition leaves alone), mapped to the Latin letter they imitate. Applied before
+/// lowercasing, so capitals that look different from their lowercase (Cyrillic `Т`,
+/// Greek `Η`) get their own entry.
+pub(super) const HOMOGLYPHS: &[(char, char)] = &[
+    // Cyrillic capitals.
+    ('А', 'a'),
+    ('В', 'b'),
+    ('С', 'c'),
+    ('Е', 'e'),
+    ('Н', 'h'),
+    ('І', 'i'),
+    ('Ј', 'j'),
+    ('К', 'k'),
+    ('М', 'm'),
+    ('О', 'o'),
+    ('Р', 'p'),
+    ('Ѕ', 's'),
+    ('Т', 't'),
+    ('У', 'y'),
+    ('Х', 'x'),
+    ('Ү', 'y'),
+    ('Ԛ', 'q'),
+    ('Ԝ', 'w'),
+    ('Ӏ', 'l'),
+    // Cyrillic lowercase.
+    ('а', 'a'),
+    ('в', 'b'),
+    ('с', 'c'),
+    ('е', 'e'),
+    ('н', 'h'),
+    ('і', 'i'),
+    ('ј', 'j'),
+    ('к', 'k'),
+    ('м', 'm'),
+    ('о', 'o'),
+    ('р', 'p'),
+    ('ѕ', 's'),
+    ('т', 't'),
+    ('у', 'y'),
+    ('х', 'x'),
+    ('ү', 'y'),
+    ('һ', 'h'),
+    ('ԁ', 'd'),
+    ('ԛ', 'q'),
+    ('ԝ', 'w'),
+    ('ӏ', 'l'),
+    ('п', 'n'),
+    ('г', 'r'),
+    ('ь', 'b'),
+    ('ё', 'e'),
+    // Greek capitals.
+    ('Α', 'a'),
+    ('Β', 'b'),
+    ('Ε', 'e'),
+    ('Ζ', 'z'),
+    ('Η', 'h'),
+    ('Ι', 'i'),
+    ('Κ', 'k'),
+    ('Μ', 'm'),
+    ('Ν', 'n'),
+    ('Ο', 'o'),
+    ('Ρ', 'p'),
+    ('Τ', 't'),
+    ('Υ', 'y'),
+    ('Χ', 'x'),
+    // Greek lowercase.
+    ('α', 'a'),
+    ('β', 'b'),
+    ('ε', 'e'),
+    ('ι', 'i'),
+    ('κ', 'k'),
+    ('ν', 'v'),
+    ('ο', 'o'),
+    ('ρ', 'p'),
+    ('τ', 't'),
+    ('υ', 'u'),
+    ('χ', 'x'),
+    ('η', 'n'),
+    ('ς', 's'),
+    // Latin small capitals and other look-alikes NFKD keeps.
+    ('ᴀ', 'a'),
+    ('ʙ', 'b'),
+    ('ᴄ', 'c'),
+    ('ᴅ', 'd'),
+    ('ᴇ', 'e'),
+    ('ғ', 'f'),
+    ('ɢ', 'g'),
+    ('ʜ', 'h'),
+    ('ɪ', 'i'),
+    ('ᴊ', 'j'),
+    ('ᴋ', 'k'),
+    ('ʟ', 'l'),
+    ('ᴍ', 'm'),
+    ('ɴ', 'n'),
+    ('ᴏ', 'o'),
+    ('ᴘ', 'p'),
+    ('ʀ', 'r'),
+    ('ꜱ', 's'),
+    ('ᴛ', 't'),
+    ('ᴜ', 'u'),
+    ('ᴠ', 'v'),
+    ('ᴡ', 'w'),
+    ('ʏ', 'y'),
+    ('ᴢ', 'z'),
+    ('ı', 'i'),
+    ('ȷ', 'j'),
+    ('ø', 'o'),
+    ('Ø', 'o'),
+    ('ß', 's'),
+];
+
+/// Invisible characters removed before anything else, so that "st\u{200B}op" is "stop":
+/// zero-width space/joiners, word joiner, BOM, soft hyphen, bidi marks and similar.
+pub(super) const INVISIBLE: &[char] = &[
+    '\u{00AD}', '\u{034F}', '\u{061C}', '\u{115F}', '\u{1160}', '\u{17B4}', '\u{17B5}', '\u{180B}', '\u{180C}',
+    '\u{180D}', '\u{180E}', '\u{180F}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{202A}',
+    '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2060}', '\u{2061}', '\u{2062}', '\u{2063}', '\u{2064}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{3164}', '\u{FEFF}', '\u{FFA0}',
+];
+
+/// Digits and symbols read as letters inside words that mix them with letters
+/// ("st0p", "5top", "qu1t", "un$ubscribe", "c@ncel").
+pub(super) const LEET: &[(char, char)] =
+    &[('0', 'o'), ('1', 'i'), ('3', 'e'), ('4', 'a'), ('5', 's'), ('7', 't'), ('$', 's'), ('@', 'a'), ('|', 'l')];
+
+// ---------------------------------------------------------------------------------------
+// Word-level tables.
+// ---------------------------------------------------------------------------------------
+
+/// Curated misspellings (and SMS abbreviations) of the words the rules look for. Only
+/// non-words: "quite", "spot", "shop", "step", "top" are real words and must never be read
+/// as keywords, so they are not here (and short words are never fuzzy-matched).
+pub(super) const MISSPELLINGS: &[(&str, &str)] = &[
+    ("stpo", "stop"),
+    ("sotp", "stop"),
+    ("tsop", "stop"),
+    ("stp", "stop"),
+    ("stpp", "stop"),
+    ("stopp", "stop"),
+    ("sstop", "stop"),
+    ("stoip", "stop"),
+    ("stahp", "stop"),
+    ("stap", "stop"),
+    ("stlp", "stop"),
+    ("dtop", "stop"),
+    ("xtop", "stop"),
+    ("stopo", "stop"),
+    ("stopal", "stopall"),
+    ("quitt", "quit"),
+    ("qiut", "quit"),
+    ("quti", "quit"),
+    ("qit", "quit"),
+    ("unsub", "unsubscribe"),
+    ("unsubs", "unsubscribe"),
+    ("unsubscrib", "unsubscribe"),
+    ("unsuscribe", "unsubscribe"),
+    ("unscribe", "unsubscribe"),
+    ("unsubcribe", "unsubscribe"),
+    ("unsubsribe", "unsubscribe"),
+    ("unsuscribir", "unsubscribe"),
+    ("desuscribir", "unsubscribe"),
+    ("desuscribirme", "unsubscribe"),
+    ("cancle", "cancel"),
+    ("cancell", "cancel"),
+    ("cancl", "cancel"),
+    ("cncl", "cancel"),
+    ("cxl", "cancel"),
+    ("revok", "revoke"),
+    ("revoque", "revoke"),
+    ("revoce", "revoke"),
+    ("optot", "optout"),
+    ("opout", "optout"),
+    ("optuot", "optout"),
+    ("optoout", "optout"),
+    ("obtout", "optout"),
+    ("ot", "out"),
+    ("ou", "out"),
+    ("otu", "out"),
+    ("op", "opt"),
+    ("otp", "opt"),
+    ("obt", "opt"),
+    ("dnt", "dont"),
+    ("dotn", "dont"),
+    ("odnt", "dont"),
+    ("donot", "dont"),
+    ("txt", "text"),
+    ("tx", "text"),
+    ("tex", "text"),
+    ("tetx", "text"),
+    ("txts", "texts"),
+    ("txting", "texting"),
+    ("txtin", "texting"),
+    ("textin", "texting"),
+    ("textn", "texting"),
+    ("textng", "texting"),
+    ("texing", "texting"),
+    ("txtng", "texting"),
+    ("tetxing", "texting"),
+    ("msg", "message"),
+    ("msgs", "messages"),
+    ("mesage", "message"),
+    ("mesages", "messages"),
+    ("msging", "messaging"),
+    ("mesaging", "messaging"),
+    ("num", "number"),
+    ("numbr", "number"),
+    ("nmbr", "number"),
+    ("nbr", "number"),
+    ("numba", "number"),
+    ("remov", "remove"),
+    ("remvoe", "remove"),
+    ("reomve", "remove"),
+    ("romove", "remove"),
+    ("rmove", "remove"),
+    ("delet", "delete"),
+    ("delte", "delete"),
+    ("deleat", "delete"),
+    ("alon", "alone"),
+    ("aloen", "alone"),
+    ("leav", "leave"),
+    ("leve", "leave"),
+    ("wromg", "wrong"),
+    ("worng", "wrong"),
+    ("wrnog", "wrong"),
+    ("wrng", "wrong"),
+    ("rong", "wrong"),
+    ("wront", "wrong"),
+    ("intrested", "interested"),
+    ("intersted", "interested"),
+    ("interesed", "interested"),
+    ("msj", "mensajes"),
+    ("msjs", "mensajes"),
+    ("mensages", "mensajes"),
+    ("menajes", "mensajes"),
+    ("contac", "contact"),
+    ("cntct", "contact"),
+    ("u", "you"),
+    ("ya", "you"),
+    ("ur", "your"),
+    ("yr", "your"),
+    ("r", "are"),
+    ("plz", "please"),
+    ("pls", "please"),
+];
+
+/// Words fuzzy-matched (one edit: insertion, deletion, substitution or transposition of
+/// neighbours) by misspellings of at least 6 letters that start with the same letter.
+pub(super) const FUZZY_TARGETS: &[&str] = &[
+    "unsubscribe",
+    "cancel",
+    "cancelar",
+    "revoke",
+    "texting",
+    "messaging",
+    "messages",
+    "contacting",
+    "harassing",
+    "bothering",
+    "interested",
+    "consent",
+    "desist",
+    "mensajes",
+    "equivocado",
+    "number",
+    "remove",
+    "delete",
+];
+
+/// Real words one edit away from a fuzzy target: never fuzzy-matched.
+pub(super) const FUZZY_EXCLUDE: &[&str] = &[
+    "cancer",
+    "cancels",
+    "provoke",
+    "testing",
+    "tasting",
+    "contracting",
+    "massages",
+    "messaged",
+    "messager",
+    "content",
+    "convent",
+    "unsubscribed",
+    "unsubscriber",
+    "unsubscribes",
+    "numbers",
+    "numbed",
+    "removed",
+    "remover",
+    "removes",
+    "deleted",
+    "deletes",
+    "interest",
+    "bothered",
+    "harassed",
+    "desists",
+    "hexting",
+];
+
+/// Words that are not a person's name (for the `NAME` slot in "this isn't Ana", "not Ana",
+/// "no Ana here"): function words, pronouns and the adjectives/nouns that follow "not",
+/// "I'm not", "this is not", "no ... here" in ordinary replies.
+pub(super) const NOT_NAMES: &[&str] = &[
+    "a", "an", "the", "this", "that", "these", "those", "it", "its", "i", "im", "me", "my", "mine", "you", "your",
+    "yours", "he", "him", "his", "she", "her", "hers", "we", "us", "our", "they", "them", "their", "who", "what",
+    "when", "where", "why", "how", "which", "whom", "whose", "there", "here", "yet", "now", "today", "tonight",
+    "tomorrow", "yesterday", "really", "quite", "too", "so", "very", "much", "many", "more", "less", "most", "least",
+    "sure", "ready", "picky", "worried", "concerned", "interested", "available", "free", "busy", "able", "allowed",
+    "done", "rich", "broke", "home", "in", "at", "on", "to", "into", "from", "for", "with", "by", "of", "about",
+    "off", "out", "up", "down", "over", "under", "near", "close", "far", "right", "wrong", "correct", "good", "bad",
+    "great", "fine", "ok", "okay", "well", "sick", "around", "big", "small", "huge", "tiny", "cheap", "expensive",
+    "new", "old", "young", "first", "second", "last", "next", "one", "two", "three", "four", "five", "any", "all",
+    "some", "every", "each", "no", "not", "nothing", "anything", "something", "everything", "everyone", "anyone",
+    "someone", "nobody", "mad", "upset", "happy", "sad", "crazy", "stupid", "dumb", "kidding", "joking", "serious",
+    "certain", "positive", "aware", "familiar", "comfortable", "confident", "flexible", "desperate", "local",
+    "single", "married", "alone", "together", "exactly", "necessarily", "actually", "really", "totally", "even",
+    "just", "only", "also", "still", "always", "never", "again", "anymore", "either", "neither", "problem",
+    "problems", "worries", "worry", "issue", "issues", "rush", "hurry", "way", "chance", "deal", "thanks", "thank",
+    "please", "sorry", "bad", "fan", "big", "much", "enough", "pets", "pet", "dogs", "cats", "kids", "hoa", "pool",
+    "garage", "yard", "parking", "basement", "price", "house", "home", "homes", "place", "unit", "condo", "apartment",
+    "kitchen", "room", "rooms", "bedroom", "bedrooms", "bath", "baths", "bathroom", "offer", "agent", "realtor",
+    "owner", "seller", "buyer", "lender", "landlord", "tenant", "budget", "area", "neighborhood", "street", "school",
+    "schools", "land", "lot", "market", "one", "ones", "person", "people", "guy", "girl", "lady", "man", "woman",
+    "number", "phone", "cell", "stop", "spam", "quit", "end", "cancel", "interested", "buying", "selling", "moving",
+    "renting", "looking", "planning", "going", "gonna", "trying", "paying", "working", "leaving", "staying", "bc",
+    "because", "cause", "if", "but", "and", "or", "nor", "as", "than", "then", "like", "likely", "yes", "yeah", "yep",
+    "nope", "nah", "maybe", "probably", "definitely", "possible", "impossible", "affordable", "worth", "bad", "mean",
+    "rude", "ideal", "perfect", "nice", "pretty", "ugly", "safe", "quiet", "loud", "clean", "dirty", "great",
+    "horrible", "terrible", "awful", "bueno", "mal", "malo", "mala", "seguro", "segura", "listo", "lista", "nada",
+    "nadie", "aqui", "ahora", "hoy", "manana", "tan", "muy", "mas", "menos", "el", "la", "los", "las", "un", "una",
+    "de", "del", "en", "con", "por", "para", "que", "yo", "tu", "usted", "ella", "ellos", "eso", "esto", "esta",
+    "este", "interesado", "interesada", "casa", "precio", "sabe", "se", "ni", "problema", "tiempo", "dinero",
+    "money", "time", "cash", "credit", "loan", "approved", "qualified", "prequalified", "preapproved", "decided",
+    "convinced", "set", "settled", "scared", "afraid", "against", "opposed", "impressed", "thrilled", "excited",
+    "keen", "crazy", "hungry", "tired", "ready", "sold", "rented", "available", "furnished", "bedroom", "sq", "ft",
+    "feet", "acre", "acres", "story", "floor", "view", "rent", "lease", "mortgage", "tax", "taxes", "fees", "fee",
+    "deposit", "down", "payment", "closing", "inspection", "appraisal", "showing", "tour", "open", "visit",
+    "weekend", "weekday", "morning", "afternoon", "evening", "night", "noon", "week", "month", "year", "day", "days",
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "am", "pm", "hour", "hours",
+    "minute", "minutes", "dis", "dat", "true", "false", "funny", "cool", "hot", "cold", "warm", "dry", "wet",
+    "luck", "idea", "clue", "reason", "thing", "things", "stuff", "matter", "mistake", "joke", "hablo", "soy",
+    "estoy", "es", "son", "hay", "si", "entiendo", "english", "ingles", "espanol", "spanish", "shit", "crap", "way",
+    "bs", "lie", "welcome", "exact", "bot", "robot", "scam", "real", "fake", "human", "legit",
+];
+
+/// Word classes used by the patterns below (`@name`). An entry ending in `*` is a prefix.
+pub(super) const CLASSES: &[(&str, &[&str])] = &[
+    // Verbs that stop something, followed by a channel noun ("cancel these texts").
+    ("stopverb", &["stop", "stopall", "quit", "cease", "end", "cancel", "halt", "discontinue", "terminate", "pause", "kill", "block", "stahp", "cancelar", "cancela", "cancelen", "cancele", "detener", "detengan", "deten", "paren", "parar", "pare"]),
+    // Verbs that stop an activity, followed by a gerund ("quit texting me"). Includes the
+    // common misspelling "quite", which only counts here.
+    ("stopverb_ing", &["stop", "quit", "quite", "cease", "end", "halt", "discontinue", "stahp", "pause", "quit it with", "stop with"]),
+    ("det", &["a", "an", "the", "these", "those", "this", "that", "all", "all the", "all these", "all of the", "all of these", "all of your", "any", "any more", "any further", "your", "my", "them", "more", "further", "future", "automated", "auto", "marketing", "promotional", "spam", "spammy", "stupid", "damn", "dam", "annoying", "fucking", "fking", "freaking", "frickin", "real estate", "realtor", "sales", "daily", "constant", "repeated", "unwanted", "unsolicited", "group", "mass", "text", "sms", "endless", "los", "las", "sus", "mis", "estos", "estas", "tus", "el", "la", "mi", "su"]),
+    ("channel", &["text", "texts", "texting", "message", "messages", "messaging", "sms", "smss", "notifications", "notification", "alerts", "alert", "updates", "emails", "email", "calls", "spam", "marketing", "promotions", "promos", "ads", "solicitations", "solicitation", "contact", "communication", "communications", "subscription", "subscriptions", "robotexts", "robocalls", "reminders", "listings", "mailing list", "stuff", "crap", "nonsense", "bs", "shit", "garbage", "junk", "thread", "conversation", "service", "program", "mensajes", "textos", "suscripcion", "llamadas", "correos", "notificaciones", "service"]),
+    ("gerund", &["texting", "textting", "messaging", "sending", "contacting", "calling", "callin", "emailing", "bugging", "buggin", "bothering", "botherin", "harassing", "harrassing", "harasing", "spamming", "hitting me up", "hittin me up", "reaching out", "writing", "pinging", "blowing up my phone", "blowing me up", "hounding", "pestering", "soliciting", "following up", "hassling", "nagging", "trying to sell", "selling me"]),
+    ("neg", &["dont", "don t", "do not", "dont ever", "do not ever", "never", "never ever", "doesnt", "dont you", "dont u", "dont you ever", "no more"]),
+    ("contactverb", &["text", "texts", "message", "contact", "email", "write", "reach out to", "reach", "bother", "bug", "harass", "spam", "hit me up", "ping", "sms", "solicit", "send me", "send us", "hmu", "hit up"]),
+    ("obj", &["me", "us", "this number", "my number", "this phone", "my phone", "my cell", "this line", "here", "anymore", "again", "ever again", "any more", "please"]),
+    ("numobj", &["me", "us", "myself", "my number", "this number", "my phone number", "my phone", "my cell", "my cell number", "my cellphone", "my mobile", "this phone", "this cell", "this phone number", "my info", "my information", "my details", "my contact", "my contact info", "my contact information", "my data", "my email", "this contact", "my digits", "our number", "our info"]),
+    ("numword", &["my number", "this number", "my phone number", "my phone", "my cell", "my cell number", "my digits", "my contact", "my contact info", "my info", "my information", "my details", "this phone", "this cell", "our number", "my email", "this contact"]),
+    ("listnoun", &["list", "lists", "database", "system", "contacts", "contact list", "mailing list", "texting list", "text list", "call list", "calling list", "sms list", "marketing list", "records", "files", "crm", "rolodex", "roster", "distribution list", "lista", "listas", "base de datos", "sistema", "contactos"]),
+    ("removeverb", &["remove", "delete", "erase", "scrub", "purge", "delist", "unlist", "wipe", "clear"]),
+    ("forgetverb", &["lose", "forget", "burn", "toss", "trash", "ditch", "delete", "erase", "remove", "loose", "scratch"]),
+    ("offverb", &["take", "get", "cross", "scratch", "strike", "knock", "pull", "kick"]),
+    ("numnoun", &["number", "phone", "phone number", "cell", "cell number", "person", "guy", "girl", "lady", "man", "dude", "contact", "individual", "recipient", "numbr", "no"]),
+    ("wrong", &["wrong", "incorrect", "wrongnumber", "mistaken"]),
+    ("youhave", &["you have", "you got", "you ve got", "youve got", "youve", "you ve", "u have", "u got", "you texted", "u texted", "you are texting", "youre texting", "you messaged", "you reached", "you contacted", "you sent this to", "you have got", "u r texting", "you dialed"]),
+    ("thisisnot", &["this is not", "this isnt", "this is nt", "this aint", "it is not", "its not", "it isnt", "thats not", "that is not", "this number is not", "this number isnt", "this phone is not", "this phone isnt", "not"]),
+    ("iamnot", &["im not", "i am not", "i m not", "iam not", "i aint", "me not", "i not"]),
+    ("there_is_no", &["there is no", "theres no", "there s no", "there aint no", "there are no", "no one named", "nobody named", "no one called", "nobody called", "nobody by the name of", "no one by the name of", "no one by the name", "nobody by the name"]),
+    ("live", &["live here", "lives here", "live at this number", "have this number", "has this number", "use this number", "uses this number", "own this number", "owns this number", "have this phone", "has this phone", "at this number", "here"]),
+    ("whodis", &["who dis", "who this", "who is this", "whos this", "who s this", "who is dis", "whos dis", "who dat", "who are you", "who r u", "who is it", "who dis is"]),
+    ("newphone", &["new phone", "new number", "new cell", "new cellphone", "new phone number"]),
+    ("signup", &["signed up", "sign up", "signup", "signed up for", "subscribed", "subscribe", "opted in", "opt in", "optin", "agree to this", "agreed to this", "agree to receive", "agreed to receive", "agree to these", "agreed to these", "ask for this", "asked for this", "ask for these", "asked for these", "ask for any", "asked for any", "ask for your", "asked for your", "request this", "requested this", "requested these", "request these", "gave you my number", "give you my number", "gave my number", "gave you permission", "give you permission", "consent", "consented", "contacted you", "reached out", "inquired", "register", "registered", "authorize", "authorized", "give permission", "gave permission", "want these", "wanted these", "ask to be", "asked to be"]),
+    ("howgot", &["gave", "give", "get", "got", "getting", "find", "found", "obtain", "obtained", "have", "has", "sold", "buy", "bought", "pull", "pulled"]),
+    ("mynumber", &["my number", "this number", "my phone number", "my phone", "my cell", "my contact", "my info", "my information", "my details", "my digits", "my name", "our number", "my cell number"]),
+    ("consentword", &["consent", "permission", "authorization", "authorisation", "opt in", "optin", "subscription", "consentimiento", "permiso", "autorizacion"]),
+    ("withdraw", &["revoke", "revoking", "revoked", "revokes", "withdraw", "withdrawing", "withdrawn", "withdrew", "rescind", "rescinding", "retract", "retracting", "remove", "cancel", "cancelling", "canceling", "take back", "pull", "terminate", "revoco", "retiro", "cancelo"]),
+    ("wantto", &["want to", "wanna", "wants to", "would like to", "d like to", "id like to", "like to", "need to", "needa", "have to", "gotta", "please", "i said", "how do i", "how can i", "how to", "how do you", "how do we", "can you", "can u", "could you", "let me", "lets", "i wish to", "i request to", "i choose to", "i am going to", "im going to", "im gonna", "i m gonna", "time to"]),
+    ("pronoun_end", &["this", "that", "it", "everything", "all this", "all of this", "all of it", "this now", "them", "em", "this shit", "this crap", "this nonsense"]),
+    ("offword", &["buzz", "bug", "piss", "fuck", "f", "eff", "sod", "shove", "screw", "bugger", "frick", "frig", "f ck", "fck", "fk", "fuk", "lay", "bugg", "naff"]),
+    ("sickof", &["sick of", "tired of", "fed up with", "done with", "sick and tired of", "annoyed by", "annoyed with", "so done with", "enough with", "enough of", "harta de", "harto de", "cansado de", "cansada de"]),
+    ("im", &["im", "i am", "i m", "we are", "were", "we re", "i", "we"]),
+    ("notlonger", &["not", "no longer", "not really", "really not", "definitely not", "not at all", "still not", "never", "not even"]),
+    ("interest_tail", &["anymore", "at all", "at this time", "right now", "now", "either", "in this", "in that", "in any of this", "in buying", "in selling", "in your services", "in your service", "in anything", "thanks", "thank you", "sorry", "in this offer", "in it", "in them", "in these", "in you"]),
+    // Spanish.
+    ("es_contact", &["escrib*", "mand*", "envi*", "contact*", "llam*", "molest*", "text*", "busqu*", "marqu*", "habl*", "fastidi*", "acos*", "spam*", "mensaj*", "whats*"]),
+    ("es_neg", &["no", "ya no", "nunca", "nunca mas", "no mas", "ya no me", "no vuelvan a", "no vuelva a", "no vuelvas a"]),
+    ("es_stop", &["deja", "dejen", "deje", "dejes", "dejar", "dejan", "para", "paren", "pare", "parar", "detengan", "detener", "deten", "basta", "terminen", "termina", "ya basta", "dejen ya", "no vuelvan a", "no vuelva a"]),
+    ("es_remove", &["borra", "borre", "borren", "borrar", "elimina", "elimine", "eliminen", "eliminar", "quita", "quite", "quiten", "quitar", "saca", "saque", "saquen", "sacar", "remueva", "remuevan", "remover", "descarten", "olvida", "olviden", "olvide"]),
+    ("es_remove_me", &["borrame", "borreme", "borrenme", "borrarme", "eliminame", "elimineme", "eliminenme", "eliminarme", "quitame", "quiteme", "quitenme", "quitarme", "remuevanme", "quitanos", "borrenos", "eliminenos"]),
+    ("es_mynum", &["mi numero", "mi telefono", "mi celular", "mi informacion", "mis datos", "mi contacto", "este numero", "este telefono", "este celular", "mi nombre", "mi cel", "mi num"]),
+    ("es_listfrom", &["de", "del", "de la", "de su", "de sus", "de tu", "de esta", "de este", "de los", "de las"]),
+    ("es_wrong", &["equivocado", "equivocada", "incorrecto", "incorrecta", "erroneo", "errado", "equivoco", "equivocaron", "equivocaste", "equivoca", "equivocados"]),
+    ("es_numnoun", &["numero", "persona", "telefono", "celular", "cel", "num"]),
+];
+
+/// A revocation pattern. `message` patterns may span clauses; `unless` lists phrases that,
+/// anywhere in the message, switch the pattern off ("don't call me, text me instead").
+pub(super) struct Rule {
+    pub pat: &'static str,
+    pub message: bool,
+    pub unless: &'static [&'static str],
+}
+
+const fn c(pat: &'static str) -> Rule {
+    Rule { pat, message: false, unless: &[] }
+}
+
+const fn m(pat: &'static str) -> Rule {
+    Rule { pat, message: true, unless: &[] }
+}
+
+const fn cu(pat: &'static str, unless: &'static [&'static str]) -> Rule {
+    Rule { pat, message: false, unless }
+}
+
+/// Messages that welcome texts: switch off the "don't call me" rule.
+const PRO_TEXT: &[&str] = &[
+    "text me",
+    "text only",
+    "text instead",
+    "texting is fine",
+    "texting is better",
+    "texting is ok",
+    "text is fine",
+    "text is better",
+    "text is ok",
+    "text works",
+    "prefer text",
+    "prefer texting",
+    "prefer texts",
+    "just text",
+    "only text",
+    "send me a text",
+    "message me",
+    "texts are fine",
+    "texts only",
+];
+
+/// Strong revocation patterns: defeated only by a non-revocation that contains them.
+pub(super) const STRONG_PATTERNS: &[Rule] = &[
+    // Wrong number / wrong person.
+    c("@wrong @numnoun"),
+    c("@youhave the|a wrong @numnoun|one|1"),
+    c("@youhave the|a wrong $"),
+    c("not|isnt the|a right|correct @numnoun"),
+    c("no longer|not|isnt|is+not|aint my|his|her|their number|phone|cell|phone+number"),
+    c("@es_numnoun @es_wrong"),
+    c("@es_wrong de @es_numnoun"),
+    c("no es|ya+no+es mi|su numero|telefono|celular"),
+    c("@newphone ~2 @whodis"),
+    m("@newphone @whodis"),
+    // Do not call / do not text lists.
+    c("dnc|donotcall|dnd"),
+    c("do+not|dont|no call|text|contact|txt|calling|texting list|registry"),
+    c("put|putting an|a end|stop to"),
+    c("put|add|place|keep|register me|us|my+number|this+number on|to @det? @det? do+not|dont|dnc|no|opt+out|unsubscribe|remove call|text|contact|calling|texting|list"),
+    c("tcpa"),
+    // Remove / delete / lose my number.
+    c("@removeverb @numobj"),
+    c("@removeverb ~3 from|off @det? @listnoun"),
+    c("@forgetverb @numword"),
+    c("@offverb @numobj ~1 off|from"),
+    c("drop me|us|my+number|this+number from"),
+    c("@offverb off @det? @listnoun"),
+    c("@es_remove @es_mynum"),
+    c("@es_remove_me"),
+    c("@es_remove|quitenme|sacame|sacarme|saquenme|saqueme|sacanos|quitame ~2 de+la+lista|de+su+lista|de+sus+listas|de+su+base"),
+    c("dar|darme|dame|denme|deme|darnos|doy|darse|den de baja"),
+    // Consent.
+    c("@withdraw ~4 @consentword"),
+    c("i|we hereby? revoke"),
+    c("do+not|dont|no+longer|never|didnt|did+not consent|authorize"),
+    c("no|without|sin @det? consent|permission|consentimiento|permiso"),
+    c("never gave|give|given|granted ~2 consent|permission"),
+    // Go away.
+    c("leave me|us alone|be"),
+    c("deja|dejen|deje me|nos en paz"),
+    c("dejame|dejenme|dejeme|dejanos en paz"),
+    c("@offword off"),
+    c("get lost|off+my+phone|off+my+back|outta+here|out+of+my+phone|out+of+my+life|off+me"),
+    c("knock|cut it|that|this off|out"),
+    c("give it a rest"),
+    c("cease @det? @det? @channel|contact|communication|communications"),
+    c("cease|desist $"),
+];
+
+/// Weak revocation patterns: defeated by any non-revocation they overlap.
+pub(super) const WEAK_PATTERNS: &[Rule] = &[
+    // Per-se words used in a request.
+    c("@stopverb @det? @det? @det? @channel"),
+    c("@stopverb_ing @gerund"),
+    c("@stopverb_ing @det? @det? @channel"),
+    c("@wantto stop|cancel|end|quit|unsubscribe|unsub|optout|opt+out|revoke|stopall|cancelar|parar|darme+de+baja $"),
+    c("stop|end|quit|cease|halt|stopp @pronoun_end $"),
+    c("cancel everything|all+this|all+of+this|all+of+it|all+of+that|all|it+all $"),
+    c("make it|this|them|these|the+texts|the+messages stop $"),
+    c("opt|opting|opted out of|from @det? @det? @channel|this|these|them|it|everything|all|your|you|list|texts"),
+    c("opt|opting|opted out $"),
+    c("i|we opt out"),
+    c("unsubscribe|unsub|unsubscribing"),
+    c("revoke $"),
+    c("^ revoke"),
+    c("quiero cancelar|parar|darme|salir $"),
+    // Do not contact.
+    c("@neg @contactverb @obj"),
+    c("@neg @contactverb $"),
+    c("^ no @channel $"),
+    c("no @det? more|further|mas @channel"),
+    cu("@neg call me|us|this+number|here|again|anymore ~1 $", PRO_TEXT),
+    c("@neg send me|us @det? @det? @channel|anything|nothing|stuff|any|more|listings|info|information"),
+    c("@sickof @det? @det? @channel"),
+    c("@sickof this|it|you|u|you+people|all+this|all+of+this|your+texts|getting+texts|these|the+texts $"),
+    c("^ enough|enuf|enough+is+enough|enough+already|basta+ya|ya+basta $"),
+    c("^ im|i+am|were|we+are|i+m|im+so|i+am+so|so done $"),
+    c("^ @im? so? over it|this|you|this+shit|these+texts $"),
+    c("back off $"),
+    c("^ shut up $"),
+    c("count|leave me out"),
+    // Not interested (the clause on its own).
+    c("^ @im? @notlonger interested @interest_tail? @interest_tail? $"),
+    c("^ ya? no me interesa|interesan|interesa+nada @interest_tail? $"),
+    c("^ no estoy|estamos interesad* $"),
+    c("^ ya? no @notlonger? interesado|interesada|interesados $"),
+    // Spam / complaints / blocking.
+    c("report|reporting|reported you|u|this+number|as+spam|to+the+fcc|to+the+ftc|to+the+attorney|to+the+ag"),
+    c("^ this is|thats|its spam|harassment|a+scam|scam|junk $"),
+    c("block|blocking|blocked ~1 you|u|this+number|your+number|ur+number|number|you+guys|u+guys|yall"),
+    c("^ blocked $"),
+    c("harassment|harassing+me"),
+    c("spammer|spammers|spamming+me|spammed"),
+    // Never signed up / who are you.
+    m("i|we never|didnt|did+not|dont+remember|do+not+remember|never+ever ~1 @signup"),
+    c("never filled|fill|filed out"),
+    c("why are|r you|u texting|messaging|contacting|txting"),
+    c("who @howgot you|u|yall|them|ya ~1 @mynumber"),
+    c("how|where|wheres did|do|does|would you|u|yall|they|ya @howgot ~1 @mynumber"),
+    c("how|where did|do you|u|yall find|get me"),
+    c("i|we dont|do+not|don+t know you|u|who+you+are|who+u+are|who+this+is|who+you+r|you+people|who+dis|who+this"),
+    c("no idea who this|you|u|dis|this+is|you+are|u+are|is+this"),
+    c("quien|donde|como ~3 dio|saco|consiguio|obtuvo|tiene ~2 mi numero|mis+datos|mi+telefono"),
+    c("no se|sabemos quien es|eres|son|habla"),
+    c("no conozco a|al NAME"),
+    // Not NAME / this isn't NAME / no NAME here.
+    c("^ @thisisnot NAME NAME? $"),
+    c("^ @thisisnot NAME NAME? number|phone|cell|s+number|s+phone"),
+    c("^ no|nope|nah|sorry|sry? not NAME NAME? $"),
+    c("^ @iamnot NAME NAME? $"),
+    c("@there_is_no NAME NAME? @live"),
+    c("no+one|nobody|noone named|called|by+the+name+of|by+the+name NAME"),
+    c("no+one|nobody|noone by that name"),
+    c("^ no NAME here|at+this+number|on+this+number"),
+    c("^ NAME NAME? doesnt|does+not|dont|no+longer|never|dosnt|doesn+t|don+t @live"),
+    c("^ NAME NAME? is+not|isnt|aint here $"),
+    c("^ no soy NAME NAME?"),
+    c("aqui|aca no vive"),
+    c("no vive aqui|aca|en+este+numero"),
+    c("no hay ningun|ninguna NAME"),
+    c("no hay nadie con|que+se+llame ese? nombre|NAME"),
+    // Spanish requests.
+    c("@es_neg me|nos @es_contact"),
+    c("no quiero|queremos que me|nos @es_contact"),
+    c("@es_stop de @es_contact"),
+    c("@es_stop de|con @det? @det? mensajes|textos|llamadas|mensaje|spam"),
+    c("ya? no quiero|queremos|deseo|necesito @det? mas? mensajes|textos|recibir|sus+mensajes|informacion|nada+de"),
+    c("cancel* ~2 suscripcion|mensajes|textos|todo|esto|notificaciones"),
+    c("no mas @det? mensajes|textos|llamadas|por+favor|gracias $"),
+    c("de baja"),
+];
+
+/// Ordinary sentences that use revocation words (matched inside one clause). Added to
+/// [`NON_REVOCATIONS`].
+pub(super) const MASK_PATTERNS: &[&str] = &[
+    "stop|stopping|stopped|stops by|in|over|off|thru|through|past|on+by|on+the+way|there",
+    "bus|train|subway|metro|tram|shuttle|streetcar|light+rail|rail|school+bus|the|a|closest|nearest|quick|one|express|trolley|final|short stop",
+    "stop sign|signs|light|lights|loss",
+    "didnt|did+not|never|wont+ever|please+dont|pls+dont|dont+you|cant+wait+to|couldnt stop",
+    "dont|do+not|never|please+dont|pls+dont|didnt stop|end|cancel|quit texting|sending|messaging|the+texts|the+listings|the+updates|the+messages|sending+me",
+    "keep|keep+on|continue|can+you+keep|please+keep texting|sending|messaging|the+texts|the+messages|them+coming",
+    "cancel|cancelled|canceled|canceling|cancelling|cancelar|cancele|cancelo|cancela|cxl|cancle @det? @det? @det? showing|showings|appointment|appt|appointments|tour|tours|viewing|visit|meeting|call|offer|contract|inspection|appraisal|order|reservation|walkthrough|walk+through|open+house|closing|escrow|lease|cita|visita|reunion|booking|mortgage|loan|listing|insurance|policy|deal|application|move|trip|flight|plans|plan|date|time|today|tomorrow|tonight|friday|saturday|sunday|monday|tuesday|wednesday|thursday",
+    "cancel|cancelled|canceled on|for|at|the+3pm|the+4pm|the+5pm|the+noon",
+    "end unit|units|of|result|table|tables|date|lot|up|game|cap|zone",
+    "the|a|dead|back|front|high|low|east|west|north|south|deep|far|other|weeks|month|year|day|lease|west+end|tail end",
+    "ends|ended up|on|at|by|before|after|soon",
+    "quit|quitting|quite my|the|his|her|their job|jobs|work|smoking|drinking|lease|gig|position|school|company|team",
+    "wrong|right|correct number|phone+number|phone of|for|listed|posted|on+the+listing|on+the+website|on+your+website|on+your+site|on+the+sign|on+the+flyer|in+the+listing|on+zillow|on+the+ad|on+the+mls|in+the+ad",
+    "i|we called|texted|dialed|gave|sent|put|typed|wrote|had|used|messaged|listed|emailed ~2 wrong",
+    "wrong person to ask|to+talk+to|for+that",
+    "no more than|then|questions|for+now|pets|stairs|hoa|hoas|carpet|commute|rent|renting",
+    "not|no longer interested in @det? @det? house|home|condo|unit|one|place|property|area|neighborhood|listing|that+one|the+one|this+one|pool|hoa|townhouse|townhome|apartment|rental|second|first|last|other|option|lot|land|duplex|fixer",
+    "dont|do+not|never|pls+dont|please+dont contact|call|text|email|message the|my|our|his|her seller|sellers|agent|lender|landlord|owner|owners|tenant|tenants|neighbor|neighbors|hoa|builder|wife|husband|partner|son|daughter|mom|dad|office|bank|listing|other|inspector",
+    "remove|delete|take the|that|those|a|an|this carpet|carpets|wall|walls|tree|trees|shed|pool|fence|popcorn|wallpaper|furniture|contingency|listing|photo|photos|picture|pictures|appliances|deck|paint|cabinets|fixtures",
+    "remove|delete|take me from the waiting list",
+    "take me off the waiting list",
+    "get|take me off work|at|in|the+waitlist|the+waiting+list",
+    "block|blocks away|from|of|party|walk|to|is|wall|building|buildings",
+    "opt out of @det? hoa|insurance|warranty|escrow|inspection|amenity|pool|fee|fees|program+fee|autopay|auto+pay",
+    "no mas de|que|caro|cara|grande|pequena|lejos|cerca",
+    "no me manden|mande|envien|envie|escriban|escriba|llamen|llame ~1 antes|despues|hasta|temprano|tarde|por+la+manana|por+la+noche|a+mi+esposa|a+mi+esposo",
+    "you|u|they|he|she|agent|seller|yall|realtor never text|texted|call|called|message|messaged|contact|contacted|replied|reply|respond|responded|answer|answered|send|sent|email|emailed",
+    "never text|texted|call|called|message|messaged|replied|responded|answered|emailed me|us? back",
+    "not|no+longer interested in @det? @det? a|an ~2 bed|bedroom|br|bath|condo|house|home|unit|townhouse|place",
+];
