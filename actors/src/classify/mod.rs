@@ -439,9 +439,8 @@ fn keyword_message(tokens: &[Token], spelling: Spelling) -> Option<KeywordMessag
     let mut i = 0;
     while i < core.len() {
         // OPT_OUT_KEYWORDS lists "stop all" before "stop", so the longest wins.
-        let (kw, span) = OPT_OUT_KEYWORDS
-            .iter()
-            .find_map(|kw| matches_at(&core, i, kw, false, spelling).map(|s| (*kw, s)))?;
+        let (kw, span) =
+            OPT_OUT_KEYWORDS.iter().find_map(|kw| matches_at(&core, i, kw, false, spelling).map(|s| (*kw, s)))?;
         let safe = FILLER_SAFE_OPT_OUT_KEYWORDS.contains(&kw);
         let entry = parsed.get_or_insert(KeywordMessage { first: kw, count: 0, any_filler_safe: false, had_filler });
         entry.count += 1;
@@ -516,7 +515,11 @@ fn soft_whole_message(tokens: &[Token], masks: &[Mask]) -> Option<Classification
     let matched = keyword_message(tokens, Spelling::Loose).map(|kw| kw.first).or_else(|| {
         let (core, _) = without_filler(tokens);
         let misspelled = OPT_OUT_KEYWORDS.iter().find(|kw| is_loosely(&core, kw));
-        let refusal = || SOFT_WHOLE_MESSAGE_OPT_OUTS.iter().find(|p| is_exactly(&core, p, Spelling::Loose));
+        let refusal = || {
+            SOFT_WHOLE_MESSAGE_OPT_OUTS
+                .iter()
+                .find(|p| is_exactly(&core, p, Spelling::Loose) || is_exactly(tokens, p, Spelling::Loose))
+        };
         misspelled.or_else(refusal).copied()
     })?;
     Some(Classification::opt_out(RULE_OPTOUT_PHRASE, matched, true))

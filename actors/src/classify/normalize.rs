@@ -39,10 +39,7 @@ impl Token {
 
     /// Does this word spell `word`, also through leetspeak or a misspelling?
     pub(super) fn is(&self, word: &str) -> bool {
-        self.one == word
-            || self.two == word
-            || self.leet.as_deref() == Some(word)
-            || self.canon == Some(word)
+        self.one == word || self.two == word || self.leet.as_deref() == Some(word) || self.canon == Some(word)
     }
 
     /// Does this word start with `prefix` (plain spelling only)?
@@ -212,19 +209,23 @@ pub(super) fn tokenize(text: &str) -> Vec<Token> {
 fn join_spelled_out(words: Vec<(String, usize)>) -> Vec<Token> {
     let mut tokens = Vec::with_capacity(words.len());
     let mut i = 0;
-    while let Some((w, clause)) = words.get(i) {
-        let run = words.get(i..).unwrap_or(&[]).iter().take_while(|(w, _)| w.chars().count() == 1).count();
-        if run >= 3 {
-            let joined: String = words.get(i..i + run).unwrap_or(&[]).iter().map(|(w, _)| w.as_str()).collect();
-            let tok = Token::new(&joined, *clause, false);
+    while i < words.len() {
+        let rest = words.get(i..).unwrap_or(&[]);
+        let run = rest.iter().take_while(|(w, _)| w.chars().count() == 1).count().max(1);
+        let group = rest.get(..run).unwrap_or(&[]);
+        // The longest spelled-out word is "unsubscribe" (11 letters).
+        if (3..=12).contains(&run) {
+            let joined: String = group.iter().map(|(w, _)| w.as_str()).collect();
+            let clause = group.first().map_or(0, |(_, c)| *c);
+            let tok = Token::new(&joined, clause, false);
             if SPELLED_OUT_OPT_OUTS.iter().any(|kw| tok.is(kw)) {
                 tokens.push(tok);
                 i += run;
                 continue;
             }
         }
-        tokens.push(Token::new(w, *clause, true));
-        i += 1;
+        tokens.extend(group.iter().map(|(w, clause)| Token::new(w, *clause, true)));
+        i += run;
     }
     tokens
 }

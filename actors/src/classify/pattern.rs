@@ -1,6 +1,7 @@
 //! A tiny word-pattern language over tokens (syntax in `tables.rs`). Patterns are
 //! compiled once (`OnceLock`) and matched with bounded backtracking.
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use super::normalize::Token;
@@ -43,6 +44,8 @@ struct Item {
 #[derive(Debug, Clone)]
 pub(super) struct Pattern {
     items: Vec<Item>,
+    /// Words one of which must be at the start of any match (a quick pre-check), if known.
+    first_words: Option<HashSet<String>>,
     /// May span clauses.
     pub message: bool,
     /// Normalised phrases that switch the pattern off when present in the message.
@@ -97,16 +100,48 @@ pub(super) fn compile(source: &str, message: bool) -> Pattern {
                 "$" => Elem::End,
                 "NAME" => Elem::Name,
                 _ if body.starts_with('~') => Elem::Gap(body.get(1..).and_then(|n| n.parse().ok()).unwrap_or(0)),
-                _ if body.starts_with('@') => {
-                    let entries = body.get(1..).and_then(class).unwrap_or(&[]);
-                    Elem::Alts(entries.iter().map(|e| alt(e)).collect())
-                }
-                _ => Elem::Alts(body.split('|').filter(|a| !a.is_empty()).map(alt).collect()),
+                _ => Elem::Alts(
+                    body.split('|')
+                        .filter(|a| !a.is_empty())
+                        .flat_map(|a| match a.strip_prefix('@') {
+                            Some(name) => class(name).unwrap_or(&[]).iter().map(|e| alt(e)).collect::<Vec<Alt>>(),
+                            None => vec![alt(a)],
+                        })
+                        .collect(),
+                ),
             };
             Item { elem, optional }
         })
-        .collect();
-    Pattern { items, message, unless: Vec::new() }
+        .collect::<Vec<Item>>();
+    let first_words = first_words(&items);
+    Pattern { items, message, unless: Vec::new(), first_words }
+}
+
+/// The words a match must start with, when the first element is a required list of words.
+fn first_words(items: &[Item]) -> Option<HashSet<String>> {
+    let first = items.iter().find(|i| !matches!(i.elem, Elem::Start))?;
+    let Elem::Alts(alts) = &first.elem else { return None };
+    if first.optional {
+        return None;
+    }
+    alts.iter()
+        .map(|a| match a {
+            Alt::Words(w) => w.first().cloned(),
+            Alt::Prefix(_) => None,
+        })
+        .collect()
+}
+
+fn could_start(tok: &Token, words: &HashSet<String>) -> bool {
+    words.contains(&tok.one)
+        || words.contains(&tok.two)
+        || tok.leet.as_ref().is_some_and(|l| words.contains(l))
+        || tok.canon.is_some_and(|c| words.contains(c))
+}
+
+fn not_names() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| NOT_NAMES.iter().chain(FILLER).chain(TAIL_WORDS).copied().collect())
 }
 
 /// Does `tokens[pos..]` start with the words of `words` (all inside `within`)?
@@ -124,15 +159,12 @@ fn words_at<'a>(tokens: &[Token], pos: usize, words: impl IntoIterator<Item = &'
     Some(end)
 }
 
-fn in_list(tok: &Token, list: &[&str]) -> bool {
-    list.iter().any(|w| tok.is(w))
-}
-
 /// Length of the filler/tail phrase at `pos`, if any.
 fn noise_at(tokens: &[Token], pos: usize, within: Span, lists: &[&[&str]]) -> Option<usize> {
-    lists.iter().flat_map(|l| l.iter()).find_map(|phrase| {
-        words_at(tokens, pos, phrase.split(' '), within).map(|end| end - pos)
-    })
+    lists
+        .iter()
+        .flat_map(|l| l.iter())
+        .find_map(|phrase| words_at(tokens, pos, phrase.split(' '), within).map(|end| end - pos))
 }
 
 /// Is every token in `[pos, within.end)` filler or a tail word?
@@ -165,9 +197,8 @@ fn is_name(tok: &Token) -> bool {
     (2..=12).contains(&len)
         && w.chars().all(|c| c.is_ascii_lowercase())
         && tok.canon.is_none()
-        && !in_list(tok, NOT_NAMES)
-        && !in_list(tok, FILLER)
-        && !in_list(tok, TAIL_WORDS)
+        && !not_names().contains(w)
+        && !not_names().contains(tok.two.as_str())
         && !NOT_NAME_SUFFIXES.iter().any(|s| len >= s.len() + 3 && w.ends_with(s))
         && !(len >= 6 && w.ends_with("ed"))
 }
@@ -184,17 +215,16 @@ fn match_items(tokens: &[Token], pos: usize, items: &[Item], within: Span, depth
     if depth > 64 {
         return None;
     }
-    if item.optional {
-        let strict = Item { elem: item.elem.clone(), optional: false };
-        let mut with: Vec<Item> = Vec::with_capacity(items.len());
-        with.push(strict);
-        with.extend_from_slice(rest);
-        if let Some(end) = match_items(tokens, pos, &with, within, depth + 1) {
-            return Some(end);
-        }
+    let found = match_elem(tokens, pos, &item.elem, rest, within, depth);
+    if found.is_none() && item.optional {
         return match_items(tokens, pos, rest, within, depth + 1);
     }
-    match &item.elem {
+    found
+}
+
+/// Match `elem` at `pos`, then `rest`.
+fn match_elem(tokens: &[Token], pos: usize, elem: &Elem, rest: &[Item], within: Span, depth: usize) -> Option<usize> {
+    match elem {
         Elem::Start => {
             if only_noise_before(tokens, pos, within) {
                 match_items(tokens, pos, rest, within, depth + 1)
@@ -233,6 +263,11 @@ fn match_items(tokens: &[Token], pos: usize, items: &[Item], within: Span, depth
 /// All non-empty occurrences of `pattern` in `within` (at most one per start position).
 pub(super) fn occurrences(tokens: &[Token], pattern: &Pattern, within: Span) -> Vec<Span> {
     (within.start..within.end)
+        .filter(|start| match (&pattern.first_words, tokens.get(*start)) {
+            (Some(words), Some(tok)) => could_start(tok, words),
+            (None, Some(_)) => true,
+            _ => false,
+        })
         .filter_map(|start| {
             let end = match_items(tokens, start, &pattern.items, within, 0)?;
             (end > start).then_some(Span { start, end })
