@@ -951,6 +951,151 @@ mod tests {
     }
 
     #[test]
+    fn v2_obfuscated_keywords() {
+        // Exact after normalisation (homoglyphs, invisible characters, math letters):
+        // still the per-se keyword.
+        let exact: &[Row] = &[
+            ("ЅТОР", false, OptOut, KW),
+            ("ѕтор", false, OptOut, KW),
+            ("sΤΟΡ", false, OptOut, KW),
+            ("st\u{200B}op", false, OptOut, KW),
+            ("un\u{2060}subscribe", false, OptOut, KW),
+            ("st\u{00AD}op", false, OptOut, KW),
+            ("\u{FEFF}stop", false, OptOut, KW),
+            ("𝓈𝓉𝑜𝓅", false, OptOut, KW),
+            ("ꜱᴛᴏᴘ", false, OptOut, KW),
+            ("🇸🇹🇴🇵", false, OptOut, KW),
+        ];
+        check_rows(exact, &ClassifierConfig::default());
+        // Decoded (leetspeak, misspellings, spelling out): ambiguous opt-outs.
+        let loose: &[Row] = &[
+            ("st0p", false, OptOut, PH),
+            ("5top", false, OptOut, PH),
+            ("un5ubscribe", false, OptOut, PH),
+            ("0pt out", false, OptOut, PH),
+            ("qu1t", false, OptOut, PH),
+            ("$top", false, OptOut, PH),
+            ("sotp", false, OptOut, PH),
+            ("unsubscirbe", false, OptOut, PH),
+            ("cancle", false, OptOut, PH),
+            ("opt-ot", false, OptOut, PH),
+            ("revok", false, OptOut, PH),
+            ("S T O P", false, OptOut, PH),
+            ("Q U I T", false, OptOut, PH),
+            ("St0p texting me", false, OptOut, PH),
+            ("quite texting me", false, OptOut, PH),
+        ];
+        check_rows(loose, &ClassifierConfig::default());
+    }
+
+    #[test]
+    fn v2_near_misses_stay_replies() {
+        let rows: &[Row] = &[
+            ("and", false, Reply, RE),
+            ("send", false, Reply, RE),
+            ("weekend", false, Reply, RE),
+            ("quiet", false, Reply, RE),
+            ("quite", false, Reply, RE),
+            ("shop", false, Reply, RE),
+            ("step", false, Reply, RE),
+            ("top", false, Reply, RE),
+            ("spot", false, Reply, RE),
+            ("pending", false, Reply, RE),
+            ("attend", false, Reply, RE),
+            ("recommend", false, Reply, RE),
+            ("cancer", false, Reply, RE),
+            ("testing", false, Reply, RE),
+            ("is it quiet at night?", false, Reply, RE),
+            ("the shop nearby?", false, Reply, RE),
+            ("I want to cancel my showing tomorrow", false, Reply, RE),
+            ("is the bus stop close?", false, Reply, RE),
+            ("don't stop sending me listings like this!", false, Reply, RE),
+            ("I quit my job so I need something cheaper", false, Reply, RE),
+            ("Any updates? Stop by anytime", false, Reply, RE),
+            ("is this the end unit?", false, Reply, RE),
+            ("what time does the open house end?", false, Reply, RE),
+            ("Is the number of bedrooms right? wrong number of baths listed", false, Reply, RE),
+            ("what's the HOA number?", false, Reply, RE),
+            ("This is not affordable", false, Reply, RE),
+            ("not now", false, Reply, RE),
+            ("I'm not sure", false, Reply, RE),
+            ("no me mandaron las fotos", false, Reply, RE),
+        ];
+        check_rows(rows, &ClassifierConfig::default());
+    }
+
+    #[test]
+    fn v2_revocation_families() {
+        let rows: &[Row] = &[
+            ("please cancel these texts", false, OptOut, PH),
+            ("I want to end this", false, OptOut, PH),
+            ("I revoke my consent", false, OptOut, PH),
+            ("Stop sending me this stuff", false, OptOut, PH),
+            ("I'm not interested, stop", false, OptOut, PH),
+            ("knock it off", false, OptOut, PH),
+            ("enough with the texts", false, OptOut, PH),
+            ("I never signed up for this", false, OptOut, PH),
+            ("who gave you my number, stop", false, OptOut, PH),
+            ("put me on your do not call list", false, OptOut, PH),
+            ("DNC", false, OptOut, PH),
+            ("dont txt me", false, OptOut, PH),
+            ("take this number off your list", false, OptOut, PH),
+            ("delete my info", false, OptOut, PH),
+            ("wrong #", false, OptOut, PH),
+            ("incorrect number", false, OptOut, PH),
+            ("this isn't Ana", false, OptOut, PH),
+            ("no Ana here", false, OptOut, PH),
+            ("not Ana", false, OptOut, PH),
+            ("I'm not Ana", false, OptOut, PH),
+            ("there is no Mike at this number", false, OptOut, PH),
+            ("new number, who dis", false, OptOut, PH),
+            ("no me manden mensajes", false, OptOut, PH),
+            ("ya no quiero mensajes", false, OptOut, PH),
+            ("borren mi número", false, OptOut, PH),
+            ("se equivocó de número", false, OptOut, PH),
+            ("no soy Ana", false, OptOut, PH),
+            ("cancelar suscripción", false, OptOut, PH),
+            ("baja", false, OptOut, PH),
+            ("detener", false, OptOut, PH),
+            ("quítenme de su lista", false, OptOut, PH),
+        ];
+        check_rows(rows, &ClassifierConfig::default());
+    }
+
+    #[test]
+    fn pattern_classes_exist() {
+        let all = tables::STRONG_PATTERNS
+            .iter()
+            .chain(tables::WEAK_PATTERNS)
+            .map(|r| r.pat)
+            .chain(tables::MASK_PATTERNS.iter().copied());
+        for pat in all {
+            for part in pat.split_whitespace() {
+                for alt in part.trim_end_matches('?').split('|') {
+                    if let Some(name) = alt.strip_prefix('@') {
+                        assert!(pattern::class(name).is_some(), "unknown class @{name} in {pat:?}");
+                    }
+                }
+            }
+        }
+        // Everything compiles (and is compiled once).
+        let c = pattern::compiled();
+        assert_eq!(c.strong.len(), tables::STRONG_PATTERNS.len());
+    }
+
+    #[test]
+    fn fuzzy_matching_is_one_edit() {
+        use super::normalize::one_edit;
+        assert!(one_edit("unsubscibe", "unsubscribe"));
+        assert!(one_edit("cancle", "cancel"));
+        assert!(one_edit("cancell", "cancel"));
+        assert!(!one_edit("canc", "cancel"));
+        assert!(!one_edit("", "ab"));
+        assert!(one_edit("", ""));
+        assert!(one_edit("a", ""));
+    }
+
+    #[test]
     fn default_config_is_empty() {
         let cfg = ClassifierConfig::default();
         assert!(cfg.extra_opt_out_phrases.is_empty());
