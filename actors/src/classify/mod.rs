@@ -1,34 +1,59 @@
-//! Consent classification of inbound SMS replies.
+//! Consent classification of inbound SMS replies (classifier version
+//! [`CLASSIFIER_VERSION`]).
 //!
 //! A lead replies to one of our texts and we must decide what the reply means for consent:
 //! an opt-out (revocation), an opt-in, a help request, or an ordinary reply.
 //!
-//! Why this is more than a keyword check: under the FCC revocation rule
-//! (FCC 24-18, 47 CFR 64.1200(a)(10)) consent may be revoked by *any reasonable means*.
-//! "stop", "quit", "end", "revoke", "opt out", "cancel" and "unsubscribe" are revocation
-//! *per se*, and other wording (misspellings, phrases, Spanish such as "no mas") must be
-//! honoured when a reasonable person would read it as revocation. Twilio's filter only
-//! catches single-word keywords, so the app must classify every message itself.
-//! A missed revocation costs $500-$1,500 per later text, so **when a message plausibly
-//! revokes consent it is treated as an opt-out** and marked `ambiguous = true` so an agent
-//! looks at it. Clear non-revocations ("can we stop by at 5?") stay ordinary replies.
+//! Why this is more than a keyword check: under the FCC revocation rule (FCC 24-24,
+//! Report and Order, 89 FR 15756, 47 CFR 64.1200(a)(10)) consent may be revoked by *any
+//! reasonable means*. "stop", "quit", "end", "revoke", "opt out", "cancel" and
+//! "unsubscribe" are revocation *per se*, and any other wording whose plain meaning is
+//! "stop contacting me" (paraphrases, misspellings, Spanish such as "no mas") must be
+//! honoured. Twilio's filter only catches single-word keywords, so the app must classify
+//! every message itself. A missed revocation costs $500-$1,500 per later text, so **when
+//! a message plausibly revokes consent it is treated as an opt-out** and marked
+//! `ambiguous = true` so an agent looks at it. Clear non-revocations ("can we stop by at
+//! 5?") stay ordinary replies.
 //!
-//! # Normalisation ([`normalize`])
-//! Compatibility decomposition (NFKD, a superset of NFD that also folds full-width and
-//! "fancy" letters such as `𝐒𝐓𝐎𝐏`), combining marks dropped (accents stripped), lowercase,
-//! apostrophes dropped (`don't` -> `dont`), hyphens/underscores and every other
-//! non-alphanumeric character (punctuation, emoji, symbols) turned into a space, whitespace
-//! collapsed and trimmed, and runs of 3+ identical letters squeezed to one
+//! The module is table-driven: every word list, phrase, pattern, homoglyph and misspelling
+//! lives in `tables.rs`; `normalize.rs` turns text into words; `pattern.rs` is a small
+//! word-pattern matcher (patterns are compiled once, in a `OnceLock`).
+//!
+//! # Normalisation
+//! Invisible characters (zero-width space/joiners U+200B-U+200D, word joiner U+2060, BOM
+//! U+FEFF, soft hyphen U+00AD, bidi marks) are removed, so they cannot split a keyword.
+//! Then compatibility decomposition (NFKD, which also folds full-width and mathematical
+//! letters such as `𝐒𝐓𝐎𝐏`, `𝓈𝓉𝑜𝓅`), combining marks dropped (accents stripped),
+//! look-alike letters mapped to Latin (Cyrillic/Greek homoglyphs such as `е о р с ѕ Т Ρ Ο`,
+//! Latin small capitals, regional-indicator letters), lowercase, apostrophes dropped
+//! (`don't` -> `dont`), `#` read as the word "number" (`wrong #`), hyphens/underscores and
+//! every other non-alphanumeric character (punctuation, emoji, symbols) turned into a
+//! space, whitespace collapsed and trimmed, and runs of 3+ identical letters squeezed to one
 //! (`stoppp` -> `stop`; `too`, `needs` are untouched). When matching, each word is compared
 //! in both its squeezed-to-1 and squeezed-to-2 form, so `calll` still matches `call`.
+//! [`normalize`] returns this normalised text.
 //!
-//! Internally the text is also split into *clauses* at sentence punctuation, emoji, symbols
-//! and line breaks (not at hyphens or apostrophes). Clauses are used by the heuristics and
-//! by non-revocation patterns, see below.
+//! Each word may also match *loosely* (never for the exact per-se keyword tier, so such
+//! matches are always `ambiguous`):
+//! * *leetspeak*, for words mixing letters with digits or `$ @ |`: `st0p`, `5top`, `qu1t`,
+//!   `un5ubscribe`, `0pt out`, `c@ncel`;
+//! * a curated *misspelling* table (`stpo`, `sotp`, `cancle`, `revok`, `opt ot`, `txt`...);
+//! * *fuzzy* matching: one edit (insertion, deletion, substitution, neighbour swap) away
+//!   from a few long words (`unsubscribe`, `cancel`, `revoke`, `texting`, `interested`...),
+//!   only for words of 6+ letters with the same first letter and not in an exclusion list
+//!   of real words (`cancer`, `testing`, `unsubscribed`...). Short words are never
+//!   fuzzy-matched, so `and`/`send`/`weekend`, `quiet`/`quite`, `shop`/`step`/`top`/`spot`
+//!   never become `end`/`quit`/`stop`;
+//! * *letter spacing*: a run of 3+ one-character words spelling an opt-out word (`S T O P`,
+//!   `s.t.o.p`, `Q U I T`) is read as that word.
+//!
+//! The text is also split into *clauses* at sentence punctuation, emoji, symbols and line
+//! breaks (not at hyphens or apostrophes). Clauses are used by patterns and heuristics.
 //!
 //! # Rules, in precedence order (first tier that fires wins)
 //! 1. **Empty** (nothing left after normalisation: whitespace, emoji, punctuation) -> `Reply`.
-//! 2. **Exact whole-message keywords** (never overridden by anything):
+//! 2. **Exact whole-message keywords** (never overridden by anything; exact spelling
+//!    after normalisation, no loose matching):
 //!    * opt-out: `stop`, `stopall`, `stop all`, `unsubscribe`, `cancel`, `end`, `quit`,
 //!      `revoke`, `optout`, `opt out` (`opt-out`), Spanish `alto`, `basta`, `cancelar`,
 //!      `para`, `parar` -> `OptOut`, rule `opt_out.keyword`, not ambiguous.
@@ -40,53 +65,81 @@
 //!      -> `OptIn`, rule `opt_in.keyword`. No filler allowed: re-consent must be unmistakable.
 //!    * help: `help`, `info`, `ayuda` -> `Help`, rule `help.keyword`. No filler allowed
 //!      ("Info on the HOA fees?" is a reply).
-//! 3. **Strong revocation phrases** anywhere on word boundaries ("stop texting",
-//!    "remove me", "wrong number", "leave me alone", "do not text", "no mas mensajes"...),
-//!    then `cfg.extra_opt_out_phrases` -> `OptOut`, `opt_out.phrase` /
-//!    `opt_out.custom_phrase`, ambiguous. A non-revocation pattern defeats a strong phrase
-//!    only if it *contains* that occurrence (e.g. "wrong number of bedrooms" contains
-//!    "wrong number"; "don't stop texting me" contains "stop texting"), so
-//!    "stop by? no, stop texting me" is still an opt-out.
-//! 4. **Non-revocation patterns** (built-in "stop by", "bus stop", "non stop",
-//!    "cancel my showing", "reschedule"... plus `cfg.extra_non_revocations`), each matched
-//!    within a single clause. They defeat every rule below.
+//! 3. **Strong revocations** -> `OptOut`, `opt_out.phrase` (`opt_out.custom_phrase` for
+//!    `cfg.extra_opt_out_phrases`), ambiguous:
+//!    * strong phrases anywhere on word boundaries, even across clauses ("stop texting",
+//!      "remove me", "wrong number", "leave me alone", "do not text", "no mas mensajes"...);
+//!    * strong patterns within a clause: wrong number/person in its forms ("wrong #",
+//!      "incorrect number", "you have the wrong one", "not the right person", "numero
+//!      equivocado", "se equivoco de numero", "new phone who dis"), do-not-call wording
+//!      ("DNC", "put me on your do not call list"), remove/delete/lose/forget/take off my
+//!      number or info ("take this number off your list", "delete my info", "borren mi
+//!      numero", "quitenme de su lista", "darme de baja"), consent withdrawal ("I revoke my
+//!      consent", "I do not consent"), go-away wording ("leave me alone", "knock it off",
+//!      "buzz off", "cease and desist").
+//!
+//!    A non-revocation (tier 4) defeats a strong revocation only if it *contains* that
+//!    occurrence (e.g. "wrong number of bedrooms" contains "wrong number"; "don't stop
+//!    texting me" contains "stop texting"), so "stop by? no, stop texting me" is still an
+//!    opt-out.
+//! 4. **Non-revocations** (built-in phrases and patterns such as "stop by", "bus stop",
+//!    "non stop", "cancel my showing", "end unit", "quit my job", "wrong number of baths",
+//!    "reschedule", plus `cfg.extra_non_revocations`), each matched within a single
+//!    clause. They defeat the weak rules below that they *overlap*.
 //! 5. **Weak rules** -> `OptOut`, `opt_out.phrase`, ambiguous:
-//!    * *soft whole messages*, suppressed if any non-revocation pattern occurs in the
-//!      message: the keywords that are also ordinary words (`cancel`, `end`, the Spanish
-//!      ones) with filler or repeated ("cancel please", "ya basta"); a keyword misspelled
-//!      only by doubled letters ("stopp"); known misspellings ("stpo", "unsub"); a keyword
-//!      spelled out ("S T O P"); flat refusals ("not interested", "no more", "enough",
-//!      "remove", "go away", "do not disturb").
-//!    * *weak phrases* anywhere ("please stop", "stop it", "no mas", "deja de",
-//!      "unsubscribe"...), unless the occurrence *overlaps* a non-revocation pattern
-//!      ("please stop by" is a reply).
+//!    * *soft whole messages*, suppressed if any non-revocation occurs in the message: the
+//!      keywords that are also ordinary words (`cancel`, `end`, the Spanish ones) with
+//!      filler or repeated ("cancel please", "ya basta"); a keyword spelled loosely
+//!      ("stopp", "st0p", "stpo", "S T O P"); flat refusals ("not interested", "no
+//!      thanks", "no more", "enough", "remove", "go away", "baja", "no me interesa").
+//!    * *weak phrases and patterns* anywhere: a per-se word used as a request ("please
+//!      cancel these texts", "I want to end this", "quit texting me", "I'd like to
+//!      cancel", "opt out of these texts"), do-not-contact wording ("don't contact me
+//!      again", "dont txt me", "no more messages"), refusals ("not interested, stop",
+//!      "enough with the texts", "sick of these messages", "I never signed up for this",
+//!      "who gave you my number", "I don't know you"), wrong-person notices ("this isn't
+//!      Ana", "not Ana", "I'm not Ana", "no Ana here", "there is no Mike at this number",
+//!      "no soy Ana"), and Spanish requests ("no me escriban", "dejen de escribirme", "ya
+//!      no quiero mensajes", "cancelar suscripcion", "no mas").
 //!    * *first/last word*: the first or last word of a clause (ignoring filler) is `stop`,
 //!      `stopall`, `stop all`, `unsubscribe`, `optout`, `opt out` or `revoke`
-//!      ("Stop. Who is this?", "I said stop!"), unless it overlaps a non-revocation pattern.
-//!      `cancel`, `end` and `quit` are deliberately excluded: "cancel my showing" and
-//!      "when does the open house end" are ordinary sentences.
+//!      ("Stop. Who is this?", "I said stop!"). `cancel`, `end` and `quit` are
+//!      deliberately excluded: "cancel my showing" and "when does the open house end" are
+//!      ordinary sentences.
 //!    * *refusal + channel*: a refusal cue (`stop`, `unsubscribe`, `opt out`, `quit`,
 //!      `revoke`, `cease`, `don't want`, `no more`, `no longer`, `enough`, `too many`,
-//!      `basta`, `no quiero`...) not overlapping a non-revocation pattern, and a channel noun
-//!      (`text`, `texts`, `messages`, `sms`, `mensajes`...) in the same clause ("I want to
-//!      opt out of these texts", "I don't want these messages").
-//! 6. Otherwise -> `Reply`, rule `reply`. `matched` then holds the first non-revocation
-//!    pattern found (useful on the audit timeline), or `None`.
+//!      `basta`, `no quiero`...) and a channel noun (`text`, `texts`, `messages`, `sms`,
+//!      `mensajes`...) in the same clause ("I don't want these messages").
 //!
-//! Summary: exact keyword > strong revocation phrase > non-revocation pattern >
-//! weak rules > reply.
+//!    Each weak rule is defeated by a non-revocation that overlaps the occurrence ("please
+//!    stop by" is a reply).
+//! 6. Otherwise -> `Reply`, rule `reply`. `matched` then holds the first non-revocation
+//!    found (useful on the audit timeline), or `None`.
+//!
+//! Summary: exact keyword > strong revocation > non-revocation > weak rules > reply.
 //!
 //! How ambiguity is resolved: everything below the exact keywords that plausibly revokes
-//! is an opt-out with `ambiguous = true` (so an agent is notified). A non-revocation
-//! pattern only neutralises the occurrences it overlaps (weak rules) or contains (strong
-//! phrases), never the whole message, so "cancel my appointment. please stop" is still an
-//! opt-out. Revocation phrases may span clause boundaries, non-revocation patterns may not
-//! ("stop. by the way..." is an opt-out): both choices err towards opt-out.
+//! is an opt-out with `ambiguous = true` (so an agent is notified). A non-revocation only
+//! neutralises the occurrences it overlaps (weak rules) or contains (strong rules), never
+//! the whole message, so "cancel my appointment. please stop" is still an opt-out.
+//! Revocation phrases may span clause boundaries, non-revocations may not ("stop. by the
+//! way..." is an opt-out): both choices err towards opt-out.
 //!
-//! The function is pure (no I/O, no global state) and never panics.
+//! The function is pure (no I/O; the only global state is the immutable compiled pattern
+//! table) and never panics.
+
+mod normalize;
+mod pattern;
+mod tables;
 
 use serde::{Deserialize, Serialize};
-use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+
+use normalize::{dedup_letters, tokenize, Token};
+use tables::*;
+
+/// Version of the classification rules. Record it with every decision: the same text may
+/// classify differently under another version.
+pub const CLASSIFIER_VERSION: &str = "2";
 
 // ---------------------------------------------------------------------------------------
 // Rule ids (stable: they are recorded on the audit timeline).
@@ -97,7 +150,7 @@ pub const CLASSIFIER_VERSION: &str = "1";
 
 /// Whole message is a per-se opt-out keyword (possibly with polite filler).
 pub const RULE_OPTOUT_KEYWORD: &str = "opt_out.keyword";
-/// Built-in phrase or heuristic judged to revoke consent (always ambiguous).
+/// Built-in phrase, pattern or heuristic judged to revoke consent (always ambiguous).
 pub const RULE_OPTOUT_PHRASE: &str = "opt_out.phrase";
 /// A phrase from `ClassifierConfig::extra_opt_out_phrases` (always ambiguous).
 pub const RULE_OPTOUT_CUSTOM_PHRASE: &str = "opt_out.custom_phrase";
@@ -107,279 +160,6 @@ pub const RULE_OPTIN_KEYWORD: &str = "opt_in.keyword";
 pub const RULE_HELP_KEYWORD: &str = "help.keyword";
 /// Ordinary reply.
 pub const RULE_REPLY: &str = "reply";
-
-// ---------------------------------------------------------------------------------------
-// Tables. Every entry is already in normalised form (a unit test checks this), words are
-// separated by single spaces. Longer entries come before their prefixes where it matters.
-// ---------------------------------------------------------------------------------------
-
-/// Per-se opt-out keywords: FCC list, Twilio defaults (STOPALL, OPTOUT) and Spanish.
-/// Only count when they are the whole message (after filler, see below).
-const OPT_OUT_KEYWORDS: &[&str] = &[
-    "stop all",
-    "stopall",
-    "stop",
-    "unsubscribe",
-    "cancel",
-    "end",
-    "quit",
-    "revoke",
-    "opt out",
-    "optout",
-    "alto",
-    "basta",
-    "cancelar",
-    "para",
-    "parar",
-];
-
-/// Opt-out keywords whose meaning does not change with filler or repetition.
-/// "cancel", "end" and the Spanish words are ordinary words too, so with filler they are
-/// only a soft (ambiguous) opt-out.
-const FILLER_SAFE_OPT_OUT_KEYWORDS: &[&str] =
-    &["stop all", "stopall", "stop", "unsubscribe", "quit", "revoke", "opt out", "optout"];
-
-/// Polite filler that does not change the meaning of a keyword ("stop please").
-const FILLER: &[&str] = &[
-    "thank you",
-    "thank u",
-    "por favor",
-    "please",
-    "pls",
-    "plz",
-    "plez",
-    "plse",
-    "now",
-    "thanks",
-    "thx",
-    "thnx",
-    "ty",
-    "ok",
-    "okay",
-    "k",
-    "just",
-    "already",
-    "asap",
-    "sorry",
-    "gracias",
-    "ya",
-];
-
-/// Opt-in keywords that count whatever the current consent state (Twilio semantics).
-const OPT_IN_KEYWORDS: &[&str] = &["start", "unstop"];
-
-/// Opt-in keywords that only count when the lead is currently opted out: "yes" is
-/// otherwise an ordinary answer to a question.
-const OPT_IN_WHEN_OPTED_OUT: &[&str] = &["yes"];
-
-/// Help keywords (Twilio HELP/INFO plus Spanish).
-const HELP_KEYWORDS: &[&str] = &["help", "info", "ayuda"];
-
-/// Whole-message texts (after filler) that plausibly revoke but are not per-se keywords:
-/// common misspellings and flat refusals.
-const SOFT_WHOLE_MESSAGE_OPT_OUTS: &[&str] = &[
-    "not interested",
-    "im not interested",
-    "i am not interested",
-    "no longer interested",
-    "im no longer interested",
-    "go away",
-    "no more",
-    "enough",
-    "remove",
-    "do not disturb",
-    "stp",
-    "stpo",
-    "sotp",
-    "unsub",
-    "unsuscribe",
-    "unsubcribe",
-    "unsubscibe",
-];
-
-/// Phrases that revoke consent wherever they appear. Only a non-revocation pattern that
-/// contains the whole occurrence can defeat them.
-const STRONG_PHRASES: &[&str] = &[
-    "stop texting",
-    "stop text",
-    "stop texts",
-    "stop txt",
-    "stop txting",
-    "stop messaging me",
-    "stop messaging",
-    "stop sending",
-    "stop contacting",
-    "stop calling",
-    "stop the texts",
-    "stop these texts",
-    "stop the messages",
-    "stop these messages",
-    "stop bothering",
-    "stop harassing",
-    "stop spamming",
-    "stop at once",
-    "cease and desist",
-    "remove me",
-    "remove my number",
-    "take me off",
-    "take my number off",
-    "dont text",
-    "don t text",
-    "do not text",
-    "dont contact",
-    "don t contact",
-    "do not contact",
-    "no more texts",
-    "no more text",
-    "no more messages",
-    "leave me alone",
-    "wrong number",
-    "wrong person",
-    "not interested stop",
-    "unsubscribe me",
-    "opt me out",
-    "lose my number",
-    "delete my number",
-    "delete me",
-    "quit texting",
-    "quit messaging",
-    "fuck off",
-    "f off",
-    "piss off",
-    "no mas mensajes",
-    "no mas textos",
-    "no quiero mensajes",
-    "no quiero mas mensajes",
-    "borrame",
-    "eliminame",
-    "numero equivocado",
-    "persona equivocada",
-    "darme de baja",
-    "dar de baja",
-    "no me contacte",
-    "no me contacten",
-    "no me contactes",
-    "no me moleste",
-    "no me molesten",
-    "no me molestes",
-];
-
-/// Phrases that probably revoke but also occur in ordinary sentences; any overlapping
-/// non-revocation pattern defeats them ("please stop by", "no mas de 300 mil").
-const WEAK_PHRASES: &[&str] = &[
-    "please stop",
-    "stop it",
-    "quit it",
-    "never text",
-    "dont message",
-    "do not message",
-    "no mas",
-    "deja de",
-    "dejen de",
-    "no me escriba",
-    "no me escriban",
-    "no me escribas",
-    "no me mande",
-    "no me manden",
-    "no longer interested",
-    "unsubscribe",
-    "optout",
-    "stopall",
-];
-
-/// Ordinary uses of "stop", "cancel" etc. Matched within one clause. They defeat weak
-/// phrases and heuristics they overlap, and strong phrases they contain.
-const NON_REVOCATIONS: &[&str] = &[
-    "stop by",
-    "stop in",
-    "stop over",
-    "stop at",
-    "stop sign",
-    "stop light",
-    "bus stop",
-    "train stop",
-    "subway stop",
-    "next stop",
-    "last stop",
-    "first stop",
-    "one stop",
-    "pit stop",
-    "truck stop",
-    "non stop",
-    "nonstop",
-    "dont stop texting",
-    "dont stop sending",
-    "dont stop messaging",
-    "do not stop texting",
-    "do not stop sending",
-    "do not stop messaging",
-    "dont stop",
-    "do not stop",
-    "cant stop",
-    "cannot stop",
-    "cancel my showing",
-    "cancel the showing",
-    "cancel my appointment",
-    "cancel the appointment",
-    "cancel my tour",
-    "cancel the tour",
-    "cancel our",
-    "reschedule",
-    "wrong number of",
-    "no mas de",
-    "no mas que",
-];
-
-/// Keywords that make a clause an opt-out when they are its first or last word.
-/// Deliberately not "cancel", "end", "quit": those start/end ordinary sentences.
-const EDGE_KEYWORDS: &[&str] = &["stop all", "stopall", "stop", "unsubscribe", "opt out", "optout", "revoke"];
-
-/// Refusal cues that, together with a channel noun in the same clause, read as
-/// revocation ("opt out of these texts", "I don't want these messages", "basta de
-/// mensajes"). Not "cancel"/"end": "cancel the 3pm, I'll text you" is ordinary.
-const REFUSAL_CUES: &[&str] = &[
-    "stop",
-    "stopall",
-    "unsubscribe",
-    "opt out",
-    "optout",
-    "quit",
-    "revoke",
-    "cease",
-    "dont want",
-    "do not want",
-    "dont need",
-    "do not need",
-    "no more",
-    "no longer",
-    "enough",
-    "too many",
-    "basta",
-    "parar",
-    "no quiero",
-];
-
-/// Nouns naming our channel ("opt out of these texts").
-const CHANNEL_NOUNS: &[&str] = &[
-    "text",
-    "texts",
-    "texting",
-    "txt",
-    "txts",
-    "txting",
-    "message",
-    "messages",
-    "messaging",
-    "msg",
-    "msgs",
-    "sms",
-    "mensajes",
-    "textos",
-];
-
-/// Whole-message texts shorter than the single-word keywords get spelled out letter by
-/// letter ("S T O P", "s.t.o.p"); these are the spellings checked.
-const SPELLED_OUT_OPT_OUTS: &[&str] = &["stop", "stopall", "unsubscribe", "optout", "quit", "end"];
 
 // ---------------------------------------------------------------------------------------
 // Public API
@@ -407,7 +187,7 @@ pub struct Classification {
     /// "opt_out.custom_phrase", "opt_in.keyword", "help.keyword", "reply".
     pub rule: &'static str,
     /// The keyword/phrase that matched (normalised form), if any. For a `Reply` this is the
-    /// first non-revocation pattern found in the text, if any.
+    /// first non-revocation found in the text, if any.
     pub matched: Option<String>,
     /// True when the text was treated as an opt-out but is not a per-se keyword (a person should look).
     pub ambiguous: bool,
@@ -452,15 +232,13 @@ pub fn classify(text: &str, opted_out: bool, cfg: &ClassifierConfig) -> Classifi
     Classification::reply(masks.first().map(|m| m.pattern.clone()))
 }
 
-/// The normalisation used for matching: lowercase, accents stripped (NFD then drop combining marks),
-/// punctuation/emoji/symbols turned into spaces, whitespace collapsed and trimmed,
-/// and runs of 3+ identical letters squeezed to one ("stoppp" -> "stop", "pleeease" -> "please").
-/// Be careful: squeezing must not break words like "needs" or "too"; only 3+ repeats are squeezed
-/// and then try both the squeezed-to-1 and squeezed-to-2 forms when matching if needed.
-///
-/// Details: compatibility decomposition (NFKD) is used, apostrophes are dropped
-/// ("don't" -> "dont") rather than turned into spaces, hyphens become spaces
-/// ("opt-out" -> "opt out").
+/// The normalisation used for matching: invisible characters removed, compatibility
+/// decomposition (NFKD), accents stripped, look-alike letters mapped to Latin, lowercase,
+/// apostrophes dropped ("don't" -> "dont"), `#` read as "number", punctuation/emoji/symbols
+/// and hyphens turned into spaces ("opt-out" -> "opt out"), whitespace collapsed and
+/// trimmed, and runs of 3+ identical letters squeezed to one ("stoppp" -> "stop",
+/// "pleeease" -> "please"; "needs", "too" survive: only 3+ repeats are squeezed, and
+/// matching also tries the squeezed-to-2 form).
 pub fn normalize(text: &str) -> String {
     let tokens = tokenize(text);
     let words: Vec<&str> = tokens.iter().map(|t| t.one.as_str()).collect();
@@ -475,136 +253,6 @@ impl Classification {
     fn reply(matched: Option<String>) -> Self {
         Classification { intent: Intent::Reply, rule: RULE_REPLY, matched, ambiguous: false }
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// Tokenisation
-// ---------------------------------------------------------------------------------------
-
-/// One normalised word.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Token {
-    /// Runs of 3+ identical letters squeezed to one ("stoppp" -> "stop").
-    one: String,
-    /// Runs of 3+ identical letters squeezed to two ("calll" -> "call").
-    two: String,
-    /// Index of the clause (split at sentence punctuation, emoji, line breaks).
-    clause: usize,
-}
-
-impl Token {
-    fn new(raw: &str, clause: usize) -> Self {
-        Token { one: squeeze(raw, 1), two: squeeze(raw, 2), clause }
-    }
-
-    /// Does this token spell the (normalised) pattern word?
-    fn is(&self, word: &str) -> bool {
-        self.one == word || self.two == word
-    }
-}
-
-/// What a character becomes after normalisation.
-enum Piece {
-    Letter(char),
-    Space,
-    ClauseBreak,
-}
-
-fn is_apostrophe(c: char) -> bool {
-    matches!(c, '\'' | '`' | '\u{00B4}' | '\u{2018}' | '\u{2019}' | '\u{201B}' | '\u{02BC}' | '\u{2032}')
-}
-
-/// Characters that separate words but not clauses ("opt-out", "non-stop").
-fn is_word_joiner(c: char) -> bool {
-    matches!(c, '-' | '_' | '\u{2010}' | '\u{2011}')
-}
-
-fn is_line_break(c: char) -> bool {
-    matches!(c, '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}')
-}
-
-fn piece(c: char) -> Piece {
-    if c.is_alphanumeric() {
-        Piece::Letter(c)
-    } else if is_word_joiner(c) || (c.is_whitespace() && !is_line_break(c)) {
-        Piece::Space
-    } else {
-        Piece::ClauseBreak
-    }
-}
-
-/// Feed the normalised character stream of `text` to `sink`.
-fn for_each_piece(text: &str, mut sink: impl FnMut(Piece)) {
-    for raw in text.chars() {
-        // Dropped before decomposition: U+00B4 would decompose into space + accent.
-        if is_apostrophe(raw) {
-            continue;
-        }
-        decompose_compatible(raw, |d| {
-            if is_combining_mark(d) || is_apostrophe(d) {
-                return;
-            }
-            for lower in d.to_lowercase() {
-                // to_lowercase can emit combining marks ('İ' -> "i\u{307}").
-                if !is_combining_mark(lower) {
-                    sink(piece(lower));
-                }
-            }
-        });
-    }
-}
-
-fn tokenize(text: &str) -> Vec<Token> {
-    let mut tokens = Vec::new();
-    let mut word = String::new();
-    let mut clause = 0usize;
-    for_each_piece(text, |p| match p {
-        Piece::Letter(c) => word.push(c),
-        Piece::Space => flush(&mut word, &mut tokens, clause),
-        Piece::ClauseBreak => {
-            flush(&mut word, &mut tokens, clause);
-            clause += 1;
-        }
-    });
-    flush(&mut word, &mut tokens, clause);
-    tokens
-}
-
-fn flush(word: &mut String, tokens: &mut Vec<Token>, clause: usize) {
-    if !word.is_empty() {
-        tokens.push(Token::new(word, clause));
-        word.clear();
-    }
-}
-
-/// Squeeze runs of 3+ identical letters down to `keep` copies. Digits and shorter runs
-/// are left alone so "too", "needs" and "1000" survive.
-fn squeeze(word: &str, keep: usize) -> String {
-    let mut out = String::with_capacity(word.len());
-    let mut chars = word.chars().peekable();
-    while let Some(c) = chars.next() {
-        let mut run = 1usize;
-        while chars.next_if_eq(&c).is_some() {
-            run += 1;
-        }
-        let n = if run >= 3 && c.is_alphabetic() { keep.min(run) } else { run };
-        out.extend(std::iter::repeat_n(c, n));
-    }
-    out
-}
-
-/// Collapse every run of identical characters to one ("stopp" -> "stop"). Only used for
-/// the soft misspelling check on whole messages.
-fn dedup_letters(word: &str) -> String {
-    let mut out = String::with_capacity(word.len());
-    let mut last = None;
-    for c in word.chars() {
-        if last != Some(c) {
-            out.push(c);
-        }
-        last = Some(c);
-    }
-    out
 }
 
 fn normalized_phrases(phrases: &[String]) -> Vec<String> {
@@ -632,21 +280,37 @@ impl Span {
     }
 }
 
-/// A non-revocation pattern occurrence.
+/// A non-revocation occurrence.
 #[derive(Debug, Clone)]
 struct Mask {
     span: Span,
     pattern: String,
 }
 
+/// How words are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spelling {
+    /// Normalised spelling only (per-se keywords).
+    Exact,
+    /// Also leetspeak, misspellings, letter spacing.
+    Loose,
+}
+
+fn word_matches(tok: &Token, word: &str, spelling: Spelling) -> bool {
+    match spelling {
+        Spelling::Exact => tok.is_exactly(word),
+        Spelling::Loose => tok.is(word),
+    }
+}
+
 /// Does `phrase` occur in `tokens` starting at `start`? With `same_clause`, every word
 /// must come from one clause.
-fn matches_at(tokens: &[Token], start: usize, phrase: &str, same_clause: bool) -> Option<Span> {
+fn matches_at(tokens: &[Token], start: usize, phrase: &str, same_clause: bool, spelling: Spelling) -> Option<Span> {
     let first = tokens.get(start)?;
     let mut end = start;
     for word in phrase.split(' ').filter(|w| !w.is_empty()) {
         let tok = tokens.get(end)?;
-        if !tok.is(word) || (same_clause && tok.clause != first.clause) {
+        if !word_matches(tok, word, spelling) || (same_clause && tok.clause != first.clause) {
             return None;
         }
         end += 1;
@@ -656,7 +320,7 @@ fn matches_at(tokens: &[Token], start: usize, phrase: &str, same_clause: bool) -
 
 /// All occurrences of `phrase` in `tokens`.
 fn occurrences(tokens: &[Token], phrase: &str, same_clause: bool) -> Vec<Span> {
-    (0..tokens.len()).filter_map(|i| matches_at(tokens, i, phrase, same_clause)).collect()
+    (0..tokens.len()).filter_map(|i| matches_at(tokens, i, phrase, same_clause, Spelling::Loose)).collect()
 }
 
 /// Occurrences of `phrase` inside the token range `within` (absolute spans). Keeps the
@@ -670,8 +334,8 @@ fn occurrences_in(tokens: &[Token], within: Span, phrase: &str) -> Vec<Span> {
 }
 
 /// Is `tokens` exactly `phrase`?
-fn is_exactly(tokens: &[Token], phrase: &str) -> bool {
-    matches_at(tokens, 0, phrase, false).is_some_and(|s| s.end == tokens.len())
+fn is_exactly(tokens: &[Token], phrase: &str, spelling: Spelling) -> bool {
+    matches_at(tokens, 0, phrase, false, spelling).is_some_and(|s| s.end == tokens.len())
 }
 
 /// Is `tokens` `phrase` up to doubled letters ("stopp" ~ "stop")?
@@ -682,7 +346,7 @@ fn is_loosely(tokens: &[Token], phrase: &str) -> bool {
 
 /// Length of the filler phrase starting at `start`, if any.
 fn filler_at(tokens: &[Token], start: usize) -> Option<usize> {
-    FILLER.iter().find_map(|f| matches_at(tokens, start, f, false)).map(|s| s.end - s.start)
+    FILLER.iter().find_map(|f| matches_at(tokens, start, f, false, Spelling::Loose)).map(|s| s.end - s.start)
 }
 
 /// `tokens` with all filler removed, and whether anything was removed.
@@ -740,6 +404,25 @@ fn clauses(tokens: &[Token]) -> Vec<Span> {
     spans
 }
 
+/// The normalised text of `span`, for `Classification::matched`.
+fn text_of(tokens: &[Token], span: Span) -> String {
+    let words: Vec<&str> = tokens.get(span.start..span.end).unwrap_or(&[]).iter().map(|t| t.one.as_str()).collect();
+    words.join(" ")
+}
+
+/// Occurrences of a compiled pattern: per clause, or over the whole message.
+fn pattern_occurrences(tokens: &[Token], clause_spans: &[Span], p: &pattern::Pattern) -> Vec<Span> {
+    if p.message {
+        return pattern::occurrences(tokens, p, Span { start: 0, end: tokens.len() });
+    }
+    clause_spans.iter().flat_map(|c| pattern::occurrences(tokens, p, *c)).collect()
+}
+
+/// Is the pattern switched off by one of its `unless` phrases?
+fn switched_off(tokens: &[Token], p: &pattern::Pattern) -> bool {
+    p.unless.iter().any(|u| !occurrences(tokens, u, false).is_empty())
+}
+
 // ---------------------------------------------------------------------------------------
 // Rule tiers
 // ---------------------------------------------------------------------------------------
@@ -753,13 +436,14 @@ struct KeywordMessage {
 }
 
 /// Read the message as one or more opt-out keywords surrounded by filler, or `None`.
-fn keyword_message(tokens: &[Token]) -> Option<KeywordMessage> {
+fn keyword_message(tokens: &[Token], spelling: Spelling) -> Option<KeywordMessage> {
     let (core, had_filler) = without_filler(tokens);
     let mut parsed: Option<KeywordMessage> = None;
     let mut i = 0;
     while i < core.len() {
         // OPT_OUT_KEYWORDS lists "stop all" before "stop", so the longest wins.
-        let (kw, span) = OPT_OUT_KEYWORDS.iter().find_map(|kw| matches_at(&core, i, kw, false).map(|s| (*kw, s)))?;
+        let (kw, span) =
+            OPT_OUT_KEYWORDS.iter().find_map(|kw| matches_at(&core, i, kw, false, spelling).map(|s| (*kw, s)))?;
         let safe = FILLER_SAFE_OPT_OUT_KEYWORDS.contains(&kw);
         let entry = parsed.get_or_insert(KeywordMessage { first: kw, count: 0, any_filler_safe: false, had_filler });
         entry.count += 1;
@@ -771,7 +455,7 @@ fn keyword_message(tokens: &[Token]) -> Option<KeywordMessage> {
 
 /// Tier 2: the whole message is a keyword. Never overridden.
 fn exact_keyword(tokens: &[Token], opted_out: bool) -> Option<Classification> {
-    if let Some(kw) = keyword_message(tokens) {
+    if let Some(kw) = keyword_message(tokens, Spelling::Exact) {
         let bare = kw.count == 1 && !kw.had_filler;
         if bare || kw.any_filler_safe {
             return Some(Classification::opt_out(RULE_OPTOUT_KEYWORD, kw.first, false));
@@ -781,7 +465,7 @@ fn exact_keyword(tokens: &[Token], opted_out: bool) -> Option<Classification> {
     let opt_in = OPT_IN_KEYWORDS
         .iter()
         .chain(if opted_out { OPT_IN_WHEN_OPTED_OUT } else { &[] })
-        .find(|kw| is_exactly(tokens, kw));
+        .find(|kw| is_exactly(tokens, kw, Spelling::Exact));
     if let Some(kw) = opt_in {
         return Some(Classification {
             intent: Intent::OptIn,
@@ -790,7 +474,7 @@ fn exact_keyword(tokens: &[Token], opted_out: bool) -> Option<Classification> {
             ambiguous: false,
         });
     }
-    HELP_KEYWORDS.iter().find(|kw| is_exactly(tokens, kw)).map(|kw| Classification {
+    HELP_KEYWORDS.iter().find(|kw| is_exactly(tokens, kw, Spelling::Exact)).map(|kw| Classification {
         intent: Intent::Help,
         rule: RULE_HELP_KEYWORD,
         matched: Some((*kw).to_string()),
@@ -807,6 +491,12 @@ fn non_revocation_masks(tokens: &[Token], custom: &[String]) -> Vec<Mask> {
             occurrences(tokens, pattern, true).into_iter().map(move |span| Mask { span, pattern: pattern.to_string() })
         })
         .collect();
+    let clause_spans = clauses(tokens);
+    for p in &pattern::compiled().masks {
+        for span in pattern_occurrences(tokens, &clause_spans, p) {
+            masks.push(Mask { span, pattern: text_of(tokens, span) });
+        }
+    }
     masks.sort_by_key(|m| m.span.start);
     masks
 }
@@ -819,29 +509,23 @@ fn contained_in_mask(span: Span, masks: &[Mask]) -> bool {
     masks.iter().any(|m| m.span.contains(span))
 }
 
-/// Tier 5a: whole message is a soft opt-out (weak keyword with filler, misspelled keyword,
-/// flat refusal). Any non-revocation pattern in such a short message wins.
+/// Tier 5a: whole message is a soft opt-out (weak keyword with filler, loosely spelled
+/// keyword, flat refusal). Any non-revocation in such a short message wins.
 fn soft_whole_message(tokens: &[Token], masks: &[Mask]) -> Option<Classification> {
     if !masks.is_empty() {
         return None;
     }
-    let matched = keyword_message(tokens).map(|kw| kw.first).or_else(|| {
+    let matched = keyword_message(tokens, Spelling::Loose).map(|kw| kw.first).or_else(|| {
         let (core, _) = without_filler(tokens);
         let misspelled = OPT_OUT_KEYWORDS.iter().find(|kw| is_loosely(&core, kw));
-        let refusal = || SOFT_WHOLE_MESSAGE_OPT_OUTS.iter().find(|p| is_exactly(&core, p));
-        misspelled.or_else(refusal).copied().or_else(|| spelled_out(&core))
+        let refusal = || {
+            SOFT_WHOLE_MESSAGE_OPT_OUTS
+                .iter()
+                .find(|p| is_exactly(&core, p, Spelling::Loose) || is_exactly(tokens, p, Spelling::Loose))
+        };
+        misspelled.or_else(refusal).copied()
     })?;
     Some(Classification::opt_out(RULE_OPTOUT_PHRASE, matched, true))
-}
-
-/// "S T O P": two or more one-letter words that spell an opt-out keyword.
-fn spelled_out(tokens: &[Token]) -> Option<&'static str> {
-    let single_letters = tokens.len() >= 2 && tokens.iter().all(|t| t.one.chars().count() == 1);
-    if !single_letters {
-        return None;
-    }
-    let joined: String = tokens.iter().map(|t| t.one.as_str()).collect();
-    SPELLED_OUT_OPT_OUTS.iter().copied().find(|kw| *kw == joined)
 }
 
 /// The longest occurrence of any phrase that `keep` accepts.
@@ -862,21 +546,36 @@ fn longest_phrase<'a>(
     best.map(|(_, p)| p)
 }
 
-/// Tier 3: strong phrases, built-in then custom. Defeated only by a containing mask.
+/// The first occurrence (in table order) of a compiled pattern that `keep` accepts.
+fn first_pattern(tokens: &[Token], patterns: &[pattern::Pattern], keep: impl Fn(Span) -> bool) -> Option<String> {
+    let clause_spans = clauses(tokens);
+    patterns.iter().filter(|p| !switched_off(tokens, p)).find_map(|p| {
+        pattern_occurrences(tokens, &clause_spans, p).into_iter().find(|s| keep(*s)).map(|s| text_of(tokens, s))
+    })
+}
+
+/// Tier 3: strong phrases and patterns, then custom phrases. Defeated only by a
+/// containing mask.
 fn strong_phrase(tokens: &[Token], masks: &[Mask], custom: &[String]) -> Option<Classification> {
     let keep = |span| !contained_in_mask(span, masks);
     if let Some(p) = longest_phrase(tokens, STRONG_PHRASES.iter().copied(), keep) {
         return Some(Classification::opt_out(RULE_OPTOUT_PHRASE, p, true));
     }
+    if let Some(found) = first_pattern(tokens, &pattern::compiled().strong, keep) {
+        return Some(Classification::opt_out(RULE_OPTOUT_PHRASE, &found, true));
+    }
     longest_phrase(tokens, custom.iter().map(String::as_str), keep)
         .map(|p| Classification::opt_out(RULE_OPTOUT_CUSTOM_PHRASE, p, true))
 }
 
-/// Tier 5b: weak phrases, defeated by any overlapping mask.
+/// Tier 5b: weak phrases and patterns, defeated by any overlapping mask.
 fn weak_phrase(tokens: &[Token], masks: &[Mask]) -> Option<Classification> {
     let keep = |span| !overlaps_mask(span, masks);
-    longest_phrase(tokens, WEAK_PHRASES.iter().copied(), keep)
-        .map(|p| Classification::opt_out(RULE_OPTOUT_PHRASE, p, true))
+    if let Some(p) = longest_phrase(tokens, WEAK_PHRASES.iter().copied(), keep) {
+        return Some(Classification::opt_out(RULE_OPTOUT_PHRASE, p, true));
+    }
+    first_pattern(tokens, &pattern::compiled().weak, keep)
+        .map(|found| Classification::opt_out(RULE_OPTOUT_PHRASE, &found, true))
 }
 
 /// Tier 5c/5d: per-clause heuristics, defeated by any overlapping mask.
@@ -922,6 +621,7 @@ fn refusal_and_channel(tokens: &[Token], clause: Span, masks: &[Mask]) -> Option
 
 #[cfg(test)]
 mod tests {
+    use super::normalize::squeeze;
     use super::*;
     use Intent::{Help, OptIn, OptOut, Reply};
 
@@ -1251,6 +951,151 @@ mod tests {
         let cfg =
             ClassifierConfig { extra_non_revocations: vec!["not interested".into()], ..ClassifierConfig::default() };
         check_rows(&[("Not interested", false, Reply, RE)], &cfg);
+    }
+
+    #[test]
+    fn v2_obfuscated_keywords() {
+        // Exact after normalisation (homoglyphs, invisible characters, math letters):
+        // still the per-se keyword.
+        let exact: &[Row] = &[
+            ("ЅТОР", false, OptOut, KW),
+            ("ѕтор", false, OptOut, KW),
+            ("sΤΟΡ", false, OptOut, KW),
+            ("st\u{200B}op", false, OptOut, KW),
+            ("un\u{2060}subscribe", false, OptOut, KW),
+            ("st\u{00AD}op", false, OptOut, KW),
+            ("\u{FEFF}stop", false, OptOut, KW),
+            ("𝓈𝓉𝑜𝓅", false, OptOut, KW),
+            ("ꜱᴛᴏᴘ", false, OptOut, KW),
+            ("🇸🇹🇴🇵", false, OptOut, KW),
+        ];
+        check_rows(exact, &ClassifierConfig::default());
+        // Decoded (leetspeak, misspellings, spelling out): ambiguous opt-outs.
+        let loose: &[Row] = &[
+            ("st0p", false, OptOut, PH),
+            ("5top", false, OptOut, PH),
+            ("un5ubscribe", false, OptOut, PH),
+            ("0pt out", false, OptOut, PH),
+            ("qu1t", false, OptOut, PH),
+            ("$top", false, OptOut, PH),
+            ("sotp", false, OptOut, PH),
+            ("unsubscirbe", false, OptOut, PH),
+            ("cancle", false, OptOut, PH),
+            ("opt-ot", false, OptOut, PH),
+            ("revok", false, OptOut, PH),
+            ("S T O P", false, OptOut, PH),
+            ("Q U I T", false, OptOut, PH),
+            ("St0p texting me", false, OptOut, PH),
+            ("quite texting me", false, OptOut, PH),
+        ];
+        check_rows(loose, &ClassifierConfig::default());
+    }
+
+    #[test]
+    fn v2_near_misses_stay_replies() {
+        let rows: &[Row] = &[
+            ("and", false, Reply, RE),
+            ("send", false, Reply, RE),
+            ("weekend", false, Reply, RE),
+            ("quiet", false, Reply, RE),
+            ("quite", false, Reply, RE),
+            ("shop", false, Reply, RE),
+            ("step", false, Reply, RE),
+            ("top", false, Reply, RE),
+            ("spot", false, Reply, RE),
+            ("pending", false, Reply, RE),
+            ("attend", false, Reply, RE),
+            ("recommend", false, Reply, RE),
+            ("cancer", false, Reply, RE),
+            ("testing", false, Reply, RE),
+            ("is it quiet at night?", false, Reply, RE),
+            ("the shop nearby?", false, Reply, RE),
+            ("I want to cancel my showing tomorrow", false, Reply, RE),
+            ("is the bus stop close?", false, Reply, RE),
+            ("don't stop sending me listings like this!", false, Reply, RE),
+            ("I quit my job so I need something cheaper", false, Reply, RE),
+            ("Any updates? Stop by anytime", false, Reply, RE),
+            ("is this the end unit?", false, Reply, RE),
+            ("what time does the open house end?", false, Reply, RE),
+            ("Is the number of bedrooms right? wrong number of baths listed", false, Reply, RE),
+            ("what's the HOA number?", false, Reply, RE),
+            ("This is not affordable", false, Reply, RE),
+            ("not now", false, Reply, RE),
+            ("I'm not sure", false, Reply, RE),
+            ("no me mandaron las fotos", false, Reply, RE),
+        ];
+        check_rows(rows, &ClassifierConfig::default());
+    }
+
+    #[test]
+    fn v2_revocation_families() {
+        let rows: &[Row] = &[
+            ("please cancel these texts", false, OptOut, PH),
+            ("I want to end this", false, OptOut, PH),
+            ("I revoke my consent", false, OptOut, PH),
+            ("Stop sending me this stuff", false, OptOut, PH),
+            ("I'm not interested, stop", false, OptOut, PH),
+            ("knock it off", false, OptOut, PH),
+            ("enough with the texts", false, OptOut, PH),
+            ("I never signed up for this", false, OptOut, PH),
+            ("who gave you my number, stop", false, OptOut, PH),
+            ("put me on your do not call list", false, OptOut, PH),
+            ("DNC", false, OptOut, PH),
+            ("dont txt me", false, OptOut, PH),
+            ("take this number off your list", false, OptOut, PH),
+            ("delete my info", false, OptOut, PH),
+            ("wrong #", false, OptOut, PH),
+            ("incorrect number", false, OptOut, PH),
+            ("this isn't Ana", false, OptOut, PH),
+            ("no Ana here", false, OptOut, PH),
+            ("not Ana", false, OptOut, PH),
+            ("I'm not Ana", false, OptOut, PH),
+            ("there is no Mike at this number", false, OptOut, PH),
+            ("new number, who dis", false, OptOut, PH),
+            ("no me manden mensajes", false, OptOut, PH),
+            ("ya no quiero mensajes", false, OptOut, PH),
+            ("borren mi número", false, OptOut, PH),
+            ("se equivocó de número", false, OptOut, PH),
+            ("no soy Ana", false, OptOut, PH),
+            ("cancelar suscripción", false, OptOut, PH),
+            ("baja", false, OptOut, PH),
+            ("detener", false, OptOut, PH),
+            ("quítenme de su lista", false, OptOut, PH),
+        ];
+        check_rows(rows, &ClassifierConfig::default());
+    }
+
+    #[test]
+    fn pattern_classes_exist() {
+        let all = tables::STRONG_PATTERNS
+            .iter()
+            .chain(tables::WEAK_PATTERNS)
+            .map(|r| r.pat)
+            .chain(tables::MASK_PATTERNS.iter().copied());
+        for pat in all {
+            for part in pat.split_whitespace() {
+                for alt in part.trim_end_matches('?').split('|') {
+                    if let Some(name) = alt.strip_prefix('@') {
+                        assert!(pattern::class(name).is_some(), "unknown class @{name} in {pat:?}");
+                    }
+                }
+            }
+        }
+        // Everything compiles (and is compiled once).
+        let c = pattern::compiled();
+        assert_eq!(c.strong.len(), tables::STRONG_PATTERNS.len());
+    }
+
+    #[test]
+    fn fuzzy_matching_is_one_edit() {
+        use super::normalize::one_edit;
+        assert!(one_edit("unsubscibe", "unsubscribe"));
+        assert!(one_edit("cancle", "cancel"));
+        assert!(one_edit("cancell", "cancel"));
+        assert!(!one_edit("canc", "cancel"));
+        assert!(!one_edit("", "ab"));
+        assert!(one_edit("", ""));
+        assert!(one_edit("a", ""));
     }
 
     #[test]
