@@ -7,6 +7,7 @@ pub mod clock;
 pub mod codec;
 pub mod decide;
 pub mod model;
+pub mod numbers;
 pub mod phone;
 pub mod policy;
 pub mod provider;
