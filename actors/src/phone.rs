@@ -7,11 +7,12 @@
 //! the metadata of the *default* region rather than of the number's own country, so with a US default it
 //! removed a leading "1" (the NANP trunk prefix) from foreign numbers: `+49 151 12345678` came out as
 //! `+49 5112345678`, another subscriber, and `+33 1 ...`, `+55 11 ...`, `+86 13x ...` became invalid and
-//! were refused. `Phone::parse` therefore reads the input itself (digits and formatting only), works out
-//! the international digit string, hands the crate that string with an explicit `+` and no default region,
-//! and accepts the crate's E.164 result only if it is exactly those digits — or those digits minus a
-//! national prefix `0` right after the country code ("+44 (0)20 ...") when the digits as typed are not a
-//! valid number themselves. Anything else is refused with [`PhoneError::Rewritten`].
+//! were refused. Even without a default region it strips a leading "8" (the trunk prefix of Russia,
+//! Kazakhstan, Belarus, Lithuania) from valid numbers such as `+7 800 ...`. So `Phone::parse` does not use
+//! the crate's parser: it reads the digits itself, works out the international digit string, and checks
+//! exactly those digits against libphonenumber's metadata (the crate's embedded copy). The only change it
+//! ever makes is dropping a national prefix written after the country code ("+44 (0)20 ...") when the
+//! digits with it are not a valid number.
 
 use phonenumber::metadata::{Metadata, DATABASE};
 use serde::{Deserialize, Serialize};
@@ -30,10 +31,6 @@ pub enum PhoneError {
     Unparseable(String),
     #[error("'{0}' is not a valid, dialable phone number")]
     Invalid(String),
-    /// The phone-number library would have stored a different number than the one given; refused rather
-    /// than texting someone else.
-    #[error("'{0}' would be read as the different number {1}; refused")]
-    Rewritten(String, String),
 }
 
 /// Longest digit string accepted before parsing: a 3-digit international prefix plus 15 E.164 digits.
@@ -152,14 +149,19 @@ pub(crate) fn split_country_code(intl: &str) -> Option<(u16, &str)> {
     })
 }
 
-/// Whether `e164_digits` is `intl` with only a national prefix `0` (or `1`) removed right after the
-/// country code, and that prefix was not part of the number: the digits as given are not valid themselves.
-fn only_national_prefix_removed(intl: &str, e164_digits: &str) -> bool {
-    let Some((cc, nsn)) = split_country_code(e164_digits) else { return false };
-    let cc_str = cc.to_string();
-    let Some(given) = intl.strip_prefix(cc_str.as_str()) else { return false };
-    let Some(prefix) = metadata_for(cc, nsn).and_then(Metadata::national_prefix) else { return false };
-    matches!(prefix, "0" | "1") && given.strip_prefix(prefix) == Some(nsn) && !is_valid_nsn(cc, given)
+/// The E.164 digits of international digits `intl` (country code + national significant number, possibly
+/// with a national prefix after the country code): `intl` itself when it is a valid number; else `intl`
+/// without a national prefix `0` (or `1`) right after the country code when that is a valid number (the
+/// "+44 (0)20 ..." spelling); else `None`. Validity is libphonenumber's (the region's general pattern and
+/// one of its number-type patterns match), evaluated on exactly these digits.
+fn e164_digits(intl: &str) -> Option<String> {
+    let (cc, nsn) = split_country_code(intl)?;
+    if is_valid_nsn(cc, nsn) {
+        return Some(intl.to_string());
+    }
+    let rest = nsn.strip_prefix('0').or_else(|| nsn.strip_prefix('1'))?;
+    let prefix = metadata_for(cc, rest)?.national_prefix()?;
+    (nsn.strip_prefix(prefix) == Some(rest) && is_valid_nsn(cc, rest)).then(|| format!("{cc}{rest}"))
 }
 
 impl Phone {
@@ -168,7 +170,8 @@ impl Phone {
     /// Accepted forms: `+CC ...`, `00CC ...`, `011CC ...`, and NANP numbers of 10 digits or 11 digits
     /// starting with `1`, with any of the formatting characters space, `-`, `.`, `(`, `)`, `/`. The result
     /// is always the input's own digits (minus the international prefix, and minus a national prefix `0`
-    /// written after the country code): a number is never rewritten into another one.
+    /// written after the country code when the digits with it are not a valid number): a number is never
+    /// rewritten into another one. Valid means valid by libphonenumber's metadata.
     pub fn parse(input: &str) -> Result<Phone, PhoneError> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
@@ -194,17 +197,10 @@ impl Phone {
                 nanp.as_str()
             }
         };
-        // No default region: the crate then uses the metadata of the number's own country code.
-        let parsed = phonenumber::parse(None, format!("+{intl}")).map_err(|_| PhoneError::Invalid(shown.clone()))?;
-        if !phonenumber::is_valid(&parsed) {
-            return Err(PhoneError::Invalid(shown));
+        match e164_digits(intl) {
+            Some(digits) => Ok(Phone(format!("+{digits}"))),
+            None => Err(PhoneError::Invalid(shown)),
         }
-        let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
-        let e164_digits = e164.strip_prefix('+').unwrap_or(&e164);
-        if e164_digits != intl && !only_national_prefix_removed(intl, e164_digits) {
-            return Err(PhoneError::Rewritten(shown, mask(&e164)));
-        }
-        Ok(Phone(e164))
     }
 
     /// The country calling code and national significant number, e.g. `(1, "2125550142")`. `None` for a
