@@ -273,3 +273,140 @@ fn errors_are_specific() {
     assert!(matches!(Phone::parse("212-555-0142 ext. 7"), Err(PhoneError::Unparseable(_))));
     assert!(matches!(Phone::parse("+1 212 155 0142"), Err(PhoneError::Invalid(_))));
 }
+
+/// The IANA zones of Canada (tzdata's zone.tab, country code CA).
+const CANADIAN_ZONES: &[&str] = &[
+    "America/St_Johns",
+    "America/Halifax",
+    "America/Glace_Bay",
+    "America/Moncton",
+    "America/Goose_Bay",
+    "America/Blanc-Sablon",
+    "America/Toronto",
+    "America/Iqaluit",
+    "America/Atikokan",
+    "America/Winnipeg",
+    "America/Resolute",
+    "America/Rankin_Inlet",
+    "America/Regina",
+    "America/Swift_Current",
+    "America/Edmonton",
+    "America/Cambridge_Bay",
+    "America/Yellowknife",
+    "America/Inuvik",
+    "America/Creston",
+    "America/Dawson_Creek",
+    "America/Fort_Nelson",
+    "America/Whitehorse",
+    "America/Dawson",
+    "America/Vancouver",
+];
+
+fn canadian_rows() -> Vec<leadline_actors::quiet_hours::AreaInfo> {
+    use leadline_actors::quiet_hours::{all_area_codes, region_country, Country};
+    all_area_codes().into_iter().filter(|a| region_country(a.region) == Some(Country::Canada)).collect()
+}
+
+/// Every Canadian row of area_codes.csv has valid zones, all in Canada, and the table parsed cleanly.
+#[test]
+fn canadian_area_codes_have_canadian_zones() {
+    assert!(leadline_actors::quiet_hours::area_table_problems().is_empty());
+    let rows = canadian_rows();
+    assert!(rows.len() >= 45, "only {} Canadian area codes", rows.len());
+    for row in &rows {
+        assert!(!row.zones.is_empty(), "{}", row.area_code);
+        for tz in row.zones {
+            assert!(
+                CANADIAN_ZONES.contains(&tz.name()),
+                "{} ({}): {} is not a Canadian zone",
+                row.area_code,
+                row.region,
+                tz.name()
+            );
+        }
+    }
+}
+
+/// Province -> zones that must be among its area codes' zones (spot checks of the NANPA/CNAC geography).
+#[test]
+fn canadian_area_codes_map_to_their_provinces() {
+    use leadline_actors::quiet_hours::area_info;
+    let expect: &[(&[u16], &str, &[&str])] = &[
+        (&[368, 403, 587, 780, 825], "AB", &["America/Edmonton"]),
+        (&[604], "BC", &["America/Vancouver"]),
+        (
+            &[236, 250, 257, 672, 778],
+            "BC",
+            &["America/Vancouver", "America/Creston", "America/Dawson_Creek", "America/Fort_Nelson"],
+        ),
+        (&[306, 474, 639], "SK", &["America/Regina"]),
+        (&[204, 431, 584], "MB", &["America/Winnipeg"]),
+        (
+            &[226, 249, 289, 343, 365, 382, 416, 437, 519, 548, 613, 647, 683, 705, 742, 753, 905, 942],
+            "ON",
+            &["America/Toronto"],
+        ),
+        (&[807], "ON", &["America/Toronto", "America/Winnipeg", "America/Atikokan"]),
+        (&[263, 354, 438, 450, 468, 514, 579, 819, 873], "QC", &["America/Toronto"]),
+        (&[367, 418, 581], "QC", &["America/Toronto", "America/Halifax"]),
+        (&[428, 506], "NB", &["America/Moncton"]),
+        (&[782, 902], "NS", &["America/Halifax"]),
+        (&[709, 879], "NL", &["America/St_Johns", "America/Goose_Bay"]),
+        (&[867], "YT", &["America/Whitehorse", "America/Yellowknife", "America/Iqaluit"]),
+    ];
+    for (codes, region, zones) in expect {
+        for code in *codes {
+            let info = area_info(&format!("+1{code}5550142")).unwrap_or_else(|| panic!("{code} missing"));
+            assert_eq!(info.region, *region, "{code}");
+            let names: Vec<&str> = info.zones.iter().map(|z| z.name()).collect();
+            for z in *zones {
+                assert!(names.contains(z), "{code}: {z} not in {names:?}");
+            }
+        }
+    }
+}
+
+/// Whether libphonenumber's metadata for `region` has `npa` as a geographic (fixed-line or mobile) code.
+fn libphonenumber_geographic(region: &str, npa: u16) -> bool {
+    let meta = DATABASE.by_id(region).expect("region metadata");
+    let d = meta.descriptors();
+    let nsn = format!("{npa}2345678");
+    [d.fixed_line(), d.mobile()].into_iter().flatten().any(|desc| desc.is_match(&nsn))
+}
+
+/// Every Canadian area code libphonenumber knows is in area_codes.csv as Canadian, and vice versa.
+#[test]
+fn canadian_area_codes_agree_with_libphonenumber() {
+    use leadline_actors::quiet_hours::{area_info, region_country, Country};
+    for npa in 200..1000u16 {
+        if libphonenumber_geographic("CA", npa) {
+            let info = area_info(&format!("+1{npa}5550142"));
+            assert_eq!(info.and_then(|i| region_country(i.region)), Some(Country::Canada), "{npa}");
+        }
+    }
+    for row in canadian_rows() {
+        assert!(libphonenumber_geographic("CA", row.area_code), "{} not Canadian in libphonenumber", row.area_code);
+    }
+}
+
+/// numbers::nanp_non_geographic treats a 5XX code as personal-communications unless area_codes.csv has it;
+/// so every 5XX code that libphonenumber knows as geographic anywhere in the NANP must be in the table, and
+/// every 5XX code libphonenumber knows as a personal number must be non-geographic.
+#[test]
+fn five_xx_codes_agree_with_libphonenumber() {
+    use leadline_actors::numbers::nanp_non_geographic;
+    let nanp_regions = DATABASE.region(&1u16).expect("NANP regions");
+    for npa in 500..600u16 {
+        let geographic = nanp_regions.iter().any(|r| libphonenumber_geographic(r, npa));
+        if geographic {
+            assert_eq!(nanp_non_geographic(npa), None, "{npa} is geographic");
+        }
+        let personal = DATABASE
+            .by_id("US")
+            .and_then(|m| m.descriptors().personal_number())
+            .is_some_and(|d| d.is_match(&format!("{npa}2345678")));
+        if personal {
+            assert!(nanp_non_geographic(npa).is_some(), "{npa} is a personal-communications code");
+        }
+    }
+}
