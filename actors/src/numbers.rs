@@ -205,7 +205,7 @@ pub fn texting_check(phone: &Phone, allowed: &[String]) -> Result<(), NumberBloc
         (Some(iso), Some(TextingCountry::US)) if iso != "US" => format!("{iso} (a US territory, allowed by \"US\")"),
         (Some(iso), _) => iso.to_string(),
         (None, _) => match phone.split() {
-            Some((cc, _)) if cc == 1 => format!("unknown NANP area code {}", &e164[2..5]),
+            Some((1, _)) => format!("unknown NANP area code {}", e164.get(2..5).unwrap_or("?")),
             Some((cc, _)) => format!("unknown country (+{cc})"),
             None => "unknown country".to_string(),
         },
@@ -327,6 +327,14 @@ mod tests {
         let p = Phone::from_stored("+1212555014").unwrap();
         assert_eq!(rule(&p, &us()), Some(RULE_COUNTRY_NOT_ALLOWED));
         assert_eq!(rule(&phone("+12125550142"), &[]), Some(RULE_COUNTRY_NOT_ALLOWED), "nothing allowed");
+        // 370 is not assigned (37X is reserved): no country, so not allowed.
+        let unassigned = Phone::from_stored("+13702345678").unwrap();
+        assert_eq!(country_of(&unassigned), None);
+        let block = texting_check(&unassigned, &us()).unwrap_err();
+        assert_eq!(block.rule, RULE_COUNTRY_NOT_ALLOWED);
+        assert!(block.reason.contains("unknown NANP area code 370"), "{}", block.reason);
+        let pr = texting_check(&phone("+17875550100"), &["CA".into()]).unwrap_err();
+        assert_eq!(pr.reason, "number is in PR (a US territory, allowed by \"US\"); allowed_countries = [\"CA\"]");
     }
 
     #[test]
