@@ -145,9 +145,6 @@ pub const CLASSIFIER_VERSION: &str = "2";
 // Rule ids (stable: they are recorded on the audit timeline).
 // ---------------------------------------------------------------------------------------
 
-/// Recorded with every classification on the timeline.
-pub const CLASSIFIER_VERSION: &str = "1";
-
 /// Whole message is a per-se opt-out keyword (possibly with polite filler).
 pub const RULE_OPTOUT_KEYWORD: &str = "opt_out.keyword";
 /// Built-in phrase, pattern or heuristic judged to revoke consent (always ambiguous).
