@@ -219,7 +219,7 @@ async fn per_source_first_texts_and_crm_status_texts_come_from_config() {
     assert_eq!(app.post_lead(&web).await.status(), 202);
     assert!(app.twilio.wait_for(z, 1).await[0].body().contains("you saw on Zillow"));
     assert!(
-        app.twilio.wait_for(w, 1).await[0].body().contains("Thanks for your inquiry"),
+        app.twilio.wait_for(w, 1).await[0].body().contains("this is Acme Realty about 123 Main St. Questions?"),
         "the default for other sources"
     );
 
