@@ -577,4 +577,68 @@ mod tests {
         t.help = "".into();
         assert!(Policy::new(settings(t)).unwrap_err().message.contains("empty"));
     }
+
+    fn defaults() -> PolicySettings {
+        PolicySettings {
+            brand: "Acme Realty".into(),
+            legal_names: vec!["Acme Realty Group LLC".into()],
+            support: "s".into(),
+            templates: Policy::default_templates(),
+            classifier: ClassifierConfig::default(),
+            compliance: ComplianceSettings::default(),
+            crm: CrmSettings::default(),
+            delivery: DeliverySettings::default(),
+            follow_ups: Policy::default_follow_ups(),
+        }
+    }
+
+    #[test]
+    fn the_first_text_must_carry_the_ctia_disclosures_unless_the_flag_is_off() {
+        let mut s = defaults();
+        s.templates.first_contact = "Hi {{ first_name }}, this is {{ brand }}. Reply STOP to opt out.".into();
+        let e = Policy::new(s.clone()).unwrap_err();
+        assert_eq!(e.name, "templates.first_contact");
+        assert!(e.message.contains("Msg & data rates may apply"), "{}", e.message);
+        s.compliance.require_ctia_disclosures = false;
+        assert!(Policy::new(s.clone()).is_ok());
+        s.templates.first_contact = "Hi {{ first_name }}! Reply STOP to opt out.".into();
+        assert!(Policy::new(s.clone()).unwrap_err().message.contains("identify the brokerage"));
+        let mut s = defaults();
+        s.templates
+            .first_contact_by_source
+            .insert("zillow".into(), "Hi from {{ brand }}. Reply STOP to opt out.".into());
+        assert_eq!(Policy::new(s).unwrap_err().name, "templates.first_contact_by_source.zillow");
+    }
+
+    #[test]
+    fn allowing_canada_requires_an_opt_out_line_in_every_automated_template() {
+        let mut s = defaults();
+        s.compliance.allowed_countries = vec!["US".into(), "ca".into()];
+        assert!(Policy::new(s.clone()).is_ok(), "the shipped templates carry one");
+        s.follow_ups[0].template = "Hi {{ brand }} here, still looking?".into();
+        let e = Policy::new(s.clone()).unwrap_err();
+        assert_eq!(e.name, "follow_ups[0].template");
+        assert!(e.message.contains("CASL"), "{}", e.message);
+        s.compliance.allowed_countries = vec!["US".into()];
+        assert!(Policy::new(s).is_ok(), "US only: follow-ups need no opt-out line");
+    }
+
+    #[test]
+    fn countries_and_declared_sources_are_checked_at_start_up() {
+        let mut s = defaults();
+        s.compliance.allowed_countries = vec!["MX".into()];
+        assert_eq!(Policy::new(s).unwrap_err().name, "compliance.allowed_countries");
+        let mut s = defaults();
+        let mut map = std::collections::BTreeMap::new();
+        let declared = |d: &str| crate::consent::SourcePolicy {
+            consent: crate::consent::SourceConsent::Declared,
+            disclosure: d.into(),
+        };
+        map.insert("zillow".to_string(), declared("I agree to texts from partners."));
+        s.compliance.sources = map.clone().into();
+        assert_eq!(Policy::new(s.clone()).unwrap_err().name, "compliance.sources.zillow.disclosure");
+        map.insert("zillow".to_string(), declared("I agree to texts from Acme Realty Group."));
+        s.compliance.sources = map.into();
+        assert!(Policy::new(s).is_ok());
+    }
 }

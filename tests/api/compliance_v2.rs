@@ -196,3 +196,44 @@ async fn compliance_rescan_opts_out_leads_whose_earlier_reply_is_a_revocation_no
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
     drop(dir);
 }
+
+#[tokio::test]
+async fn numbers_outside_the_allowed_countries_or_non_geographic_are_stored_but_never_texted() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        ("+49 151 12345678", "+4915112345678", "number.country_not_allowed"),
+        ("+1 876 210 1234", "+18762101234", "number.country_not_allowed"),
+        ("+1 800 555 0199", "+18005550199", "number.non_geographic"),
+        ("+1 533 555 0142", "+15335550142", "number.non_geographic"),
+        ("+1 604 555 0142", "+16045550142", "number.country_not_allowed"),
+    ];
+    for (raw, e164, rule) in cases {
+        let res = app.post_lead(&lead_with_consent(raw, e164)).await;
+        assert!(res.status().is_success(), "{raw}: {}", res.text().await.unwrap_or_default());
+        assert_eq!(app.lead(e164).await["phone"], e164, "stored as the same number");
+        let t = app.timeline(e164).await;
+        assert_eq!(rules(&t, "text_blocked"), vec![rule.to_string()], "{raw}: {t:#?}");
+        // Not even the opt-out confirmation goes to such a number; the opt-out is recorded.
+        assert_eq!(app.inbound(e164, "STOP", &format!("SM-{e164}")).await.status(), 200);
+        assert_eq!(app.lead(e164).await["status"], "OPT_OUT");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(app.twilio.received().is_empty(), "{:?}", app.twilio.received());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn canadian_numbers_when_allowed_are_texted_in_their_provinces_hours() {
+    use chrono::TimeZone;
+    let app = TestApp::spawn_with(|s| s.compliance.allowed_countries = vec!["US".into(), "CA".into()]).await;
+    // 21:30 in Vancouver (Pacific), 00:30 in New York.
+    app.clock.set(chrono::Utc.with_ymd_and_hms(2026, 11, 27, 5, 30, 0).unwrap());
+    let vancouver = "+16045550142";
+    assert!(app.post_lead(&lead_with_consent(vancouver, "C-1")).await.status().is_success());
+    let t = app.timeline(vancouver).await;
+    let deferred = t.iter().find(|e| e["kind"] == "text_deferred").expect("deferred at night");
+    let detail = deferred["detail"].as_str().unwrap();
+    assert!(detail.contains("2026-11-27T16:00:00"), "08:00 Pacific: {detail}");
+    assert!(detail.contains("America/Vancouver"), "{detail}");
+    app.stop().await;
+}
