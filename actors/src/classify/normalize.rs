@@ -163,10 +163,16 @@ fn for_each_piece(text: &str, mut sink: impl FnMut(Piece)) {
     }
 }
 
+/// U+1F6D1 OCTAGONAL SIGN.
+const STOP_SIGN: char = '\u{1F6D1}';
+
 /// Split `text` into normalised words tagged with their clause.
 pub(super) fn tokenize(text: &str) -> Vec<Token> {
+    // The stop-sign emoji says the word: "🛑" alone is a STOP.
+    let text: std::borrow::Cow<'_, str> =
+        if text.contains(STOP_SIGN) { text.replace(STOP_SIGN, " stop ").into() } else { text.into() };
     let mut pieces = Vec::new();
-    for_each_piece(text, |p| pieces.push(p));
+    for_each_piece(&text, |p| pieces.push(p));
 
     let mut words: Vec<(String, usize)> = Vec::new();
     let mut word = String::new();

@@ -163,6 +163,15 @@ pub(super) const SOFT_WHOLE_MESSAGE_OPT_OUTS: &[&str] = &[
     "no estoy interesada",
     "no mas",
     "unsub",
+    "halt",
+    "discontinue",
+    "please discontinue",
+    "desist",
+    "terminate",
+    "cease",
+    "cease all",
+    "stop now",
+    "detente",
 ];
 
 /// Phrases that revoke consent wherever they appear (even across clauses). Only a
@@ -2081,6 +2090,12 @@ pub(super) const STRONG_PATTERNS: &[Rule] = &[
     c("give it a rest"),
     c("cease @det? @det? @channel|contact|communication|communications"),
     c("cease|desist $"),
+    // Someone else's number.
+    c("belongs|belong to someone|somebody|some+one else|another+person|a+different+person|my+ex|the+previous+owner"),
+    c("someone|somebody|some+one elses number|phone|cell"),
+    c("@iamnot the|who|whom person|one|guy|girl|lady|man|woman|person+you+want you|u|yall|your|youre|ur"),
+    c("no es el|su|mi numero|telefono|celular de"),
+    c("numero|telefono|celular no es de|del|mio"),
 ];
 
 /// Weak revocation patterns: defeated by any non-revocation they overlap.
@@ -2100,6 +2115,20 @@ pub(super) const WEAK_PATTERNS: &[Rule] = &[
     c("revoke $"),
     c("^ revoke"),
     c("quiero cancelar|parar|darme|salir $"),
+    // Inflected requests ("if you stopped messaging me", "stopping these texts").
+    c("you|u|yall|ya stopped|ceased|discontinued|quit|halted @gerund"),
+    c("stopping|ceasing|ending|halting|discontinuing|cancelling|canceling @det? @det? @channel"),
+    c("want|wanna|need|like|id+like|would+like|get+me off|out+of @det? @det? @listnoun"),
+    c("@offverb|@removeverb my|our name|names|info|information|details|data|contact|contacts|email ~2 off|from @det? @det? @listnoun|here|this|this+thing|everything|yours"),
+    c("discontinue|terminate|halt @det? @det? @channel|contact|communication|communications|this|these|them|it"),
+    c("@notlonger|dont|do+not want|need these|those|them|your+texts|your+messages|any+of+this $"),
+    c("can|could|would|will you|u|yall not|stop @contactverb me|us"),
+    c("^ this is|its|im|i+am NAME not NAME $"),
+    c("part of stop|no|unsubscribe|remove|dont+text"),
+    c("prefer|rather not to? get|receive|have @det? @det? @channel"),
+    c("^ let me|us go $"),
+    c("@offverb|@removeverb me|us|my+number|this+number out+of|from @det? @det? @listnoun"),
+    c("@es_neg contactarme|contactarnos|escribirme|escribirnos|llamarme|llamarnos|textearme|mandarme|enviarme|molestarme|molestarnos"),
     // Do not contact.
     c("@neg @contactverb @obj"),
     c("@neg @contactverb $"),
