@@ -1109,7 +1109,7 @@ mod tests {
             ("STOPPP!!!", "stop"),
             ("don't", "dont"),
             ("Don’t TEXT me", "dont text me"),
-            ("stop 🛑🛑", "stop"),
+            ("stop 🛑🛑", "stop stop stop"), // the stop sign reads as the word,
             ("  Stop.  ", "stop"),
             ("pleeease", "please"),
             ("needs too", "needs too"),
