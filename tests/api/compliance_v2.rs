@@ -237,3 +237,20 @@ async fn canadian_numbers_when_allowed_are_texted_in_their_provinces_hours() {
     assert!(detail.contains("America/Vancouver"), "{detail}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_state_holiday_ban_defers_the_first_text_to_the_next_allowed_morning() {
+    // 2026-11-26 is Thanksgiving: Alabama bans solicitation on it; New York does not.
+    let app = TestApp::spawn().await;
+    let birmingham = "+12055550142";
+    assert!(app.post_lead(&lead_with_consent(birmingham, "H-1")).await.status().is_success());
+    let t = app.timeline(birmingham).await;
+    let deferred = t.iter().find(|e| e["kind"] == "text_deferred").expect("deferred on the holiday");
+    assert_eq!(deferred["rule"], "quiet_hours.holiday", "{deferred}");
+    let detail = deferred["detail"].as_str().unwrap();
+    assert!(detail.contains("Thanksgiving"), "{detail}");
+    assert!(detail.contains("2026-11-27T14:00:00"), "08:00 Central the next day: {detail}");
+    assert!(app.post_lead(&lead_with_consent(ANA, "H-2")).await.status().is_success());
+    app.wait_timeline(ANA, "text_sent").await;
+    app.stop().await;
+}
