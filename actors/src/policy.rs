@@ -84,6 +84,23 @@ pub struct PolicySettings {
     pub follow_ups: Vec<FollowUpStep>,
 }
 
+impl PolicySettings {
+    /// The built-in templates and rules under `brand` (tests, simulations).
+    pub fn built_in(brand: &str) -> PolicySettings {
+        PolicySettings {
+            brand: brand.into(),
+            legal_names: Vec::new(),
+            support: "support@example.com".into(),
+            templates: Policy::default_templates(),
+            classifier: ClassifierConfig::default(),
+            compliance: ComplianceSettings::default(),
+            crm: CrmSettings::default(),
+            delivery: DeliverySettings::default(),
+            follow_ups: Policy::default_follow_ups(),
+        }
+    }
+}
+
 /// Template sources, as in `[templates]` of config.toml. An empty template means "send
 /// nothing for this trigger" (allowed for the listing alerts only).
 #[derive(Debug, Clone, serde::Deserialize, Serialize)]
@@ -508,17 +525,7 @@ impl Policy {
 
     /// A policy with the built-in templates (tests, simulations).
     pub fn with_defaults(brand: &str) -> Policy {
-        match Policy::new(PolicySettings {
-            brand: brand.into(),
-            legal_names: Vec::new(),
-            support: "support@example.com".into(),
-            templates: Policy::default_templates(),
-            classifier: ClassifierConfig::default(),
-            compliance: ComplianceSettings::default(),
-            crm: CrmSettings::default(),
-            delivery: DeliverySettings::default(),
-            follow_ups: Policy::default_follow_ups(),
-        }) {
+        match Policy::new(PolicySettings::built_in(brand)) {
             Ok(p) => p,
             Err(e) => panic!("built-in templates must compile: {e}"),
         }
@@ -549,17 +556,7 @@ mod tests {
 
     #[test]
     fn templates_are_checked_at_start_up() {
-        let settings = |t: TemplateSources| PolicySettings {
-            brand: "Acme".into(),
-            legal_names: Vec::new(),
-            support: "s".into(),
-            templates: t,
-            classifier: ClassifierConfig::default(),
-            compliance: ComplianceSettings::default(),
-            crm: CrmSettings::default(),
-            delivery: DeliverySettings::default(),
-            follow_ups: Policy::default_follow_ups(),
-        };
+        let settings = |t: TemplateSources| PolicySettings { templates: t, ..PolicySettings::built_in("Acme") };
         let mut t = Policy::default_templates();
         t.first_contact = "Hi {{ nmae }}".into();
         let e = Policy::new(settings(t)).unwrap_err();
@@ -579,17 +576,7 @@ mod tests {
     }
 
     fn defaults() -> PolicySettings {
-        PolicySettings {
-            brand: "Acme Realty".into(),
-            legal_names: vec!["Acme Realty Group LLC".into()],
-            support: "s".into(),
-            templates: Policy::default_templates(),
-            classifier: ClassifierConfig::default(),
-            compliance: ComplianceSettings::default(),
-            crm: CrmSettings::default(),
-            delivery: DeliverySettings::default(),
-            follow_ups: Policy::default_follow_ups(),
-        }
+        PolicySettings { legal_names: vec!["Acme Realty Group LLC".into()], ..PolicySettings::built_in("Acme Realty") }
     }
 
     #[test]
