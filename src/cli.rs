@@ -214,14 +214,16 @@ fn load_settings(config: Option<&Path>) -> Result<Settings, Fail> {
 /// commands refuse a missing directory rather than report on an empty database.
 fn open_store(settings: &Settings, create: bool) -> Result<Store, Fail> {
     let path = &settings.storage.path;
-    if create {
-        std::fs::create_dir_all(path)
-            .map_err(|e| Fail::failed(format!("cannot create storage.path {}: {e}", path.display())))?;
-    } else if !path.is_dir() {
+    if !create && !path.is_dir() {
         return Err(Fail::failed(format!(
             "no database at storage.path {} (set it with --config or LEADLINE__STORAGE__PATH)",
             path.display()
         )));
+    }
+    let dir = crate::data_dir::prepare(path)
+        .map_err(|e| Fail::failed(format!("cannot create storage.path {}: {e}", path.display())))?;
+    if let Some(warning) = dir.warning(path) {
+        eprintln!("leadline: warning: {warning}");
     }
     Store::open(path).map_err(|e| {
         Fail::failed(format!(
