@@ -7,6 +7,7 @@
 pub mod background;
 pub mod cli;
 pub mod config;
+pub mod csv_cell;
 pub mod data_dir;
 pub mod fanout;
 pub mod http;
