@@ -52,7 +52,8 @@ RUN apt-get update \
 RUN groupadd --system --gid 10001 leadline \
  && useradd --system --uid 10001 --gid leadline --home-dir /data --shell /usr/sbin/nologin leadline \
  && mkdir -p /data /etc/leadline \
- && chown leadline:leadline /data
+ && chown leadline:leadline /data \
+ && chmod 0700 /data
 
 COPY --from=builder /usr/local/bin/leadline /usr/local/bin/leadline
 # The shipped configuration (identical to the built-in defaults). Mount your own file over it,

@@ -29,7 +29,8 @@ pub enum SuppressCommand {
     /// The first column is the phone number; a header row is optional. With a header row
     /// (first column named `phone`), optional `reason` and `list` columns are read too.
     /// Without one, a second column is the reason. Invalid numbers are reported with their
-    /// line number and skipped. A number already on a list gets the new entry.
+    /// line number and skipped. A number already on a list gets the new entry. A reason
+    /// written by `suppress export` with a leading `'` (see there) is read without it.
     Import {
         /// CSV file to import (`-` reads standard input).
         file: PathBuf,
@@ -42,6 +43,10 @@ pub enum SuppressCommand {
         config: Option<PathBuf>,
     },
     /// Write the whole suppression list to standard output as CSV (phone,list,reason,added_at).
+    ///
+    /// A value a spreadsheet would run as a formula (first character `=`, `+`, `-`, `@`, tab
+    /// or carriage return; plain numbers and E.164 phone numbers excepted) is written with a
+    /// leading `'`.
     Export {
         /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
         #[arg(long, short)]
@@ -68,7 +73,8 @@ pub enum ConsentCommand {
     Export {
         /// The lead's phone number (E.164 or US digits).
         phone: String,
-        /// Output format.
+        /// Output format. In CSV, a value a spreadsheet would run as a formula gets a
+        /// leading `'`; JSON is verbatim.
         #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
         format: ExportFormat,
         /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
@@ -214,14 +220,16 @@ fn load_settings(config: Option<&Path>) -> Result<Settings, Fail> {
 /// commands refuse a missing directory rather than report on an empty database.
 fn open_store(settings: &Settings, create: bool) -> Result<Store, Fail> {
     let path = &settings.storage.path;
-    if create {
-        std::fs::create_dir_all(path)
-            .map_err(|e| Fail::failed(format!("cannot create storage.path {}: {e}", path.display())))?;
-    } else if !path.is_dir() {
+    if !create && !path.is_dir() {
         return Err(Fail::failed(format!(
             "no database at storage.path {} (set it with --config or LEADLINE__STORAGE__PATH)",
             path.display()
         )));
+    }
+    let dir = crate::data_dir::prepare(path)
+        .map_err(|e| Fail::failed(format!("cannot create storage.path {}: {e}", path.display())))?;
+    if let Some(warning) = dir.warning(path) {
+        eprintln!("leadline: warning: {warning}");
     }
     Store::open(path).map_err(|e| {
         Fail::failed(format!(
@@ -315,7 +323,8 @@ fn parse_import(data: &[u8], list_flag: Option<&str>, fallback_reason: &str) -> 
             plan.skipped.push((line, e));
             continue;
         }
-        let reason = match clean_reason(field(cols.1).as_deref()) {
+        // A reason from `suppress export` may carry the formula escape's `'`: not part of it.
+        let reason = match clean_reason(field(cols.1).as_deref().map(crate::csv_cell::unescape)) {
             Ok(r) => r.or_else(|| Some(fallback_reason.to_string())),
             Err(e) => {
                 plan.skipped.push((line, e));
@@ -407,10 +416,11 @@ fn suppress_export(config: Option<&Path>) -> Result<ExitCode, Fail> {
     let entries = store.suppression_list().map_err(|e| Fail::failed(format!("cannot read the list: {e}")))?;
     let mut w = csv::Writer::from_writer(std::io::stdout().lock());
     let csv_err = |e: csv::Error| Fail::failed(format!("cannot write CSV: {e}"));
-    w.write_record(["phone", "list", "reason", "added_at"]).map_err(csv_err)?;
+    crate::csv_cell::write_record(&mut w, &["phone", "list", "reason", "added_at"]).map_err(csv_err)?;
     for (phone, s) in &entries {
         let added = s.added_at.to_string();
-        w.write_record([phone.as_str(), &s.list, s.reason.as_deref().unwrap_or(""), &added]).map_err(csv_err)?;
+        let fields = [phone.as_str(), &s.list, s.reason.as_deref().unwrap_or(""), &added];
+        crate::csv_cell::write_record(&mut w, &fields).map_err(csv_err)?;
     }
     w.flush().map_err(stdout_error)?;
     eprintln!("exported {} number(s)", entries.len());

@@ -7,6 +7,8 @@
 pub mod background;
 pub mod cli;
 pub mod config;
+pub mod csv_cell;
+pub mod data_dir;
 pub mod fanout;
 pub mod http;
 pub mod notifier;

@@ -92,6 +92,9 @@ fn load(config: Option<&Path>) -> Result<Settings, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread starts: every file and directory `serve` and the offline commands
+    // (or sled for them) create is private to this user (src/data_dir.rs).
+    leadline::data_dir::restrict_umask();
     match cli.command {
         Command::Suppress { command } => leadline::cli::suppress(command),
         Command::Audit { command } => leadline::cli::audit(command),

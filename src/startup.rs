@@ -70,7 +70,11 @@ impl Application {
         let provider = provider(&settings, &secrets)?;
         let policy = Arc::new(Policy::new(settings.policy_settings()).context("invalid configuration")?);
         let path = &settings.storage.path;
-        std::fs::create_dir_all(path).with_context(|| format!("cannot create storage.path {}", path.display()))?;
+        let dir =
+            crate::data_dir::prepare(path).with_context(|| format!("cannot create storage.path {}", path.display()))?;
+        if let Some(warning) = dir.warning(path) {
+            tracing::warn!("{warning}");
+        }
         let store = Store::open_with(path, settings.storage.store_options())
             .with_context(|| format!("cannot open the database in storage.path {}", path.display()))?;
         let gateway_args = GatewayArgs {

