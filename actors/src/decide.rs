@@ -952,8 +952,10 @@ fn fit(policy: &Policy, template: &str, vars: &TemplateVars<'_>, max: usize) -> 
     let mut vars = vars.clone();
     let mut how = Vec::new();
     let mut shortest = full;
-    if vars.first_name.is_some() {
-        vars.first_name = None;
+    if vars.first_name.is_some_and(|n| !n.is_empty()) {
+        // Empty rather than none: `{% if first_name %}` skips it and a bare
+        // `{{ first_name }}` renders nothing (minijinja prints none as "none").
+        vars.first_name = Some("");
         how.push("the first name left out".to_string());
         let body = policy.render(template, &vars)?.unwrap_or_default();
         shortest = segments(&body);

@@ -3,9 +3,10 @@
 //! (`text.too_long`), except the opt-out confirmation, which falls back to a minimal one.
 
 use chrono::{TimeZone, Utc};
+use leadline_actors::classify::ClassifierConfig;
 use leadline_actors::decide::{decide, Decision, TEXT_SHORTENED, TEXT_TOO_LONG};
 use leadline_actors::model::*;
-use leadline_actors::policy::Policy;
+use leadline_actors::policy::{ComplianceSettings, CrmSettings, DeliverySettings, Policy, PolicySettings};
 use leadline_actors::segments;
 use leadline_actors::{Phone, Ts};
 use proptest::prelude::*;
@@ -170,6 +171,27 @@ fn texts_within_the_limit_are_unchanged() {
         "Hi Ana, this is Acme Realty about 123 Main St. Questions? Msg frequency varies. Msg & data rates may apply. Reply HELP for help, STOP to opt out."
     );
     assert!(!d.notes.iter().any(|n| n.rule.as_deref() == Some(TEXT_SHORTENED)));
+}
+
+#[test]
+fn a_template_with_a_bare_first_name_renders_it_empty_when_left_out() {
+    let mut templates = Policy::default_templates();
+    templates.first_contact = "Hi {{ first_name }}, this is {{ brand }}. Msg frequency varies. Msg & data rates may apply. Reply HELP for help, STOP to opt out.".into();
+    let policy = Policy::new(PolicySettings {
+        brand: "Acme Realty".into(),
+        legal_names: Vec::new(),
+        support: "support@example.com".into(),
+        templates,
+        classifier: ClassifierConfig::default(),
+        compliance: ComplianceSettings::default(),
+        crm: CrmSettings::default(),
+        delivery: DeliverySettings::default(),
+        follow_ups: Policy::default_follow_ups(),
+    })
+    .expect("valid templates");
+    let d = decide(&state(), &capture("Acme Realty", &"B".repeat(600), "1 Elm St", noon()), &policy, noon());
+    assert_eq!(d.sends.len(), 1, "{:#?}", d.notes);
+    assert!(d.sends[0].body.starts_with("Hi , this is Acme Realty."), "{}", d.sends[0].body);
 }
 
 /// Names and addresses as a form or a feed may send them: mostly GSM-7, sometimes with
