@@ -150,7 +150,9 @@ pub fn parse_record(v: &Value) -> Option<Record> {
         key,
         price,
         status: text("StandardStatus").map(normalize_status),
-        address: text("UnparsedAddress").map(str::to_string),
+        // Cut, not dropped: the listing change still reaches the leads (docs/limits.md).
+        address: text("UnparsedAddress")
+            .map(|a| leadline_actors::limits::clip(a, leadline_actors::limits::ADDRESS_MAX_CHARS)),
         modified: text("ModificationTimestamp").and_then(parse_ts),
     })
 }
@@ -613,6 +615,15 @@ mod tests {
         assert_eq!(r.status.as_deref(), Some("ActiveUnderContract"));
         assert_eq!(r.modified.unwrap().rfc3339(), "2026-11-26T17:00:00.123Z");
         assert!(parse_record(&serde_json::json!({"ListPrice": 1})).is_none());
+    }
+
+    #[test]
+    fn an_over_long_address_is_cut_and_the_record_kept() {
+        let long = "7 Very Long Avenue ".repeat(300);
+        let r = parse_record(&serde_json::json!({"ListingKey": "L1", "UnparsedAddress": long})).unwrap();
+        let address = r.address.unwrap();
+        assert!(address.chars().count() <= leadline_actors::limits::ADDRESS_MAX_CHARS);
+        assert!(address.starts_with("7 Very Long Avenue 7") && address.ends_with("..."), "{address}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use crate::classify::{classify, Intent, CLASSIFIER_VERSION};
 use crate::consent;
 use crate::model::*;
-use crate::policy::{money, OverCap, Policy, TemplateVars};
+use crate::policy::{money, OverCap, Policy, TemplateError, TemplateVars};
 use crate::quiet_hours::{cap_per_24h, check_window, Recipient, WindowCheck};
 use crate::ts::Ts;
 use sha2::{Digest, Sha256};
@@ -245,8 +245,9 @@ impl Draft<'_> {
             property: extra.property.or(self.state.last_property.as_deref()),
             ..extra
         };
-        let body = match self.policy.render(template, &vars) {
-            Ok(Some(body)) => body,
+        let max = self.policy.delivery.max_segments as usize;
+        let fitted = match fit(self.policy, template, &vars, max) {
+            Ok(Some(fitted)) => fitted,
             Ok(None) => {
                 let detail = format!("no {} text: templates.{template} is empty (trigger disabled)", kind.as_str());
                 self.note(EntryKind::Event, Some("template.disabled"), detail);
@@ -259,6 +260,53 @@ impl Draft<'_> {
         };
         let id = format!("{}#{}", self.state.phone, self.state.next_message_seq);
         self.state.next_message_seq += 1;
+        let body = match fitted {
+            Fitted::Fits { body, shortened: None } => body,
+            Fitted::Fits { body, shortened: Some(how) } => {
+                self.notes.push(Note {
+                    kind: EntryKind::Event,
+                    rule: Some(TEXT_SHORTENED.into()),
+                    detail: format!("{} over delivery.max_segments = {max}: {how}", kind.as_str()),
+                    message_id: Some(id.clone()),
+                });
+                body
+            }
+            Fitted::TooLong { full, shortest } => {
+                let over = format!(
+                    "renders to {full} SMS segments ({shortest} with the lead's name left out and the property shortened), over delivery.max_segments = {max}"
+                );
+                // The opt-out confirmation renders from brand and support only and was checked
+                // against the limit at start-up, so with a valid configuration this cannot
+                // happen. If it does, the lead still hears that the opt-out took effect: a
+                // minimal confirmation replaces the configured one rather than nothing at all.
+                let fallback = format!("{}: you are unsubscribed.", self.policy.brand);
+                if kind == TextKind::OptOutConfirmation && crate::segments::count(&fallback).segments <= max {
+                    self.notes.push(Note {
+                        kind: EntryKind::Event,
+                        rule: Some(TEXT_TOO_LONG.into()),
+                        detail: format!("{} {over}; the minimal confirmation is sent instead", kind.as_str()),
+                        message_id: Some(id.clone()),
+                    });
+                    fallback
+                } else {
+                    self.notes.push(Note {
+                        kind: EntryKind::TextBlocked,
+                        rule: Some(TEXT_TOO_LONG.into()),
+                        detail: format!("{} not sent: {over}", kind.as_str()),
+                        message_id: Some(id),
+                    });
+                    if kind == TextKind::OptOutConfirmation {
+                        self.notify(
+                            TEXT_TOO_LONG,
+                            format!(
+                                "The opt-out confirmation could not be sent: it {over}. Check brand and templates."
+                            ),
+                        );
+                    }
+                    return;
+                }
+            }
+        };
         let text =
             OutboundText { id, to: self.state.phone.clone(), kind, body, rule: rule.into(), created_at: self.now };
         self.offer(text);
@@ -869,6 +917,83 @@ impl Draft<'_> {
             }
         }
     }
+}
+
+/// Rule of a text rendered over `delivery.max_segments` with the lead's values shortened.
+pub const TEXT_SHORTENED: &str = "text.shortened";
+
+/// Rule of a text still over `delivery.max_segments` after shortening (blocked, or for an
+/// opt-out confirmation replaced by the minimal one).
+pub const TEXT_TOO_LONG: &str = "text.too_long";
+
+/// A property is never shortened below this many characters (with the "..."): a shorter
+/// stub no longer tells the lead which home the text is about.
+pub const MIN_PROPERTY_CHARS: usize = 20;
+
+/// A text rendered against `delivery.max_segments`.
+enum Fitted {
+    /// Within the limit; `shortened` says what was left out or cut, if anything.
+    Fits { body: String, shortened: Option<String> },
+    /// Over the limit: segments as configured, and with everything shortened that may be.
+    TooLong { full: usize, shortest: usize },
+}
+
+/// Renders `template` so the text fits in `max` SMS segments. A text over the limit is
+/// rendered again without the values a lead or a listing feed supplies: first without the
+/// lead's first name, then with the property (address) cut to the longest prefix that fits
+/// (ending in "...", at least [`MIN_PROPERTY_CHARS`]). `None`: the template is disabled.
+fn fit(policy: &Policy, template: &str, vars: &TemplateVars<'_>, max: usize) -> Result<Option<Fitted>, TemplateError> {
+    let segments = |body: &str| crate::segments::count(body).segments;
+    let Some(body) = policy.render(template, vars)? else { return Ok(None) };
+    let full = segments(&body);
+    if full <= max {
+        return Ok(Some(Fitted::Fits { body, shortened: None }));
+    }
+    let mut vars = vars.clone();
+    let mut how = Vec::new();
+    let mut shortest = full;
+    if vars.first_name.is_some_and(|n| !n.is_empty()) {
+        // Empty rather than none: `{% if first_name %}` skips it and a bare
+        // `{{ first_name }}` renders nothing (minijinja prints none as "none").
+        vars.first_name = Some("");
+        how.push("the first name left out".to_string());
+        let body = policy.render(template, &vars)?.unwrap_or_default();
+        shortest = segments(&body);
+        if shortest <= max {
+            return Ok(Some(Fitted::Fits { body, shortened: Some(how.join(", ")) }));
+        }
+    }
+    if let Some(property) = vars.property {
+        let len = property.chars().count();
+        let render_cut = |keep: usize| -> Result<String, TemplateError> {
+            let cut = crate::limits::clip(property, keep);
+            let v = TemplateVars { property: Some(&cut), ..vars.clone() };
+            Ok(policy.render(template, &v)?.unwrap_or_default())
+        };
+        // Segments grow with the property's length, so a binary search finds the longest
+        // prefix that fits; every candidate is counted again, so a miss only costs length.
+        let (mut lo, mut hi) = (MIN_PROPERTY_CHARS, len.saturating_sub(1));
+        let mut best = None;
+        while lo <= hi {
+            let mid = lo + (hi - lo) / 2;
+            let body = render_cut(mid)?;
+            let n = segments(&body);
+            shortest = shortest.min(n);
+            if n <= max {
+                best = Some((mid, body));
+                lo = mid + 1;
+            } else if mid == 0 {
+                break;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        if let Some((keep, body)) = best {
+            how.push(format!("the property cut to {keep} of {len} characters"));
+            return Ok(Some(Fitted::Fits { body, shortened: Some(how.join(", ")) }));
+        }
+    }
+    Ok(Some(Fitted::TooLong { full, shortest }))
 }
 
 /// The timeline detail of an inbound text starts with this, then the text and a closing quote

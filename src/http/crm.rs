@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
+use leadline_actors::limits;
 use leadline_actors::model::Event;
 use leadline_actors::{Phone, Ts};
 use serde::Deserialize;
@@ -71,9 +72,11 @@ fn clean(s: Option<String>) -> Option<String> {
 
 /// The interest event for a listing, validated.
 fn interest_event(listing_id: &str, address: Option<String>, how: &str) -> Result<Event, ApiError> {
+    let address = clean(address);
+    limits::check_address("address", address.as_deref())?;
     Ok(Event::InterestAdded {
         listing_id: non_empty("listing_id", listing_id)?,
-        address: clean(address),
+        address,
         how: non_empty("how", how)?.to_lowercase(),
     })
 }
@@ -103,6 +106,8 @@ pub async fn post_crm(State(app): State<AppState>, body: Body) -> Result<impl In
     let body: CrmBody = parse_json(&bytes, false)?;
     let phone = Phone::parse(&body.phone)?;
     let status = non_empty("status", &body.status)?;
+    // Refused even without a listing (where it is unused), so the rule reads the same everywhere.
+    limits::check_address("address", body.address.as_deref().map(str::trim))?;
     // Validate everything before anything is applied, so a 4xx changes nothing.
     let interest = match (clean(body.listing_id), clean(body.listing_action)) {
         (None, None) => None,

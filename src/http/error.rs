@@ -52,6 +52,13 @@ impl From<leadline_actors::phone::PhoneError> for ApiError {
     }
 }
 
+/// A field over its length limit (`leadline_actors::limits`, docs/limits.md).
+impl From<leadline_actors::limits::TooLong> for ApiError {
+    fn from(e: leadline_actors::limits::TooLong) -> Self {
+        ApiError::unprocessable("invalid_field", e.to_string())
+    }
+}
+
 impl From<leadline_actors::storage::StoreError> for ApiError {
     fn from(e: leadline_actors::storage::StoreError) -> Self {
         ApiError::unavailable(e.to_string())

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
+use leadline_actors::limits;
 use leadline_actors::model::{ConsentInput, Event, LeadCapture, ListingRef};
 use leadline_actors::{Phone, Ts};
 use serde::Deserialize;
@@ -84,11 +85,17 @@ fn consent_ip(ip: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 impl LeadBody {
-    /// Validates and normalises into the event the lead actor applies.
+    /// Validates and normalises into the event the lead actor applies. Over-long names,
+    /// email or listing address are refused (422 `invalid_field`); a long message is kept,
+    /// shortened and marked (docs/limits.md).
     pub fn into_event(self) -> Result<(Phone, LeadCapture), ApiError> {
         if self.source.trim().is_empty() {
             return Err(ApiError::unprocessable("invalid_field", "`source` must not be empty"));
         }
+        limits::check_name("first_name", self.first_name.as_deref())?;
+        limits::check_name("last_name", self.last_name.as_deref())?;
+        limits::check_email("email", self.email.as_deref())?;
+        limits::check_address("listing.address", self.listing.as_ref().and_then(|l| l.address.as_deref()))?;
         let phone = Phone::parse(&self.phone)?;
         let consent = match self.consent {
             Some(c) => Some(ConsentInput {
@@ -109,7 +116,7 @@ impl LeadBody {
             email: self.email,
             address_state: self.state.map(|s| s.trim().to_uppercase()),
             listing: self.listing.map(|l| ListingRef { id: l.id, address: l.address, price: l.price }),
-            message: self.message,
+            message: self.message.map(limits::clip_message),
             consent,
             occurred_at: self.occurred_at,
         };

@@ -36,6 +36,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use leadline_actors::limits;
 use leadline_actors::model::Event;
 use leadline_actors::storage::{Store, StoreError, StoredResponse};
 use leadline_actors::{Phone, Ts};
@@ -339,19 +340,31 @@ fn person_phone(person: &Value) -> Option<Phone> {
     phones.iter().filter_map(|p| p.get("value").and_then(Value::as_str)).find_map(|p| Phone::parse(p).ok())
 }
 
+/// The person as a lead. The person is real and the data comes from the CRM, so fields over
+/// their limits (docs/limits.md) are shortened rather than refused: names are cut and end in
+/// "...", and an email address too long for SMTP is left out (a cut one would not work).
 fn capture_body(person: &Value, phone: &Phone, id: &str) -> LeadBody {
+    let name = |key: &str| field(person, key).map(|n| limits::clip(&n, limits::NAME_MAX_CHARS));
+    let email = person
+        .get("emails")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+        .and_then(|e| e.get("value"))
+        .and_then(id_text)
+        .filter(|e| {
+            let fits = limits::check_email("email", Some(e)).is_ok();
+            if !fits {
+                tracing::warn!(person = %id, chars = e.chars().count(), "Follow Up Boss email over the length limit; left out");
+            }
+            fits
+        });
     LeadBody {
         source: "followupboss".into(),
         phone: phone.as_str().to_string(),
         source_lead_id: Some(id.to_string()),
-        first_name: field(person, "firstName"),
-        last_name: field(person, "lastName"),
-        email: person
-            .get("emails")
-            .and_then(Value::as_array)
-            .and_then(|e| e.first())
-            .and_then(|e| e.get("value"))
-            .and_then(id_text),
+        first_name: name("firstName"),
+        last_name: name("lastName"),
+        email,
         state: None,
         listing: None,
         message: None,
@@ -397,4 +410,24 @@ async fn apply_person(app: &AppState, ev: &PendingEvent, person: &Value) -> Resu
     let dedupe = format!("fub:{}:{id}", ev.event_id);
     app.submit(phone, event, Some(dedupe)).await.map_err(|e| Failure::retry(e.message))?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_long_people_fields_are_cut_not_refused() {
+        let person = json!({
+            "id": 7, "firstName": "A".repeat(3000), "lastName": "Lee",
+            "emails": [{"value": format!("{}@example.com", "a".repeat(300))}],
+        });
+        let phone = Phone::parse("+12125550142").unwrap();
+        let (_, capture) = capture_body(&person, &phone, "7").into_event().unwrap();
+        let first = capture.first_name.unwrap();
+        assert_eq!(first.chars().count(), limits::NAME_MAX_CHARS);
+        assert!(first.ends_with("..."), "{first}");
+        assert_eq!(capture.last_name.as_deref(), Some("Lee"));
+        assert_eq!(capture.email, None);
+    }
 }

@@ -68,6 +68,8 @@ impl MlsBody {
         }
         let kind = parse_change_kind(&self.change)?;
         let clean = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let address = clean(self.address);
+        leadline_actors::limits::check_address("address", address.as_deref())?;
         let old_status = clean(self.old_status).map(|s| normalize_status(&s));
         let mut new_status = clean(self.new_status).map(|s| normalize_status(&s));
         match kind {
@@ -107,7 +109,7 @@ impl MlsBody {
         let change = ListingChange {
             listing_id,
             change: kind,
-            address: clean(self.address),
+            address,
             old_price: self.old_price,
             new_price: self.new_price,
             old_status,

@@ -118,3 +118,107 @@ async fn an_operator_can_record_an_opt_out_given_by_phone() {
     assert_eq!(app.twilio.settle(phone).await.len(), 1);
     app.stop().await;
 }
+
+/// The error code and message of a 4xx.
+async fn error_and_message(res: reqwest::Response) -> (u16, String, String) {
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    let code = body["error"]["code"].as_str().unwrap_or("").to_string();
+    let message = body["error"]["message"].as_str().unwrap_or("").to_string();
+    (status, code, message)
+}
+
+#[tokio::test]
+async fn over_long_fields_are_refused_with_422_naming_the_field_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let phone = "+12125550160";
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut lead = lead_with_consent(phone, "LONG-1");
+        edit(&mut lead);
+        lead
+    };
+    let cases: [(&str, Value); 4] = [
+        ("first_name", with(&|l| l["first_name"] = json!("A".repeat(3000)))),
+        ("last_name", with(&|l| l["last_name"] = json!("R".repeat(101)))),
+        ("email", with(&|l| l["email"] = json!(format!("{}@example.com", "a".repeat(250))))),
+        ("listing.address", with(&|l| l["listing"]["address"] = json!("9".repeat(201)))),
+    ];
+    for (field, lead) in cases {
+        let (status, code, message) = error_and_message(app.post_lead(&lead).await).await;
+        assert_eq!((status, code.as_str()), (422, "invalid_field"), "{field}: {message}");
+        assert!(message.contains(&format!("`{field}`")), "{field}: {message}");
+    }
+    // Characters, not bytes: 100 two-byte characters are accepted.
+    let (status, _, message) =
+        error_and_message(app.post_lead(&with(&|l| l["first_name"] = json!("é".repeat(100)))).await).await;
+    assert_eq!(status, 202, "{message}");
+    assert_eq!(app.lead(phone).await["first_name"], "é".repeat(100));
+
+    // The adapters share the rule: a web form's listing address, a Zillow-style name.
+    let other = "+12125550161";
+    let form = [("phone", other), ("first_name", "Ana"), ("listing_address", &"9".repeat(201))];
+    let res = app.client.post(format!("{}/v1/webhooks/webform", app.base)).form(&form).send().await.unwrap();
+    let (status, code, message) = error_and_message(res).await;
+    assert_eq!((status, code.as_str()), (422, "invalid_field"));
+    assert!(message.contains("`listing.address`"), "{message}");
+    let zillow = json!({"phone": other, "name": format!("{} Ruiz", "A".repeat(101)), "leadId": "Z-long"});
+    let (status, code, message) = error_and_message(app.post_json("/v1/webhooks/zillow", &zillow).await).await;
+    assert_eq!((status, code.as_str()), (422, "invalid_field"));
+    assert!(message.contains("`first_name`"), "{message}");
+
+    // MLS, CRM and interest bodies: `address`.
+    let long = "9".repeat(201);
+    let bodies = [
+        ("/v1/events/mls", json!({"listing_id": "MLS-123", "change": "new_listing", "address": long})),
+        ("/v1/events/crm", json!({"phone": other, "status": "nurture", "address": long})),
+        ("/v1/events/interest", json!({"phone": other, "listing_id": "MLS-123", "how": "saved", "address": long})),
+    ];
+    for (path, body) in bodies {
+        let (status, code, message) = error_and_message(app.post_json(path, &body).await).await;
+        assert_eq!((status, code.as_str()), (422, "invalid_field"), "{path}: {message}");
+        assert!(message.contains("`address`"), "{path}: {message}");
+    }
+    assert_eq!(app.admin_get(&format!("/v1/admin/leads/{}", urlencode(other))).await.status(), 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_3000_character_first_name_is_refused_and_nothing_is_texted() {
+    let app = TestApp::spawn().await;
+    let phone = "+12125550162";
+    let mut lead = lead_with_consent(phone, "LONG-2");
+    lead["first_name"] = json!("A".repeat(3000));
+    let (status, code, message) = error_and_message(app.post_lead(&lead).await).await;
+    assert_eq!((status, code.as_str()), (422, "invalid_field"));
+    assert!(message.contains("`first_name`") && message.contains("3000"), "{message}");
+    assert_eq!(app.admin_get(&format!("/v1/admin/leads/{}", urlencode(phone))).await.status(), 404);
+    assert!(app.twilio.settle(phone).await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_200_character_address_is_texted_within_max_segments_and_a_long_message_is_kept_marked() {
+    let app = TestApp::spawn().await;
+    let phone = "+12125550163";
+    let address = "1234 Long Meadow Road, Springfield ".repeat(6).chars().take(200).collect::<String>();
+    assert_eq!(address.chars().count(), 200);
+    let mut lead = lead_with_consent(phone, "LONG-3");
+    lead["listing"]["address"] = json!(address);
+    lead["message"] = json!("Is it available? ".repeat(300));
+    assert_eq!(app.post_lead(&lead).await.status(), 202);
+    let received = app.twilio.wait_for(phone, 1).await;
+    assert_eq!(received.len(), 1);
+    let body = received[0].body();
+    let max = app.settings.delivery.max_segments as usize;
+    let segments = leadline_actors::segments::count(body).segments;
+    assert!(segments <= max, "{segments} segments (max {max}): {body}");
+    assert!(body.starts_with("Hi Ana, this is Acme Realty about 1234 Long Meadow Road"), "{body}");
+
+    // The 5,100-character message is on the timeline, cut to 1,000 characters and marked.
+    let timeline = app.timeline(phone).await;
+    let captured = timeline.iter().find(|e| e["rule"] == "event.lead_captured").expect("lead_captured entry");
+    let detail = captured["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("… [truncated from 5100 characters]"), "{detail}");
+    assert!(detail.chars().count() < 1100, "{} characters", detail.chars().count());
+    app.stop().await;
+}
