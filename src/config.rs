@@ -449,6 +449,15 @@ mod tests {
         let fig = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string("[gateway]\nprovidr = \"x\""));
         let err = Settings::from_figment(fig).unwrap_err().to_string();
         assert!(err.contains("providr"), "{err}");
+        for (toml, key) in [
+            ("[server]\nheader_read_timeout_ms = 0", "server.header_read_timeout_ms"),
+            ("[server]\nmax_connections = 0", "server.max_connections"),
+            ("[server]\nmax_connections = 2000000", "server.max_connections"),
+        ] {
+            let fig = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string(toml));
+            let err = Settings::from_figment(fig).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]
