@@ -14,6 +14,10 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// The largest `server.max_connections` accepted (far above what one process's file
+/// descriptors allow).
+pub const MAX_CONNECTIONS_LIMIT: usize = 1_000_000;
+
 /// The shipped config.toml: every key's default.
 pub const DEFAULT_CONFIG: &str = include_str!("../config.toml");
 
@@ -78,6 +82,11 @@ pub struct ServerSettings {
     pub rate_limit_burst: u32,
     /// Deadline for a whole request (reading the body and handling it); then 503.
     pub request_timeout_ms: u64,
+    /// A connection that has not sent a complete request head (request line and headers)
+    /// this long after it opened, or after its previous response, is closed.
+    pub header_read_timeout_ms: u64,
+    /// Connections served at once; further ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -322,6 +331,15 @@ impl Settings {
         if self.server.request_timeout_ms == 0 {
             return bad("server.request_timeout_ms must be greater than 0".into());
         }
+        if self.server.header_read_timeout_ms == 0 {
+            return bad("server.header_read_timeout_ms must be greater than 0".into());
+        }
+        if !(1..=MAX_CONNECTIONS_LIMIT).contains(&self.server.max_connections) {
+            return bad(format!(
+                "server.max_connections must be between 1 and {MAX_CONNECTIONS_LIMIT}, got {}",
+                self.server.max_connections
+            ));
+        }
         if self.server.max_body_bytes == 0 {
             return bad("server.max_body_bytes must be greater than 0".into());
         }
@@ -431,6 +449,15 @@ mod tests {
         let fig = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string("[gateway]\nprovidr = \"x\""));
         let err = Settings::from_figment(fig).unwrap_err().to_string();
         assert!(err.contains("providr"), "{err}");
+        for (toml, key) in [
+            ("[server]\nheader_read_timeout_ms = 0", "server.header_read_timeout_ms"),
+            ("[server]\nmax_connections = 0", "server.max_connections"),
+            ("[server]\nmax_connections = 2000000", "server.max_connections"),
+        ] {
+            let fig = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string(toml));
+            let err = Settings::from_figment(fig).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

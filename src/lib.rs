@@ -14,6 +14,7 @@ pub mod http;
 pub mod notifier;
 pub mod rescan;
 pub mod reso;
+pub mod serve;
 pub mod simulate;
 pub mod startup;
 pub mod telemetry;

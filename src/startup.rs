@@ -139,13 +139,10 @@ impl Application {
         let (stop_server, stopped) = oneshot::channel::<()>();
         let background = crate::background::Background::start(&state, &state.secrets)?;
         let app = router(state);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let limits = crate::serve::ServeLimits::from_settings(&settings.server);
+        let server = tokio::spawn(crate::serve::serve(listener, app, limits, async move {
+            let _ = stopped.await;
+        }));
         tracing::info!(%addr, provider = ?settings.gateway.provider, "leadline is listening");
         Ok(Application {
             addr,

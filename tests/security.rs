@@ -5,7 +5,9 @@
 //! - forged signatures on every signed endpoint: 403, nothing changes; wrong admin token: 401;
 //! - replays (same Twilio MessageSid, same status callback, same lead, same Idempotency-Key):
 //!   no second effect;
-//! - with debug logs on, stderr never contains a full phone number or a secret.
+//! - with debug logs on, stderr never contains a full phone number or a secret;
+//! - hostile values (newlines, carriage returns, tabs, line separators, bidi overrides) and
+//!   phone numbers in any written form cannot forge a log line or leak a number (text and JSON).
 
 mod support;
 
@@ -494,6 +496,103 @@ async fn debug_logs_never_contain_full_phone_numbers_or_secrets() {
     }
     println!("debug log: {} lines, {} bytes; leaks: {}", log.lines().count(), log.len(), leaks.len());
     assert!(leaks.is_empty(), "the log leaks:\n{}", leaks.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_values_cannot_forge_log_lines_or_leak_formatted_numbers() {
+    let fake = FakeTwilio::start().await;
+    for format in ["text", "json"] {
+        let s = setup(&fake, &[("LEADLINE__LOG__FILTER", "debug"), ("LEADLINE__LOG__FORMAT", format)]);
+        let server = Server::start(&s.work, &s.env).await;
+        let c = server.client.clone();
+        let phone = "+16465550183";
+        let res =
+            c.post_event("/v1/events/leads", &lead_body(phone, "FORGE-1", "FORGE-1", "Ana\rINFO forged name")).await;
+        assert_eq!(res.unwrap().status(), 202);
+        let crm =
+            json!({"phone": phone, "status": "nurture\nERROR fake line", "source": "crm\u{2028}WARN sep\u{202e}rev"});
+        assert_eq!(c.post_event("/v1/events/crm", &crm).await.unwrap().status(), 202);
+        // An adapter logs an unparseable timestamp as it came, at debug level.
+        let zillow = json!({"phone": "(646) 555-0199", "firstName": "Zed", "listingId": "FORGE-1",
+                            "timestamp": "yesterday\r\nWARN forged (646) 555-0183\tend"});
+        let key = leadline::http::signed::url_key(WEBHOOK_SECRET, "zillow");
+        c.http.post(format!("{}/v1/webhooks/zillow?key={key}", c.base)).json(&zillow).send().await.unwrap();
+        // Request paths with the number in every common form (the request span logs the path).
+        for path in [
+            "646-555-0183",
+            "%2B16465550183",
+            "(646)%20555-0183",
+            "%28646%29%20555-0183",
+            "646.555.0183",
+            "%2B1%20646%20555%200183",
+            "1-646-555-0183",
+        ] {
+            c.admin_get(&format!("/v1/admin/leads/{path}")).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(server.terminate().await);
+        let log = strip_ansi(&std::fs::read_to_string(server_stderr(&s)).unwrap());
+        let lines: Vec<&str> = log.lines().collect();
+        assert!(log.contains("DEBUG"), "debug logging was on");
+        let mut problems = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            // Every line is one event: JSON, or text starting with the formatter's timestamp.
+            let ok_start = if format == "json" {
+                serde_json::from_str::<Value>(line).is_ok()
+            } else {
+                let b = line.as_bytes();
+                b.len() > 20 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[10] == b'T'
+            };
+            if !ok_start {
+                problems.push(format!("line {}: not an event of its own: {line}", i + 1));
+            }
+            let raw_control = line.chars().find(|c| {
+                c.is_control()
+                    || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            });
+            if let Some(c) = raw_control {
+                problems.push(format!("line {}: raw {c:?}: {line}", i + 1));
+            }
+            for n in [
+                "6465550183",
+                "6465550199",
+                "646-555",
+                "646.555",
+                "646 555",
+                "646) 555",
+                "646)%20555",
+                "646%29%20555",
+                "646%20555",
+                "555-01",
+                "555.01",
+                "555 01",
+                "555%2001",
+            ] {
+                if line.contains(n) {
+                    problems.push(format!("line {}: contains {n}: {line}", i + 1));
+                }
+            }
+        }
+        // The hostile values are there, escaped, inside their own event.
+        let forged_status =
+            if format == "json" { r"nurture\nERROR fake line" } else { r"status=nurture\nERROR fake line" };
+        assert!(log.contains(forged_status), "the CRM status is logged, escaped:\n{log}");
+        let forged_ts = r"yesterday\r\nWARN forged ***0183\tend";
+        assert!(log.contains(forged_ts), "the adapter's timestamp is logged, escaped and masked:\n{log}");
+        if format == "text" {
+            assert!(log.contains(r"crm\u{2028}WARN sep\u{202e}rev"), "separators are escaped:\n{log}");
+        } else {
+            assert!(log.contains(r"crm\u2028WARN sep\u202erev"), "separators are escaped:\n{log}");
+        }
+        let masked_paths = lines.iter().filter(|l| l.contains("/v1/admin/leads/+1646***0183")).count();
+        println!(
+            "{format} log: {} lines, {} bytes; {masked_paths} lines with a masked admin path; problems: {}",
+            lines.len(),
+            log.len(),
+            problems.len()
+        );
+        assert!(problems.is_empty(), "{format} log:\n{}", problems.join("\n"));
+    }
 }
 
 fn server_stderr(s: &Setup) -> PathBuf {

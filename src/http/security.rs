@@ -160,7 +160,11 @@ pub fn mask_path(path: &str) -> String {
         }
     }
     flush(&mut run, &mut out);
-    out
+    // Numbers written with separators (`646-555-0183`, `%28646%29%20555-0183`).
+    match crate::telemetry::redact_phone_numbers(out.as_bytes()) {
+        std::borrow::Cow::Borrowed(_) => out,
+        std::borrow::Cow::Owned(masked) => String::from_utf8_lossy(&masked).into_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -175,6 +179,9 @@ mod tests {
             mask_path("/admin/dead-letters/%2B12125550142%2315/retry"),
             "/admin/dead-letters/+1212***0142%2315/retry"
         );
+        assert_eq!(mask_path("/v1/admin/leads/646-555-0183"), "/v1/admin/leads/***0183");
+        assert_eq!(mask_path("/v1/admin/leads/%2B1%20646%20555%200183"), "/v1/admin/leads/+1646***0183");
+        assert_eq!(mask_path("/v1/admin/leads/%28646%29%20555.0183"), "/v1/admin/leads/***0183");
         assert_eq!(mask_path("/v1/events/leads"), "/v1/events/leads");
         assert_eq!(mask_path("/2010-04-01/x"), "/2010-04-01/x");
     }
