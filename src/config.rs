@@ -473,3 +473,20 @@ mod tests {
         });
     }
 }
+
+#[cfg(test)]
+mod blackout_config_tests {
+    use super::*;
+
+    #[test]
+    fn blackouts_take_quoted_dates_and_toml_date_literals() {
+        for dates in ["from = \"2026-12-01\"\nto = \"2026-12-03\"", "from = 2026-12-01\nto = 2026-12-03"] {
+            let extra = format!("[[compliance.blackouts]]\nstates = [\"FL\"]\n{dates}\n");
+            let fig = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string(&extra));
+            let s = Settings::from_figment(fig).unwrap_or_else(|e| panic!("{dates}: {e}"));
+            let b = &s.compliance.blackouts[0];
+            assert_eq!(b.from.to_string(), "2026-12-01");
+            assert_eq!(b.to.to_string(), "2026-12-03");
+        }
+    }
+}

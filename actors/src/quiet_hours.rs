@@ -948,7 +948,7 @@ mod ymd {
 
     struct V;
 
-    impl de::Visitor<'_> for V {
+    impl<'de> de::Visitor<'de> for V {
         type Value = NaiveDate;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -959,10 +959,19 @@ mod ymd {
             NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
                 .map_err(|_| E::custom(format!("invalid date {s:?}: expected \"YYYY-MM-DD\"")))
         }
+
+        /// An unquoted TOML date (`from = 2026-12-01`) reaches us as a one-entry map holding
+        /// its text (how the toml crate, and figment after it, carry datetimes).
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<NaiveDate, A::Error> {
+            let Some((_, text)) = map.next_entry::<String, String>()? else {
+                return Err(de::Error::custom("expected a date \"YYYY-MM-DD\""));
+            };
+            self.visit_str(&text)
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
-        d.deserialize_str(V)
+        d.deserialize_any(V)
     }
 }
 
