@@ -114,7 +114,8 @@ fn tighten(_path: &Path, _meta: &std::fs::Metadata) -> DirState {
     DirState::Private
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

@@ -118,7 +118,8 @@ impl SmsProvider for DryRunProvider {
     }
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use crate::model::TextKind;
