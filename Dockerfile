@@ -6,8 +6,11 @@
 #   docker run -d -p 8080:8080 -v leadline-data:/data \
 #     -e LEADLINE_ADMIN_TOKEN -e LEADLINE_WEBHOOK_SECRET leadline
 #
-# Note: the dev machines have no docker engine, so this image is not built in CI
-# (.ci/run only runs the tests). Build it wherever docker is available before shipping.
+# CI builds and runs this image on every run (.ci/docker, called by .ci/run): the CI machines
+# have no Docker engine and no registry, so it uses podman with stand-in base images made by
+# debootstrap under the FROM names below. Keep this file plain Dockerfile syntax (nothing that
+# only podman or only BuildKit understands) so it builds the same with Docker and the official
+# images. See docs/docker.md.
 
 ############################ builder ############################
 FROM rust:1-bookworm AS builder
