@@ -791,7 +791,7 @@ async fn soak() {
                     c.post_event("/v1/events/mls", &body).await
                 }
                 (76..=89, Some(_)) => {
-                    let sid = fake.received().last().map(|r| r.sid.clone()).unwrap_or_else(|| "SMnone".into());
+                    let sid = fake.last_sid().unwrap_or_else(|| "SMnone".into());
                     c.twilio("/v1/twilio/status", &[("MessageSid", sid.as_str()), ("MessageStatus", "delivered")]).await
                 }
                 (_, Some(p)) => c.admin_get(&format!("/v1/admin/leads/{}", p.replace('+', "%2B"))).await,
