@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Plots a soak's samples (the CSV the `soak` test writes with SOAK_CSV) as a PNG.
 
-    python3 docs/soak/plot.py docs/soak/soak-30min.csv docs/soak/soak-30min.png
+    python3 docs/soak/plot.py docs/soak/soak-30min.csv docs/soak/soak-30min.png \
+        --title "..." --cache-mib 256 --shade 9.4 13.5 "other run"
 
 Needs matplotlib (`pip install matplotlib`); nothing in CI runs it.
 """
+import argparse
 import csv
-import sys
 
 import matplotlib
 
@@ -21,11 +22,22 @@ def num(v):
         return float("nan")
 
 
-def main(src, dst, title=None):
-    with open(src, newline="") as f:
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("csv")
+    ap.add_argument("png")
+    ap.add_argument("--title", default="leadline soak")
+    ap.add_argument("--cache-mib", type=float, help="draw sled's cache_capacity on the RSS panel")
+    ap.add_argument("--shade", nargs=3, metavar=("FROM_MIN", "TO_MIN", "LABEL"), help="mark a time span")
+    a = ap.parse_args()
+    with open(a.csv, newline="") as f:
         rows = list(csv.DictReader(f))
     t = [num(r["t_s"]) / 60 for r in rows]
-    col = lambda k: [num(r[k]) for r in rows]  # noqa: E731
+
+    def col(k):
+        # A window without answered requests has no latency.
+        return [num(r[k]) if not k.endswith("_ms") or r["requests"] != "0" else float("nan") for r in rows]
+
     panels = [
         ("RSS (MiB)", [("rss_mib", "RSS")]),
         ("sled data dir (MiB)", [("data_mib", "data dir")]),
@@ -41,15 +53,19 @@ def main(src, dst, title=None):
         else:
             for key, name in series:
                 ax.plot(t, col(key), label=name, marker=".")
+        if a.shade:
+            ax.axvspan(float(a.shade[0]), float(a.shade[1]), color="grey", alpha=0.15, label=a.shade[2])
+        if a.cache_mib and label.startswith("RSS"):
+            ax.axhline(a.cache_mib, color="red", linestyle="--", linewidth=1, label="sled cache_capacity")
         ax.set_ylabel(label)
         ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper left", fontsize="small")
     axes[-1].set_xlabel("minutes")
-    fig.suptitle(title or "leadline soak")
+    fig.suptitle(a.title)
     fig.tight_layout()
-    fig.savefig(dst, dpi=90)
+    fig.savefig(a.png, dpi=90)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
+    main()
