@@ -95,6 +95,7 @@ pub struct StorageSettings {
     pub path: PathBuf,
     pub durability: leadline_actors::storage::Durability,
     pub flush_linger_us: u64,
+    pub cache_capacity_mb: u64,
 }
 
 impl StorageSettings {
@@ -102,6 +103,7 @@ impl StorageSettings {
         leadline_actors::storage::StoreOptions {
             durability: self.durability,
             flush_linger: std::time::Duration::from_micros(self.flush_linger_us),
+            cache_capacity: self.cache_capacity_mb * 1024 * 1024,
         }
     }
 }
@@ -328,6 +330,9 @@ impl Settings {
                 self.storage.flush_linger_us
             ));
         }
+        if self.storage.cache_capacity_mb == 0 {
+            return bad("storage.cache_capacity_mb must be greater than 0".into());
+        }
         if self.server.request_timeout_ms == 0 {
             return bad("server.request_timeout_ms must be greater than 0".into());
         }
@@ -438,6 +443,17 @@ mod tests {
         let built_in = leadline_actors::policy::Policy::default_templates();
         assert_eq!(serde_json::to_value(&s.templates).unwrap(), serde_json::to_value(&built_in).unwrap());
         assert!(leadline_actors::policy::Policy::new(s.policy_settings()).is_ok());
+    }
+
+    #[test]
+    fn sled_cache_capacity_reaches_the_store_and_must_be_positive() {
+        let s = Settings::defaults().unwrap();
+        assert_eq!(s.storage.store_options().cache_capacity, leadline_actors::storage::DEFAULT_CACHE_BYTES);
+        let fig = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string("[storage]\ncache_capacity_mb = 64"));
+        assert_eq!(Settings::from_figment(fig).unwrap().storage.store_options().cache_capacity, 64 << 20);
+        let fig = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string("[storage]\ncache_capacity_mb = 0"));
+        let err = Settings::from_figment(fig).unwrap_err().to_string();
+        assert!(err.contains("cache_capacity_mb"), "{err}");
     }
 
     #[test]

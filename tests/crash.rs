@@ -641,11 +641,24 @@ fn dir_size(path: &Path) -> u64 {
     total
 }
 
+/// The unlabelled samples of the service's `/metrics` (name -> value).
+async fn scrape(c: &Client) -> HashMap<String, f64> {
+    let Ok(r) = c.http.get(format!("{}/metrics", c.base)).send().await else { return HashMap::new() };
+    let text = r.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.contains('{'))
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(k, v)| Some((k.to_string(), v.trim().parse().ok()?)))
+        .collect()
+}
+
 /// Soak: the real binary under a steady open-loop mix (new leads with consent, replies, STOPs
 /// and STARTs, CRM changes, MLS price drops fanning out to ~100 leads, delivery receipts,
 /// admin reads) for `SOAK_SECS` (default 1800) at `SOAK_RATE` events/s (default 200), with
-/// the service's RSS, open file descriptors, threads and data size sampled every
-/// `SOAK_SAMPLE_SECS` (default 30); `SOAK_ENV` adds service settings. Ignored by default:
+/// the service's RSS, open file descriptors, threads, live lead actors (from `/metrics`),
+/// stored leads, data size and the p50/p99/max latency of the requests answered in each
+/// window sampled every `SOAK_SAMPLE_SECS` (default 30); `SOAK_ENV` adds service settings;
+/// `SOAK_CSV` names a file for the samples as CSV (docs/soak.md plots it). Ignored by default:
 /// `SOAK_SECS=1800 SOAK_RATE=200 cargo test --release --test crash soak -- --ignored --nocapture`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long-running; see README (soak)"]
@@ -683,8 +696,18 @@ async fn soak() {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut next_sample = started;
     let mut samples: Vec<(u64, u64, usize, u64, u64)> = Vec::new();
+    // Latency (µs) of the requests answered since the previous sample.
+    let window: Arc<Mutex<hdrhistogram::Histogram<u64>>> =
+        Arc::new(Mutex::new(hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).unwrap()));
+    let csv_path = std::env::var("SOAK_CSV").ok().filter(|p| !p.is_empty());
+    let mut csv = String::from(
+        "t_s,rss_mib,fds,threads,live_actors,leads_stored,data_mib,requests,p50_ms,p99_ms,max_ms,acked,failed,late,texts\n",
+    );
     println!("soak: {secs} s at {rate} events/s, sampled every {} s", sample_every.as_secs());
-    println!("  t(s)  acked   failed  late  rss(MiB)  fds  threads  data(MiB)  texts");
+    println!(
+        "  t(s)  acked   failed  late  rss(MiB)  fds  threads  actors   leads  data(MiB)  reqs  p50(ms)  p99(ms)  \
+         max(ms)  texts"
+    );
     let mut n: u64 = 0;
     while Instant::now() < end {
         if Instant::now() >= next_sample {
@@ -697,16 +720,35 @@ async fn soak() {
                 .unwrap_or("?")
                 .to_string();
             let data = dir_size(&e.data);
+            let metrics = scrape(&c).await;
+            let gauge = |name: &str| metrics.get(name).map_or("?".to_string(), |v| format!("{v:.0}"));
+            let (actors, stored) = (gauge("leadline_live_lead_actors"), gauge("leadline_leads_stored"));
+            let (reqs, p50, p99, max) = {
+                let mut h = window.lock().unwrap();
+                let ms = |us: u64| us as f64 / 1000.0;
+                let r = (h.len(), ms(h.value_at_quantile(0.5)), ms(h.value_at_quantile(0.99)), ms(h.max()));
+                h.reset();
+                r
+            };
             let t = started.elapsed().as_secs();
+            let (a, f, l) =
+                (acked.load(Ordering::Relaxed), failed.load(Ordering::Relaxed), late.load(Ordering::Relaxed));
             println!(
-                "  {t:>4}  {:>7}  {:>6}  {:>4}  {:>8.1}  {fds:>3}  {threads:>7}  {:>9.1}  {}",
-                acked.load(Ordering::Relaxed),
-                failed.load(Ordering::Relaxed),
-                late.load(Ordering::Relaxed),
+                "  {t:>4}  {a:>7}  {f:>6}  {l:>4}  {:>8.1}  {fds:>3}  {threads:>7}  {actors:>6}  {stored:>6}  {:>9.1}  \
+                 {reqs:>5}  {p50:>7.1}  {p99:>7.1}  {max:>7.1}  {}",
                 rss as f64 / 1024.0,
                 data as f64 / 1_048_576.0,
                 fake.total()
             );
+            csv.push_str(&format!(
+                "{t},{:.1},{fds},{threads},{actors},{stored},{:.2},{reqs},{p50:.2},{p99:.2},{max:.2},{a},{f},{l},{}\n",
+                rss as f64 / 1024.0,
+                data as f64 / 1_048_576.0,
+                fake.total()
+            ));
+            if let Some(path) = &csv_path {
+                std::fs::write(path, &csv).unwrap(); // rewritten each sample: a cut-short run keeps its samples
+            }
             samples.push((t, rss, fds, data, acked.load(Ordering::Relaxed)));
             next_sample += sample_every;
         }
@@ -723,10 +765,11 @@ async fn soak() {
         let roll = rng.below(100);
         let minute = started.elapsed().as_secs() / 60;
         let listing = format!("SOAK-{minute}-{}", rng.below(40));
-        let (c, acked, failed, leads, pool, fake) =
-            (c.clone(), acked.clone(), failed.clone(), leads.clone(), pool.clone(), fake.clone());
+        let (c, acked, failed, leads, pool, fake, window) =
+            (c.clone(), acked.clone(), failed.clone(), leads.clone(), pool.clone(), fake.clone(), window.clone());
         tokio::spawn(async move {
             let _permit = permit;
+            let sent = Instant::now();
             let res = match (roll, known) {
                 (0..=39, _) | (_, None) => {
                     let Some(phone) = pool.lock().unwrap().pop() else { return };
@@ -748,11 +791,12 @@ async fn soak() {
                     c.post_event("/v1/events/mls", &body).await
                 }
                 (76..=89, Some(_)) => {
-                    let sid = fake.received().last().map(|r| r.sid.clone()).unwrap_or_else(|| "SMnone".into());
+                    let sid = fake.last_sid().unwrap_or_else(|| "SMnone".into());
                     c.twilio("/v1/twilio/status", &[("MessageSid", sid.as_str()), ("MessageStatus", "delivered")]).await
                 }
                 (_, Some(p)) => c.admin_get(&format!("/v1/admin/leads/{}", p.replace('+', "%2B"))).await,
             };
+            let _ = window.lock().unwrap().record(sent.elapsed().as_micros().max(1) as u64);
             match res {
                 Ok(r) if r.status().is_success() => acked.fetch_add(1, Ordering::Relaxed),
                 _ => failed.fetch_add(1, Ordering::Relaxed),

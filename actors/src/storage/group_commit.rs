@@ -41,11 +41,18 @@ pub struct StoreOptions {
     /// at once. Each flush wakes sled's writer threads, so fewer, larger flushes leave more
     /// CPU to the events, at up to this much added latency per acknowledgement.
     pub flush_linger: Duration,
+    /// The most bytes sled keeps in its page cache (`storage.cache_capacity_mb`). sled
+    /// counts the serialized size of cached pages, so the process holds somewhat more.
+    pub cache_capacity: u64,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { durability: Durability::Process, flush_linger: Duration::from_micros(1_000) }
+        StoreOptions {
+            durability: Durability::Process,
+            flush_linger: Duration::from_micros(1_000),
+            cache_capacity: super::DEFAULT_CACHE_BYTES,
+        }
     }
 }
 

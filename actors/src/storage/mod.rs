@@ -183,9 +183,11 @@ fn timer_key(due: Ts, phone: &Phone) -> Vec<u8> {
     k
 }
 
-/// sled's page cache (its default is 1 GiB, which alone broke the 1 GiB RSS budget for a
-/// million stored leads; most leads are cold, and the OS page cache still holds the files).
-const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+/// sled's page cache unless `storage.cache_capacity_mb` says otherwise (sled's own default
+/// is 1 GiB, which alone broke the 1 GiB RSS budget for a million stored leads; most leads
+/// are cold, and the OS page cache still holds the files). docs/soak.md shows the service's
+/// RSS levelling off under it.
+pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// `meta` key: the `outbox_open` index covers every outbox record.
 const OUTBOX_OPEN_INDEXED: &str = "storage:outbox_open_indexed";
@@ -204,7 +206,8 @@ impl Store {
     }
 
     pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store> {
-        let db = sled::Config::new().path(path).mode(sled::Mode::LowSpace).cache_capacity(CACHE_BYTES).open()?;
+        let db =
+            sled::Config::new().path(path).mode(sled::Mode::LowSpace).cache_capacity(options.cache_capacity).open()?;
         let group = group_commit::GroupCommit::new(db.clone(), options, path.to_path_buf()).map_err(sled::Error::Io)?;
         Ok(Store {
             group: std::sync::Arc::new(group),
@@ -231,7 +234,8 @@ impl Store {
     /// next start. Call it only when no `Store` on `path` is open any more (it fails, harmlessly,
     /// if one is). Crash-safe: an interrupted checkpoint leaves the old snapshot in place.
     pub fn checkpoint(path: &Path) -> Result<()> {
-        let db = sled::Config::new().path(path).mode(sled::Mode::LowSpace).cache_capacity(CACHE_BYTES).open()?;
+        let db =
+            sled::Config::new().path(path).mode(sled::Mode::LowSpace).cache_capacity(DEFAULT_CACHE_BYTES).open()?;
         db.flush()?;
         Ok(())
     }
