@@ -11,10 +11,10 @@
 use crate::config::Settings;
 use crate::http::compliance::{check_list_name, clean_reason, consent_csv, consent_json, consent_rows};
 use clap::{Subcommand, ValueEnum};
-use leadline_actors::audit;
-use leadline_actors::model::{Suppression, TimelineEntry};
-use leadline_actors::storage::Store;
-use leadline_actors::{Phone, Ts};
+use leadline_core::audit;
+use leadline_core::model::{Suppression, TimelineEntry};
+use leadline_core::storage::Store;
+use leadline_core::{Phone, Ts};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -171,7 +171,7 @@ pub fn compliance(command: ComplianceCommand) -> ExitCode {
 fn compliance_rescan(config: Option<&Path>, dry_run: bool) -> Result<ExitCode, Fail> {
     let settings = load_settings(config)?;
     let policy =
-        leadline_actors::policy::Policy::new(settings.policy_settings()).map_err(|e| Fail::usage(e.to_string()))?;
+        leadline_core::policy::Policy::new(settings.policy_settings()).map_err(|e| Fail::usage(e.to_string()))?;
     let store = open_store(&settings, false)?;
     let findings = crate::rescan::scan(&store, &policy).map_err(Fail::failed)?;
     let mut out = std::io::stdout().lock();
@@ -185,7 +185,7 @@ fn compliance_rescan(config: Option<&Path>, dry_run: bool) -> Result<ExitCode, F
             .map_err(stdout_error)?;
     }
     let verb = if dry_run { "would be opted out" } else { "opted out" };
-    writeln!(out, "classifier v{}: {} lead(s) {verb}", leadline_actors::classify::CLASSIFIER_VERSION, findings.len())
+    writeln!(out, "classifier v{}: {} lead(s) {verb}", leadline_core::classify::CLASSIFIER_VERSION, findings.len())
         .map_err(stdout_error)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -393,7 +393,7 @@ fn suppress_import(config: Option<&Path>, file: &Path, list: Option<&str>) -> Re
             store.suppress(&row.phone, &entry).await?;
         }
         store.flush().await?;
-        Ok::<_, leadline_actors::storage::StoreError>(replaced)
+        Ok::<_, leadline_core::storage::StoreError>(replaced)
     })?;
     let replaced = written.map_err(|e| Fail::failed(format!("import stopped: {e}")))?;
     let mut lists: Vec<&str> = plan.rows.iter().map(|r| r.list.as_str()).collect();

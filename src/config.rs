@@ -4,10 +4,10 @@
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
-use leadline_actors::actors::gateway::RetryPolicy;
-use leadline_actors::actors::pacer::SendLimits;
-use leadline_actors::classify::ClassifierConfig;
-use leadline_actors::policy::{
+use leadline_core::actors::gateway::RetryPolicy;
+use leadline_core::actors::pacer::SendLimits;
+use leadline_core::classify::ClassifierConfig;
+use leadline_core::policy::{
     ComplianceSettings, CrmSettings, DeliverySettings, FollowUpStep, PolicySettings, TemplateSources,
 };
 use serde::Deserialize;
@@ -93,14 +93,14 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
     pub path: PathBuf,
-    pub durability: leadline_actors::storage::Durability,
+    pub durability: leadline_core::storage::Durability,
     pub flush_linger_us: u64,
     pub cache_capacity_mb: u64,
 }
 
 impl StorageSettings {
-    pub fn store_options(&self) -> leadline_actors::storage::StoreOptions {
-        leadline_actors::storage::StoreOptions {
+    pub fn store_options(&self) -> leadline_core::storage::StoreOptions {
+        leadline_core::storage::StoreOptions {
             durability: self.durability,
             flush_linger: std::time::Duration::from_micros(self.flush_linger_us),
             cache_capacity: self.cache_capacity_mb * 1024 * 1024,
@@ -352,7 +352,7 @@ impl Settings {
             return bad(format!("server.public_url must be http or https, got {}", self.server.public_url));
         }
         for n in &self.gateway.twilio.from_numbers {
-            if let Err(e) = leadline_actors::Phone::parse(n) {
+            if let Err(e) = leadline_core::Phone::parse(n) {
                 return bad(format!("gateway.twilio.from_numbers: {e}"));
             }
         }
@@ -440,15 +440,15 @@ mod tests {
     #[test]
     fn shipped_config_is_valid_and_its_templates_match_the_built_in_ones() {
         let s = Settings::defaults().unwrap();
-        let built_in = leadline_actors::policy::Policy::default_templates();
+        let built_in = leadline_core::policy::Policy::default_templates();
         assert_eq!(serde_json::to_value(&s.templates).unwrap(), serde_json::to_value(&built_in).unwrap());
-        assert!(leadline_actors::policy::Policy::new(s.policy_settings()).is_ok());
+        assert!(leadline_core::policy::Policy::new(s.policy_settings()).is_ok());
     }
 
     #[test]
     fn sled_cache_capacity_reaches_the_store_and_must_be_positive() {
         let s = Settings::defaults().unwrap();
-        assert_eq!(s.storage.store_options().cache_capacity, leadline_actors::storage::DEFAULT_CACHE_BYTES);
+        assert_eq!(s.storage.store_options().cache_capacity, leadline_core::storage::DEFAULT_CACHE_BYTES);
         let fig = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string("[storage]\ncache_capacity_mb = 64"));
         assert_eq!(Settings::from_figment(fig).unwrap().storage.store_options().cache_capacity, 64 << 20);
         let fig = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string("[storage]\ncache_capacity_mb = 0"));

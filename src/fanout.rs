@@ -8,8 +8,8 @@
 //! exactly once per lead, and a retry only reaches the leads that did not acknowledge yet.
 
 use crate::http::AppState;
-use leadline_actors::model::{Event, ListingChange};
-use leadline_actors::storage::StoreError;
+use leadline_core::model::{Event, ListingChange};
+use leadline_core::storage::StoreError;
 use tokio::task::JoinSet;
 
 /// At most this many lead events are waiting for their acknowledgement at once.

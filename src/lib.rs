@@ -2,7 +2,7 @@
 //!
 //! This crate is the service shell: configuration, HTTP (webhooks and admin API), the
 //! Twilio client and start-up. The domain, the decision core, storage and the actors live
-//! in the `leadline-actors` workspace crate.
+//! in the `leadline-core` workspace crate.
 
 pub mod background;
 pub mod cli;

@@ -1,7 +1,7 @@
 use clap::{Parser, Subcommand};
 use leadline::config::{Secrets, Settings};
 use leadline::startup::Application;
-use leadline_actors::clock::SystemClock;
+use leadline_core::clock::SystemClock;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -103,7 +103,7 @@ fn main() -> ExitCode {
         Command::Compliance { command } => leadline::cli::compliance(command),
         Command::Simulate { events, start, tail_days, config } => {
             let policy = load(config.as_deref())
-                .and_then(|s| leadline_actors::policy::Policy::new(s.policy_settings()).map_err(|e| e.to_string()));
+                .and_then(|s| leadline_core::policy::Policy::new(s.policy_settings()).map_err(|e| e.to_string()));
             let result = policy
                 .map_err(anyhow::Error::msg)
                 .and_then(|p| leadline::simulate::main(&p, &events, start, tail_days));
@@ -153,7 +153,7 @@ fn main() -> ExitCode {
         Command::Config { command: ConfigCommand::Check { config } } => match load(config.as_deref()) {
             Ok(s) => {
                 let secrets = Secrets::from_env();
-                if let Err(e) = leadline_actors::policy::Policy::new(s.policy_settings()) {
+                if let Err(e) = leadline_core::policy::Policy::new(s.policy_settings()) {
                     eprintln!("leadline: invalid configuration: {e}");
                     return ExitCode::from(2);
                 }

@@ -5,8 +5,8 @@
 
 use crate::config::HandoffSettings;
 use crate::webhook_auth;
-use leadline_actors::model::Notification;
-use leadline_actors::storage::Store;
+use leadline_core::model::Notification;
+use leadline_core::storage::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,11 +89,11 @@ impl Notifier {
         match req.body(body).send().await {
             Ok(res) if res.status().is_success() => true,
             Ok(res) => {
-                tracing::warn!(status = %res.status(), id = %leadline_actors::phone::mask(&n.id), "hand-off webhook refused; will retry");
+                tracing::warn!(status = %res.status(), id = %leadline_core::phone::mask(&n.id), "hand-off webhook refused; will retry");
                 false
             }
             Err(e) => {
-                tracing::warn!(error = %e, id = %leadline_actors::phone::mask(&n.id), "hand-off webhook unreachable; will retry");
+                tracing::warn!(error = %e, id = %leadline_core::phone::mask(&n.id), "hand-off webhook unreachable; will retry");
                 false
             }
         }

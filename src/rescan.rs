@@ -6,13 +6,13 @@
 //! revocation ends it. Such leads get no confirmation text: the one confirmation the FCC
 //! allows must go within 5 minutes of the revocation (47 CFR 64.1200(a)(12)).
 
-use leadline_actors::actors::lead::Prepared;
-use leadline_actors::classify::{classify, Intent, CLASSIFIER_VERSION};
-use leadline_actors::decide::{decide, Decision, INBOUND_PREFIX};
-use leadline_actors::model::{ConsentChange, Event, LeadState, TimelineEntry};
-use leadline_actors::policy::Policy;
-use leadline_actors::storage::Store;
-use leadline_actors::Ts;
+use leadline_core::actors::lead::Prepared;
+use leadline_core::classify::{classify, Intent, CLASSIFIER_VERSION};
+use leadline_core::decide::{decide, Decision, INBOUND_PREFIX};
+use leadline_core::model::{ConsentChange, Event, LeadState, TimelineEntry};
+use leadline_core::policy::Policy;
+use leadline_core::storage::Store;
+use leadline_core::Ts;
 
 /// A lead the rescan opts out.
 #[derive(Debug, Clone, PartialEq, Eq)]

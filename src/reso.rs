@@ -40,8 +40,8 @@ use crate::config::{ResoSettings, Secrets};
 use crate::fanout::fan_out;
 use crate::http::AppState;
 use anyhow::{anyhow, bail, Context};
-use leadline_actors::model::{ListingChange, ListingChangeKind};
-use leadline_actors::Ts;
+use leadline_core::model::{ListingChange, ListingChangeKind};
+use leadline_core::Ts;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -152,7 +152,7 @@ pub fn parse_record(v: &Value) -> Option<Record> {
         status: text("StandardStatus").map(normalize_status),
         // Cut, not dropped: the listing change still reaches the leads (docs/limits.md).
         address: text("UnparsedAddress")
-            .map(|a| leadline_actors::limits::clip(a, leadline_actors::limits::ADDRESS_MAX_CHARS)),
+            .map(|a| leadline_core::limits::clip(a, leadline_core::limits::ADDRESS_MAX_CHARS)),
         modified: text("ModificationTimestamp").and_then(parse_ts),
     })
 }
@@ -622,7 +622,7 @@ mod tests {
         let long = "7 Very Long Avenue ".repeat(300);
         let r = parse_record(&serde_json::json!({"ListingKey": "L1", "UnparsedAddress": long})).unwrap();
         let address = r.address.unwrap();
-        assert!(address.chars().count() <= leadline_actors::limits::ADDRESS_MAX_CHARS);
+        assert!(address.chars().count() <= leadline_core::limits::ADDRESS_MAX_CHARS);
         assert!(address.starts_with("7 Very Long Avenue 7") && address.ends_with("..."), "{address}");
     }
 

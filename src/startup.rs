@@ -5,14 +5,14 @@ use crate::config::{ProviderKind, Secrets, Settings};
 use crate::http::{router, AppInner, AppState};
 use crate::twilio_client::TwilioProvider;
 use anyhow::Context;
-use leadline_actors::actors::gateway::{Gateway, GatewayArgs, GatewayMsg};
-use leadline_actors::actors::scheduler::{Scheduler, SchedulerArgs, SchedulerMsg};
-use leadline_actors::actors::supervisor::{LeadSupervisor, SupervisorMsg};
-use leadline_actors::actors::LeadDeps;
-use leadline_actors::clock::Clock;
-use leadline_actors::policy::Policy;
-use leadline_actors::provider::{DryRunProvider, SmsProvider};
-use leadline_actors::storage::Store;
+use leadline_core::actors::gateway::{Gateway, GatewayArgs, GatewayMsg};
+use leadline_core::actors::scheduler::{Scheduler, SchedulerArgs, SchedulerMsg};
+use leadline_core::actors::supervisor::{LeadSupervisor, SupervisorMsg};
+use leadline_core::actors::LeadDeps;
+use leadline_core::clock::Clock;
+use leadline_core::policy::Policy;
+use leadline_core::provider::{DryRunProvider, SmsProvider};
+use leadline_core::storage::Store;
 use ractor::{Actor, ActorRef};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,8 +63,8 @@ impl Application {
         // while storage opens; lazily, the first request paid ~200 ms for them (leadline-load
         // --probe million: "first event for a cold lead").
         tokio::task::spawn_blocking(|| {
-            let _ = leadline_actors::Phone::parse("+12125550142");
-            let _ = leadline_actors::quiet_hours::area_info("+12125550142");
+            let _ = leadline_core::Phone::parse("+12125550142");
+            let _ = leadline_core::quiet_hours::area_info("+12125550142");
         });
         // Everything that can be refused for configuration is checked before touching storage.
         let provider = provider(&settings, &secrets)?;
@@ -229,7 +229,7 @@ async fn shutdown_signal() {
 /// or a kill here only means the next start is slower.
 pub fn checkpoint(data_dir: &std::path::Path) {
     let started = std::time::Instant::now();
-    match leadline_actors::storage::Store::checkpoint(data_dir) {
+    match leadline_core::storage::Store::checkpoint(data_dir) {
         Ok(()) => tracing::info!(took_ms = started.elapsed().as_millis() as u64, "storage checkpoint written"),
         Err(e) => tracing::warn!(error = %e, "storage checkpoint skipped; the next start replays the log"),
     }

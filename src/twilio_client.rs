@@ -3,8 +3,8 @@
 //! local fake that speaks the same wire format.
 
 use async_trait::async_trait;
-use leadline_actors::model::OutboundText;
-use leadline_actors::provider::{Accepted, ProviderError, Sender, SmsProvider};
+use leadline_core::model::OutboundText;
+use leadline_core::provider::{Accepted, ProviderError, Sender, SmsProvider};
 use serde::Deserialize;
 use std::time::Duration;
 

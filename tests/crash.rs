@@ -28,7 +28,7 @@
 
 mod support;
 
-use leadline_actors::policy::money;
+use leadline_core::policy::money;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -347,7 +347,7 @@ async fn redeliver(client: &Client, ledger: &Shared) {
 
 /// Reads the dead binary's database: the sends that were `Attempting` at the kill.
 fn attempting_at_kill(data: &Path, restarted_at: Instant) -> (Vec<InDoubt>, usize) {
-    use leadline_actors::storage::{OutboxStatus, Store};
+    use leadline_core::storage::{OutboxStatus, Store};
     let store = Store::open(data).expect("the database opens after kill -9");
     let unfinished = store.unfinished_outbox().expect("outbox readable");
     let queued = unfinished.iter().filter(|r| r.status == OutboxStatus::Queued).count();

@@ -1,17 +1,17 @@
-//! Micro-benchmarks of the pure core: `cargo bench -p leadline-actors --bench core`.
+//! Micro-benchmarks of the pure core: `cargo bench -p leadline-core --bench core`.
 //! Figures are printed by criterion, never asserted (README "Performance").
 
 use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
-use leadline_actors::classify::{classify, ClassifierConfig};
-use leadline_actors::codec;
-use leadline_actors::decide::decide;
-use leadline_actors::model::{
+use leadline_core::classify::{classify, ClassifierConfig};
+use leadline_core::codec;
+use leadline_core::decide::decide;
+use leadline_core::model::{
     ConsentInput, Event, LeadCapture, LeadState, ListingChange, ListingChangeKind, ListingRef, SendResult,
 };
-use leadline_actors::policy::Policy;
-use leadline_actors::quiet_hours::{check_window, QuietHoursPolicy, Recipient};
-use leadline_actors::{Phone, Ts};
+use leadline_core::policy::Policy;
+use leadline_core::quiet_hours::{check_window, QuietHoursPolicy, Recipient};
+use leadline_core::{Phone, Ts};
 use std::hint::black_box;
 
 fn now() -> Ts {

@@ -5,7 +5,7 @@
 //!   must stay at or under [`MAX_FALSE_REVOCATION_RATE`]; the false positives are listed;
 //! * `help` lines must be help requests, `optin` lines (classified while opted out) opt-ins.
 
-use leadline_actors::classify::{classify, ClassifierConfig, Intent, CLASSIFIER_VERSION};
+use leadline_core::classify::{classify, ClassifierConfig, Intent, CLASSIFIER_VERSION};
 
 const CORPUS: &str = include_str!("corpus/replies.tsv");
 

@@ -13,7 +13,7 @@
 //!    every deployed node);
 //! 3. update `golden_lead()` / `golden_entry()` below so every new field is populated
 //!    (Some / non-empty), then write the golden files for the new version with
-//!    `LEADLINE_BLESS_GOLDEN=1 cargo test -p leadline-actors --test codec_golden`.
+//!    `LEADLINE_BLESS_GOLDEN=1 cargo test -p leadline-core --test codec_golden`.
 //!    This writes `actors/tests/golden/<type>.v<FORMAT_VERSION>.hex`. It refuses to overwrite
 //!    an existing file with different bytes: a released version's bytes never change. Keep
 //!    the old version's files; they are the input of the migration test you add in step 2;
@@ -25,9 +25,9 @@
 //! If a test here fails and you did NOT mean to change the format, undo your model change (or
 //! make it format-compatible); do not re-bless.
 
-use leadline_actors::codec::{self, CodecError, FORMAT_VERSION};
-use leadline_actors::model::*;
-use leadline_actors::{Phone, Ts};
+use leadline_core::codec::{self, CodecError, FORMAT_VERSION};
+use leadline_core::model::*;
+use leadline_core::{Phone, Ts};
 use proptest::prelude::*;
 use std::path::PathBuf;
 
@@ -183,7 +183,7 @@ fn assert_golden(name: &str, bytes: &[u8]) {
         panic!(
             "no golden file {} for format version {FORMAT_VERSION}.\n\
              If you bumped FORMAT_VERSION on purpose, create it with\n  \
-             LEADLINE_BLESS_GOLDEN=1 cargo test -p leadline-actors --test codec_golden\n\
+             LEADLINE_BLESS_GOLDEN=1 cargo test -p leadline-core --test codec_golden\n\
              Current bytes:\n{fresh}",
             path.display()
         );

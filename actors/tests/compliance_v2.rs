@@ -2,18 +2,18 @@
 //! stick, CRM do-not-contact statuses suppress, consent must name this seller and carry its
 //! evidence, sources can be declared, and a rescan opts out without a late confirmation.
 
-use leadline_actors::consent::{SourceConsent, SourcePolicies, SourcePolicy};
-use leadline_actors::decide::{decide, Decision};
-use leadline_actors::model::*;
-use leadline_actors::policy::Policy;
-use leadline_actors::{Phone, Ts};
+use leadline_core::consent::{SourceConsent, SourcePolicies, SourcePolicy};
+use leadline_core::decide::{decide, Decision};
+use leadline_core::model::*;
+use leadline_core::policy::Policy;
+use leadline_core::{Phone, Ts};
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 /// Acme Realty, legally "Acme Realty Group LLC", declaring Zillow's consent form.
 static POLICY: LazyLock<Policy> = LazyLock::new(|| {
     let mut p = Policy::with_defaults("Acme Realty");
-    p.seller_names = leadline_actors::consent::SellerNames::new("Acme Realty", &["Acme Realty Group LLC".into()]);
+    p.seller_names = leadline_core::consent::SellerNames::new("Acme Realty", &["Acme Realty Group LLC".into()]);
     let mut sources = BTreeMap::new();
     sources.insert(
         "zillow".to_string(),

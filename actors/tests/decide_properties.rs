@@ -20,12 +20,12 @@
 //! one well under 10 s in a debug build; set `PROPTEST_CASES` to run more.
 
 use chrono::Duration;
-use leadline_actors::classify::{classify, Intent};
-use leadline_actors::decide::{decide, gate, Decision, Gate, Stage};
-use leadline_actors::model::*;
-use leadline_actors::policy::{ComplianceSettings, OverCap, Policy};
-use leadline_actors::quiet_hours::{cap_per_24h, check_window, Recipient, WindowCheck};
-use leadline_actors::{Phone, Ts};
+use leadline_core::classify::{classify, Intent};
+use leadline_core::decide::{decide, gate, Decision, Gate, Stage};
+use leadline_core::model::*;
+use leadline_core::policy::{ComplianceSettings, OverCap, Policy};
+use leadline_core::quiet_hours::{cap_per_24h, check_window, Recipient, WindowCheck};
+use leadline_core::{Phone, Ts};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use std::collections::{HashMap, HashSet};
@@ -961,7 +961,7 @@ proptest! {
         minute_of_night in 0i64..(11 * 60),
         extra_wakes in prop::collection::vec(1i64..600, 0..4),
     ) {
-        let tz = leadline_actors::quiet_hours::applicable_zones(
+        let tz = leadline_core::quiet_hours::applicable_zones(
             &POLICY.compliance.quiet_hours,
             &Recipient::new(phone),
         )[0];

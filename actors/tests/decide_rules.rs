@@ -7,10 +7,10 @@
 
 use chrono::{Datelike, Duration, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
-use leadline_actors::decide::{decide, gate, Decision, Gate, Stage};
-use leadline_actors::model::*;
-use leadline_actors::policy::Policy;
-use leadline_actors::{Phone, Ts};
+use leadline_core::decide::{decide, gate, Decision, Gate, Stage};
+use leadline_core::model::*;
+use leadline_core::policy::Policy;
+use leadline_core::{Phone, Ts};
 use std::sync::LazyLock;
 
 static POLICY: LazyLock<Policy> = LazyLock::new(|| Policy::with_defaults("Acme Realty"));

@@ -3,10 +3,10 @@
 //! is scanned once to build it.
 
 use chrono::{TimeZone, Utc};
-use leadline_actors::codec;
-use leadline_actors::model::{LeadState, OutboundText, TextKind};
-use leadline_actors::storage::{LeadCommit, OutboxRecord, OutboxStatus, Store};
-use leadline_actors::{Phone, Ts};
+use leadline_core::codec;
+use leadline_core::model::{LeadState, OutboundText, TextKind};
+use leadline_core::storage::{LeadCommit, OutboxRecord, OutboxStatus, Store};
+use leadline_core::{Phone, Ts};
 
 fn now() -> Ts {
     Ts::from(Utc.with_ymd_and_hms(2026, 11, 26, 18, 0, 0).unwrap())

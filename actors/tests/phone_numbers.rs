@@ -2,7 +2,7 @@
 //! parse to themselves; libphonenumber's published example numbers parse to exactly themselves; no input
 //! is ever turned into a different number.
 
-use leadline_actors::phone::{Phone, PhoneError};
+use leadline_core::phone::{Phone, PhoneError};
 use phonenumber::metadata::DATABASE;
 use phonenumber::Mode;
 use proptest::prelude::*;
@@ -250,7 +250,7 @@ fn national_prefix_is_only_dropped_when_it_cannot_be_part_of_the_number() {
 #[test]
 fn fictional_555_01xx_numbers_parse_in_known_area_codes() {
     let mut unknown_to_libphonenumber = Vec::new();
-    for area in leadline_actors::quiet_hours::all_area_codes() {
+    for area in leadline_core::quiet_hours::all_area_codes() {
         let code = area.area_code;
         let probe = format!("+1{code}5550142");
         if !phonenumber::parse(None, &probe).is_ok_and(|p| phonenumber::is_valid(&p)) {
@@ -302,15 +302,15 @@ const CANADIAN_ZONES: &[&str] = &[
     "America/Vancouver",
 ];
 
-fn canadian_rows() -> Vec<leadline_actors::quiet_hours::AreaInfo> {
-    use leadline_actors::quiet_hours::{all_area_codes, region_country, Country};
+fn canadian_rows() -> Vec<leadline_core::quiet_hours::AreaInfo> {
+    use leadline_core::quiet_hours::{all_area_codes, region_country, Country};
     all_area_codes().into_iter().filter(|a| region_country(a.region) == Some(Country::Canada)).collect()
 }
 
 /// Every Canadian row of area_codes.csv has valid zones, all in Canada, and the table parsed cleanly.
 #[test]
 fn canadian_area_codes_have_canadian_zones() {
-    assert!(leadline_actors::quiet_hours::area_table_problems().is_empty());
+    assert!(leadline_core::quiet_hours::area_table_problems().is_empty());
     let rows = canadian_rows();
     assert!(rows.len() >= 45, "only {} Canadian area codes", rows.len());
     for row in &rows {
@@ -330,7 +330,7 @@ fn canadian_area_codes_have_canadian_zones() {
 /// Province -> zones that must be among its area codes' zones (spot checks of the NANPA/CNAC geography).
 #[test]
 fn canadian_area_codes_map_to_their_provinces() {
-    use leadline_actors::quiet_hours::area_info;
+    use leadline_core::quiet_hours::area_info;
     let expect: &[(&[u16], &str, &[&str])] = &[
         (&[368, 403, 587, 780, 825], "AB", &["America/Edmonton"]),
         (&[604], "BC", &["America/Vancouver"]),
@@ -377,7 +377,7 @@ fn libphonenumber_geographic(region: &str, npa: u16) -> bool {
 /// Every Canadian area code libphonenumber knows is in area_codes.csv as Canadian, and vice versa.
 #[test]
 fn canadian_area_codes_agree_with_libphonenumber() {
-    use leadline_actors::quiet_hours::{area_info, region_country, Country};
+    use leadline_core::quiet_hours::{area_info, region_country, Country};
     for npa in 200..1000u16 {
         if libphonenumber_geographic("CA", npa) {
             let info = area_info(&format!("+1{npa}5550142"));
@@ -394,7 +394,7 @@ fn canadian_area_codes_agree_with_libphonenumber() {
 /// every 5XX code libphonenumber knows as a personal number must be non-geographic.
 #[test]
 fn five_xx_codes_agree_with_libphonenumber() {
-    use leadline_actors::numbers::nanp_non_geographic;
+    use leadline_core::numbers::nanp_non_geographic;
     let nanp_regions = DATABASE.region(&1u16).expect("NANP regions");
     for npa in 500..600u16 {
         let geographic = nanp_regions.iter().any(|r| libphonenumber_geographic(r, npa));

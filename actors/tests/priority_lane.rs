@@ -10,14 +10,14 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use leadline_actors::actors::gateway::{Gateway, GatewayArgs, GatewayMsg, RetryPolicy};
-use leadline_actors::actors::pacer::SendLimits;
-use leadline_actors::clock::SystemClock;
-use leadline_actors::model::{LeadState, OutboundText, TextKind};
-use leadline_actors::policy::Policy;
-use leadline_actors::provider::{Accepted, ProviderError, Sender, SmsProvider};
-use leadline_actors::storage::{LeadCommit, Store};
-use leadline_actors::{Phone, Ts};
+use leadline_core::actors::gateway::{Gateway, GatewayArgs, GatewayMsg, RetryPolicy};
+use leadline_core::actors::pacer::SendLimits;
+use leadline_core::clock::SystemClock;
+use leadline_core::model::{LeadState, OutboundText, TextKind};
+use leadline_core::policy::Policy;
+use leadline_core::provider::{Accepted, ProviderError, Sender, SmsProvider};
+use leadline_core::storage::{LeadCommit, Store};
+use leadline_core::{Phone, Ts};
 use ractor::{Actor, ActorRef};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use chrono_tz::America::{Chicago, Denver, New_York};
 use chrono_tz::Tz;
-use leadline_actors::quiet_hours::{
+use leadline_core::quiet_hours::{
     applicable_zones, area_info, check_window, holiday_on, Blackout, QuietHoursPolicy, Recipient, WindowCheck,
 };
 use proptest::prelude::*;

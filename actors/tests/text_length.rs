@@ -3,12 +3,12 @@
 //! (`text.too_long`), except the opt-out confirmation, which falls back to a minimal one.
 
 use chrono::{TimeZone, Utc};
-use leadline_actors::classify::ClassifierConfig;
-use leadline_actors::decide::{decide, Decision, TEXT_SHORTENED, TEXT_TOO_LONG};
-use leadline_actors::model::*;
-use leadline_actors::policy::{ComplianceSettings, CrmSettings, DeliverySettings, Policy, PolicySettings};
-use leadline_actors::segments;
-use leadline_actors::{Phone, Ts};
+use leadline_core::classify::ClassifierConfig;
+use leadline_core::decide::{decide, Decision, TEXT_SHORTENED, TEXT_TOO_LONG};
+use leadline_core::model::*;
+use leadline_core::policy::{ComplianceSettings, CrmSettings, DeliverySettings, Policy, PolicySettings};
+use leadline_core::segments;
+use leadline_core::{Phone, Ts};
 use proptest::prelude::*;
 use std::sync::LazyLock;
 

@@ -1,7 +1,7 @@
 //! Inbound-text classification (STOP and synonyms, natural-language revocation, START, HELP):
 //! any text a lead can send. The first byte chooses opted-out or not.
 #![no_main]
-use leadline_actors::classify::{classify, ClassifierConfig};
+use leadline_core::classify::{classify, ClassifierConfig};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

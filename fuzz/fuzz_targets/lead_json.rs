@@ -7,7 +7,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(lead) = serde_json::from_slice::<LeadBody>(data) {
         if let Ok((phone, capture)) = lead.into_event() {
             // A lead that passed validation has a phone in E.164 that parses to itself.
-            assert_eq!(leadline_actors::Phone::parse(phone.as_str()).unwrap(), phone);
+            assert_eq!(leadline_core::Phone::parse(phone.as_str()).unwrap(), phone);
             assert!(!capture.source.trim().is_empty());
         }
     }

@@ -18,12 +18,12 @@ fuzz_target!(|data: &[u8]| {
         }
         1 => {
             if let Ok(b) = serde_json::from_slice::<CrmBody>(body) {
-                let _ = leadline_actors::Phone::parse(&b.phone);
+                let _ = leadline_core::Phone::parse(&b.phone);
             }
         }
         _ => {
             if let Ok(b) = serde_json::from_slice::<InterestBody>(body) {
-                let _ = leadline_actors::Phone::parse(&b.phone);
+                let _ = leadline_core::Phone::parse(&b.phone);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Phone normalisation: every phone field of every source goes through `Phone::parse`.
 #![no_main]
-use leadline_actors::phone::{mask, Phone};
+use leadline_core::phone::{mask, Phone};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,9 +1,9 @@
 //! Snapshot decoding: what the store reads back (a corrupt or hostile value must be an
 //! error, never a panic or a huge allocation). Decoded values re-encode to the same bytes.
 #![no_main]
-use leadline_actors::codec::{decode, encode};
-use leadline_actors::model::{LeadState, TimelineEntry};
-use leadline_actors::storage::{DeadLetter, OutboxRecord, StoredResponse};
+use leadline_core::codec::{decode, encode};
+use leadline_core::model::{LeadState, TimelineEntry};
+use leadline_core::storage::{DeadLetter, OutboxRecord, StoredResponse};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

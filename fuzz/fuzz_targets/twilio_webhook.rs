@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     for name in ["From", "Body", "MessageSid", "SmsSid", "MessageStatus", "ErrorCode"] {
         if let Some(v) = leadline::http::twilio::field(&params, name) {
             if name == "From" {
-                let _ = leadline_actors::Phone::parse(v);
+                let _ = leadline_core::Phone::parse(v);
             }
             if name == "ErrorCode" {
                 let _ = v.trim().parse::<u32>();

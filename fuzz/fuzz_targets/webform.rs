@@ -3,7 +3,7 @@
 #![no_main]
 use axum::http::{HeaderMap, HeaderValue};
 use leadline::http::adapters::webform_lead;
-use leadline_actors::Ts;
+use leadline_core::Ts;
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;
 

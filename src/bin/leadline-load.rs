@@ -26,18 +26,18 @@ use hdrhistogram::Histogram;
 use leadline::config::{ProviderKind, Secrets, Settings};
 use leadline::startup::Application;
 use leadline::webhook_auth::twilio_signature;
-use leadline_actors::actors::lead::Prepared;
-use leadline_actors::clock::{Clock, SystemClock};
-use leadline_actors::decide::{decide, Decision};
+use leadline_core::actors::lead::Prepared;
+use leadline_core::clock::{Clock, SystemClock};
+use leadline_core::decide::{decide, Decision};
 
 /// mimalloc instead of glibc's malloc: allocation was a quarter of the service's CPU
 /// under load (README, Performance).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use leadline_actors::model::{ConsentInput, Event, LeadCapture, LeadState, ListingRef, SendResult};
-use leadline_actors::policy::Policy;
-use leadline_actors::storage::{Durability, OutboxStatus, Store};
-use leadline_actors::{Phone, Ts};
+use leadline_core::model::{ConsentInput, Event, LeadCapture, LeadState, ListingRef, SendResult};
+use leadline_core::policy::Policy;
+use leadline_core::storage::{Durability, OutboxStatus, Store};
+use leadline_core::{Phone, Ts};
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -1223,7 +1223,7 @@ async fn apply(
     event: Event,
     dedupe_key: Option<&str>,
     now: Ts,
-) -> anyhow::Result<Vec<leadline_actors::model::OutboundText>> {
+) -> anyhow::Result<Vec<leadline_core::model::OutboundText>> {
     let Decision { state: decided, notes, sends, notifications } = decide(state, &event, policy, now);
     let prepared = Prepared::new(state, decided, notes, now);
     store.commit_lead(prepared.commit(state, &sends, &notifications, dedupe_key)).await?;

@@ -11,8 +11,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use leadline_actors::model::{Event, LeadState};
-use leadline_actors::Phone;
+use leadline_core::model::{Event, LeadState};
+use leadline_core::Phone;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 

@@ -18,10 +18,10 @@ use super::AppState;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use leadline_actors::actors::supervisor::SupervisorMsg;
-use leadline_actors::model::{LeadState, LeadStatus};
-use leadline_actors::storage::LeadFilter;
-use leadline_actors::Phone;
+use leadline_core::actors::supervisor::SupervisorMsg;
+use leadline_core::model::{LeadState, LeadStatus};
+use leadline_core::storage::LeadFilter;
+use leadline_core::Phone;
 use serde::Serialize;
 
 pub const DEFAULT_LIMIT: usize = 50;

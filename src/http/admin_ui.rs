@@ -27,8 +27,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use hmac::{Hmac, Mac};
-use leadline_actors::model::{EntryKind, Event, LeadState, TimelineEntry};
-use leadline_actors::Ts;
+use leadline_core::model::{EntryKind, Event, LeadState, TimelineEntry};
+use leadline_core::Ts;
 use minijinja::{AutoEscape, Environment};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -159,8 +159,8 @@ impl From<ApiError> for UiError {
     }
 }
 
-impl From<leadline_actors::storage::StoreError> for UiError {
-    fn from(e: leadline_actors::storage::StoreError) -> Self {
+impl From<leadline_core::storage::StoreError> for UiError {
+    fn from(e: leadline_core::storage::StoreError) -> Self {
         ApiError::from(e).into()
     }
 }

@@ -20,8 +20,8 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use leadline_actors::model::{ConsentChange, LeadState, Suppression};
-use leadline_actors::{Phone, Ts};
+use leadline_core::model::{ConsentChange, LeadState, Suppression};
+use leadline_core::{Phone, Ts};
 use serde::{Deserialize, Serialize};
 
 pub fn router(state: AppState) -> Router<AppState> {

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use leadline_actors::actors::gateway::GatewayMsg;
+use leadline_core::actors::gateway::GatewayMsg;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -100,7 +100,7 @@ async fn discard(State(app): State<AppState>, Path(id): Path<String>) -> Result<
 pub(crate) async fn discard_dead_letter(app: &AppState, id: &str) -> Result<(), ApiError> {
     match app.store.take_dead_letter(id).await? {
         Some(_) => {
-            tracing::info!(id = %leadline_actors::phone::mask_message_id(id), "dead letter discarded by an operator");
+            tracing::info!(id = %leadline_core::phone::mask_message_id(id), "dead letter discarded by an operator");
             Ok(())
         }
         None => Err(ApiError::not_found(format!("no dead letter {id}"))),

@@ -46,21 +46,21 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<leadline_actors::phone::PhoneError> for ApiError {
-    fn from(e: leadline_actors::phone::PhoneError) -> Self {
+impl From<leadline_core::phone::PhoneError> for ApiError {
+    fn from(e: leadline_core::phone::PhoneError) -> Self {
         ApiError::unprocessable("invalid_phone", e.to_string())
     }
 }
 
-/// A field over its length limit (`leadline_actors::limits`, docs/limits.md).
-impl From<leadline_actors::limits::TooLong> for ApiError {
-    fn from(e: leadline_actors::limits::TooLong) -> Self {
+/// A field over its length limit (`leadline_core::limits`, docs/limits.md).
+impl From<leadline_core::limits::TooLong> for ApiError {
+    fn from(e: leadline_core::limits::TooLong) -> Self {
         ApiError::unprocessable("invalid_field", e.to_string())
     }
 }
 
-impl From<leadline_actors::storage::StoreError> for ApiError {
-    fn from(e: leadline_actors::storage::StoreError) -> Self {
+impl From<leadline_core::storage::StoreError> for ApiError {
+    fn from(e: leadline_core::storage::StoreError) -> Self {
         ApiError::unavailable(e.to_string())
     }
 }

@@ -8,9 +8,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use leadline_actors::limits;
-use leadline_actors::model::{ConsentInput, Event, LeadCapture, ListingRef};
-use leadline_actors::{Phone, Ts};
+use leadline_core::limits;
+use leadline_core::model::{ConsentInput, Event, LeadCapture, ListingRef};
+use leadline_core::{Phone, Ts};
 use serde::Deserialize;
 use std::net::IpAddr;
 

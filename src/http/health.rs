@@ -55,7 +55,7 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     )
 )]
 pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
-    use leadline_actors::actors::supervisor::SupervisorMsg;
+    use leadline_core::actors::supervisor::SupervisorMsg;
     let store_ok = app.store.ping().is_ok();
     let live = ractor::call_t!(app.supervisor, SupervisorMsg::LiveCount, 1000).ok();
     let ready = store_ok && live.is_some();

@@ -20,8 +20,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use leadline_actors::storage::{Store, StoredResponse};
-use leadline_actors::Ts;
+use leadline_core::storage::{Store, StoredResponse};
+use leadline_core::Ts;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -153,7 +153,7 @@ fn replay(stored: &StoredResponse) -> Response {
 }
 
 /// Deletes idempotency records (and event dedupe keys) older than the TTL; returns how many.
-pub fn purge(store: &Store, now: Ts, ttl_hours: u64) -> Result<usize, leadline_actors::storage::StoreError> {
+pub fn purge(store: &Store, now: Ts, ttl_hours: u64) -> Result<usize, leadline_core::storage::StoreError> {
     let cutoff = Ts::from(now.0 - chrono::Duration::hours(ttl_hours as i64));
     store.purge_idempotency_before(cutoff)
 }

@@ -16,8 +16,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use leadline_actors::model::{ListingChange, ListingChangeKind};
-use leadline_actors::Ts;
+use leadline_core::model::{ListingChange, ListingChangeKind};
+use leadline_core::Ts;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -69,7 +69,7 @@ impl MlsBody {
         let kind = parse_change_kind(&self.change)?;
         let clean = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         let address = clean(self.address);
-        leadline_actors::limits::check_address("address", address.as_deref())?;
+        leadline_core::limits::check_address("address", address.as_deref())?;
         let old_status = clean(self.old_status).map(|s| normalize_status(&s));
         let mut new_status = clean(self.new_status).map(|s| normalize_status(&s));
         match kind {

@@ -25,11 +25,11 @@ use crate::config::{Secrets, Settings};
 use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
-use leadline_actors::actors::lead::{Applied, LeadMsg};
-use leadline_actors::actors::supervisor::SupervisorMsg;
-use leadline_actors::model::Event;
-use leadline_actors::storage::Store;
-use leadline_actors::Phone;
+use leadline_core::actors::lead::{Applied, LeadMsg};
+use leadline_core::actors::supervisor::SupervisorMsg;
+use leadline_core::model::Event;
+use leadline_core::storage::Store;
+use leadline_core::Phone;
 use metrics_exporter_prometheus::PrometheusHandle;
 use ractor::ActorRef;
 use std::sync::Arc;
@@ -44,10 +44,10 @@ pub struct AppInner {
     pub secrets: Secrets,
     pub store: Store,
     pub supervisor: ActorRef<SupervisorMsg>,
-    pub gateway: ActorRef<leadline_actors::actors::gateway::GatewayMsg>,
+    pub gateway: ActorRef<leadline_core::actors::gateway::GatewayMsg>,
     pub metrics: PrometheusHandle,
     /// The application clock (consent timestamps of web forms, idempotency expiry).
-    pub clock: Arc<dyn leadline_actors::clock::Clock>,
+    pub clock: Arc<dyn leadline_core::clock::Clock>,
 }
 
 impl std::ops::Deref for AppState {

@@ -145,7 +145,7 @@ pub fn mask_path(path: &str) -> String {
     let flush = |run: &mut String, out: &mut String| {
         let digits = run.chars().filter(char::is_ascii_digit).count();
         if digits >= 7 {
-            out.push_str(&leadline_actors::phone::mask(run));
+            out.push_str(&leadline_core::phone::mask(run));
         } else {
             out.push_str(run);
         }

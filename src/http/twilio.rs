@@ -12,8 +12,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
-use leadline_actors::model::Event;
-use leadline_actors::Phone;
+use leadline_core::model::Event;
+use leadline_core::Phone;
 
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
 

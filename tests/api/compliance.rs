@@ -618,9 +618,9 @@ async fn cli_audit_verify_and_consent_export_read_a_stopped_services_data() {
 
     // Tamper with one stored entry (rewrite its detail, keep its hash): verify finds it.
     {
-        use leadline_actors::storage::{LeadCommit, Store};
+        use leadline_core::storage::{LeadCommit, Store};
         let store = Store::open(&data).unwrap();
-        let phone = leadline_actors::Phone::parse(ana).unwrap();
+        let phone = leadline_core::Phone::parse(ana).unwrap();
         let lead = store.lead(&phone).unwrap().unwrap();
         let mut entry = store.timeline(&phone, 1, 1).unwrap().remove(0);
         assert_eq!(entry.seq, 2);

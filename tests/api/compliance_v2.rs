@@ -3,7 +3,7 @@
 //! sources, blackouts, numbers we must not text, and `leadline compliance rescan`.
 
 use super::helpers::*;
-use leadline_actors::consent::{SourceConsent, SourcePolicies, SourcePolicy};
+use leadline_core::consent::{SourceConsent, SourcePolicies, SourcePolicy};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
@@ -139,7 +139,7 @@ async fn a_declared_source_counts_as_consent_and_shows_in_the_consent_export() {
 
 #[tokio::test]
 async fn an_operator_blackout_defers_texts_in_the_named_states_only() {
-    use leadline_actors::quiet_hours::Blackout;
+    use leadline_core::quiet_hours::Blackout;
     let app = TestApp::spawn_with(|s| {
         let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
         s.compliance.blackouts = vec![Blackout::new(&["FL"], day, day)];

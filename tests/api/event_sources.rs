@@ -12,7 +12,7 @@ use leadline::config::Secrets;
 use leadline::http::signed::url_key;
 use leadline::startup::Application;
 use leadline::webhook_auth;
-use leadline_actors::clock::ManualClock;
+use leadline_core::clock::ManualClock;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use leadline::config::{ProviderKind, Secrets, Settings};
 use leadline::startup::Application;
 use leadline::webhook_auth;
-use leadline_actors::clock::ManualClock;
+use leadline_core::clock::ManualClock;
 use serde_json::{json, Value};
 use std::sync::{Arc, LazyLock};
 

@@ -210,7 +210,7 @@ async fn a_200_character_address_is_texted_within_max_segments_and_a_long_messag
     assert_eq!(received.len(), 1);
     let body = received[0].body();
     let max = app.settings.delivery.max_segments as usize;
-    let segments = leadline_actors::segments::count(body).segments;
+    let segments = leadline_core::segments::count(body).segments;
     assert!(segments <= max, "{segments} segments (max {max}): {body}");
     assert!(body.starts_with("Hi Ana, this is Acme Realty about 1234 Long Meadow Road"), "{body}");
 

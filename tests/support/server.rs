@@ -262,7 +262,7 @@ pub fn phones(prefix_area: &[&str], count: usize, offset: usize) -> Vec<String> 
         let area = prefix_area[i % prefix_area.len()];
         let line = i / prefix_area.len();
         let candidate = format!("+1{area}555{:04}", line % 10_000);
-        if leadline_actors::Phone::parse(&candidate).is_ok_and(|p| p.as_str() == candidate) {
+        if leadline_core::Phone::parse(&candidate).is_ok_and(|p| p.as_str() == candidate) {
             out.push(candidate);
         }
         i += 1;
