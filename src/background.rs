@@ -1,8 +1,9 @@
 //! The service's background tasks besides the actors: the idempotency-key purger, the
 //! Follow Up Boss notifications left over from the previous run, and the RESO poller.
 
+use crate::app::App;
 use crate::config::Secrets;
-use crate::http::{followupboss, idempotency, AppState};
+use crate::http::{followupboss, idempotency};
 use crate::reso::{self, PollReport, ResoHandle};
 use tokio::task::JoinHandle;
 
@@ -12,7 +13,7 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn start(app: &AppState, secrets: &Secrets) -> anyhow::Result<Background> {
+    pub fn start(app: &App, secrets: &Secrets) -> anyhow::Result<Background> {
         let reso = reso::start(app.clone(), secrets)?;
         let purger = idempotency::spawn_purger(app.clone());
         followupboss::resume_pending(app);

@@ -4,12 +4,12 @@
 //! Twilio client and start-up. The domain, the decision core, storage and the actors live
 //! in the `leadline-core` workspace crate.
 
+pub mod app;
 pub mod background;
 pub mod cli;
 pub mod config;
 pub mod csv_cell;
 pub mod data_dir;
-pub mod fanout;
 pub mod http;
 pub mod notifier;
 pub mod rescan;

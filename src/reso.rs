@@ -1,5 +1,5 @@
 //! RESO Web API poller: finds price and status changes on MLS listings and fans each change
-//! out to the leads watching that listing ([`crate::fanout`]).
+//! out to the leads watching that listing ([`crate::app::fanout`]).
 //!
 //! Runs inside `serve` when `[integrations.reso] enabled = true`, every `interval_secs`
 //! (the first poll runs `interval_secs` after start-up; polls never overlap). One poll:
@@ -36,9 +36,9 @@
 //! Metrics: `leadline_reso_polls_total`, `leadline_reso_changes_total{change}`,
 //! `leadline_reso_errors_total`.
 
+use crate::app::fanout::fan_out;
+use crate::app::App;
 use crate::config::{ResoSettings, Secrets};
-use crate::fanout::fan_out;
-use crate::http::AppState;
 use anyhow::{anyhow, bail, Context};
 use leadline_core::model::{ListingChange, ListingChangeKind};
 use leadline_core::Ts;
@@ -234,7 +234,7 @@ enum Auth {
 }
 
 struct Poller {
-    app: AppState,
+    app: App,
     cfg: ResoSettings,
     auth: Auth,
     token: Option<(String, Instant)>,
@@ -242,7 +242,7 @@ struct Poller {
 }
 
 /// Starts the poller if `integrations.reso.enabled`.
-pub fn start(app: AppState, secrets: &Secrets) -> anyhow::Result<Option<ResoHandle>> {
+pub fn start(app: App, secrets: &Secrets) -> anyhow::Result<Option<ResoHandle>> {
     let cfg = app.settings.integrations.reso.clone();
     if !cfg.enabled {
         return Ok(None);

@@ -1,8 +1,9 @@
 //! Builds and runs the whole service: storage, actors, HTTP. Tests use the same code path
 //! (`Application::build` on port 0 with a temporary data dir).
 
+use crate::app::{App, AppInner};
 use crate::config::{ProviderKind, Secrets, Settings};
-use crate::http::{router, AppInner, AppState};
+use crate::http::router;
 use crate::twilio_client::TwilioProvider;
 use anyhow::Context;
 use leadline_core::actors::gateway::{Gateway, GatewayArgs, GatewayMsg};
@@ -127,7 +128,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on server.bind = {}", settings.server.bind))?;
         let addr = listener.local_addr()?;
-        let state = AppState(Arc::new(AppInner {
+        let state = App(Arc::new(AppInner {
             settings: settings.clone(),
             secrets,
             store: store.clone(),

@@ -19,7 +19,7 @@
 use super::body::{parse_json, read_limited};
 use super::error::ApiError;
 use super::events::{ConsentBody, LeadBody, ListingBody};
-use super::{applied_json, AppState};
+use super::{applied_json, App};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// Applies a mapped lead exactly like `POST /v1/events/leads`.
-pub async fn submit_lead(app: &AppState, lead: LeadBody) -> Result<Response, ApiError> {
+pub async fn submit_lead(app: &App, lead: LeadBody) -> Result<Response, ApiError> {
     let (phone, capture) = lead.into_event()?;
     let dedupe = capture.source_lead_id.as_ref().map(|id| format!("lead:{}:{id}", capture.source));
     let applied = app.submit(phone, Event::LeadCaptured(Box::new(capture)), dedupe).await?;
@@ -231,7 +231,7 @@ pub fn zillow_lead(v: &Value) -> Result<LeadBody, ApiError> {
         (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
     )
 )]
-pub async fn post_realtor(State(app): State<AppState>, body: Body) -> Result<Response, ApiError> {
+pub async fn post_realtor(State(app): State<App>, body: Body) -> Result<Response, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let v: Value = parse_json(&bytes, false)?;
     submit_lead(&app, realtor_lead(&v)?).await
@@ -254,7 +254,7 @@ pub async fn post_realtor(State(app): State<AppState>, body: Body) -> Result<Res
         (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
     )
 )]
-pub async fn post_zillow(State(app): State<AppState>, body: Body) -> Result<Response, ApiError> {
+pub async fn post_zillow(State(app): State<App>, body: Body) -> Result<Response, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let v: Value = parse_json(&bytes, false)?;
     submit_lead(&app, zillow_lead(&v)?).await
@@ -345,7 +345,7 @@ pub fn webform_lead(
         (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
     )
 )]
-pub async fn post_webform(State(app): State<AppState>, req: Request) -> Result<Response, ApiError> {
+pub async fn post_webform(State(app): State<App>, req: Request) -> Result<Response, ApiError> {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|h| h.to_str().ok()).unwrap_or("");
     if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
         return Err(ApiError::new(

@@ -3,7 +3,7 @@
 
 use super::body::{parse_json, read_limited};
 use super::error::ApiError;
-use super::{applied_json, AppState};
+use super::{applied_json, App};
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::header;
@@ -16,7 +16,7 @@ use leadline_core::Phone;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-pub fn router(state: AppState) -> Router<AppState> {
+pub fn router(state: App) -> Router<App> {
     Router::new()
         .route("/v1/admin/leads/{phone}", get(get_lead))
         .route("/v1/admin/leads/{phone}/timeline", get(get_timeline))
@@ -28,7 +28,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, require_admin))
 }
 
-pub(crate) async fn require_admin(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn require_admin(State(app): State<App>, req: Request, next: Next) -> Response {
     let Some(expected) = app.secrets.admin_token.as_deref() else {
         return ApiError::unauthorized("the admin API is disabled until LEADLINE_ADMIN_TOKEN is set").into_response();
     };
@@ -45,7 +45,7 @@ pub(crate) async fn require_admin(State(app): State<AppState>, req: Request, nex
 }
 
 /// `{phone}` may be E.164 (URL-encoded or not) or plain digits.
-pub(crate) fn known_lead(app: &AppState, raw: &str) -> Result<(Phone, LeadState), ApiError> {
+pub(crate) fn known_lead(app: &App, raw: &str) -> Result<(Phone, LeadState), ApiError> {
     let phone = Phone::parse(raw)?;
     match app.store.lead(&phone)? {
         Some(lead) => Ok((phone, lead)),
@@ -100,7 +100,7 @@ pub fn lead_json(lead: &LeadState) -> serde_json::Value {
         (status = 422, description = "Not a phone number (`invalid_phone`)", body = super::openapi::ErrorBody),
     )
 )]
-async fn get_lead(State(app): State<AppState>, Path(raw): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn get_lead(State(app): State<App>, Path(raw): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     let (_, lead) = known_lead(&app, &raw)?;
     Ok(Json(lead_json(&lead)))
 }
@@ -130,7 +130,7 @@ pub struct TimelineQuery {
     )
 )]
 async fn get_timeline(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Path(raw): Path<String>,
     Query(q): Query<TimelineQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -166,7 +166,7 @@ struct FreezeBody {
     )
 )]
 async fn freeze(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Path(raw): Path<String>,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -191,7 +191,7 @@ async fn freeze(
         (status = 503, description = "Not applied; retry (`unavailable`)", body = super::openapi::ErrorBody),
     )
 )]
-async fn unfreeze(State(app): State<AppState>, Path(raw): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn unfreeze(State(app): State<App>, Path(raw): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     admin_event(&app, &raw, Event::Unfreeze).await
 }
 
@@ -224,7 +224,7 @@ struct OptOutBody {
     )
 )]
 async fn opt_out(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Path(raw): Path<String>,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -233,7 +233,7 @@ async fn opt_out(
     admin_event(&app, &raw, Event::AdminOptOut { reason, send_confirmation }).await
 }
 
-async fn admin_event(app: &AppState, raw: &str, event: Event) -> Result<Json<serde_json::Value>, ApiError> {
+async fn admin_event(app: &App, raw: &str, event: Event) -> Result<Json<serde_json::Value>, ApiError> {
     let (phone, _) = known_lead(app, raw)?;
     let applied = app.submit(phone.clone(), event, None).await?;
     let lead = app.store.lead(&phone)?.ok_or_else(|| ApiError::not_found("lead disappeared"))?;

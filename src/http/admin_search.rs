@@ -14,7 +14,7 @@
 
 use super::admin::lead_json;
 use super::error::ApiError;
-use super::AppState;
+use super::App;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -27,7 +27,7 @@ use serde::Serialize;
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<App> {
     Router::new().route("/v1/admin/leads", get(list_leads)).route("/v1/admin/stats", get(stats))
 }
 
@@ -151,7 +151,7 @@ pub fn parse_status(s: &str) -> Option<LeadStatus> {
 }
 
 /// Runs a validated search against the store.
-pub fn run_search(app: &AppState, search: &Search) -> Result<(Vec<LeadState>, Option<Phone>), ApiError> {
+pub fn run_search(app: &App, search: &Search) -> Result<(Vec<LeadState>, Option<Phone>), ApiError> {
     Ok(app.store.search_leads(&search.filter, search.after.as_ref(), search.limit)?)
 }
 
@@ -179,7 +179,7 @@ pub fn run_search(app: &AppState, search: &Search) -> Result<(Vec<LeadState>, Op
         (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
     )
 )]
-async fn list_leads(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<serde_json::Value>, ApiError> {
+async fn list_leads(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Json<serde_json::Value>, ApiError> {
     let search = SearchParams::from_query(raw.as_deref())?.to_search()?;
     let store_app = app.clone();
     // The scan is blocking sled I/O over possibly many snapshots: keep it off the async workers.
@@ -203,7 +203,7 @@ pub struct Stats {
     pub timers_scheduled: usize,
 }
 
-pub async fn collect_stats(app: &AppState) -> Stats {
+pub async fn collect_stats(app: &App) -> Stats {
     let live = match ractor::call_t!(app.supervisor, SupervisorMsg::LiveCount, 2000) {
         Ok(n) => Some(n),
         Err(e) => {
@@ -229,7 +229,7 @@ pub async fn collect_stats(app: &AppState) -> Stats {
         (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
     )
 )]
-async fn stats(State(app): State<AppState>) -> Json<Stats> {
+async fn stats(State(app): State<App>) -> Json<Stats> {
     Json(collect_stats(&app).await)
 }
 

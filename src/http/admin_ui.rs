@@ -9,7 +9,7 @@
 //! The raw token is never stored in the browser; rotating the token ends every session.
 //! Every POST form carries a CSRF token, the HMAC of the session cookie; with SameSite=Strict
 //! cookies that is defence in depth. Actions run the same code as the JSON admin API
-//! (`AppState::submit` for freeze/unfreeze, `dead_letters::{retry,discard}_dead_letter`).
+//! (`App::submit` for freeze/unfreeze, `dead_letters::{retry,discard}_dead_letter`).
 //! Every error renders a readable page with a 4xx (or 503 when the service is busy).
 
 use super::admin::known_lead;
@@ -18,7 +18,7 @@ use super::body::read_limited;
 use super::compliance::consent_rows;
 use super::dead_letters::{discard_dead_letter, retry_dead_letter};
 use super::error::ApiError;
-use super::AppState;
+use super::App;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
@@ -42,7 +42,7 @@ const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
 const TIMELINE_SHOWN: u64 = 500;
 const REASON_MAX_CHARS: usize = 500;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<App> {
     Router::new()
         .route("/admin", get(leads_page))
         .route("/admin/", get(leads_page))
@@ -147,6 +147,18 @@ impl UiError {
     }
 }
 
+impl From<crate::app::SubmitError> for UiError {
+    fn from(e: crate::app::SubmitError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl From<crate::app::AppError> for UiError {
+    fn from(e: crate::app::AppError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
 impl From<ApiError> for UiError {
     fn from(e: ApiError) -> Self {
         let title = match e.status {
@@ -219,12 +231,12 @@ fn cookie_from(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.trim().to_string())
 }
 
-fn now_ms(app: &AppState) -> i64 {
+fn now_ms(app: &App) -> i64 {
     app.clock.now().timestamp_millis()
 }
 
 /// The signed-in operator's session, if the cookie is valid and not expired.
-fn session(app: &AppState, headers: &HeaderMap) -> Option<Session> {
+fn session(app: &App, headers: &HeaderMap) -> Option<Session> {
     let token = app.secrets.admin_token.as_deref().filter(|t| !t.is_empty())?;
     let cookie = cookie_from(headers)?;
     let (issued, _) = cookie.split_once('.')?;
@@ -241,7 +253,7 @@ fn session(app: &AppState, headers: &HeaderMap) -> Option<Session> {
 }
 
 /// The session of a GET page, or the address of the sign-in form to redirect to.
-fn require_session(app: &AppState, headers: &HeaderMap, here: &str) -> Result<Session, String> {
+fn require_session(app: &App, headers: &HeaderMap, here: &str) -> Result<Session, String> {
     session(app, headers).ok_or_else(|| {
         let next: String = form_urlencoded::Serializer::new(String::new()).append_pair("next", here).finish();
         format!("/admin/login?{next}")
@@ -249,11 +261,7 @@ fn require_session(app: &AppState, headers: &HeaderMap, here: &str) -> Result<Se
 }
 
 /// The session of a POST form whose CSRF token matches, or an error page.
-fn require_post_session(
-    app: &AppState,
-    headers: &HeaderMap,
-    form: &HashMap<String, String>,
-) -> Result<Session, UiError> {
+fn require_post_session(app: &App, headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Session, UiError> {
     let Some(s) = session(app, headers) else {
         let mut e = UiError::new(
             StatusCode::UNAUTHORIZED,
@@ -275,7 +283,7 @@ fn require_post_session(
 }
 
 /// Whether the browser reached us over HTTPS (directly or through a proxy).
-fn over_https(app: &AppState, headers: &HeaderMap) -> bool {
+fn over_https(app: &App, headers: &HeaderMap) -> bool {
     let forwarded = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
@@ -318,7 +326,7 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-async fn read_form(app: &AppState, body: Body) -> Result<HashMap<String, String>, UiError> {
+async fn read_form(app: &App, body: Body) -> Result<HashMap<String, String>, UiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     Ok(form_urlencoded::parse(&bytes).into_owned().collect())
 }
@@ -336,7 +344,7 @@ fn login_form(status: StatusCode, next: &str, error: Option<&str>, notice: Optio
     page(status, "login.html", ctx)
 }
 
-async fn login_page(State(app): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+async fn login_page(State(app): State<App>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let q = query_map(raw.as_deref());
     let next = safe_next(q.get("next").map(String::as_str));
     if app.secrets.admin_token.as_deref().is_none_or(str::is_empty) {
@@ -354,7 +362,7 @@ async fn login_page(State(app): State<AppState>, headers: HeaderMap, RawQuery(ra
     login_form(StatusCode::OK, &next, None, notice)
 }
 
-async fn login(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+async fn login(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
     let form = match read_form(&app, body).await {
         Ok(f) => f,
         Err(e) => return e.into_response(),
@@ -382,7 +390,7 @@ async fn login(State(app): State<AppState>, headers: HeaderMap, body: Body) -> R
     res
 }
 
-async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Response {
+async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
     let mut res = see_other("/admin/login?signed_out=1");
     set_cookie(&mut res, "", 0, over_https(&app, &headers));
     res
@@ -444,7 +452,7 @@ fn lead_row(lead: &LeadState) -> Value {
     })
 }
 
-async fn leads_page(State(app): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> UiResult {
+async fn leads_page(State(app): State<App>, headers: HeaderMap, RawQuery(raw): RawQuery) -> UiResult {
     let here = match raw.as_deref() {
         Some(q) if !q.is_empty() => format!("/admin/leads?{q}"),
         _ => "/admin".to_string(),
@@ -651,7 +659,7 @@ fn phone_param(path: Result<Path<String>, PathRejection>) -> Result<String, UiEr
 }
 
 async fn lead_page(
-    State(app): State<AppState>,
+    State(app): State<App>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     RawQuery(raw): RawQuery,
@@ -684,7 +692,7 @@ async fn back_to_lead(path: Result<Path<String>, PathRejection>) -> UiResult {
 }
 
 async fn freeze(
-    State(app): State<AppState>,
+    State(app): State<App>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Body,
@@ -701,7 +709,7 @@ async fn freeze(
 }
 
 async fn unfreeze(
-    State(app): State<AppState>,
+    State(app): State<App>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Body,
@@ -719,7 +727,7 @@ async fn unfreeze(
 // Dead letters
 // ---------------------------------------------------------------------------------------
 
-async fn dead_letters_page(State(app): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> UiResult {
+async fn dead_letters_page(State(app): State<App>, headers: HeaderMap, RawQuery(raw): RawQuery) -> UiResult {
     let s = match require_session(&app, &headers, "/admin/dead-letters") {
         Ok(s) => s,
         Err(login) => return Ok(see_other(&login)),
@@ -760,7 +768,7 @@ fn id_param(path: Result<Path<String>, PathRejection>) -> Result<String, UiError
 }
 
 async fn retry(
-    State(app): State<AppState>,
+    State(app): State<App>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Body,
@@ -769,7 +777,7 @@ async fn retry(
 }
 
 async fn discard(
-    State(app): State<AppState>,
+    State(app): State<App>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Body,
@@ -784,7 +792,7 @@ enum DeadLetterAction {
 
 /// A dead-letter button: a signed-in POST with its CSRF token, the action, back to the list.
 async fn dead_letter_button(
-    app: &AppState,
+    app: &App,
     headers: &HeaderMap,
     path: Result<Path<String>, PathRejection>,
     body: Body,
@@ -806,7 +814,7 @@ async fn dead_letter_button(
     Ok(see_other(&format!("/admin/dead-letters?done={done}")))
 }
 
-async fn not_found_page(State(app): State<AppState>, headers: HeaderMap) -> UiError {
+async fn not_found_page(State(app): State<App>, headers: HeaderMap) -> UiError {
     let mut e = UiError::new(StatusCode::NOT_FOUND, "Not found", "There is no admin page at this address.");
     e.signed_in = session(&app, &headers).is_some();
     e

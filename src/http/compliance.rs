@@ -12,7 +12,7 @@
 use super::admin::{known_lead, require_admin};
 use super::body::{parse_json, read_limited};
 use super::error::ApiError;
-use super::AppState;
+use super::App;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -24,7 +24,7 @@ use leadline_core::model::{ConsentChange, LeadState, Suppression};
 use leadline_core::{Phone, Ts};
 use serde::{Deserialize, Serialize};
 
-pub fn router(state: AppState) -> Router<AppState> {
+pub fn router(state: App) -> Router<App> {
     Router::new()
         .route("/v1/admin/leads/{phone}/consent", get(consent_export))
         .route("/v1/admin/suppressions", get(list_suppressions))
@@ -222,7 +222,7 @@ fn accepts_csv(headers: &HeaderMap) -> bool {
     )
 )]
 async fn consent_export(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Path(raw): Path<String>,
     Query(q): Query<ExportQuery>,
     headers: HeaderMap,
@@ -312,7 +312,7 @@ struct ListQuery {
     )
 )]
 async fn list_suppressions(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let entries: Vec<_> = app
@@ -339,10 +339,7 @@ async fn list_suppressions(
         (status = 422, description = "Not a phone number (`invalid_phone`)", body = super::openapi::ErrorBody),
     )
 )]
-async fn get_suppression(
-    State(app): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn get_suppression(State(app): State<App>, Path(raw): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     let phone = Phone::parse(&raw)?;
     match app.store.suppression(&phone)? {
         Some(s) => Ok(Json(suppression_json(&phone, &s))),
@@ -378,11 +375,7 @@ struct SuppressBody {
         (status = 503, description = "Not stored; retry (`unavailable`)", body = super::openapi::ErrorBody),
     )
 )]
-async fn put_suppression(
-    State(app): State<AppState>,
-    Path(raw): Path<String>,
-    body: Body,
-) -> Result<Response, ApiError> {
+async fn put_suppression(State(app): State<App>, Path(raw): Path<String>, body: Body) -> Result<Response, ApiError> {
     let phone = Phone::parse(&raw)?;
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let SuppressBody { list, reason } = parse_json(&bytes, true)?;
@@ -390,7 +383,7 @@ async fn put_suppression(
     check_list_name(&list).map_err(|m| ApiError::unprocessable("invalid_field", m))?;
     let reason = clean_reason(reason.as_deref()).map_err(|m| ApiError::unprocessable("invalid_field", m))?;
     let previous = app.store.suppression(&phone)?;
-    // AppState carries no clock; the list's own timestamps use the wall clock.
+    // App carries no clock; the list's own timestamps use the wall clock.
     let entry = Suppression { list, reason, added_at: Ts::from(chrono::Utc::now()) };
     app.store.suppress(&phone, &entry).await?;
     tracing::info!(phone = %phone.masked(), list = %entry.list, "number suppressed");
@@ -416,7 +409,7 @@ async fn put_suppression(
     )
 )]
 async fn delete_suppression(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Path(raw): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let phone = Phone::parse(&raw)?;

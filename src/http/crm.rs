@@ -6,7 +6,7 @@
 
 use super::body::{parse_json, read_limited};
 use super::error::ApiError;
-use super::{applied_json, AppState};
+use super::{applied_json, App};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -101,7 +101,7 @@ fn interest_event(listing_id: &str, address: Option<String>, how: &str) -> Resul
         (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
     )
 )]
-pub async fn post_crm(State(app): State<AppState>, body: Body) -> Result<impl IntoResponse, ApiError> {
+pub async fn post_crm(State(app): State<App>, body: Body) -> Result<impl IntoResponse, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let body: CrmBody = parse_json(&bytes, false)?;
     let phone = Phone::parse(&body.phone)?;
@@ -171,7 +171,7 @@ pub async fn post_crm(State(app): State<AppState>, body: Body) -> Result<impl In
         (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
     )
 )]
-pub async fn post_interest(State(app): State<AppState>, body: Body) -> Result<impl IntoResponse, ApiError> {
+pub async fn post_interest(State(app): State<App>, body: Body) -> Result<impl IntoResponse, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let body: InterestBody = parse_json(&bytes, false)?;
     let phone = Phone::parse(&body.phone)?;

@@ -2,7 +2,7 @@
 //! provider refusals, configuration errors, exhausted retries, in-doubt sends.
 
 use super::error::ApiError;
-use super::AppState;
+use super::App;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -10,7 +10,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use leadline_core::actors::gateway::GatewayMsg;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<App> {
     Router::new()
         .route("/v1/admin/dead-letters", get(list))
         .route("/v1/admin/dead-letters/{id}/retry", post(retry))
@@ -30,7 +30,7 @@ pub fn router() -> Router<AppState> {
         (status = 503, description = "The store is unavailable (`unavailable`)", body = super::openapi::ErrorBody),
     )
 )]
-async fn list(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn list(State(app): State<App>) -> Result<Json<serde_json::Value>, ApiError> {
     let items = app.store.dead_letters()?;
     let json: Vec<_> = items
         .iter()
@@ -60,13 +60,13 @@ async fn list(State(app): State<AppState>) -> Result<Json<serde_json::Value>, Ap
         (status = 503, description = "The gateway is unavailable (`unavailable`)", body = super::openapi::ErrorBody),
     )
 )]
-async fn retry(State(app): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn retry(State(app): State<App>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     retry_dead_letter(&app, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"id": id, "status": "queued"}))))
 }
 
 /// Hands a dead letter back to the gateway (shared by the JSON API and the admin page).
-pub(crate) async fn retry_dead_letter(app: &AppState, id: &str) -> Result<(), ApiError> {
+pub(crate) async fn retry_dead_letter(app: &App, id: &str) -> Result<(), ApiError> {
     let result = ractor::call_t!(app.gateway, GatewayMsg::RetryDeadLetter, 5000, id.to_string())
         .map_err(|e| ApiError::unavailable(format!("gateway unavailable: {e}")))?;
     match result {
@@ -91,13 +91,13 @@ pub(crate) async fn retry_dead_letter(app: &AppState, id: &str) -> Result<(), Ap
         (status = 503, description = "The store is unavailable (`unavailable`)", body = super::openapi::ErrorBody),
     )
 )]
-async fn discard(State(app): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn discard(State(app): State<App>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     discard_dead_letter(&app, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Drops a dead letter for good (shared by the JSON API and the admin page).
-pub(crate) async fn discard_dead_letter(app: &AppState, id: &str) -> Result<(), ApiError> {
+pub(crate) async fn discard_dead_letter(app: &App, id: &str) -> Result<(), ApiError> {
     match app.store.take_dead_letter(id).await? {
         Some(_) => {
             tracing::info!(id = %leadline_core::phone::mask_message_id(id), "dead letter discarded by an operator");

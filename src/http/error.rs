@@ -75,3 +75,21 @@ pub fn json_error(e: serde_json::Error) -> ApiError {
         Category::Data => ApiError::unprocessable("invalid_body", e.to_string()),
     }
 }
+
+/// Nothing was acknowledged: 503, the sender retries.
+impl From<crate::app::SubmitError> for ApiError {
+    fn from(e: crate::app::SubmitError) -> Self {
+        ApiError::unavailable(e.to_string())
+    }
+}
+
+impl From<crate::app::AppError> for ApiError {
+    fn from(e: crate::app::AppError) -> Self {
+        use crate::app::AppError;
+        match e {
+            AppError::Invalid { code, message } => ApiError::unprocessable(code, message),
+            AppError::NotFound(message) => ApiError::not_found(message),
+            AppError::Unavailable(message) => ApiError::unavailable(message),
+        }
+    }
+}

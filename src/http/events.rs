@@ -2,7 +2,7 @@
 
 use super::body::{parse_json, read_limited};
 use super::error::ApiError;
-use super::{applied_json, AppState};
+use super::{applied_json, App};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -144,7 +144,7 @@ impl LeadBody {
         (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
     )
 )]
-pub async fn post_lead(State(app): State<AppState>, body: Body) -> Result<impl IntoResponse, ApiError> {
+pub async fn post_lead(State(app): State<App>, body: Body) -> Result<impl IntoResponse, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let lead: LeadBody = parse_json(&bytes, false)?;
     let (phone, capture) = lead.into_event()?;

@@ -29,7 +29,7 @@
 use super::body::{parse_json, read_limited};
 use super::error::ApiError;
 use super::events::LeadBody;
-use super::AppState;
+use super::App;
 use crate::webhook_auth;
 use axum::body::Body;
 use axum::extract::State;
@@ -128,7 +128,7 @@ fn id_text(v: &Value) -> Option<String> {
         (status = 503, description = "`FUB_API_KEY` not set (`not_configured`) or the store is unavailable", body = super::openapi::ErrorBody),
     )
 )]
-pub async fn webhook(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn webhook(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let Some(system_key) = app.secrets.fub_system_key.as_deref() else {
         return Err(ApiError::forbidden(
@@ -192,7 +192,7 @@ pub async fn webhook(State(app): State<AppState>, headers: HeaderMap, body: Body
 }
 
 /// Processes the notifications a previous run acknowledged but did not finish.
-pub fn resume_pending(app: &AppState) {
+pub fn resume_pending(app: &App) {
     match pending_list(&app.store) {
         Ok(list) => {
             if !list.is_empty() {
@@ -222,7 +222,7 @@ impl Failure {
 }
 
 /// Applies one notification with bounded retries, then forgets it (see the module note).
-pub async fn process(app: AppState, ev: PendingEvent) {
+pub async fn process(app: App, ev: PendingEvent) {
     let cfg = app.settings.integrations.followupboss.clone();
     let max_attempts = cfg.max_attempts.max(1);
     let mut attempt = 1;
@@ -282,7 +282,7 @@ fn people_urls(api_base: &url::Url, ev: &PendingEvent) -> Vec<String> {
     }
 }
 
-async fn fetch_people(app: &AppState, ev: &PendingEvent) -> Result<Vec<Value>, Failure> {
+async fn fetch_people(app: &App, ev: &PendingEvent) -> Result<Vec<Value>, Failure> {
     let cfg = &app.settings.integrations.followupboss;
     let api_key = app.secrets.fub_api_key.clone().ok_or_else(|| Failure::permanent("FUB_API_KEY is not set"))?;
     let mut people = Vec::new();
@@ -319,7 +319,7 @@ async fn fetch_people(app: &AppState, ev: &PendingEvent) -> Result<Vec<Value>, F
     Ok(people)
 }
 
-async fn process_once(app: &AppState, ev: &PendingEvent) -> Result<usize, Failure> {
+async fn process_once(app: &App, ev: &PendingEvent) -> Result<usize, Failure> {
     let people = fetch_people(app, ev).await?;
     let mut applied = 0;
     for person in &people {
@@ -373,17 +373,17 @@ fn capture_body(person: &Value, phone: &Phone, id: &str) -> LeadBody {
     }
 }
 
-async fn capture(app: &AppState, person: &Value, phone: &Phone, id: &str) -> Result<(), Failure> {
+async fn capture(app: &App, person: &Value, phone: &Phone, id: &str) -> Result<(), Failure> {
     let (phone, lead) = capture_body(person, phone, id).into_event().map_err(|e| Failure::permanent(e.message))?;
     let dedupe = format!("lead:followupboss:{id}");
     app.submit(phone, Event::LeadCaptured(Box::new(lead)), Some(dedupe))
         .await
-        .map_err(|e| Failure::retry(e.message))?;
+        .map_err(|e| Failure::retry(e.to_string()))?;
     Ok(())
 }
 
 /// Returns whether the person changed anything.
-async fn apply_person(app: &AppState, ev: &PendingEvent, person: &Value) -> Result<bool, Failure> {
+async fn apply_person(app: &App, ev: &PendingEvent, person: &Value) -> Result<bool, Failure> {
     let Some(id) = field(person, "id") else {
         tracing::warn!(event_id = %ev.event_id, "Follow Up Boss person without an id; skipped");
         return Ok(false);
@@ -408,7 +408,7 @@ async fn apply_person(app: &AppState, ev: &PendingEvent, person: &Value) -> Resu
     }
     let event = Event::CrmChanged { status: stage, agent, source: Some("followupboss".into()) };
     let dedupe = format!("fub:{}:{id}", ev.event_id);
-    app.submit(phone, event, Some(dedupe)).await.map_err(|e| Failure::retry(e.message))?;
+    app.submit(phone, event, Some(dedupe)).await.map_err(|e| Failure::retry(e.to_string()))?;
     Ok(true)
 }
 

@@ -1,4 +1,4 @@
-use super::AppState;
+use super::App;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -22,7 +22,7 @@ pub async fn healthz() -> impl IntoResponse {
     tag = "health",
     responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain; version=0.0.4"))
 )]
-pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
     metrics::gauge!("leadline_store_size_bytes").set(app.store.size_on_disk() as f64);
     // Counting leads is a scan of the whole tree in sled (1M leads: about a second of CPU):
     // at most once a minute, off the async threads, not on every scrape.
@@ -54,7 +54,7 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         (status = 503, description = "Not ready (same body, `status` = `not_ready`)", body = super::openapi::Readiness),
     )
 )]
-pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
+pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
     use leadline_core::actors::supervisor::SupervisorMsg;
     let store_ok = app.store.ping().is_ok();
     let live = ractor::call_t!(app.supervisor, SupervisorMsg::LiveCount, 1000).ok();

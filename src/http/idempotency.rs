@@ -14,7 +14,7 @@
 
 use super::body::read_limited;
 use super::error::ApiError;
-use super::AppState;
+use super::App;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -37,12 +37,12 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// The middleware's state: the app plus the keys whose first request is still running.
 #[derive(Clone)]
 pub struct Idempotency {
-    app: AppState,
+    app: App,
     in_flight: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Idempotency {
-    pub fn new(app: AppState) -> Self {
+    pub fn new(app: App) -> Self {
         Idempotency { app, in_flight: Arc::default() }
     }
 }
@@ -164,7 +164,7 @@ pub fn purge(store: &Store, now: Ts, ttl_hours: u64) -> Result<usize, leadline_c
 const FIRST_PURGE_AFTER: Duration = Duration::from_secs(600);
 
 /// Purges expired keys [`FIRST_PURGE_AFTER`] after start-up, then every hour, off the async threads.
-pub fn spawn_purger(app: AppState) -> tokio::task::JoinHandle<()> {
+pub fn spawn_purger(app: App) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + FIRST_PURGE_AFTER, PURGE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -7,12 +7,12 @@
 //! | `POST /v1/webhooks/followupboss` | `FUB-Signature` (system key `FUB_SYSTEM_KEY`), de-duplicated by `eventId` |
 
 use super::idempotency::{self, Idempotency};
-use super::{adapters, crm, events, followupboss, mls, signed, AppState};
+use super::{adapters, crm, events, followupboss, mls, signed, App};
 use axum::middleware;
 use axum::routing::post;
 use axum::Router;
 
-pub fn router(state: AppState) -> Router<AppState> {
+pub fn router(state: App) -> Router<App> {
     let idem = Idempotency::new(state.clone());
     Router::new()
         .route("/v1/events/leads", post(events::post_lead))

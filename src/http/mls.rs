@@ -8,8 +8,8 @@
 
 use super::body::{parse_json, read_limited};
 use super::error::ApiError;
-use super::AppState;
-use crate::fanout::{fan_out, FanoutReport};
+use super::App;
+use crate::app::fanout::{fan_out, FanoutReport};
 use crate::reso::normalize_status;
 use axum::body::Body;
 use axum::extract::State;
@@ -148,7 +148,7 @@ fn report_json(change: &ListingChange, r: &FanoutReport) -> serde_json::Value {
         (status = 503, description = "Some leads did not acknowledge (`failed`, `error.code` = `fanout_incomplete`; retry: leads that applied it are skipped), or the service is unavailable (`ErrorBody`)", body = super::openapi::MlsReport),
     )
 )]
-pub async fn post_mls(State(app): State<AppState>, body: Body) -> Result<Response, ApiError> {
+pub async fn post_mls(State(app): State<App>, body: Body) -> Result<Response, ApiError> {
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
     let body: MlsBody = parse_json(&bytes, false)?;
     let (change, occurred_at) = body.into_change()?;

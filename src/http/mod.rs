@@ -21,64 +21,13 @@ pub mod security;
 pub mod signed;
 pub mod twilio;
 
-use crate::config::{Secrets, Settings};
+pub use crate::app::App;
 use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
-use leadline_core::actors::lead::{Applied, LeadMsg};
-use leadline_core::actors::supervisor::SupervisorMsg;
-use leadline_core::model::Event;
-use leadline_core::storage::Store;
-use leadline_core::Phone;
-use metrics_exporter_prometheus::PrometheusHandle;
-use ractor::ActorRef;
-use std::sync::Arc;
-use std::time::Duration;
+use leadline_core::actors::lead::Applied;
 
-/// Shared by every handler.
-#[derive(Clone)]
-pub struct AppState(pub Arc<AppInner>);
-
-pub struct AppInner {
-    pub settings: Settings,
-    pub secrets: Secrets,
-    pub store: Store,
-    pub supervisor: ActorRef<SupervisorMsg>,
-    pub gateway: ActorRef<leadline_core::actors::gateway::GatewayMsg>,
-    pub metrics: PrometheusHandle,
-    /// The application clock (consent timestamps of web forms, idempotency expiry).
-    pub clock: Arc<dyn leadline_core::clock::Clock>,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = AppInner;
-    fn deref(&self) -> &AppInner {
-        &self.0
-    }
-}
-
-impl AppState {
-    /// Routes an event to its lead and waits until it is durable (or times out: 503, so the
-    /// sender retries; idempotency keys make that retry harmless).
-    pub async fn submit(&self, phone: Phone, event: Event, dedupe_key: Option<String>) -> Result<Applied, ApiError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let msg = LeadMsg::Apply { event, dedupe_key, reply: Some(tx.into()) };
-        self.supervisor
-            .cast(SupervisorMsg::Route(phone, msg))
-            .map_err(|_| ApiError::unavailable("the service is shutting down"))?;
-        let wait = Duration::from_millis(self.settings.server.event_timeout_ms);
-        match tokio::time::timeout(wait, rx).await {
-            Ok(Ok(Ok(applied))) => Ok(applied),
-            Ok(Ok(Err(e))) => Err(ApiError::unavailable(e.to_string())),
-            Ok(Err(_)) => Err(ApiError::unavailable("the lead could not process the event; retry")),
-            Err(_) => Err(ApiError::unavailable(
-                "timed out waiting for the event to be stored; retry with the same idempotency key",
-            )),
-        }
-    }
-}
-
-pub fn router(state: AppState) -> Router {
+pub fn router(state: App) -> Router {
     let admin = admin::router(state.clone());
     let app = Router::new()
         .route("/healthz", get(health::healthz))

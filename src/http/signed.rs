@@ -13,7 +13,7 @@
 
 use super::body::read_limited;
 use super::error::ApiError;
-use super::AppState;
+use super::App;
 use crate::config::{Secrets, Settings};
 use crate::webhook_auth;
 use axum::body::Body;
@@ -46,7 +46,7 @@ pub fn check_bind_policy(settings: &Settings, secrets: &Secrets) -> anyhow::Resu
 }
 
 /// The middleware for `/v1/events/*` and the adapters.
-pub async fn require_signature(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn require_signature(State(app): State<App>, req: Request, next: Next) -> Response {
     let Some(secret) = app.secrets.webhook_secret.clone() else {
         return next.run(req).await;
     };

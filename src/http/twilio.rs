@@ -6,7 +6,7 @@
 
 use super::body::read_limited;
 use super::error::ApiError;
-use super::AppState;
+use super::App;
 use crate::webhook_auth;
 use axum::body::Body;
 use axum::extract::State;
@@ -19,7 +19,7 @@ const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><
 
 /// Reads a Twilio form body and checks its signature. Returns the fields in arrival order.
 pub async fn verified_form(
-    app: &AppState,
+    app: &App,
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
@@ -41,7 +41,7 @@ pub async fn verified_form(
 }
 
 /// The URL Twilio called: the configured public base plus this request's path and query.
-pub fn public_url_for(app: &AppState, uri: &Uri) -> String {
+pub fn public_url_for(app: &App, uri: &Uri) -> String {
     let base = app.settings.server.public_url.as_str().trim_end_matches('/');
     let pq = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
     format!("{base}{pq}")
@@ -71,7 +71,7 @@ pub fn field<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> 
     )
 )]
 pub async fn inbound(
-    State(app): State<AppState>,
+    State(app): State<App>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -108,7 +108,7 @@ pub async fn inbound(
     )
 )]
 pub async fn status(
-    State(app): State<AppState>,
+    State(app): State<App>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,

@@ -7,7 +7,7 @@
 //! (an MLS push retried after a 503, a RESO page re-read after a crash) is therefore applied
 //! exactly once per lead, and a retry only reaches the leads that did not acknowledge yet.
 
-use crate::http::AppState;
+use crate::app::App;
 use leadline_core::model::{Event, ListingChange};
 use leadline_core::storage::StoreError;
 use tokio::task::JoinSet;
@@ -48,11 +48,7 @@ pub fn lead_dedupe_key(change: &ListingChange, occurrence: Option<&str>, phone: 
 
 /// Submits `change` to every interested lead, at most [`MAX_IN_FLIGHT`] at a time, and waits
 /// until each one acknowledged (durably applied) or failed.
-pub async fn fan_out(
-    app: &AppState,
-    change: &ListingChange,
-    occurrence: Option<&str>,
-) -> Result<FanoutReport, StoreError> {
+pub async fn fan_out(app: &App, change: &ListingChange, occurrence: Option<&str>) -> Result<FanoutReport, StoreError> {
     let phones = app.store.interested_leads(&change.listing_id)?;
     let mut report = FanoutReport { leads: phones.len(), ..FanoutReport::default() };
     let mut pending = phones.into_iter();
@@ -71,7 +67,7 @@ pub async fn fan_out(
             Ok(Ok(_)) => report.applied += 1,
             Ok(Err(e)) => {
                 report.failed += 1;
-                report.first_error.get_or_insert(e.message);
+                report.first_error.get_or_insert(e.to_string());
             }
             Err(e) => {
                 report.failed += 1;
