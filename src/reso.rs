@@ -37,6 +37,7 @@
 //! `leadline_reso_errors_total`.
 
 use crate::app::fanout::fan_out;
+use crate::app::listings::normalize_status;
 use crate::app::App;
 use crate::config::{ResoSettings, Secrets};
 use anyhow::{anyhow, bail, Context};
@@ -52,21 +53,6 @@ use tokio::time::Instant;
 
 pub const WATERMARK_KEY: &str = "reso:watermark";
 pub const SELECT: &str = "ListingKey,ListPrice,StandardStatus,UnparsedAddress,ModificationTimestamp";
-
-/// RESO Data Dictionary `StandardStatus` values.
-const STANDARD_STATUSES: [&str; 11] = [
-    "Active",
-    "ActiveUnderContract",
-    "Canceled",
-    "Closed",
-    "ComingSoon",
-    "Delete",
-    "Expired",
-    "Hold",
-    "Incomplete",
-    "Pending",
-    "Withdrawn",
-];
 
 /// Statuses from which a return to `Active` is "back on market".
 const BACK_ON_MARKET_FROM: [&str; 6] = ["Pending", "ActiveUnderContract", "Withdrawn", "Expired", "Canceled", "Hold"];
@@ -89,20 +75,6 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 /// The meta key of a listing's last seen state.
 pub fn listing_key(listing_key: &str) -> String {
     format!("reso:listing:{listing_key}")
-}
-
-/// Normalises a status to its `StandardStatus` name: case, spaces, dashes and underscores
-/// do not matter ("Active Under Contract", "active_under_contract" -> "ActiveUnderContract";
-/// "Cancelled" -> "Canceled"). Unknown values are returned trimmed, unchanged.
-pub fn normalize_status(raw: &str) -> String {
-    let squashed: String =
-        raw.chars().filter(|c| !matches!(c, ' ' | '_' | '-' | '\t')).collect::<String>().to_ascii_lowercase();
-    let squashed = if squashed == "cancelled" { "canceled".to_string() } else { squashed };
-    STANDARD_STATUSES
-        .iter()
-        .find(|s| s.to_ascii_lowercase() == squashed)
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| raw.trim().to_string())
 }
 
 /// What the poller remembers about a listing.

@@ -18,8 +18,8 @@
 //! - `freeze` (`phone`, `reason?`), `unfreeze` (`phone`)
 //! - `wait`: nothing happens; the clock moves (timers fire)
 
-use crate::http::events::LeadBody;
-use crate::http::mls::MlsBody;
+use crate::app::leads::LeadBody;
+use crate::app::listings::MlsBody;
 use anyhow::{anyhow, bail, Context};
 use chrono::{DateTime, Duration, Utc};
 use leadline_core::decide::decide;
@@ -153,7 +153,7 @@ pub fn run(policy: &Policy, input: &str, start: DateTime<Utc>, tail: Duration) -
         }
         sim.run_timers(at);
         now = at;
-        let err = |e: crate::http::error::ApiError| anyhow!("line {n}: {}", e.message);
+        let err = |e: crate::app::AppError| anyhow!("line {n}: {e}");
         let simple = || -> anyhow::Result<(Phone, PhoneOnly)> {
             let p: PhoneOnly = serde_json::from_value(line.rest.clone()).with_context(|| format!("line {n}"))?;
             Ok((Phone::parse(&p.phone).map_err(|e| anyhow!("line {n}: {e}"))?, p))

@@ -8,6 +8,7 @@ use crate::ts::Ts;
 use serde::{Deserialize, Serialize};
 
 /// Where a lead is in the conversation (the admin API's `status`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum LeadStatus {
@@ -335,6 +336,7 @@ pub struct LeadCapture {
 }
 
 /// What happened to a listing (PRODUCT.md `change`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ListingChangeKind {

@@ -9,6 +9,8 @@
 
 pub mod error;
 pub mod fanout;
+pub mod leads;
+pub mod listings;
 
 pub use error::{AppError, SubmitError};
 

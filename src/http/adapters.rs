@@ -18,14 +18,13 @@
 
 use super::body::{parse_json, read_limited};
 use super::error::ApiError;
-use super::events::{ConsentBody, LeadBody, ListingBody};
 use super::{applied_json, App};
+use crate::app::leads::{self, ConsentBody, LeadBody, ListingBody};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use leadline_core::model::Event;
 use leadline_core::Ts;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -33,9 +32,7 @@ use std::net::{IpAddr, SocketAddr};
 
 /// Applies a mapped lead exactly like `POST /v1/events/leads`.
 pub async fn submit_lead(app: &App, lead: LeadBody) -> Result<Response, ApiError> {
-    let (phone, capture) = lead.into_event()?;
-    let dedupe = capture.source_lead_id.as_ref().map(|id| format!("lead:{}:{id}", capture.source));
-    let applied = app.submit(phone, Event::LeadCaptured(Box::new(capture)), dedupe).await?;
+    let applied = leads::capture(app, lead).await?;
     Ok((StatusCode::ACCEPTED, Json(applied_json(&applied))).into_response())
 }
 

@@ -28,8 +28,8 @@
 
 use super::body::{parse_json, read_limited};
 use super::error::ApiError;
-use super::events::LeadBody;
 use super::App;
+use crate::app::leads::LeadBody;
 use crate::webhook_auth;
 use axum::body::Body;
 use axum::extract::State;
@@ -374,7 +374,7 @@ fn capture_body(person: &Value, phone: &Phone, id: &str) -> LeadBody {
 }
 
 async fn capture(app: &App, person: &Value, phone: &Phone, id: &str) -> Result<(), Failure> {
-    let (phone, lead) = capture_body(person, phone, id).into_event().map_err(|e| Failure::permanent(e.message))?;
+    let (phone, lead) = capture_body(person, phone, id).into_event().map_err(|e| Failure::permanent(e.to_string()))?;
     let dedupe = format!("lead:followupboss:{id}");
     app.submit(phone, Event::LeadCaptured(Box::new(lead)), Some(dedupe))
         .await

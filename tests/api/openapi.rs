@@ -375,7 +375,7 @@ async fn openapi_document_is_valid_openapi_3_1() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(kinds, leadline::http::mls::CHANGE_KINDS);
+    assert_eq!(kinds, leadline::app::listings::CHANGE_KINDS);
     let statuses = doc["components"]["schemas"]["LeadStatus"]["enum"].as_array().unwrap();
     assert_eq!(statuses.len(), 5);
     for s in statuses {

@@ -1,0 +1,129 @@
+//! A new inquiry from any lead source: the generic lead (`POST /v1/events/leads`), which the
+//! lead-source adapters (Realtor.com, Zillow, web form, Follow Up Boss) map their payloads
+//! onto, validated into the core's `LeadCapture` and submitted to the lead.
+
+use super::{App, AppError};
+use leadline_core::actors::lead::Applied;
+use leadline_core::limits;
+use leadline_core::model::{ConsentInput, Event, LeadCapture, ListingRef};
+use leadline_core::{Phone, Ts};
+use serde::Deserialize;
+use std::net::IpAddr;
+
+/// The generic lead body (PRODUCT.md). Only `source` and `phone` are required; unknown
+/// fields are ignored so integrations can send what they have.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "source": "zillow", "source_lead_id": "Z-123", "phone": "(212) 555-0142",
+    "first_name": "Ana", "last_name": "Ruiz", "email": "ana@example.com",
+    "listing": {"id": "MLS-123", "address": "123 Main St", "price": 450000},
+    "message": "Is this still available?",
+    "consent": {"granted_at": "2026-11-27T14:03:00Z", "source_url": "https://agent.example.com/listing/123",
+                "disclosure": "By checking this box I agree to receive automated texts from ...",
+                "ip": "203.0.113.9", "user_agent": "Mozilla/5.0 ..."},
+    "occurred_at": "2026-11-27T14:03:05Z"
+}))]
+pub struct LeadBody {
+    pub source: String,
+    pub phone: String,
+    pub source_lead_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    /// Two-letter state of the lead's address, if known.
+    pub state: Option<String>,
+    pub listing: Option<ListingBody>,
+    pub message: Option<String>,
+    pub consent: Option<ConsentBody>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub occurred_at: Option<Ts>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ListingBody {
+    pub id: Option<String>,
+    pub address: Option<String>,
+    pub price: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ConsentBody {
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub granted_at: Option<Ts>,
+    pub source_url: Option<String>,
+    pub disclosure: Option<String>,
+    /// The consumer's IPv4 or IPv6 address when consent was given; anything else is a 422.
+    #[schema(example = "203.0.113.9")]
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub seller: Option<String>,
+}
+
+/// Longest part of a rejected `consent.ip` repeated in the error message.
+const SHOWN_IP_CHARS: usize = 64;
+
+/// `consent.ip` must be an IPv4 or IPv6 address (`std::net::IpAddr` syntax; surrounding
+/// spaces are removed, an empty value is no IP). Kept as sent otherwise: it is evidence.
+fn consent_ip(ip: Option<String>) -> Result<Option<String>, AppError> {
+    let Some(raw) = ip.as_deref().map(str::trim).filter(|ip| !ip.is_empty()) else {
+        return Ok(None);
+    };
+    match raw.parse::<IpAddr>() {
+        Ok(_) => Ok(Some(raw.to_string())),
+        Err(_) => {
+            let shown: String = raw.chars().take(SHOWN_IP_CHARS).collect();
+            Err(AppError::field(format!(
+                "`consent.ip` must be an IPv4 or IPv6 address (got '{}')",
+                shown.escape_debug()
+            )))
+        }
+    }
+}
+
+impl LeadBody {
+    /// Validates and normalises into the event the lead actor applies. Over-long names,
+    /// email or listing address are refused (422 `invalid_field`); a long message is kept,
+    /// shortened and marked (docs/limits.md).
+    pub fn into_event(self) -> Result<(Phone, LeadCapture), AppError> {
+        if self.source.trim().is_empty() {
+            return Err(AppError::field("`source` must not be empty"));
+        }
+        limits::check_name("first_name", self.first_name.as_deref())?;
+        limits::check_name("last_name", self.last_name.as_deref())?;
+        limits::check_email("email", self.email.as_deref())?;
+        limits::check_address("listing.address", self.listing.as_ref().and_then(|l| l.address.as_deref()))?;
+        let phone = Phone::parse(&self.phone)?;
+        let consent = match self.consent {
+            Some(c) => Some(ConsentInput {
+                granted_at: c.granted_at,
+                source_url: c.source_url,
+                disclosure: c.disclosure,
+                ip: consent_ip(c.ip)?,
+                user_agent: c.user_agent,
+                seller: c.seller,
+            }),
+            None => None,
+        };
+        let capture = LeadCapture {
+            source: self.source.trim().to_string(),
+            source_lead_id: self.source_lead_id.filter(|s| !s.trim().is_empty()),
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email: self.email,
+            address_state: self.state.map(|s| s.trim().to_uppercase()),
+            listing: self.listing.map(|l| ListingRef { id: l.id, address: l.address, price: l.price }),
+            message: self.message.map(limits::clip_message),
+            consent,
+            occurred_at: self.occurred_at,
+        };
+        Ok((phone, capture))
+    }
+}
+
+/// Validates `lead` and submits it. The same inquiry delivered twice (same `source` and
+/// `source_lead_id`) is acknowledged once (`duplicate: true`).
+pub async fn capture(app: &App, lead: LeadBody) -> Result<Applied, AppError> {
+    let (phone, capture) = lead.into_event()?;
+    let dedupe = capture.source_lead_id.as_ref().map(|id| format!("lead:{}:{id}", capture.source));
+    Ok(app.submit(phone, Event::LeadCaptured(Box::new(capture)), dedupe).await?)
+}
