@@ -8,8 +8,9 @@
 //! Exit codes: 0 success, 1 failure (a broken audit chain, an unknown lead, an unusable
 //! database), 2 bad usage (invalid configuration, file, phone or list name).
 
+use crate::app::compliance::{check_list_name, clean_reason, consent_csv};
+use crate::app::views::{consent_rows, ConsentExport, LeadView};
 use crate::config::Settings;
-use crate::http::compliance::{check_list_name, clean_reason, consent_csv, consent_json, consent_rows};
 use clap::{Subcommand, ValueEnum};
 use leadline_core::audit;
 use leadline_core::model::{Suppression, TimelineEntry};
@@ -38,20 +39,13 @@ pub enum SuppressCommand {
         /// Overrides a `list` column; without either, `internal_dnc`.
         #[arg(long)]
         list: Option<String>,
-        /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
     },
     /// Write the whole suppression list to standard output as CSV (phone,list,reason,added_at).
     ///
     /// A value a spreadsheet would run as a formula (first character `=`, `+`, `-`, `@`, tab
     /// or carriage return; plain numbers and E.164 phone numbers excepted) is written with a
     /// leading `'`.
-    Export {
-        /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-    },
+    Export,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,11 +54,7 @@ pub enum AuditCommand {
     ///
     /// Prints the number of leads and entries checked and, for each break, the masked
     /// phone, the sequence number and the reason. Run while the service is stopped.
-    Verify {
-        /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-    },
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,9 +67,6 @@ pub enum ConsentCommand {
         /// leading `'`; JSON is verbatim.
         #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
         format: ExportFormat,
-        /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
     },
 }
 
@@ -92,9 +79,6 @@ pub enum LeadCommand {
         /// How many of the latest timeline entries to print.
         #[arg(long, default_value_t = 20)]
         timeline: usize,
-        /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
     },
 }
 
@@ -107,9 +91,6 @@ pub enum ComplianceCommand {
         /// Only list the leads that would be opted out.
         #[arg(long)]
         dry_run: bool,
-        /// Configuration file (defaults to ./config.toml if present); the database is at `storage.path`.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
     },
 }
 
@@ -143,28 +124,28 @@ fn finish(result: Result<ExitCode, Fail>) -> ExitCode {
     }
 }
 
-pub fn suppress(command: SuppressCommand) -> ExitCode {
+pub fn suppress(command: SuppressCommand, config: Option<&Path>) -> ExitCode {
     finish(match command {
-        SuppressCommand::Import { file, list, config } => suppress_import(config.as_deref(), &file, list.as_deref()),
-        SuppressCommand::Export { config } => suppress_export(config.as_deref()),
+        SuppressCommand::Import { file, list } => suppress_import(config, &file, list.as_deref()),
+        SuppressCommand::Export => suppress_export(config),
     })
 }
 
-pub fn audit(command: AuditCommand) -> ExitCode {
+pub fn audit(command: AuditCommand, config: Option<&Path>) -> ExitCode {
     finish(match command {
-        AuditCommand::Verify { config } => audit_verify(config.as_deref()),
+        AuditCommand::Verify => audit_verify(config),
     })
 }
 
-pub fn consent(command: ConsentCommand) -> ExitCode {
+pub fn consent(command: ConsentCommand, config: Option<&Path>) -> ExitCode {
     finish(match command {
-        ConsentCommand::Export { phone, format, config } => consent_export(config.as_deref(), &phone, format),
+        ConsentCommand::Export { phone, format } => consent_export(config, &phone, format),
     })
 }
 
-pub fn compliance(command: ComplianceCommand) -> ExitCode {
+pub fn compliance(command: ComplianceCommand, config: Option<&Path>) -> ExitCode {
     finish(match command {
-        ComplianceCommand::Rescan { dry_run, config } => compliance_rescan(config.as_deref(), dry_run),
+        ComplianceCommand::Rescan { dry_run } => compliance_rescan(config, dry_run),
     })
 }
 
@@ -190,9 +171,9 @@ fn compliance_rescan(config: Option<&Path>, dry_run: bool) -> Result<ExitCode, F
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn lead(command: LeadCommand) -> ExitCode {
+pub fn lead(command: LeadCommand, config: Option<&Path>) -> ExitCode {
     finish(match command {
-        LeadCommand::Show { phone, timeline, config } => lead_show(config.as_deref(), &phone, timeline),
+        LeadCommand::Show { phone, timeline } => lead_show(config, &phone, timeline),
     })
 }
 
@@ -206,7 +187,7 @@ fn lead_show(config: Option<&Path>, raw: &str, last: usize) -> Result<ExitCode, 
         .ok_or_else(|| Fail::failed(format!("no lead with phone {phone}")))?;
     let after = lead.timeline_len.saturating_sub(last as u64);
     let entries = store.timeline(&phone, after, last).map_err(|e| Fail::failed(e.to_string()))?;
-    let out = serde_json::json!({ "lead": crate::http::admin::lead_json(&lead), "timeline": entries });
+    let out = serde_json::json!({ "lead": LeadView::from(&lead), "timeline": entries });
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     Ok(ExitCode::SUCCESS)
 }
@@ -538,7 +519,8 @@ fn consent_export(config: Option<&Path>, raw: &str, format: ExportFormat) -> Res
         .ok_or_else(|| Fail::failed(format!("no lead with phone {}", phone.masked())))?;
     let bytes = match format {
         ExportFormat::Json => {
-            let mut b = serde_json::to_vec_pretty(&consent_json(&lead)).map_err(|e| Fail::failed(e.to_string()))?;
+            let mut b =
+                serde_json::to_vec_pretty(&ConsentExport::from(&lead)).map_err(|e| Fail::failed(e.to_string()))?;
             b.push(b'\n');
             b
         }

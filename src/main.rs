@@ -15,6 +15,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Configuration file, layered over the built-in defaults (default ./config.toml if
+    /// present). Offline commands find the database at its `storage.path`. Accepted before
+    /// or after the command.
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -22,11 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service (webhooks, admin API, actors).
-    Serve {
-        /// Configuration file, layered over the built-in defaults. Defaults to ./config.toml if present.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-    },
+    Serve,
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -69,20 +70,13 @@ enum Command {
         /// Keep the clock running this many days after the last event (follow-ups fire).
         #[arg(long, default_value_t = 7)]
         tail_days: i64,
-        /// Configuration file (templates, follow-ups, compliance rules).
-        #[arg(long, short)]
-        config: Option<PathBuf>,
     },
 }
 
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Load and validate the configuration (file + environment), then print a summary.
-    Check {
-        /// Configuration file to check (default ./config.toml if present, else the built-in defaults).
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-    },
+    Check,
 }
 
 /// `--config` if given (must exist), else ./config.toml if it exists, else built-in defaults.
@@ -96,13 +90,13 @@ fn main() -> ExitCode {
     // (or sled for them) create is private to this user (src/data_dir.rs).
     leadline::data_dir::restrict_umask();
     match cli.command {
-        Command::Suppress { command } => leadline::cli::suppress(command),
-        Command::Audit { command } => leadline::cli::audit(command),
-        Command::Consent { command } => leadline::cli::consent(command),
-        Command::Lead { command } => leadline::cli::lead(command),
-        Command::Compliance { command } => leadline::cli::compliance(command),
-        Command::Simulate { events, start, tail_days, config } => {
-            let policy = load(config.as_deref())
+        Command::Suppress { command } => leadline::cli::suppress(command, cli.config.as_deref()),
+        Command::Audit { command } => leadline::cli::audit(command, cli.config.as_deref()),
+        Command::Consent { command } => leadline::cli::consent(command, cli.config.as_deref()),
+        Command::Lead { command } => leadline::cli::lead(command, cli.config.as_deref()),
+        Command::Compliance { command } => leadline::cli::compliance(command, cli.config.as_deref()),
+        Command::Simulate { events, start, tail_days } => {
+            let policy = load(cli.config.as_deref())
                 .and_then(|s| leadline_core::policy::Policy::new(s.policy_settings()).map_err(|e| e.to_string()));
             let result = policy
                 .map_err(anyhow::Error::msg)
@@ -115,8 +109,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { config } => {
-            let settings = match load(config.as_deref()) {
+        Command::Serve => {
+            let settings = match load(cli.config.as_deref()) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("leadline: {e}");
@@ -150,7 +144,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Config { command: ConfigCommand::Check { config } } => match load(config.as_deref()) {
+        Command::Config { command: ConfigCommand::Check } => match load(cli.config.as_deref()) {
             Ok(s) => {
                 let secrets = Secrets::from_env();
                 if let Err(e) = leadline_core::policy::Policy::new(s.policy_settings()) {

@@ -59,7 +59,7 @@ fn provider(settings: &Settings, secrets: &Secrets) -> anyhow::Result<Arc<dyn Sm
 
 impl Application {
     pub async fn build(settings: Settings, secrets: Secrets, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
-        crate::http::signed::check_bind_policy(&settings, &secrets)?;
+        check_bind_policy(&settings, &secrets)?;
         // Load the phone-number metadata and the area-code table now, off the async threads and
         // while storage opens; lazily, the first request paid ~200 ms for them (leadline-load
         // --probe million: "first event for a cold lead").
@@ -202,6 +202,21 @@ impl Application {
         tracing::info!("leadline stopped");
         Ok(())
     }
+}
+
+/// `serve` must not expose unsigned event endpoints beyond this machine by accident.
+pub fn check_bind_policy(settings: &Settings, secrets: &Secrets) -> anyhow::Result<()> {
+    let bind = settings.server.bind;
+    if bind.ip().is_loopback() || secrets.webhook_secret.is_some() || settings.server.allow_unsigned_webhooks {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "server.bind = {bind} is not a loopback address and LEADLINE_WEBHOOK_SECRET is not set, so anyone \
+         who can reach this port could post unsigned events (leads, CRM and MLS changes). Set \
+         LEADLINE_WEBHOOK_SECRET (senders then sign with X-Leadline-Signature), or set \
+         server.allow_unsigned_webhooks = true (LEADLINE__SERVER__ALLOW_UNSIGNED_WEBHOOKS=true) if \
+         something in front of leadline already authenticates callers"
+    )
 }
 
 async fn shutdown_signal() {

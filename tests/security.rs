@@ -242,8 +242,8 @@ async fn forged_signatures_are_refused_and_change_nothing() {
         }
     }
     // The adapters' URL key: one for another source, or made with another secret.
-    let zillow_key_for_realtor = leadline::http::signed::url_key(WEBHOOK_SECRET, "zillow");
-    let other_secret_key = leadline::http::signed::url_key("not-the-secret", "realtor");
+    let zillow_key_for_realtor = leadline::http::webhooks::signed::url_key(WEBHOOK_SECRET, "zillow");
+    let other_secret_key = leadline::http::webhooks::signed::url_key("not-the-secret", "realtor");
     for key in [zillow_key_for_realtor, other_secret_key] {
         let body = serde_json::to_vec(&json!({"lead_id": "R1", "contact": {"phone": phone}})).unwrap();
         let (status, _) = json_of(post(&format!("/v1/webhooks/realtor?key={key}"), body, None).await.unwrap()).await;
@@ -419,7 +419,7 @@ async fn debug_logs_never_contain_full_phone_numbers_or_secrets() {
         .await
         .unwrap();
     let zillow = json!({"phone": "(212) 555-0167", "name": "Zed Z", "listingId": "LOG-1"});
-    let key = leadline::http::signed::url_key(WEBHOOK_SECRET, "zillow");
+    let key = leadline::http::webhooks::signed::url_key(WEBHOOK_SECRET, "zillow");
     c.http.post(format!("{}/v1/webhooks/zillow?key={key}", c.base)).json(&zillow).send().await.unwrap();
     c.http
         .post(format!("{}/v1/webhooks/webform", c.base))
@@ -515,7 +515,7 @@ async fn hostile_values_cannot_forge_log_lines_or_leak_formatted_numbers() {
         // An adapter logs an unparseable timestamp as it came, at debug level.
         let zillow = json!({"phone": "(646) 555-0199", "firstName": "Zed", "listingId": "FORGE-1",
                             "timestamp": "yesterday\r\nWARN forged (646) 555-0183\tend"});
-        let key = leadline::http::signed::url_key(WEBHOOK_SECRET, "zillow");
+        let key = leadline::http::webhooks::signed::url_key(WEBHOOK_SECRET, "zillow");
         c.http.post(format!("{}/v1/webhooks/zillow?key={key}", c.base)).json(&zillow).send().await.unwrap();
         // Request paths with the number in every common form (the request span logs the path).
         for path in [

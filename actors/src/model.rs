@@ -32,8 +32,10 @@ impl LeadStatus {
 }
 
 /// Proof of prior express written consent, as captured on the lead form.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentRecord {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub granted_at: Option<Ts>,
     pub source_url: Option<String>,
     /// The exact disclosure text the lead agreed to.
@@ -46,6 +48,7 @@ pub struct ConsentRecord {
     pub seller: Option<String>,
     /// Which lead source delivered it.
     pub captured_from: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub recorded_at: Ts,
 }
 
@@ -500,6 +503,7 @@ impl Event {
 }
 
 /// What a timeline entry records.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
@@ -533,9 +537,11 @@ pub struct Note {
 }
 
 /// A persisted, hash-chained timeline entry.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     pub seq: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Ts,
     pub kind: EntryKind,
     pub rule: Option<String>,

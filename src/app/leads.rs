@@ -2,10 +2,11 @@
 //! lead-source adapters (Realtor.com, Zillow, web form, Follow Up Boss) map their payloads
 //! onto, validated into the core's `LeadCapture` and submitted to the lead.
 
+use super::views::{LeadChanged, TimelinePage};
 use super::{App, AppError};
 use leadline_core::actors::lead::Applied;
 use leadline_core::limits;
-use leadline_core::model::{ConsentInput, Event, LeadCapture, ListingRef};
+use leadline_core::model::{ConsentInput, Event, LeadCapture, LeadState, ListingRef};
 use leadline_core::{Phone, Ts};
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -126,4 +127,30 @@ pub async fn capture(app: &App, lead: LeadBody) -> Result<Applied, AppError> {
     let (phone, capture) = lead.into_event()?;
     let dedupe = capture.source_lead_id.as_ref().map(|id| format!("lead:{}:{id}", capture.source));
     Ok(app.submit(phone, Event::LeadCaptured(Box::new(capture)), dedupe).await?)
+}
+
+/// The lead with this phone (`raw`: E.164, URL-decoded, or plain digits).
+pub fn find(app: &App, raw: &str) -> Result<(Phone, LeadState), AppError> {
+    let phone = Phone::parse(raw)?;
+    match app.store.lead(&phone)? {
+        Some(lead) => Ok((phone, lead)),
+        None => Err(AppError::NotFound(format!("no lead with phone {phone}"))),
+    }
+}
+
+/// A page of the lead's timeline: at most `limit` entries after sequence number `after`.
+pub fn timeline(app: &App, raw: &str, after: u64, limit: usize) -> Result<TimelinePage, AppError> {
+    let (phone, lead) = find(app, raw)?;
+    let entries = app.store.timeline(&phone, after, limit)?;
+    let next_after = entries.last().map(|e| e.seq).filter(|s| *s < lead.timeline_len);
+    Ok(TimelinePage { phone, entries, next_after })
+}
+
+/// An operator's command for a known lead (freeze, unfreeze, opt-out): applied through the
+/// lead's actor like any event; the lead after it, with the decisions.
+pub async fn command(app: &App, raw: &str, event: Event) -> Result<LeadChanged, AppError> {
+    let (phone, _) = find(app, raw)?;
+    let applied = app.submit(phone.clone(), event, None).await?;
+    let lead = app.store.lead(&phone)?.ok_or_else(|| AppError::NotFound(format!("no lead with phone {phone}")))?;
+    Ok(LeadChanged::new(&lead, &applied))
 }

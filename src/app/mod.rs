@@ -7,10 +7,15 @@
 //! `simulate` and `integrations` use `app`; `app` uses the core crate (`leadline_core`);
 //! nothing outside `src/http/` imports `http`.
 
+pub mod compliance;
+pub mod crm;
+pub mod dead_letters;
 pub mod error;
 pub mod fanout;
 pub mod leads;
 pub mod listings;
+pub mod search;
+pub mod views;
 
 pub use error::{AppError, SubmitError};
 

@@ -12,13 +12,12 @@
 //! (`App::submit` for freeze/unfreeze, `dead_letters::{retry,discard}_dead_letter`).
 //! Every error renders a readable page with a 4xx (or 503 when the service is busy).
 
-use super::admin::known_lead;
-use super::admin_search::{collect_stats, run_search, SearchParams};
+use super::api::search::SearchParams;
 use super::body::read_limited;
-use super::compliance::consent_rows;
-use super::dead_letters::{discard_dead_letter, retry_dead_letter};
 use super::error::ApiError;
-use super::App;
+use crate::app::leads::find as known_lead;
+use crate::app::views::consent_rows;
+use crate::app::{dead_letters, search, App};
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
@@ -467,10 +466,7 @@ async fn leads_page(State(app): State<App>, headers: HeaderMap, RawQuery(raw): R
     let mut next_href = None;
     match SearchParams::from_query(raw.as_deref()).and_then(|p| p.to_search()) {
         Ok(search) => {
-            let bg = app.clone();
-            let (leads, next) = tokio::task::spawn_blocking(move || run_search(&bg, &search))
-                .await
-                .map_err(|_| UiError::new(StatusCode::SERVICE_UNAVAILABLE, "The service is busy", "Retry."))??;
+            let (leads, next) = search::leads(&app, search).await?;
             rows = leads.iter().map(lead_row).collect();
             if let Some(next) = next {
                 let mut p = params.clone();
@@ -480,7 +476,7 @@ async fn leads_page(State(app): State<App>, headers: HeaderMap, RawQuery(raw): R
         }
         Err(e) => error = Some(e.message),
     }
-    let stats = collect_stats(&app).await;
+    let stats = search::stats(&app).await;
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let ctx = merge(
         base_ctx(Some(&s), "Leads", "leads"),
@@ -803,11 +799,11 @@ async fn dead_letter_button(
     require_post_session(app, headers, &form)?;
     let done = match action {
         DeadLetterAction::Retry => {
-            retry_dead_letter(app, &id).await?;
+            dead_letters::retry(app, &id).await?;
             "retried"
         }
         DeadLetterAction::Discard => {
-            discard_dead_letter(app, &id).await?;
+            dead_letters::discard(app, &id).await?;
             "discarded"
         }
     };

@@ -1,8 +1,22 @@
-//! Every error a client can cause becomes a 4xx with `{"error": {"code", "message"}}`.
+//! Every error a client can cause becomes a 4xx with `{"error": {"code", "message"}}`
+//! ([`ErrorBody`]); a 503 means nothing was acknowledged (retry).
 
-use axum::http::StatusCode;
+use crate::app::views::ErrorDetail;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Every error reply: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "invalid_phone", "message": "not a valid phone number"}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// The challenge on a 401 of the admin API (RFC 6750 section 3).
+const BEARER_CHALLENGE: &str = "Bearer realm=\"leadline admin\"";
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -41,8 +55,13 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
+        let mut res = (self.status, Json(body)).into_response();
+        if unauthorized {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(BEARER_CHALLENGE));
+        }
+        res
     }
 }
 

@@ -120,12 +120,12 @@ fn id_text(v: &Value) -> Option<String> {
     request_body = Notification,
     security(("fub_signature" = [])),
     responses(
-        (status = 202, description = "Accepted (`accepted: true`); processed in the background", body = super::openapi::FubAck),
-        (status = 200, description = "A repeated `eventId` (`duplicate: true`) or an event leadline does not act on (`ignored: true`)", body = super::openapi::FubAck),
-        (status = 400, description = "Not JSON (`malformed_json`)", body = super::openapi::ErrorBody),
-        (status = 403, description = "`FUB-Signature` missing or invalid, or `FUB_SYSTEM_KEY` not set (`invalid_signature`)", body = super::openapi::ErrorBody),
-        (status = 422, description = "Wrong shape (`invalid_body`) or a bad `eventId` (`invalid_field`)", body = super::openapi::ErrorBody),
-        (status = 503, description = "`FUB_API_KEY` not set (`not_configured`) or the store is unavailable", body = super::openapi::ErrorBody),
+        (status = 202, description = "Accepted (`accepted: true`); processed in the background", body = crate::http::openapi::FubAck),
+        (status = 200, description = "A repeated `eventId` (`duplicate: true`) or an event leadline does not act on (`ignored: true`)", body = crate::http::openapi::FubAck),
+        (status = 400, description = "Not JSON (`malformed_json`)", body = crate::http::error::ErrorBody),
+        (status = 403, description = "`FUB-Signature` missing or invalid, or `FUB_SYSTEM_KEY` not set (`invalid_signature`)", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Wrong shape (`invalid_body`) or a bad `eventId` (`invalid_field`)", body = crate::http::error::ErrorBody),
+        (status = 503, description = "`FUB_API_KEY` not set (`not_configured`) or the store is unavailable", body = crate::http::error::ErrorBody),
     )
 )]
 pub async fn webhook(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {

@@ -1,45 +1,90 @@
-//! The HTTP surface: webhooks for integrations, the admin API, health and metrics.
+//! The HTTP shell: webhooks for integrations, the admin API and pages, health and metrics.
+//! Thin by design: handlers extract and validate the request ([`extract`]), call the
+//! application layer (`crate::app`) and return its views; errors are [`error::ApiError`].
+//!
+//! Routes and their OpenAPI operations are registered together ([`routes`], with
+//! `utoipa-axum`), so the route list exists once and `GET /v1/openapi.json` is generated
+//! from it.
 
-pub mod adapters;
-pub mod admin;
-pub mod admin_search;
 pub mod admin_ui;
+pub mod api;
 pub mod body;
-pub mod compliance;
-pub mod crm;
-pub mod dead_letters;
 pub mod error;
-pub mod events;
+pub mod extract;
 pub mod followupboss;
-pub mod health;
 pub mod http_metrics;
 pub mod idempotency;
-pub mod integrations;
-pub mod mls;
 pub mod openapi;
 pub mod security;
-pub mod signed;
 pub mod twilio;
+pub mod webhooks;
 
-pub use crate::app::App;
-use axum::routing::{get, post};
+use crate::app::App;
+use api::{admin, compliance, crm, dead_letters, health, leads, mls, search};
+use axum::middleware::from_fn_with_state;
 use axum::Router;
 use error::ApiError;
-use leadline_core::actors::lead::Applied;
+use idempotency::Idempotency;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use webhooks::{lead_sources, signed};
+
+/// The documented routes with their guards:
+///
+/// | routes | guard |
+/// |---|---|
+/// | `/v1/admin/*` | bearer `LEADLINE_ADMIN_TOKEN` |
+/// | `POST /v1/events/{leads,crm,interest,mls}` | `X-Leadline-Signature` (when `LEADLINE_WEBHOOK_SECRET` is set), then `Idempotency-Key` |
+/// | `POST /v1/webhooks/{realtor,zillow,webform}` | the signature or the per-source `?key=` (when the secret is set), then `Idempotency-Key` |
+/// | `POST /v1/webhooks/followupboss` | `FUB-Signature` (system key `FUB_SYSTEM_KEY`), de-duplicated by `eventId` |
+/// | `POST /v1/twilio/*` | `X-Twilio-Signature` |
+/// | `/healthz`, `/readyz`, `/metrics`, `/v1/openapi.json` | none |
+pub fn routes(state: &App) -> OpenApiRouter<App> {
+    let admin = OpenApiRouter::new()
+        .routes(routes!(search::list_leads))
+        .routes(routes!(admin::get_lead))
+        .routes(routes!(admin::get_timeline))
+        .routes(routes!(admin::freeze))
+        .routes(routes!(admin::unfreeze))
+        .routes(routes!(admin::opt_out))
+        .routes(routes!(compliance::consent_export))
+        .routes(routes!(compliance::list_suppressions))
+        .routes(routes!(compliance::get_suppression, compliance::put_suppression, compliance::delete_suppression))
+        .routes(routes!(search::stats))
+        .routes(routes!(dead_letters::list))
+        .routes(routes!(dead_letters::retry))
+        .routes(routes!(dead_letters::discard))
+        .route_layer(from_fn_with_state(state.clone(), admin::require_admin));
+    // Layers run outermost-last-added: the signature is checked before the idempotency
+    // record is looked up, so a forged request can neither replay nor poison a key.
+    let events = OpenApiRouter::new()
+        .routes(routes!(leads::post_lead))
+        .routes(routes!(crm::post_crm))
+        .routes(routes!(crm::post_interest))
+        .routes(routes!(mls::post_mls))
+        .routes(routes!(lead_sources::post_realtor))
+        .routes(routes!(lead_sources::post_zillow))
+        .routes(routes!(lead_sources::post_webform))
+        .route_layer(from_fn_with_state(Idempotency::new(state.clone()), idempotency::middleware))
+        .route_layer(from_fn_with_state(state.clone(), signed::require_signature));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(twilio::inbound))
+        .routes(routes!(twilio::status))
+        .routes(routes!(followupboss::webhook))
+        .merge(admin)
+        .merge(events)
+}
 
 pub fn router(state: App) -> Router {
-    let admin = admin::router(state.clone());
-    let app = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/v1/openapi.json", get(openapi::openapi_json))
-        .route("/v1/twilio/inbound", post(twilio::inbound))
-        .route("/v1/twilio/status", post(twilio::status))
-        .merge(admin)
+    let (api, document) = routes(&state).split_for_parts();
+    openapi::publish(document);
+    let app = api
         .merge(admin_ui::router())
-        .merge(compliance::router(state.clone()))
-        .merge(integrations::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -52,16 +97,4 @@ pub fn router(state: App) -> Router {
         .with_state(state.clone());
     // Request spans (masked), per-IP rate limit, body ceiling, request deadline.
     security::guard(app, &state.settings.server)
-}
-
-/// The JSON shape of the decisions an event produced.
-pub fn applied_json(a: &Applied) -> serde_json::Value {
-    serde_json::json!({
-        "phone": a.phone,
-        "status": a.status,
-        "duplicate": a.duplicate,
-        "decisions": a.entries.iter().map(|e| serde_json::json!({
-            "kind": e.kind, "rule": e.rule, "detail": e.detail, "message_id": e.message_id,
-        })).collect::<Vec<_>>(),
-    })
 }

@@ -1,23 +1,24 @@
 //! `GET /v1/openapi.json`: the OpenAPI 3.1 document of the HTTP surface, generated from the
 //! code with `utoipa` (served without authentication: it holds no secrets).
 //!
-//! - Every JSON/webhook route carries `#[utoipa::path(...)]` on its handler, and its request
-//!   types derive `ToSchema`/`IntoParams` where they are defined ([`ApiDoc`] lists the handlers).
-//! - Responses that handlers build with `serde_json::json!` are described by the small
-//!   `ToSchema` structs below, which exist for the document only (nothing constructs them).
-//! - The server-rendered HTML pages under `/admin` are listed briefly by [`AdminPages`] (no
-//!   request or response schemas); the catch-all `/admin/{*rest}` (the admin page's own "not
-//!   found") is not listed.
+//! - The operations come from the router itself: every route is registered with its
+//!   `#[utoipa::path(...)]` operation in `http::routes` (`utoipa-axum`), and the request and
+//!   reply types are the ones the handlers use (`app::views`, the request bodies), so the
+//!   document cannot list a route that does not exist or a reply shape nobody builds.
+//! - This file holds the document's metadata: title, description, tags, security schemes,
+//!   and the brief listing of the server-rendered HTML pages under `/admin` ([`AdminPages`],
+//!   no schemas; the catch-all `/admin/{*rest}`, the admin page's own "not found", is not
+//!   listed).
 //!
-//! `tests/api/openapi.rs` checks that the document parses as OpenAPI 3.1, that it lists exactly
-//! the routes the router declares (scanned from the `.route(...)` calls in `src/http`), and
-//! that a request to every documented path and method reaches a route (never the router's
-//! `no such route` fallback or the 405 fallback).
+//! `tests/api/openapi.rs` checks that the document parses as OpenAPI 3.1, that a request to
+//! every documented path and method reaches a route (never the router's `no such route`
+//! fallback or the 405 fallback), and `tests/api/schemas.rs` that real replies match their
+//! schemas.
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
@@ -25,7 +26,7 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, Required, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{adapters, admin, admin_search, compliance, crm, dead_letters, events, followupboss, health, mls, twilio};
+use super::error::ErrorBody;
 
 /// The document's description (Markdown).
 pub const DESCRIPTION: &str = "\
@@ -50,38 +51,7 @@ page's own 404 (`/admin/{*rest}`, not listed).";
 #[derive(OpenApi)]
 #[openapi(
     info(title = "leadline"),
-    paths(
-        health::healthz,
-        health::readyz,
-        health::metrics,
-        openapi_json,
-        twilio::inbound,
-        twilio::status,
-        events::post_lead,
-        crm::post_crm,
-        crm::post_interest,
-        mls::post_mls,
-        adapters::post_realtor,
-        adapters::post_zillow,
-        adapters::post_webform,
-        followupboss::webhook,
-        admin::get_lead,
-        admin::get_timeline,
-        admin::freeze,
-        admin::unfreeze,
-        admin::opt_out,
-        admin_search::list_leads,
-        admin_search::stats,
-        compliance::consent_export,
-        compliance::list_suppressions,
-        compliance::get_suppression,
-        compliance::put_suppression,
-        compliance::delete_suppression,
-        dead_letters::list,
-        dead_letters::retry,
-        dead_letters::discard,
-    ),
-    components(schemas(ErrorBody, LeadStatus, ChangeKind)),
+    components(schemas(ErrorBody)),
     modifiers(&SecuritySchemes, &AdminPages, &Describe),
     tags(
         (name = "health", description = "Liveness, readiness and Prometheus metrics"),
@@ -97,13 +67,19 @@ page's own 404 (`/admin/{*rest}`, not listed).";
 )]
 pub struct ApiDoc;
 
-/// The serialised document, built once.
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| {
-        tracing::error!(error = %e, "the OpenAPI document could not be serialised");
-        serde_json::json!({"error": {"code": "openapi_unavailable", "message": e.to_string()}}).to_string()
-    })
-});
+/// The serialised document, published once by [`crate::http::router`] from the routes it
+/// registers (the same document for every router this process builds).
+static DOCUMENT: OnceLock<String> = OnceLock::new();
+
+/// Keeps the document the router was built with, for [`openapi_json`].
+pub fn publish(document: utoipa::openapi::OpenApi) {
+    DOCUMENT.get_or_init(|| {
+        document.to_pretty_json().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the OpenAPI document could not be serialised");
+            serde_json::json!({"error": {"code": "openapi_unavailable", "message": e.to_string()}}).to_string()
+        })
+    });
+}
 
 /// The OpenAPI 3.1 document of this service
 ///
@@ -116,7 +92,8 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     responses((status = 200, description = "This OpenAPI 3.1 document", body = Object, content_type = "application/json"))
 )]
 pub async fn openapi_json() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT.as_str()).into_response()
+    let body = DOCUMENT.get().map(String::as_str).unwrap_or("{}");
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -286,122 +263,6 @@ impl Modify for Describe {
 // read as untyped JSON or forms)
 // ---------------------------------------------------------------------------------------
 
-/// Every error: `{"error": {"code", "message"}}`.
-#[derive(ToSchema)]
-#[schema(example = json!({"error": {"code": "invalid_phone", "message": "not a valid phone number"}}))]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-pub struct ErrorDetail {
-    /// Machine-readable: `malformed_json`, `invalid_body`, `invalid_field`, `missing_field`,
-    /// `invalid_phone`, `invalid_signature`, `unauthorized`, `not_found`, `body_too_large`,
-    /// `rate_limited`, `idempotency_key_reused`, `idempotency_key_in_use`, `unavailable`, ...
-    pub code: String,
-    /// For people.
-    pub message: String,
-}
-
-/// Where a lead is in the conversation.
-#[derive(ToSchema)]
-#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum LeadStatus {
-    New,
-    ContactedSms,
-    Engaged,
-    OptOut,
-    Undeliverable,
-}
-
-/// The kind of an MLS listing change (`mls::CHANGE_KINDS`).
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum ChangeKind {
-    PriceDrop,
-    PriceIncrease,
-    StatusChange,
-    BackOnMarket,
-    NewListing,
-}
-
-/// `GET /healthz`.
-#[derive(ToSchema)]
-pub struct Health {
-    #[schema(example = "ok")]
-    pub status: String,
-}
-
-/// `GET /readyz`.
-#[derive(ToSchema)]
-pub struct Readiness {
-    /// `ready` or `not_ready`.
-    #[schema(example = "ready")]
-    pub status: String,
-    /// `ok` or `unavailable`.
-    #[schema(example = "ok")]
-    pub store: String,
-    /// `null` when the lead supervisor did not answer.
-    pub live_lead_actors: Option<u64>,
-}
-
-/// One timeline entry an event appended (what leadline decided and why).
-#[derive(ToSchema)]
-pub struct Decision {
-    /// `event`, `text_queued`, `text_blocked`, `text_deferred`, `text_sent`, `text_failed`,
-    /// `status_changed`, `consent_changed`, `admin`, `delivery`.
-    #[schema(example = "text_queued")]
-    pub kind: String,
-    /// The rule that caused it, e.g. `consent.missing`, `opt_out.keyword`.
-    pub rule: Option<String>,
-    pub detail: String,
-    pub message_id: Option<String>,
-}
-
-/// The acknowledgement of an event: the lead's status after it and the decisions it produced.
-#[derive(ToSchema)]
-pub struct Applied {
-    /// E.164.
-    #[schema(example = "+12125550142")]
-    pub phone: String,
-    pub status: LeadStatus,
-    /// A re-delivery (same dedupe key) that changed nothing.
-    pub duplicate: bool,
-    pub decisions: Vec<Decision>,
-}
-
-/// `POST /v1/events/crm`: the status change, plus the listing interest when one was given.
-#[derive(ToSchema)]
-pub struct CrmApplied {
-    #[serde(flatten)]
-    pub applied: Applied,
-    /// `null` unless `listing_id` and `listing_action` were given.
-    pub interest: Option<Applied>,
-}
-
-/// `POST /v1/events/interest`.
-#[derive(ToSchema)]
-pub struct InterestApplied {
-    #[serde(flatten)]
-    pub applied: Applied,
-    pub listing_id: String,
-}
-
-/// `POST /v1/events/mls`: how many leads watching the listing acknowledged the change.
-#[derive(ToSchema)]
-pub struct MlsReport {
-    pub listing_id: String,
-    pub change: ChangeKind,
-    /// Leads watching the listing.
-    pub leads: u64,
-    pub applied: u64,
-    pub duplicates: u64,
-    /// Only on 503: leads that did not acknowledge (retry; the others are skipped).
-    pub failed: Option<u64>,
-    /// Only on 503: `fanout_incomplete`.
-    pub error: Option<ErrorDetail>,
-}
-
 /// `POST /v1/webhooks/followupboss`: 202 `accepted` (processed in the background), 200
 /// `duplicate` (same `eventId` again) or 200 `ignored` (an event leadline does not act on).
 #[derive(ToSchema)]
@@ -413,216 +274,6 @@ pub struct FubAck {
     pub resources: Option<u64>,
     pub duplicate: Option<bool>,
     pub ignored: Option<bool>,
-}
-
-/// Proof of prior express written consent, as captured.
-#[derive(ToSchema)]
-pub struct ConsentRecord {
-    #[schema(format = DateTime)]
-    pub granted_at: Option<String>,
-    pub source_url: Option<String>,
-    pub disclosure: Option<String>,
-    pub disclosure_sha256: Option<String>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub seller: Option<String>,
-    pub captured_from: Option<String>,
-    #[schema(format = DateTime)]
-    pub recorded_at: String,
-}
-
-/// One entry of the consent history (externally tagged).
-#[derive(ToSchema)]
-pub enum ConsentChange {
-    Granted(ConsentRecord),
-    Revoked {
-        #[schema(format = DateTime)]
-        at: String,
-        rule: String,
-        evidence: String,
-    },
-    Reinstated {
-        #[schema(format = DateTime)]
-        at: String,
-        rule: String,
-        evidence: String,
-    },
-    /// Declared by the source's consent policy (`[compliance.sources.<source>]`).
-    Declared(ConsentRecord),
-}
-
-/// A text waiting for an allowed moment.
-#[derive(ToSchema)]
-pub struct Scheduled {
-    pub message_id: String,
-    /// `first_contact`, `automated`, `listing_alert`, `follow_up`, `opt_out_confirmation`, ...
-    pub kind: String,
-    #[schema(format = DateTime)]
-    pub not_before: String,
-    pub rule: String,
-}
-
-/// The next step of the follow-up sequence.
-#[derive(ToSchema)]
-pub struct FollowUp {
-    /// 1-based.
-    pub step: u32,
-    #[schema(format = DateTime)]
-    pub due: String,
-    #[schema(format = DateTime)]
-    pub started_at: String,
-}
-
-/// A lead as the admin API shows it.
-#[derive(ToSchema)]
-#[schema(example = json!({"phone": "+12125550142", "status": "CONTACTED_SMS", "frozen": false,
-    "last_property": "123 Main St", "last_contacted_at": "2026-11-27T14:03:06.000Z"}))]
-pub struct Lead {
-    #[schema(example = "+12125550142")]
-    pub phone: String,
-    pub status: LeadStatus,
-    pub frozen: bool,
-    pub frozen_reason: Option<String>,
-    #[schema(format = DateTime)]
-    pub frozen_at: Option<String>,
-    /// The grant that applies now (`null` without one, or after an opt-out).
-    pub consent: Option<ConsentRecord>,
-    pub consent_history: Vec<ConsentChange>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub email: Option<String>,
-    pub source: Option<String>,
-    pub source_lead_id: Option<String>,
-    pub last_property: Option<String>,
-    pub last_listing_id: Option<String>,
-    #[schema(format = DateTime)]
-    pub last_contacted_at: Option<String>,
-    #[schema(format = DateTime)]
-    pub last_inbound_at: Option<String>,
-    pub crm_status: Option<String>,
-    /// Listing ids the lead cares about.
-    pub interests: Vec<String>,
-    pub scheduled: Vec<Scheduled>,
-    pub follow_up: Option<FollowUp>,
-    pub timeline_entries: u64,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
-}
-
-/// `POST /v1/admin/leads/{phone}/freeze|unfreeze`: the lead after the change and the decisions.
-#[derive(ToSchema)]
-pub struct LeadChanged {
-    #[serde(flatten)]
-    pub lead: Lead,
-    pub decisions: Vec<Decision>,
-}
-
-/// A persisted, hash-chained timeline entry.
-#[derive(ToSchema)]
-pub struct TimelineEntry {
-    pub seq: u64,
-    #[schema(format = DateTime)]
-    pub at: String,
-    /// As `Decision.kind`.
-    pub kind: String,
-    pub rule: Option<String>,
-    pub detail: String,
-    pub message_id: Option<String>,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-/// `GET /v1/admin/leads/{phone}/timeline`.
-#[derive(ToSchema)]
-pub struct Timeline {
-    pub phone: String,
-    pub entries: Vec<TimelineEntry>,
-    /// Pass as `after` for the next page; `null` on the last page.
-    pub next_after: Option<u64>,
-}
-
-/// `GET /v1/admin/leads`.
-#[derive(ToSchema)]
-pub struct LeadList {
-    pub leads: Vec<Lead>,
-    pub count: u64,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// A text waiting for a person.
-#[derive(ToSchema)]
-pub struct DeadLetter {
-    pub id: String,
-    pub phone: String,
-    pub kind: String,
-    pub body: String,
-    /// `in_doubt`, `provider.<code>`, ...
-    pub reason: String,
-    pub detail: String,
-    #[schema(format = DateTime)]
-    pub at: String,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-}
-
-/// `GET /v1/admin/dead-letters`.
-#[derive(ToSchema)]
-pub struct DeadLetterList {
-    pub count: u64,
-    pub dead_letters: Vec<DeadLetter>,
-}
-
-/// `POST /v1/admin/dead-letters/{id}/retry`.
-#[derive(ToSchema)]
-pub struct RetryQueued {
-    pub id: String,
-    #[schema(example = "queued")]
-    pub status: String,
-}
-
-/// `GET /v1/admin/leads/{phone}/consent` as JSON.
-#[derive(ToSchema)]
-pub struct ConsentExport {
-    pub phone: String,
-    pub status: LeadStatus,
-    pub consent: Option<ConsentRecord>,
-    pub history: Vec<compliance::ConsentRow>,
-}
-
-/// A number on a do-not-contact list.
-#[derive(ToSchema)]
-pub struct Suppression {
-    pub phone: String,
-    /// `admin`, `internal_dnc`, `litigator`, ...
-    pub list: String,
-    pub reason: Option<String>,
-    #[schema(format = DateTime)]
-    pub added_at: String,
-}
-
-/// `PUT /v1/admin/suppressions/{phone}`: the entry, and the one it replaced.
-#[derive(ToSchema)]
-pub struct SuppressionPut {
-    #[serde(flatten)]
-    pub entry: Suppression,
-    pub previous: Option<Suppression>,
-}
-
-/// `GET /v1/admin/suppressions`.
-#[derive(ToSchema)]
-pub struct SuppressionList {
-    pub count: u64,
-    pub suppressions: Vec<Suppression>,
-}
-
-/// `DELETE /v1/admin/suppressions/{phone}`.
-#[derive(ToSchema)]
-pub struct SuppressionRemoved {
-    pub phone: String,
-    pub removed: Suppression,
 }
 
 /// Twilio's incoming-message webhook (the fields leadline reads, and common others).

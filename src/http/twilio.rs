@@ -60,14 +60,14 @@ pub fn field<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> 
     path = "/v1/twilio/inbound",
     tag = "twilio",
     operation_id = "twilio_inbound",
-    request_body(content = super::openapi::TwilioInbound, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = crate::http::openapi::TwilioInbound, content_type = "application/x-www-form-urlencoded"),
     security(("twilio_signature" = [])),
     responses(
         (status = 200, description = "Stored; empty TwiML", body = String, content_type = "text/xml",
             example = json!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>")),
-        (status = 403, description = "Missing or invalid `X-Twilio-Signature` (`invalid_signature`)", body = super::openapi::ErrorBody),
-        (status = 422, description = "`From` missing (`missing_field`) or not a phone number (`invalid_phone`)", body = super::openapi::ErrorBody),
-        (status = 503, description = "Not stored; Twilio retries", body = super::openapi::ErrorBody),
+        (status = 403, description = "Missing or invalid `X-Twilio-Signature` (`invalid_signature`)", body = crate::http::error::ErrorBody),
+        (status = 422, description = "`From` missing (`missing_field`) or not a phone number (`invalid_phone`)", body = crate::http::error::ErrorBody),
+        (status = 503, description = "Not stored; Twilio retries", body = crate::http::error::ErrorBody),
     )
 )]
 pub async fn inbound(
@@ -98,13 +98,13 @@ pub async fn inbound(
     tag = "twilio",
     operation_id = "twilio_status",
     summary = "A delivery receipt (Twilio status callback)",
-    request_body(content = super::openapi::TwilioStatus, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = crate::http::openapi::TwilioStatus, content_type = "application/x-www-form-urlencoded"),
     security(("twilio_signature" = [])),
     responses(
         (status = 204, description = "Applied, or an unknown `MessageSid` (acknowledged and ignored)"),
-        (status = 403, description = "Missing or invalid `X-Twilio-Signature` (`invalid_signature`)", body = super::openapi::ErrorBody),
-        (status = 422, description = "`MessageSid` or `MessageStatus` missing (`missing_field`)", body = super::openapi::ErrorBody),
-        (status = 503, description = "Not stored; Twilio retries", body = super::openapi::ErrorBody),
+        (status = 403, description = "Missing or invalid `X-Twilio-Signature` (`invalid_signature`)", body = crate::http::error::ErrorBody),
+        (status = 422, description = "`MessageSid` or `MessageStatus` missing (`missing_field`)", body = crate::http::error::ErrorBody),
+        (status = 503, description = "Not stored; Twilio retries", body = crate::http::error::ErrorBody),
     )
 )]
 pub async fn status(

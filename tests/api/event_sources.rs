@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use leadline::config::Secrets;
-use leadline::http::signed::url_key;
+use leadline::http::webhooks::signed::url_key;
 use leadline::startup::Application;
 use leadline::webhook_auth;
 use leadline_core::clock::ManualClock;

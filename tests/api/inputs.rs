@@ -112,7 +112,7 @@ async fn an_operator_can_record_an_opt_out_given_by_phone() {
     let lead: Value = res.json().await.unwrap();
     assert_eq!(lead["status"], "OPT_OUT");
     let revoked = lead["consent_history"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(revoked["Revoked"]["rule"], "admin.opt_out", "{revoked}");
+    assert_eq!((&revoked["event"], &revoked["rule"]), (&json!("revoked"), &json!("admin.opt_out")), "{revoked}");
     // No confirmation unless asked for, and nothing automated afterwards.
     assert_eq!(app.post_lead(&lead_with_consent(phone, "OPT-2")).await.status(), 202);
     assert_eq!(app.twilio.settle(phone).await.len(), 1);

@@ -4,6 +4,7 @@
 mod admin_search;
 mod compliance;
 mod compliance_v2;
+mod contract;
 mod conversation;
 mod event_sources;
 #[path = "../support/fake_twilio.rs"]

@@ -8,13 +8,12 @@
 //!   `/v1/webhooks/zillow?key=...`. The key is per source, so one that leaks (a web form's
 //!   HTML) cannot be used on another endpoint. Rotate by changing the secret.
 //!
-//! Without a secret nothing is checked; [`check_bind_policy`] makes `serve` refuse that on a
+//! Without a secret nothing is checked; start-up (`startup::check_bind_policy`) makes `serve` refuse that on a
 //! non-loopback address unless `server.allow_unsigned_webhooks = true`.
 
-use super::body::read_limited;
-use super::error::ApiError;
-use super::App;
-use crate::config::{Secrets, Settings};
+use crate::app::App;
+use crate::http::body::read_limited;
+use crate::http::error::ApiError;
 use crate::webhook_auth;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -28,21 +27,6 @@ pub const SIGNATURE_HEADER: &str = "x-leadline-signature";
 pub fn url_key(secret: &str, source: &str) -> String {
     let sig = webhook_auth::leadline_signature(format!("webhook:{source}").as_bytes(), secret);
     sig.trim_start_matches("sha256=").to_string()
-}
-
-/// `serve` must not expose unsigned event endpoints beyond this machine by accident.
-pub fn check_bind_policy(settings: &Settings, secrets: &Secrets) -> anyhow::Result<()> {
-    let bind = settings.server.bind;
-    if bind.ip().is_loopback() || secrets.webhook_secret.is_some() || settings.server.allow_unsigned_webhooks {
-        return Ok(());
-    }
-    anyhow::bail!(
-        "server.bind = {bind} is not a loopback address and LEADLINE_WEBHOOK_SECRET is not set, so anyone \
-         who can reach this port could post unsigned events (leads, CRM and MLS changes). Set \
-         LEADLINE_WEBHOOK_SECRET (senders then sign with X-Leadline-Signature), or set \
-         server.allow_unsigned_webhooks = true (LEADLINE__SERVER__ALLOW_UNSIGNED_WEBHOOKS=true) if \
-         something in front of leadline already authenticates callers"
-    )
 }
 
 /// The middleware for `/v1/events/*` and the adapters.

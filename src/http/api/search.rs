@@ -2,34 +2,25 @@
 //! the admin router):
 //!
 //! - `GET /v1/admin/leads?status=&frozen=&crm_status=&source=&listing=&q=&limit=&cursor=`:
-//!   leads in phone order, `{"leads": [lead_json...], "next_cursor": "+1..." | null}`.
+//!   leads in phone order, a [`LeadList`].
 //!   `status` is one of `NEW`, `CONTACTED_SMS`, `ENGAGED`, `OPT_OUT`, `UNDELIVERABLE`
 //!   (any case); `frozen` is `true`/`false`; `crm_status`, `source` and `listing` (a
 //!   listing id in the lead's interests) compare case-insensitively; `q` is part of the
 //!   first or last name (case-insensitive) or of the phone's digits. `cursor` is the
-//!   `next_cursor` of the previous page; `limit` defaults to 50, at most 200. Empty
+//!   `next_cursor` of the previous page; `limit` is 1 to 200 (default 50; more is a 400). Empty
 //!   parameters are ignored (as a web form sends them); unknown ones are a 400.
 //!   A page scans the store from the cursor (see `Store::search_leads`: O(leads)).
-//! - `GET /v1/admin/stats`: `{leads_stored, live_lead_actors, dead_letters, timers_scheduled}`.
+//! - `GET /v1/admin/stats`: [`Stats`].
 
-use super::admin::lead_json;
-use super::error::ApiError;
-use super::App;
+use crate::app::search::{self, parse_status, Search, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::app::views::{LeadList, Stats};
+use crate::app::App;
+use crate::http::error::{ApiError, ErrorBody};
 use axum::extract::{RawQuery, State};
-use axum::routing::get;
-use axum::{Json, Router};
-use leadline_core::actors::supervisor::SupervisorMsg;
-use leadline_core::model::{LeadState, LeadStatus};
+use axum::Json;
 use leadline_core::storage::LeadFilter;
 use leadline_core::Phone;
 use serde::Serialize;
-
-pub const DEFAULT_LIMIT: usize = 50;
-pub const MAX_LIMIT: usize = 200;
-
-pub fn router() -> Router<App> {
-    Router::new().route("/v1/admin/leads", get(list_leads)).route("/v1/admin/stats", get(stats))
-}
 
 /// The search parameters as given (strings, so a form can be re-filled with them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -42,14 +33,6 @@ pub struct SearchParams {
     pub q: String,
     pub limit: String,
     pub cursor: String,
-}
-
-/// A validated search: what `Store::search_leads` takes.
-#[derive(Debug, Clone)]
-pub struct Search {
-    pub filter: LeadFilter,
-    pub after: Option<Phone>,
-    pub limit: usize,
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -111,14 +94,9 @@ impl SearchParams {
         };
         let limit = match non_empty(&self.limit) {
             None => DEFAULT_LIMIT,
-            Some(l) => l
-                .parse::<usize>()
-                .ok()
-                .filter(|l| *l >= 1)
-                .ok_or_else(|| {
-                    ApiError::bad_request("invalid_query", format!("limit must be a number from 1 to {MAX_LIMIT}"))
-                })?
-                .min(MAX_LIMIT),
+            Some(l) => l.parse::<usize>().ok().filter(|l| (1..=MAX_LIMIT).contains(l)).ok_or_else(|| {
+                ApiError::bad_request("invalid_query", format!("limit must be a number from 1 to {MAX_LIMIT}"))
+            })?,
         };
         let after = match non_empty(&self.cursor) {
             None => None,
@@ -145,16 +123,6 @@ impl SearchParams {
     }
 }
 
-/// `NEW`, `contacted_sms`, ... through the same names the API prints.
-pub fn parse_status(s: &str) -> Option<LeadStatus> {
-    serde_json::from_value(serde_json::Value::String(s.trim().to_ascii_uppercase())).ok()
-}
-
-/// Runs a validated search against the store.
-pub fn run_search(app: &App, search: &Search) -> Result<(Vec<LeadState>, Option<Phone>), ApiError> {
-    Ok(app.store.search_leads(&search.filter, search.after.as_ref(), search.limit)?)
-}
-
 #[utoipa::path(
     get,
     path = "/v1/admin/leads",
@@ -163,59 +131,25 @@ pub fn run_search(app: &App, search: &Search) -> Result<(Vec<LeadState>, Option<
     description = "Empty parameters are ignored (as a web form sends them); unknown ones are a 400. \
         A page scans the store from the cursor.",
     params(
-        ("status" = Option<super::openapi::LeadStatus>, Query, description = "Lead status (any case)"),
+        ("status" = Option<leadline_core::model::LeadStatus>, Query, description = "Lead status (any case)"),
         ("frozen" = Option<bool>, Query, description = "`true` or `false`"),
         ("crm_status" = Option<String>, Query, description = "CRM status (case-insensitive)"),
         ("source" = Option<String>, Query, description = "Lead source (case-insensitive)"),
         ("listing" = Option<String>, Query, description = "A listing id in the lead's interests (case-insensitive)"),
         ("q" = Option<String>, Query, description = "Part of the first or last name (case-insensitive) or of the phone's digits"),
-        ("limit" = Option<u32>, Query, description = "Page size: default 50, at most 200", minimum = 1),
+        ("limit" = Option<u32>, Query, description = "Page size: default 50, at most 200", minimum = 1, maximum = 200),
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
     ),
     security(("admin_bearer" = [])),
     responses(
-        (status = 200, description = "A page of leads", body = super::openapi::LeadList),
-        (status = 400, description = "A bad or unknown parameter (`invalid_query`) or cursor (`invalid_cursor`)", body = super::openapi::ErrorBody),
-        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 200, description = "A page of leads", body = LeadList),
+        (status = 400, description = "A bad or unknown parameter (`invalid_query`) or cursor (`invalid_cursor`)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
     )
 )]
-async fn list_leads(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list_leads(State(app): State<App>, RawQuery(raw): RawQuery) -> Result<Json<LeadList>, ApiError> {
     let search = SearchParams::from_query(raw.as_deref())?.to_search()?;
-    let store_app = app.clone();
-    // The scan is blocking sled I/O over possibly many snapshots: keep it off the async workers.
-    let (leads, next) = tokio::task::spawn_blocking(move || run_search(&store_app, &search))
-        .await
-        .map_err(|_| ApiError::unavailable("the search was interrupted; retry"))??;
-    Ok(Json(serde_json::json!({
-        "leads": leads.iter().map(lead_json).collect::<Vec<_>>(),
-        "count": leads.len(),
-        "next_cursor": next,
-    })))
-}
-
-/// Counts for an operator's dashboard.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Stats {
-    pub leads_stored: usize,
-    /// `None` when the supervisor did not answer in time.
-    pub live_lead_actors: Option<usize>,
-    pub dead_letters: usize,
-    pub timers_scheduled: usize,
-}
-
-pub async fn collect_stats(app: &App) -> Stats {
-    let live = match ractor::call_t!(app.supervisor, SupervisorMsg::LiveCount, 2000) {
-        Ok(n) => Some(n),
-        Err(e) => {
-            tracing::warn!(error = %e, "the supervisor did not report its live actors");
-            None
-        }
-    };
-    let store = app.store.clone();
-    let counts =
-        tokio::task::spawn_blocking(move || (store.lead_count(), store.dead_letter_count(), store.timer_count())).await;
-    let (leads_stored, dead_letters, timers_scheduled) = counts.unwrap_or_default();
-    Stats { leads_stored, live_lead_actors: live, dead_letters, timers_scheduled }
+    Ok(Json(search::lead_list(&app, search).await?))
 }
 
 #[utoipa::path(
@@ -226,21 +160,22 @@ pub async fn collect_stats(app: &App) -> Stats {
     security(("admin_bearer" = [])),
     responses(
         (status = 200, description = "The counts", body = Stats),
-        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
     )
 )]
-async fn stats(State(app): State<App>) -> Json<Stats> {
-    Json(collect_stats(&app).await)
+pub async fn stats(State(app): State<App>) -> Json<Stats> {
+    Json(search::stats(&app).await)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use leadline_core::model::LeadStatus;
 
     #[test]
     fn parses_and_validates_parameters() {
         let p = SearchParams::from_query(Some(
-            "status=contacted_sms&frozen=TRUE&q=Ana&limit=500&source=&cursor=%2B12125550142",
+            "status=contacted_sms&frozen=TRUE&q=Ana&limit=200&source=&cursor=%2B12125550142",
         ))
         .unwrap();
         let s = p.to_search().unwrap();
@@ -253,7 +188,16 @@ mod tests {
         assert!(p.has_filter());
         assert_eq!(SearchParams::from_query(None).unwrap().to_search().unwrap().limit, DEFAULT_LIMIT);
 
-        for bad in ["status=LOST", "frozen=maybe", "limit=0", "limit=x", "cursor=abc", "colour=red"] {
+        for bad in [
+            "status=LOST",
+            "frozen=maybe",
+            "limit=0",
+            "limit=201",
+            "limit=100000000",
+            "limit=x",
+            "cursor=abc",
+            "colour=red",
+        ] {
             let r = SearchParams::from_query(Some(bad)).and_then(|p| p.to_search());
             let e = r.expect_err(bad);
             assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{bad}");

@@ -1,4 +1,7 @@
-use super::App;
+//! Liveness, readiness and Prometheus metrics (no authentication).
+
+use crate::app::views::{Health, Readiness};
+use crate::app::App;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -9,10 +12,10 @@ use axum::Json;
     get,
     path = "/healthz",
     tag = "health",
-    responses((status = 200, description = "The process is up", body = super::openapi::Health))
+    responses((status = 200, description = "The process is up", body = Health))
 )]
-pub async fn healthz() -> impl IntoResponse {
-    Json(serde_json::json!({"status": "ok"}))
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// Prometheus text exposition.
@@ -50,8 +53,8 @@ pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
     path = "/readyz",
     tag = "health",
     responses(
-        (status = 200, description = "Ready: the store and the lead supervisor answer", body = super::openapi::Readiness),
-        (status = 503, description = "Not ready (same body, `status` = `not_ready`)", body = super::openapi::Readiness),
+        (status = 200, description = "Ready: the store and the lead supervisor answer", body = Readiness),
+        (status = 503, description = "Not ready (same body, `status` = `not_ready`)", body = Readiness),
     )
 )]
 pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
@@ -59,11 +62,11 @@ pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
     let store_ok = app.store.ping().is_ok();
     let live = ractor::call_t!(app.supervisor, SupervisorMsg::LiveCount, 1000).ok();
     let ready = store_ok && live.is_some();
-    let body = serde_json::json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "store": if store_ok { "ok" } else { "unavailable" },
-        "live_lead_actors": live,
-    });
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        store: if store_ok { "ok" } else { "unavailable" },
+        live_lead_actors: live,
+    };
     let status = if ready { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body))
 }

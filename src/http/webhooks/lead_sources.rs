@@ -16,11 +16,12 @@
 //! never texted automatically (timeline: `consent.missing`); the web form records consent
 //! when its checkbox is ticked.
 
-use super::body::{parse_json, read_limited};
-use super::error::ApiError;
-use super::{applied_json, App};
 use crate::app::leads::{self, ConsentBody, LeadBody, ListingBody};
-use axum::body::Body;
+use crate::app::views::Applied;
+use crate::app::App;
+use crate::http::body::read_limited;
+use crate::http::error::ApiError;
+use crate::http::extract::ApiJson;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,7 +34,7 @@ use std::net::{IpAddr, SocketAddr};
 /// Applies a mapped lead exactly like `POST /v1/events/leads`.
 pub async fn submit_lead(app: &App, lead: LeadBody) -> Result<Response, ApiError> {
     let applied = leads::capture(app, lead).await?;
-    Ok((StatusCode::ACCEPTED, Json(applied_json(&applied))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Applied::from(&applied))).into_response())
 }
 
 fn missing(fields: &[&str]) -> ApiError {
@@ -216,21 +217,20 @@ pub fn zillow_lead(v: &Value) -> Result<LeadBody, ApiError> {
     path = "/v1/webhooks/realtor",
     tag = "webhooks",
     summary = "A Realtor.com-style lead (JSON, flat or nested)",
-    request_body = super::openapi::RealtorLead,
+    request_body = crate::http::openapi::RealtorLead,
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
     security((), ("leadline_signature" = []), ("webhook_url_key" = [])),
     responses(
-        (status = 202, description = "Stored like `POST /v1/events/leads`", body = super::openapi::Applied),
-        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = super::openapi::ErrorBody),
-        (status = 403, description = "Neither a valid `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when `LEADLINE_WEBHOOK_SECRET` is set", body = super::openapi::ErrorBody),
-        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = super::openapi::ErrorBody),
-        (status = 422, description = "A required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = super::openapi::ErrorBody),
-        (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
+        (status = 202, description = "Stored like `POST /v1/events/leads`", body = crate::app::views::Applied),
+        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = crate::http::error::ErrorBody),
+        (status = 403, description = "Neither a valid `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when `LEADLINE_WEBHOOK_SECRET` is set", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = crate::http::error::ErrorBody),
+        (status = 415, description = "Not `Content-Type: application/json` (`unsupported_media_type`)", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Not a JSON object (`invalid_body`), a required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = crate::http::error::ErrorBody),
+        (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = crate::http::error::ErrorBody),
     )
 )]
-pub async fn post_realtor(State(app): State<App>, body: Body) -> Result<Response, ApiError> {
-    let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
-    let v: Value = parse_json(&bytes, false)?;
+pub async fn post_realtor(State(app): State<App>, ApiJson(v): ApiJson<Value>) -> Result<Response, ApiError> {
     submit_lead(&app, realtor_lead(&v)?).await
 }
 
@@ -239,21 +239,20 @@ pub async fn post_realtor(State(app): State<App>, body: Body) -> Result<Response
     path = "/v1/webhooks/zillow",
     tag = "webhooks",
     summary = "A Zillow-style lead post (JSON)",
-    request_body = super::openapi::ZillowLead,
+    request_body = crate::http::openapi::ZillowLead,
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
     security((), ("leadline_signature" = []), ("webhook_url_key" = [])),
     responses(
-        (status = 202, description = "Stored like `POST /v1/events/leads`", body = super::openapi::Applied),
-        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = super::openapi::ErrorBody),
-        (status = 403, description = "Neither a valid `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when `LEADLINE_WEBHOOK_SECRET` is set", body = super::openapi::ErrorBody),
-        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = super::openapi::ErrorBody),
-        (status = 422, description = "A required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = super::openapi::ErrorBody),
-        (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
+        (status = 202, description = "Stored like `POST /v1/events/leads`", body = crate::app::views::Applied),
+        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = crate::http::error::ErrorBody),
+        (status = 403, description = "Neither a valid `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when `LEADLINE_WEBHOOK_SECRET` is set", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = crate::http::error::ErrorBody),
+        (status = 415, description = "Not `Content-Type: application/json` (`unsupported_media_type`)", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Not a JSON object (`invalid_body`), a required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = crate::http::error::ErrorBody),
+        (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = crate::http::error::ErrorBody),
     )
 )]
-pub async fn post_zillow(State(app): State<App>, body: Body) -> Result<Response, ApiError> {
-    let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
-    let v: Value = parse_json(&bytes, false)?;
+pub async fn post_zillow(State(app): State<App>, ApiJson(v): ApiJson<Value>) -> Result<Response, ApiError> {
     submit_lead(&app, zillow_lead(&v)?).await
 }
 
@@ -329,17 +328,17 @@ pub fn webform_lead(
     path = "/v1/webhooks/webform",
     tag = "webhooks",
     summary = "A plain HTML web form (consent recorded when its checkbox is ticked)",
-    request_body(content = super::openapi::WebForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = crate::http::openapi::WebForm, content_type = "application/x-www-form-urlencoded"),
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
     security((), ("leadline_signature" = []), ("webhook_url_key" = [])),
     responses(
-        (status = 202, description = "Stored like `POST /v1/events/leads`", body = super::openapi::Applied),
-        (status = 415, description = "Not `application/x-www-form-urlencoded` (`unsupported_media_type`)", body = super::openapi::ErrorBody),
-        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = super::openapi::ErrorBody),
-        (status = 403, description = "Neither a valid `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when `LEADLINE_WEBHOOK_SECRET` is set", body = super::openapi::ErrorBody),
-        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = super::openapi::ErrorBody),
-        (status = 422, description = "A required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = super::openapi::ErrorBody),
-        (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = super::openapi::ErrorBody),
+        (status = 202, description = "Stored like `POST /v1/events/leads`", body = crate::app::views::Applied),
+        (status = 415, description = "Not `application/x-www-form-urlencoded` (`unsupported_media_type`)", body = crate::http::error::ErrorBody),
+        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = crate::http::error::ErrorBody),
+        (status = 403, description = "Neither a valid `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when `LEADLINE_WEBHOOK_SECRET` is set", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = crate::http::error::ErrorBody),
+        (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = crate::http::error::ErrorBody),
     )
 )]
 pub async fn post_webform(State(app): State<App>, req: Request) -> Result<Response, ApiError> {

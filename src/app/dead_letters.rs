@@ -1,0 +1,34 @@
+//! Dead letters: texts that were not sent automatically and wait for a person (provider
+//! refusals, configuration errors, exhausted retries, in-doubt sends).
+
+use super::views::{DeadLetterList, DeadLetterView};
+use super::{App, AppError};
+use leadline_core::actors::gateway::GatewayMsg;
+
+pub fn list(app: &App) -> Result<DeadLetterList, AppError> {
+    let dead_letters: Vec<DeadLetterView> = app.store.dead_letters()?.iter().map(Into::into).collect();
+    Ok(DeadLetterList { count: dead_letters.len(), dead_letters })
+}
+
+/// Hands a dead letter back to the gateway. It passes the compliance gate before it is
+/// sent: an opt-out, freeze, suppression or quiet hours since it failed still win.
+pub async fn retry(app: &App, id: &str) -> Result<(), AppError> {
+    let result = ractor::call_t!(app.gateway, GatewayMsg::RetryDeadLetter, 5000, id.to_string())
+        .map_err(|e| AppError::Unavailable(format!("gateway unavailable: {e}")))?;
+    match result {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(AppError::NotFound(format!("no dead letter {id}"))),
+        Err(e) => Err(AppError::Unavailable(e)),
+    }
+}
+
+/// Drops a dead letter for good.
+pub async fn discard(app: &App, id: &str) -> Result<(), AppError> {
+    match app.store.take_dead_letter(id).await? {
+        Some(_) => {
+            tracing::info!(id = %leadline_core::phone::mask_message_id(id), "dead letter discarded by an operator");
+            Ok(())
+        }
+        None => Err(AppError::NotFound(format!("no dead letter {id}"))),
+    }
+}

@@ -1,0 +1,224 @@
+//! Compliance admin API (bearer `LEADLINE_ADMIN_TOKEN`, like the rest of `/v1/admin`):
+//!
+//! - `GET /v1/admin/leads/{phone}/consent`: the lead's consent history (grants,
+//!   revocations, re-opt-ins) as JSON, or as CSV with `Accept: text/csv` (or `?format=csv`),
+//!   for legal defence.
+//! - `GET /v1/admin/suppressions[?list=NAME]`, `GET|PUT|DELETE /v1/admin/suppressions/{phone}`:
+//!   the do-not-contact list.
+//!
+//! The export and the list's operations are the application layer's (`app::compliance`),
+//! shared with the offline CLI (`leadline consent export`).
+
+use crate::app::compliance::{self, consent_csv};
+use crate::app::leads;
+use crate::app::views::{
+    consent_rows, ConsentExport, SuppressionList, SuppressionPut, SuppressionRemoved, SuppressionView,
+};
+use crate::app::App;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{ApiJsonOrEmpty, ApiQuery};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `json` or `csv`; overrides the Accept header.
+    format: Option<String>,
+}
+
+/// Whether the Accept header asks for CSV (`text/csv`, with any parameters, q > 0).
+fn accepts_csv(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("");
+        let q_zero = parts.any(|p| {
+            p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")).and_then(|q| q.parse::<f32>().ok()) == Some(0.0)
+        });
+        media.eq_ignore_ascii_case("text/csv") && !q_zero
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/leads/{phone}/consent",
+    tag = "compliance",
+    summary = "The lead's consent history, as JSON or CSV (for legal defence)",
+    description = "CSV with `Accept: text/csv` or `?format=csv` (RFC 4180, header row first). In the CSV, a value starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'` so spreadsheets do not run it as a formula (plain numbers and E.164 phone numbers excepted); the JSON export is verbatim, and `disclosure_sha256` is always the SHA-256 of the original disclosure.",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142"), ExportQuery),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The consent export", content(
+            (ConsentExport = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "No lead with this phone (`not_found`)", body = ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`) or a bad `format` (`invalid_field`)", body = ErrorBody),
+    )
+)]
+pub async fn consent_export(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let csv = match q.format.as_deref().map(str::trim) {
+        None | Some("") => accepts_csv(&headers),
+        Some(f) if f.eq_ignore_ascii_case("csv") => true,
+        Some(f) if f.eq_ignore_ascii_case("json") => false,
+        Some(_) => return Err(ApiError::unprocessable("invalid_field", "`format` must be `json` or `csv`")),
+    };
+    let (phone, lead) = leads::find(&app, &raw)?;
+    let vary = (header::VARY, HeaderValue::from_static("accept"));
+    if !csv {
+        return Ok(([vary], Json(ConsentExport::from(&lead))).into_response());
+    }
+    let body = consent_csv(&consent_rows(&lead))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "export_failed", e.to_string()))?;
+    let file = format!("attachment; filename=\"consent-{}.csv\"", phone.as_str().trim_start_matches('+'));
+    let disposition = HeaderValue::from_str(&file).unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (header::CONTENT_DISPOSITION, disposition),
+            vary,
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this list.
+    pub list: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/suppressions",
+    tag = "compliance",
+    summary = "The do-not-contact list",
+    params(ListQuery),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The listed numbers", body = SuppressionList),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+    )
+)]
+pub async fn list_suppressions(
+    State(app): State<App>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<SuppressionList>, ApiError> {
+    Ok(Json(compliance::suppressions(&app, q.list.as_deref())?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/suppressions/{phone}",
+    tag = "compliance",
+    summary = "One number's do-not-contact entry",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142")),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The entry", body = SuppressionView),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "Not on the list (`not_found`)", body = ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`)", body = ErrorBody),
+    )
+)]
+pub async fn get_suppression(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+) -> Result<Json<SuppressionView>, ApiError> {
+    Ok(Json(compliance::suppression(&app, &raw)?))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressBody {
+    /// `[a-z0-9_]`, 1 to 64 characters; default `admin`.
+    pub list: Option<String>,
+    /// At most 1000 characters.
+    pub reason: Option<String>,
+}
+
+/// Puts a number on a do-not-contact list (201 if it was not listed, 200 if its entry
+/// was replaced). The number need not be a known lead: lists are often loaded before the
+/// leads arrive.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/suppressions/{phone}",
+    tag = "compliance",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142")),
+    request_body(content = Option<SuppressBody>, description = "Optional; an empty body is `{}`"),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 201, description = "Listed (it was not)", body = SuppressionPut),
+        (status = 200, description = "Its entry was replaced (`previous`)", body = SuppressionPut),
+        (status = 400, description = "Not JSON (`malformed_json`)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 415, description = "A body that is not `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`), an unknown field (`invalid_body`) or a bad `list`/`reason` (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "Not stored; retry (`unavailable`)", body = ErrorBody),
+    )
+)]
+pub async fn put_suppression(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+    ApiJsonOrEmpty(body): ApiJsonOrEmpty<SuppressBody>,
+) -> Result<(StatusCode, Json<SuppressionPut>), ApiError> {
+    let put = compliance::suppress(&app, &raw, body.list, body.reason).await?;
+    let status = if put.previous.is_none() { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(put)))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/suppressions/{phone}",
+    tag = "compliance",
+    summary = "Take a number off the do-not-contact list",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142")),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "Removed; the entry it had", body = SuppressionRemoved),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "Not on the list (`not_found`)", body = ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`)", body = ErrorBody),
+        (status = 503, description = "Not removed; retry (`unavailable`)", body = ErrorBody),
+    )
+)]
+pub async fn delete_suppression(
+    State(app): State<App>,
+    Path(raw): Path<String>,
+) -> Result<Json<SuppressionRemoved>, ApiError> {
+    Ok(Json(compliance::unsuppress(&app, &raw).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_header_negotiation() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+            m
+        };
+        assert!(accepts_csv(&h("text/csv")));
+        assert!(accepts_csv(&h("Text/CSV; charset=utf-8")));
+        assert!(accepts_csv(&h("application/json;q=0.5, text/csv")));
+        assert!(!accepts_csv(&h("text/csv;q=0")));
+        assert!(!accepts_csv(&h("application/json")));
+        assert!(!accepts_csv(&h("*/*")));
+        assert!(!accepts_csv(&HeaderMap::new()));
+    }
+}

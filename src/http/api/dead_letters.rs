@@ -1,0 +1,71 @@
+//! Dead letters (admin): texts that were not sent automatically and wait for a person:
+//! provider refusals, configuration errors, exhausted retries, in-doubt sends.
+
+use crate::app::dead_letters;
+use crate::app::views::{DeadLetterList, RetryQueued};
+use crate::app::App;
+use crate::http::error::{ApiError, ErrorBody};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/dead-letters",
+    tag = "dead-letters",
+    operation_id = "list_dead_letters",
+    summary = "Texts that were not sent automatically and wait for a person",
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The dead letters", body = DeadLetterList),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 503, description = "The store is unavailable (`unavailable`)", body = ErrorBody),
+    )
+)]
+pub async fn list(State(app): State<App>) -> Result<Json<DeadLetterList>, ApiError> {
+    Ok(Json(dead_letters::list(&app)?))
+}
+
+/// Queues the text again; it passes the compliance gate before it is sent (an opt-out,
+/// freeze, suppression or quiet hours since it failed still win).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/dead-letters/{id}/retry",
+    tag = "dead-letters",
+    operation_id = "retry_dead_letter",
+    params(("id" = String, Path, description = "The dead letter's id (the text's id, `<phone>#<seq>`, URL-encoded)")),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 202, description = "Queued again (it passes the compliance gate before it is sent)", body = RetryQueued),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "No such dead letter (`not_found`)", body = ErrorBody),
+        (status = 503, description = "The gateway is unavailable (`unavailable`)", body = ErrorBody),
+    )
+)]
+pub async fn retry(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<RetryQueued>), ApiError> {
+    dead_letters::retry(&app, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(RetryQueued { id, status: "queued" })))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/dead-letters/{id}",
+    tag = "dead-letters",
+    operation_id = "discard_dead_letter",
+    summary = "Drop a dead letter for good",
+    params(("id" = String, Path, description = "The dead letter's id (the text's id, `<phone>#<seq>`, URL-encoded)")),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 204, description = "Discarded"),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "No such dead letter (`not_found`)", body = ErrorBody),
+        (status = 503, description = "The store is unavailable (`unavailable`)", body = ErrorBody),
+    )
+)]
+pub async fn discard(State(app): State<App>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    dead_letters::discard(&app, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
