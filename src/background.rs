@@ -1,9 +1,10 @@
 //! The service's background tasks besides the actors: the idempotency-key purger, the
 //! Follow Up Boss notifications left over from the previous run, and the RESO poller.
 
+use crate::app::expiry;
 use crate::app::App;
 use crate::config::Secrets;
-use crate::http::{followupboss, idempotency};
+use crate::http::followupboss;
 use crate::reso::{self, PollReport, ResoHandle};
 use tokio::task::JoinHandle;
 
@@ -15,7 +16,7 @@ pub struct Background {
 impl Background {
     pub fn start(app: &App, secrets: &Secrets) -> anyhow::Result<Background> {
         let reso = reso::start(app.clone(), secrets)?;
-        let purger = idempotency::spawn_purger(app.clone());
+        let purger = expiry::spawn_purger(app.clone());
         followupboss::resume_pending(app);
         Ok(Background { purger, reso })
     }

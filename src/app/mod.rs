@@ -11,6 +11,7 @@ pub mod compliance;
 pub mod crm;
 pub mod dead_letters;
 pub mod error;
+pub mod expiry;
 pub mod fanout;
 pub mod leads;
 pub mod listings;

@@ -9,8 +9,7 @@
 //!   (retry after it finished).
 //! - 5xx responses are not stored: they mean "not done, retry", so a retry with the same key
 //!   runs the handler again (the events' own dedupe keys keep that harmless).
-//! - Keys expire after `idempotency.ttl_hours`; [`spawn_purger`] deletes expired ones
-//!   hourly. Keys are at most 255 printable ASCII characters.
+//! - Keys expire after `idempotency.ttl_hours`; `app::expiry` deletes expired ones hourly. Keys are at most 255 printable ASCII characters.
 
 use super::body::read_limited;
 use super::error::ApiError;
@@ -20,19 +19,17 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use leadline_core::storage::{Store, StoredResponse};
+use leadline_core::storage::StoredResponse;
 use leadline_core::Ts;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 const MAX_KEY_LEN: usize = 255;
 /// Namespace of client keys in the store (`fub:` holds Follow Up Boss event ids).
 const PREFIX: &str = "http:";
-const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// The middleware's state: the app plus the keys whose first request is still running.
 #[derive(Clone)]
@@ -150,35 +147,4 @@ fn replay(stored: &StoredResponse) -> Response {
     h.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     res
-}
-
-/// Deletes idempotency records (and event dedupe keys) older than the TTL; returns how many.
-pub fn purge(store: &Store, now: Ts, ttl_hours: u64) -> Result<usize, leadline_core::storage::StoreError> {
-    let cutoff = Ts::from(now.0 - chrono::Duration::hours(ttl_hours as i64));
-    store.purge_idempotency_before(cutoff)
-}
-
-/// The first purge waits this long after start-up: it reads every dedupe key (two or more
-/// per lead), which right at start-up competed with the first requests for the CPU and the
-/// storage cache (leadline-load --probe million).
-const FIRST_PURGE_AFTER: Duration = Duration::from_secs(600);
-
-/// Purges expired keys [`FIRST_PURGE_AFTER`] after start-up, then every hour, off the async threads.
-pub fn spawn_purger(app: App) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + FIRST_PURGE_AFTER, PURGE_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let store = app.store.clone();
-            let now = Ts::from(app.clock.now());
-            let ttl = app.settings.idempotency.ttl_hours;
-            match tokio::task::spawn_blocking(move || purge(&store, now, ttl)).await {
-                Ok(Ok(n)) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "purging idempotency keys failed"),
-                Err(e) => tracing::warn!(error = %e, "idempotency purge task failed"),
-            }
-        }
-    })
 }
