@@ -102,8 +102,13 @@ fn referenced_units(code: &str) -> BTreeSet<String> {
     out
 }
 
-/// unit -> units it imports, and (unit, file) pairs for messages.
-fn import_graph() -> (BTreeMap<String, BTreeSet<String>>, Vec<(String, PathBuf, BTreeSet<String>)>) {
+/// Folder-level imports: unit -> the units it imports.
+type Graph = BTreeMap<String, BTreeSet<String>>;
+/// Per file: its unit, its path, the units it imports.
+type FileImports = Vec<(String, PathBuf, BTreeSet<String>)>;
+
+/// The folder-level graph, and each file's imports (for messages).
+fn import_graph() -> (Graph, FileImports) {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut files = Vec::new();
     for file in rust_files(&root().join("src")) {

@@ -2,10 +2,9 @@
 //! Input: `<form body>\n<referer>\n<user agent>\n<x-forwarded-for>`.
 #![no_main]
 use axum::http::{HeaderMap, HeaderValue};
-use leadline::http::adapters::webform_lead;
+use leadline::http::webhooks::lead_sources::{webform_lead, WebForm};
 use leadline_core::Ts;
 use libfuzzer_sys::fuzz_target;
-use std::collections::HashMap;
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(4, |b| *b == b'\n');
@@ -16,10 +15,7 @@ fuzz_target!(|data: &[u8]| {
             headers.insert(name, v);
         }
     }
-    let mut form = HashMap::new();
-    for (k, v) in form_urlencoded::parse(body) {
-        form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-    }
+    let form = WebForm::from_pairs(form_urlencoded::parse(body));
     let peer = Some("203.0.113.9:443".parse().unwrap());
     let now = Ts::from(chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap());
     if let Ok(lead) = webform_lead(&form, &headers, peer, now) {
