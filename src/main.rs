@@ -84,6 +84,24 @@ fn load(config: Option<&Path>) -> Result<Settings, String> {
     Settings::load_for_command(config).map_err(|e| e.to_string())
 }
 
+/// The error and its causes, like `{e:#}`, but leaving out a cause whose text the message
+/// before it already contains: many errors print their source in their own message (e.g.
+/// `storage error: <sled's error>`), and `{e:#}` then shows the same text twice.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Before any thread starts: every file and directory `serve` and the offline commands
@@ -104,7 +122,7 @@ fn main() -> ExitCode {
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("leadline: {e:#}");
+                    eprintln!("leadline: {}", error_chain(&e));
                     ExitCode::from(2)
                 }
             }
@@ -139,7 +157,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("leadline: {e:#}");
+                    eprintln!("leadline: {}", error_chain(&e));
                     ExitCode::FAILURE
                 }
             }
