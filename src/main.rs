@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 /// mimalloc instead of glibc's malloc: allocation was a quarter of the service's CPU
-/// under load (README, Performance).
+/// under load (docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -241,7 +241,7 @@ async fn shutdown_signal() {
 }
 
 /// After a graceful stop: let sled write its start-up snapshot now, so the next start does
-/// not replay the whole log written by this run (README, Performance). Best effort: a failure
+/// not replay the whole log written by this run (docs/performance.md). Best effort: a failure
 /// or a kill here only means the next start is slower.
 pub fn checkpoint(data_dir: &std::path::Path) {
     let started = std::time::Instant::now();

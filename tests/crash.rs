@@ -661,7 +661,7 @@ async fn scrape(c: &Client) -> HashMap<String, f64> {
 /// `SOAK_CSV` names a file for the samples as CSV (docs/soak.md plots it). Ignored by default:
 /// `SOAK_SECS=1800 SOAK_RATE=200 cargo test --release --test crash soak -- --ignored --nocapture`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "long-running; see README (soak)"]
+#[ignore = "long-running; see docs/soak.md"]
 async fn soak() {
     let secs = env_u64("SOAK_SECS", 1800);
     let rate = env_u64("SOAK_RATE", 200).max(1);

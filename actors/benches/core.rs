@@ -1,5 +1,5 @@
 //! Micro-benchmarks of the pure core: `cargo bench -p leadline-core --bench core`.
-//! Figures are printed by criterion, never asserted (README "Performance").
+//! Figures are printed by criterion, never asserted (docs/performance.md).
 
 use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};

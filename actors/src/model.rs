@@ -338,7 +338,7 @@ pub struct LeadCapture {
     pub occurred_at: Option<Ts>,
 }
 
-/// What happened to a listing (PRODUCT.md `change`).
+/// What happened to a listing (`change` of `POST /v1/events/mls`, docs/http-api.md).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,4 +1,4 @@
-//! Property tests for the pure decision core (PRODUCT.md, "Non-negotiable invariants").
+//! Property tests for the pure decision core: the invariants of docs/compliance.md hold over random event sequences.
 //!
 //! Each case is a random scenario for one lead: a phone from a small set spanning area codes and
 //! time zones, a start instant somewhere in 2026-2027 (so DST changes and weekends come up), and a

@@ -11,7 +11,7 @@ use leadline_core::{Phone, Ts};
 use serde::Deserialize;
 use std::net::IpAddr;
 
-/// The generic lead body (PRODUCT.md). Only `source` and `phone` are required; unknown
+/// The generic lead body (the HTTP contract, docs/http-api.md). Only `source` and `phone` are required; unknown
 /// fields are ignored so integrations can send what they have.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(example = json!({

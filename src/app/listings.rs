@@ -37,7 +37,7 @@ pub fn normalize_status(raw: &str) -> String {
         .unwrap_or_else(|| raw.trim().to_string())
 }
 
-/// The values `change` accepts (PRODUCT.md).
+/// The values `change` accepts (the HTTP contract, docs/http-api.md).
 pub const CHANGE_KINDS: [&str; 5] = ["price_drop", "price_increase", "status_change", "back_on_market", "new_listing"];
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

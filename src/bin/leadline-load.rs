@@ -1,4 +1,4 @@
-//! `leadline-load`: the load harness and scale probes behind README "Performance".
+//! `leadline-load`: the load harness and scale probes behind docs/performance.md.
 //!
 //! By default it starts the real service in-process (`Application::build`) on a temporary
 //! data dir with the dry-run provider, drives realistic mixed traffic over HTTP (new leads
@@ -31,7 +31,7 @@ use leadline_core::clock::{Clock, SystemClock};
 use leadline_core::decide::{decide, Decision};
 
 /// mimalloc instead of glibc's malloc: allocation was a quarter of the service's CPU
-/// under load (README, Performance).
+/// under load (docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use leadline_core::model::{ConsentInput, Event, LeadCapture, LeadState, ListingRef, SendResult};
@@ -98,7 +98,7 @@ enum Where {
     Child,
 }
 
-/// Load harness and scale probes for leadline (see README "Performance").
+/// Load harness and scale probes for leadline (see docs/performance.md).
 #[derive(Parser, Debug)]
 #[command(about)]
 struct Cli {

@@ -9,7 +9,7 @@ const ANA: &str = "+12125550142";
 async fn the_four_steps_work_over_http_and_survive_a_restart() {
     let app = TestApp::spawn().await;
 
-    // 1. A new lead for 123 Main St arrives (PRODUCT.md's example body; phone in local format).
+    // 1. A new lead for 123 Main St arrives (the documented example body; phone in local format).
     let mut body = lead_with_consent("(212) 555-0142", "Z-123");
     body["source"] = json!("zillow");
     let res = app.post_lead(&body).await;

@@ -220,7 +220,7 @@ pub fn urlencode(s: &str) -> String {
     s.replace('+', "%2B")
 }
 
-/// A lead with complete consent, as the PRODUCT.md example.
+/// A lead with complete consent, as the example in docs/http-api.md.
 pub fn lead_with_consent(phone: &str, source_lead_id: &str) -> Value {
     json!({
         "source": "zillow", "source_lead_id": source_lead_id,

@@ -5,7 +5,7 @@
 //! consumes a token even if the other refuses. So the pacer is the single consumer of both,
 //! behind one lock: it waits until the sender is ready, then for the account limiter, and
 //! only then marks the sender used, so the moment a token is taken is the moment of the
-//! send for both limits, and neither can be exceeded (tech.md §3).
+//! send for both limits, and neither can be exceeded (measured in `actors/tests/priority_lane.rs`).
 //!
 //! Two lanes share that one turn ([`Lane`]). Replies the law requires (an opt-out
 //! confirmation must go within minutes, 47 CFR 64.1200(a)(12); we promise seconds) take the
