@@ -1,4 +1,5 @@
-//! Property tests for the pure decision core: the invariants of docs/compliance.md hold over random event sequences.
+//! Property tests for the pure decision core: the rules of docs/compliance.md ("The gate",
+//! "Revocation") hold over random event sequences.
 //!
 //! Each case is a random scenario for one lead: a phone from a small set spanning area codes and
 //! time zones, a start instant somewhere in 2026-2027 (so DST changes and weekends come up), and a
