@@ -1,7 +1,7 @@
 //! Twilio webhook signature verification: `cargo bench -p leadline --bench signature`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use leadline::webhook_auth::{twilio_signature, verify_twilio};
+use leadline::integrations::twilio::signature::{twilio_signature, verify_twilio};
 use std::hint::black_box;
 
 fn bench_verify(c: &mut Criterion) {

@@ -4,8 +4,8 @@
 use crate::app::expiry;
 use crate::app::App;
 use crate::config::Secrets;
-use crate::http::followupboss;
-use crate::reso::{self, PollReport, ResoHandle};
+use crate::integrations::followupboss::worker;
+use crate::integrations::reso::{self, PollReport, ResoHandle};
 use tokio::task::JoinHandle;
 
 pub struct Background {
@@ -17,7 +17,7 @@ impl Background {
     pub fn start(app: &App, secrets: &Secrets) -> anyhow::Result<Background> {
         let reso = reso::start(app.clone(), secrets)?;
         let purger = expiry::spawn_purger(app.clone());
-        followupboss::resume_pending(app);
+        worker::resume_pending(app);
         Ok(Background { purger, reso })
     }
 

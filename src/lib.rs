@@ -1,7 +1,8 @@
 //! leadline: compliant, event-driven text conversations with real-estate leads.
 //!
 //! This crate is the service shell: configuration, HTTP (webhooks and admin API), the
-//! Twilio client and start-up. The domain, the decision core, storage and the actors live
+//! integrations with outside services (Twilio, RESO, Follow Up Boss, the hand-off webhook)
+//! and start-up. The domain, the decision core, storage and the actors live
 //! in the `leadline-core` workspace crate.
 
 pub mod app;
@@ -11,12 +12,9 @@ pub mod config;
 pub mod csv_cell;
 pub mod data_dir;
 pub mod http;
-pub mod notifier;
+pub mod integrations;
 pub mod rescan;
-pub mod reso;
 pub mod serve;
 pub mod simulate;
 pub mod startup;
 pub mod telemetry;
-pub mod twilio_client;
-pub mod webhook_auth;

@@ -4,7 +4,7 @@
 use crate::app::{App, AppInner};
 use crate::config::{ProviderKind, Secrets, Settings};
 use crate::http::router;
-use crate::twilio_client::TwilioProvider;
+use crate::integrations::twilio::TwilioProvider;
 use anyhow::Context;
 use leadline_core::actors::gateway::{Gateway, GatewayArgs, GatewayMsg};
 use leadline_core::actors::scheduler::{Scheduler, SchedulerArgs, SchedulerMsg};
@@ -103,7 +103,7 @@ impl Application {
             idle_after: Duration::from_millis(settings.actors.passivate_after_ms.max(10)),
         });
         let (stop_notifier, notifier_stopped) = tokio::sync::watch::channel(false);
-        let notifier = crate::notifier::Notifier {
+        let notifier = crate::integrations::handoff::Notifier {
             store: store.clone(),
             settings: settings.handoff.clone(),
             secret: secrets.webhook_secret.clone(),
@@ -168,7 +168,7 @@ impl Application {
     }
 
     /// Runs a RESO poll now and returns what it did (needs `integrations.reso.enabled`).
-    pub async fn reso_poll_now(&self) -> anyhow::Result<crate::reso::PollReport> {
+    pub async fn reso_poll_now(&self) -> anyhow::Result<crate::integrations::reso::PollReport> {
         self.background.reso_poll_now().await
     }
 

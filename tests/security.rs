@@ -11,7 +11,9 @@
 
 mod support;
 
-use leadline::webhook_auth;
+use leadline::integrations::followupboss::signature::fub_signature;
+use leadline::integrations::signature::leadline_signature;
+use leadline::integrations::twilio::signature::twilio_signature;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -164,7 +166,7 @@ async fn the_body_limit_applies_on_every_route() {
         let res = req
             .bearer_auth(ADMIN_TOKEN)
             .header("content-type", "application/json")
-            .header("x-leadline-signature", webhook_auth::leadline_signature(big.as_bytes(), WEBHOOK_SECRET))
+            .header("x-leadline-signature", leadline_signature(big.as_bytes(), WEBHOOK_SECRET))
             .body(big.clone())
             .send()
             .await
@@ -232,8 +234,8 @@ async fn forged_signatures_are_refused_and_change_nothing() {
     ];
     for (path, body) in &events {
         let raw = serde_json::to_vec(body).unwrap();
-        let forged = webhook_auth::leadline_signature(&raw, "not-the-secret");
-        let tampered = webhook_auth::leadline_signature(b"{\"tampered\":true}", WEBHOOK_SECRET);
+        let forged = leadline_signature(&raw, "not-the-secret");
+        let tampered = leadline_signature(b"{\"tampered\":true}", WEBHOOK_SECRET);
         for header in [None, Some(("x-leadline-signature", forged)), Some(("x-leadline-signature", tampered))] {
             let (status, err) = json_of(post(path, raw.clone(), header).await.unwrap()).await;
             assert_eq!(status, 403, "{path}: {err}");
@@ -252,9 +254,7 @@ async fn forged_signatures_are_refused_and_change_nothing() {
     }
     // FUB-Signature.
     let fub = serde_json::to_vec(&json!({"eventId": "e1", "event": "peopleCreated", "resourceIds": [1]})).unwrap();
-    for sig in
-        ["", "00", &webhook_auth::fub_signature(&fub, "not-the-key"), &webhook_auth::fub_signature(b"{}", FUB_KEY)]
-    {
+    for sig in ["", "00", &fub_signature(&fub, "not-the-key"), &fub_signature(b"{}", FUB_KEY)] {
         let header = (!sig.is_empty()).then(|| ("fub-signature", sig.to_string()));
         let (status, _) = json_of(post("/v1/webhooks/followupboss", fub.clone(), header).await.unwrap()).await;
         assert_eq!(status, 403, "FUB signature {sig:?}");
@@ -269,9 +269,9 @@ async fn forged_signatures_are_refused_and_change_nothing() {
         let mut tampered = owned.clone();
         tampered[4].1 = "START".into();
         let sigs = [
-            Some(webhook_auth::twilio_signature(&url, &owned, "not-the-token")),
-            Some(webhook_auth::twilio_signature(&url, &tampered, TWILIO_TOKEN)),
-            Some(webhook_auth::twilio_signature("https://evil.example.com/v1/twilio/inbound", &owned, TWILIO_TOKEN)),
+            Some(twilio_signature(&url, &owned, "not-the-token")),
+            Some(twilio_signature(&url, &tampered, TWILIO_TOKEN)),
+            Some(twilio_signature("https://evil.example.com/v1/twilio/inbound", &owned, TWILIO_TOKEN)),
             None,
         ];
         for sig in sigs {
@@ -369,7 +369,7 @@ async fn replayed_requests_have_no_second_effect() {
             .post(format!("{}/v1/events/crm", c.base))
             .header("content-type", "application/json")
             .header("idempotency-key", "crm-replay-1")
-            .header("x-leadline-signature", webhook_auth::leadline_signature(&raw, WEBHOOK_SECRET))
+            .header("x-leadline-signature", leadline_signature(&raw, WEBHOOK_SECRET))
             .body(raw.clone())
             .send()
     };
@@ -423,10 +423,7 @@ async fn debug_logs_never_contain_full_phone_numbers_or_secrets() {
     c.http.post(format!("{}/v1/webhooks/zillow?key={key}", c.base)).json(&zillow).send().await.unwrap();
     c.http
         .post(format!("{}/v1/webhooks/webform", c.base))
-        .header(
-            "x-leadline-signature",
-            webhook_auth::leadline_signature(b"phone=212.555.0168&consent=on", WEBHOOK_SECRET),
-        )
+        .header("x-leadline-signature", leadline_signature(b"phone=212.555.0168&consent=on", WEBHOOK_SECRET))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("phone=212.555.0168&consent=on")
         .send()
@@ -483,7 +480,7 @@ async fn debug_logs_never_contain_full_phone_numbers_or_secrets() {
     assert!(log.contains("DEBUG"), "debug logging was on");
     let mut secrets: Vec<String> =
         [ADMIN_TOKEN, TWILIO_TOKEN, WEBHOOK_SECRET, FUB_KEY, key.as_str()].iter().map(|s| s.to_string()).collect();
-    secrets.push(webhook_auth::leadline_signature(b"phone=212.555.0168&consent=on", WEBHOOK_SECRET));
+    secrets.push(leadline_signature(b"phone=212.555.0168&consent=on", WEBHOOK_SECRET));
     let mut numbers: Vec<String> = phones.iter().map(|p| p[2..].to_string()).collect(); // 10 digits: every form
     numbers.extend(["7025550166", "2125550167", "2125550168", "555-0167", "555.0168"].map(String::from));
     let mut leaks = Vec::new();

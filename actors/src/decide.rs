@@ -9,6 +9,7 @@ use crate::classify::{classify, Intent, CLASSIFIER_VERSION};
 use crate::consent;
 use crate::model::*;
 use crate::policy::{money, OverCap, Policy, TemplateError, TemplateVars};
+use crate::provider::{ReceiptFailure, SendFailure};
 use crate::quiet_hours::{cap_per_24h, check_window, Recipient, WindowCheck};
 use crate::ts::Ts;
 use sha2::{Digest, Sha256};
@@ -180,8 +181,8 @@ pub fn decide(state: &LeadState, event: &Event, policy: &Policy, now: Ts) -> Dec
         Event::CrmChanged { status, agent, source } => d.crm_changed(status, agent.as_deref(), source.as_deref()),
         Event::ListingChanged(change) => d.listing_changed(change),
         Event::InterestAdded { listing_id, address, how } => d.interest_added(listing_id, address.as_deref(), how),
-        Event::DeliveryReceipt { message_id, provider_id, status, error_code } => {
-            d.delivery_receipt(message_id, provider_id, status, *error_code)
+        Event::DeliveryReceipt { message_id, provider_id, status, error_code, failure } => {
+            d.delivery_receipt(message_id, provider_id, status, *error_code, *failure)
         }
         Event::SendOutcome { message_id, kind, result } => d.send_outcome(message_id, *kind, result),
         Event::RevocationFound { reply, rule, classifier } => d.revocation_found(reply, rule, classifier),
@@ -755,7 +756,14 @@ impl Draft<'_> {
         self.text_with(TextKind::ListingAlert, template, &rule, extra);
     }
 
-    fn delivery_receipt(&mut self, id: &str, provider_id: &str, status: &str, code: Option<u32>) {
+    fn delivery_receipt(
+        &mut self,
+        id: &str,
+        provider_id: &str,
+        status: &str,
+        code: Option<u32>,
+        failure: Option<ReceiptFailure>,
+    ) {
         let status = status.trim().to_lowercase();
         let code_txt = code.map(|c| format!(" (error {c})")).unwrap_or_default();
         let known = self.state.deliveries.iter().find(|d| d.message_id == id).map(|d| d.status.clone());
@@ -785,12 +793,12 @@ impl Draft<'_> {
             detail,
             message_id: Some(id.into()),
         });
-        match (status.as_str(), code) {
+        match (status.as_str(), failure) {
             ("delivered", _) | ("read", _) => self.state.unreachable_in_row = 0,
-            ("undelivered" | "failed", Some(30005) | Some(30006)) => {
+            ("undelivered" | "failed", Some(ReceiptFailure::CannotReceive)) => {
                 self.set_status(LeadStatus::Undeliverable, &rule, "the carrier says the number cannot receive texts")
             }
-            ("undelivered" | "failed", Some(30003)) => {
+            ("undelivered" | "failed", Some(ReceiptFailure::Unreachable)) => {
                 self.state.unreachable_in_row += 1;
                 let limit = self.policy.delivery.unreachable_limit;
                 if self.state.unreachable_in_row >= limit {
@@ -798,10 +806,13 @@ impl Draft<'_> {
                     self.set_status(LeadStatus::Undeliverable, &rule, &why);
                 }
             }
-            ("undelivered" | "failed", Some(30007)) => self.note(
+            ("undelivered" | "failed", Some(ReceiptFailure::Filtered)) => self.note(
                 EntryKind::Delivery,
                 Some("carrier.filtered"),
-                "carrier filtered the text as spam (30007): review the template".into(),
+                format!(
+                    "carrier filtered the text as spam{}: review the template",
+                    code.map(|c| format!(" ({c})")).unwrap_or_default()
+                ),
             ),
             _ => {}
         }
@@ -888,7 +899,7 @@ impl Draft<'_> {
                 );
                 self.notes.push(n);
             }
-            SendResult::Failed { code, message, permanent } => {
+            SendResult::Failed { code, failure, message, permanent } => {
                 let rule = code.map(|c| format!("provider.{c}")).unwrap_or_else(|| "provider.error".into());
                 let final_word = if *permanent { "permanently" } else { "after retries" };
                 let n = note(
@@ -897,13 +908,13 @@ impl Draft<'_> {
                     format!("{} failed {final_word}: {message}", kind.as_str()),
                 );
                 self.notes.push(n);
-                match code {
-                    Some(21211) | Some(21614) => self.set_status(
+                match failure {
+                    SendFailure::InvalidNumber => self.set_status(
                         LeadStatus::Undeliverable,
                         &rule,
                         "the provider says the number cannot receive texts",
                     ),
-                    Some(21610) if !self.state.opted_out() => {
+                    SendFailure::RecipientOptedOut if !self.state.opted_out() => {
                         self.state.consent_history.push(ConsentChange::Revoked {
                             at: self.now,
                             rule: rule.clone(),

@@ -15,6 +15,7 @@ pub mod phone;
 pub mod policy;
 pub mod provider;
 pub mod quiet_hours;
+pub mod retry;
 pub mod segments;
 pub mod storage;
 pub mod ts;

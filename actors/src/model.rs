@@ -4,6 +4,7 @@
 //! `untagged` or `skip_serializing_if`, and any field change bumps the codec version.
 
 use crate::phone::Phone;
+use crate::provider::{ReceiptFailure, SendFailure};
 use crate::ts::Ts;
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +57,7 @@ pub struct ConsentRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConsentChange {
     Granted(ConsentRecord),
-    /// Consent withdrawn (a STOP, a revocation in other words, carrier 21610, an admin).
+    /// Consent withdrawn (a STOP, a revocation in other words, a provider reporting the recipient opted out, an admin).
     Revoked {
         at: Ts,
         rule: String,
@@ -172,7 +173,7 @@ pub struct LeadState {
     pub pending: Vec<PendingText>,
     /// Latest delivery status of recent texts (newest last, bounded), so receipts only move forward.
     pub deliveries: Vec<Delivery>,
-    /// Consecutive `30003 Unreachable` receipts; reset by a delivered one.
+    /// Consecutive unreachable-handset receipts ([`ReceiptFailure::Unreachable`]); reset by a delivered one.
     pub unreachable_in_row: u32,
     /// The follow-up sequence step that is due next, if a sequence is running.
     pub follow_up: Option<FollowUpDue>,
@@ -407,7 +408,11 @@ pub enum SendResult {
         status: String,
     },
     Failed {
+        /// The provider's code, quoted in the rule id (`provider.<code>`).
         code: Option<u32>,
+        /// What the refusal means (the provider module's classification of `code`).
+        #[serde(default)]
+        failure: SendFailure,
         message: String,
         permanent: bool,
     },
@@ -461,12 +466,16 @@ pub enum Event {
         address: Option<String>,
         how: String,
     },
-    /// Twilio's status callback for one of our texts.
+    /// The provider's status callback for one of our texts.
     DeliveryReceipt {
         message_id: String,
         provider_id: String,
         status: String,
+        /// The provider's code, quoted in the rule id (`delivery.<status>.<code>`).
         error_code: Option<u32>,
+        /// What `error_code` means (the provider module's classification); `None` without a code.
+        #[serde(default)]
+        failure: Option<ReceiptFailure>,
     },
     SendOutcome {
         message_id: String,

@@ -270,7 +270,8 @@ impl CrmSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliverySettings {
-    /// After this many `30003 Unreachable` receipts in a row the number is UNDELIVERABLE.
+    /// After this many unreachable-handset receipts in a row (`ReceiptFailure::Unreachable`)
+    /// the number is UNDELIVERABLE.
     pub unreachable_limit: u32,
     /// A template that renders to more SMS segments than this stops start-up.
     pub max_segments: u32,

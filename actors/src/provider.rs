@@ -1,10 +1,54 @@
 //! The SMS provider boundary. The gateway actor is the only caller.
+//!
+//! The core never reads a provider's error codes: a provider module (Twilio's lives in the
+//! service crate, `integrations::twilio::codes`) classifies each refusal as a
+//! [`SendFailure`] and each failed delivery receipt as a [`ReceiptFailure`], and the
+//! decision core and the gateway act on those. The numeric code travels along unchanged,
+//! because timeline rule ids (`provider.21610`, `delivery.undelivered.30003`) quote it.
 
 use crate::model::OutboundText;
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Duration;
+
+/// Why the provider refused a text, in the terms the core acts on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendFailure {
+    /// The number cannot receive texts (not a valid or not an SMS-capable number): the lead
+    /// becomes UNDELIVERABLE.
+    InvalidNumber,
+    /// The recipient opted out at the carrier or provider (replied STOP there): recorded as
+    /// the lead's revocation of consent.
+    RecipientOptedOut,
+    /// Our own sender or campaign setup is wrong, not the lead's number: an operator must act
+    /// (dead letter reason `configuration.<code>`).
+    SenderMisconfigured,
+    /// The provider throttled us (HTTP 429 or its own rate-limit code): worth retrying.
+    RateLimited,
+    /// Anything else (network errors, 5xx, codes with no meaning for the core).
+    #[default]
+    Other,
+}
+
+/// What a failed delivery receipt says about the number, in the terms the core acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptFailure {
+    /// The carrier says the number cannot receive texts (unknown or landline destination):
+    /// the lead becomes UNDELIVERABLE at once.
+    CannotReceive,
+    /// The handset could not be reached (off, out of coverage): UNDELIVERABLE only after
+    /// `delivery.unreachable_limit` such receipts in a row.
+    Unreachable,
+    /// The carrier filtered the text (spam filter): noted for an operator (`carrier.filtered`).
+    Filtered,
+    /// Any other failure code.
+    Other,
+}
 
 /// The provider took the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +82,12 @@ pub struct ProviderError {
     /// We cannot know whether the provider took it (a timeout after the request was sent):
     /// never retried automatically, parked for a person instead.
     pub outcome_unknown: bool,
-    /// The provider's error code (Twilio: 21211, 21610, ...).
+    /// The provider's error code, kept for the records (`provider.<code>` rule ids).
     pub code: Option<u32>,
+    /// What the refusal means, filled in by the provider module from its codes.
+    pub failure: SendFailure,
+    /// The provider asked us to wait this long before trying again (`Retry-After`).
+    pub retry_after: Option<Duration>,
     pub http_status: Option<u16>,
     pub message: String,
 }
@@ -110,6 +158,8 @@ impl SmsProvider for DryRunProvider {
             retryable: true,
             outcome_unknown: false,
             code: None,
+            failure: SendFailure::Other,
+            retry_after: None,
             http_status: None,
             message: format!("dry-run could not record to {}: {e}", self.path.display()),
         })?;

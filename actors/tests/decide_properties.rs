@@ -25,6 +25,7 @@ use leadline_core::classify::{classify, Intent};
 use leadline_core::decide::{decide, gate, Decision, Gate, Stage};
 use leadline_core::model::*;
 use leadline_core::policy::{ComplianceSettings, OverCap, Policy};
+use leadline_core::provider::{ReceiptFailure, SendFailure};
 use leadline_core::quiet_hours::{cap_per_24h, check_window, Recipient, WindowCheck};
 use leadline_core::{Phone, Ts};
 use proptest::prelude::*;
@@ -116,6 +117,7 @@ enum OutcomeSpec {
     Accepted,
     Failed {
         code: Option<u32>,
+        failure: SendFailure,
         permanent: bool,
     },
     Cancelled,
@@ -147,6 +149,7 @@ enum Action {
         pick: usize,
         status: &'static str,
         code: Option<u32>,
+        failure: Option<ReceiptFailure>,
     },
     Crm {
         status: &'static str,
@@ -196,8 +199,8 @@ fn consent_spec(valid_bias: u32) -> impl Strategy<Value = ConsentSpec> {
 fn outcome_spec() -> impl Strategy<Value = OutcomeSpec> {
     prop_oneof![
         4 => Just(OutcomeSpec::Accepted),
-        3 => (prop::sample::select(vec![None, Some(21610u32), Some(21211), Some(21614), Some(30007)]), any::<bool>())
-            .prop_map(|(code, permanent)| OutcomeSpec::Failed { code, permanent }),
+        3 => (prop::sample::select(SEND_FAILURES.to_vec()), any::<bool>())
+            .prop_map(|((code, failure), permanent)| OutcomeSpec::Failed { code, failure, permanent }),
         1 => Just(OutcomeSpec::Cancelled),
         2 => (1i64..=60 * 24 * 2).prop_map(|minutes| OutcomeSpec::Deferred { minutes }),
     ]
@@ -206,7 +209,23 @@ fn outcome_spec() -> impl Strategy<Value = OutcomeSpec> {
 const CRM_STATUSES: [&str; 7] =
     ["contacted", "Viewing Scheduled", "closed", "do-not-contact", "nurture", "new", "appointment_set"];
 const RECEIPT_STATUSES: [&str; 6] = ["queued", "sent", "delivered", "undelivered", "failed", "read"];
-const RECEIPT_CODES: [Option<u32>; 6] = [None, None, Some(30003), Some(30005), Some(30006), Some(30007)];
+/// Provider codes with the classification the service's Twilio module gives them
+/// (`src/integrations/twilio/codes.rs`): the core acts on the classification only.
+const SEND_FAILURES: [(Option<u32>, SendFailure); 5] = [
+    (None, SendFailure::Other),
+    (Some(21610), SendFailure::RecipientOptedOut),
+    (Some(21211), SendFailure::InvalidNumber),
+    (Some(21614), SendFailure::InvalidNumber),
+    (Some(30007), SendFailure::Other),
+];
+const RECEIPT_CODES: [(Option<u32>, Option<ReceiptFailure>); 6] = [
+    (None, None),
+    (None, None),
+    (Some(30003), Some(ReceiptFailure::Unreachable)),
+    (Some(30005), Some(ReceiptFailure::CannotReceive)),
+    (Some(30006), Some(ReceiptFailure::CannotReceive)),
+    (Some(30007), Some(ReceiptFailure::Filtered)),
+];
 const LISTING_STATUSES: [Option<&str>; 4] = [None, Some("ActiveUnderContract"), Some("Closed"), Some("Active")];
 const LISTING_CHANGES: [ListingChangeKind; 5] = [
     ListingChangeKind::PriceDrop,
@@ -265,7 +284,7 @@ fn action(mix: Mix) -> impl Strategy<Value = Action> {
             prop::sample::select(RECEIPT_STATUSES.to_vec()),
             prop::sample::select(RECEIPT_CODES.to_vec())
         )
-            .prop_map(|(pick, status, code)| Action::Receipt { pick, status, code }),
+            .prop_map(|(pick, status, (code, failure))| Action::Receipt { pick, status, code, failure }),
         crm => (prop::sample::select(CRM_STATUSES.to_vec()), any::<bool>())
             .prop_map(|(status, agent)| Action::Crm { status, agent }),
         lst => (
@@ -477,8 +496,9 @@ impl Shell {
                     OutcomeSpec::Accepted | OutcomeSpec::Deferred { .. } => {
                         SendResult::Accepted { provider_id: format!("SM-{}", text.id), status: "queued".into() }
                     }
-                    OutcomeSpec::Failed { code, permanent } => SendResult::Failed {
+                    OutcomeSpec::Failed { code, failure, permanent } => SendResult::Failed {
                         code: *code,
+                        failure: *failure,
                         message: format!("provider error {code:?}"),
                         permanent: *permanent,
                     },
@@ -488,7 +508,7 @@ impl Shell {
                 };
                 Event::SendOutcome { message_id: text.id.clone(), kind: text.kind, result }
             }
-            Action::Receipt { pick, status, code } => {
+            Action::Receipt { pick, status, code, failure } => {
                 if self.sent.is_empty() {
                     return Event::Wake;
                 }
@@ -498,6 +518,7 @@ impl Shell {
                     provider_id: format!("SM-{}", text.id),
                     status: status.to_string(),
                     error_code: *code,
+                    failure: *failure,
                 }
             }
             Action::Crm { status, agent } => Event::CrmChanged {
@@ -638,7 +659,7 @@ fn check_opt_out(t: &Trace) -> Result<(), TestCaseError> {
                 Event::InboundText { .. } => {
                     prop_assert_eq!(&kinds, &vec![TextKind::OptOutConfirmation], "opt-out step\n{}", ctx(i, r))
                 }
-                // Carrier 21610: the carrier blocks the number; no confirmation, nothing else.
+                // The provider reports the recipient opted out (Twilio 21610): the carrier blocks the number; no confirmation, nothing else.
                 _ => prop_assert!(kinds.is_empty(), "carrier opt-out step\n{}", ctx(i, r)),
             },
             (true, false) => {

@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use leadline_core::decide::{decide, gate, Decision, Gate, Stage};
 use leadline_core::model::*;
 use leadline_core::policy::Policy;
+use leadline_core::provider::{ReceiptFailure, SendFailure};
 use leadline_core::{Phone, Ts};
 use std::sync::LazyLock;
 
@@ -75,11 +76,35 @@ fn inbound(body: &str) -> Event {
     Event::InboundText { body: body.into(), message_sid: Some("SM-test".into()) }
 }
 
+/// The classification the service's Twilio module (`src/integrations/twilio/codes.rs`) gives
+/// the codes these tests use: the core acts on it, the code only goes into the rule id.
+fn send_failure(code: u32) -> SendFailure {
+    match code {
+        21211 | 21614 => SendFailure::InvalidNumber,
+        21610 => SendFailure::RecipientOptedOut,
+        _ => SendFailure::Other,
+    }
+}
+
+fn receipt_failure(code: Option<u32>) -> Option<ReceiptFailure> {
+    code.map(|c| match c {
+        30005 | 30006 => ReceiptFailure::CannotReceive,
+        30003 => ReceiptFailure::Unreachable,
+        30007 => ReceiptFailure::Filtered,
+        _ => ReceiptFailure::Other,
+    })
+}
+
 fn failed(message_id: &str, kind: TextKind, code: u32) -> Event {
     Event::SendOutcome {
         message_id: message_id.into(),
         kind,
-        result: SendResult::Failed { code: Some(code), message: format!("carrier error {code}"), permanent: true },
+        result: SendResult::Failed {
+            code: Some(code),
+            failure: send_failure(code),
+            message: format!("carrier error {code}"),
+            permanent: true,
+        },
     }
 }
 
@@ -709,6 +734,7 @@ fn bug_an_undeliverable_receipt_ends_an_opt_out() {
         provider_id: "SM1".into(),
         status: "undelivered".into(),
         error_code: Some(30005),
+        failure: receipt_failure(Some(30005)),
     };
     let d = apply(&out.state, &receipt, now.plus_secs(70));
     assert_eq!(d.state.status, LeadStatus::OptOut, "an opt-out only ends with START/UNSTOP/YES");
@@ -870,6 +896,7 @@ fn delivery_receipts_flag_unreachable_numbers_and_never_move_backwards() {
         provider_id: "SM1".into(),
         status: status.into(),
         error_code: code,
+        failure: receipt_failure(code),
     };
     let d = apply(&state, &receipt("delivered", None), now.plus_secs(5));
     assert_eq!(rules_of(&d, EntryKind::Delivery), vec!["delivery.delivered".to_string()]);
@@ -888,6 +915,7 @@ fn delivery_receipts_flag_unreachable_numbers_and_never_move_backwards() {
             provider_id: format!("SM{n}"),
             status: "undelivered".into(),
             error_code: Some(30003),
+            failure: receipt_failure(Some(30003)),
         };
         let d = apply(&state, &e, now.plus_secs(10 + n as i64));
         let want = if n < 2 { LeadStatus::ContactedSms } else { LeadStatus::Undeliverable };

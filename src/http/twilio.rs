@@ -1,4 +1,6 @@
-//! Twilio webhooks: `POST /v1/twilio/inbound` (replies from leads).
+//! Twilio webhooks: `POST /v1/twilio/inbound` (replies from leads) and `POST /v1/twilio/status`
+//! (delivery receipts). The forms are typed in [`crate::integrations::twilio::form`], which
+//! also classifies a receipt's error code for the core.
 //!
 //! Every request must carry a valid `X-Twilio-Signature` computed over the configured
 //! `server.public_url` + the request path (and query): behind a proxy Twilio signs the
@@ -7,7 +9,8 @@
 use super::body::read_limited;
 use super::error::ApiError;
 use super::App;
-use crate::webhook_auth;
+use crate::integrations::twilio::form::{self, InboundMessage, StatusCallback};
+use crate::integrations::twilio::signature;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
@@ -32,7 +35,7 @@ pub async fn verified_form(
         };
         let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
         let url = public_url_for(app, uri);
-        if signature.is_empty() || !webhook_auth::verify_twilio(&url, &params, token, signature) {
+        if signature.is_empty() || !signature::verify_twilio(&url, &params, token, signature) {
             metrics::counter!("leadline_webhook_rejected_total", "reason" => "twilio_signature").increment(1);
             return Err(ApiError::forbidden("missing or invalid X-Twilio-Signature"));
         }
@@ -47,8 +50,9 @@ pub fn public_url_for(app: &App, uri: &Uri) -> String {
     format!("{base}{pq}")
 }
 
-pub fn field<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+/// The verified fields as one of Twilio's typed payloads ([`form`]).
+fn parse_form<T: serde::de::DeserializeOwned>(params: &[(String, String)]) -> Result<T, ApiError> {
+    form::parse(params).map_err(|e| ApiError::unprocessable("invalid_body", format!("unreadable Twilio form: {e}")))
 }
 
 /// A reply from a lead (STOP, HELP, START, questions)
@@ -77,11 +81,12 @@ pub async fn inbound(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let params = verified_form(&app, &uri, &headers, body).await?;
-    let from = field(&params, "From")
-        .ok_or_else(|| ApiError::unprocessable("missing_field", "form field `From` is required"))?;
+    let msg: InboundMessage = parse_form(&params)?;
+    let from =
+        msg.from.as_deref().ok_or_else(|| ApiError::unprocessable("missing_field", "form field `From` is required"))?;
     let phone = Phone::parse(from)?;
-    let text = field(&params, "Body").unwrap_or("").to_string();
-    let sid = field(&params, "MessageSid").or_else(|| field(&params, "SmsSid")).map(str::to_string);
+    let sid = msg.sid().map(str::to_string);
+    let text = msg.body.unwrap_or_default();
     // Twilio retries webhooks; the same MessageSid is applied once.
     let dedupe = sid.as_ref().map(|s| format!("twilio:in:{s}"));
     app.submit(phone, Event::InboundText { body: text, message_sid: sid }, dedupe).await?;
@@ -114,13 +119,13 @@ pub async fn status(
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let params = verified_form(&app, &uri, &headers, body).await?;
-    let sid = field(&params, "MessageSid")
-        .or_else(|| field(&params, "SmsSid"))
-        .ok_or_else(|| ApiError::unprocessable("missing_field", "form field `MessageSid` is required"))?;
-    let status = field(&params, "MessageStatus")
-        .or_else(|| field(&params, "SmsStatus"))
+    let receipt: StatusCallback = parse_form(&params)?;
+    let sid =
+        receipt.sid().ok_or_else(|| ApiError::unprocessable("missing_field", "form field `MessageSid` is required"))?;
+    let status = receipt
+        .status()
         .ok_or_else(|| ApiError::unprocessable("missing_field", "form field `MessageStatus` is required"))?;
-    let error_code = field(&params, "ErrorCode").and_then(|c| c.trim().parse::<u32>().ok());
+    let (error_code, failure) = (receipt.error_code(), receipt.failure());
     let Some(message_id) = app.store.message_for_provider_id(sid)? else {
         metrics::counter!("leadline_receipts_unknown_total").increment(1);
         return Ok(StatusCode::NO_CONTENT);
@@ -130,8 +135,13 @@ pub async fn status(
     };
     metrics::counter!("leadline_receipts_total", "status" => status.to_string()).increment(1);
     let dedupe = format!("twilio:status:{sid}:{status}");
-    let event =
-        Event::DeliveryReceipt { message_id, provider_id: sid.to_string(), status: status.to_string(), error_code };
+    let event = Event::DeliveryReceipt {
+        message_id,
+        provider_id: sid.to_string(),
+        status: status.to_string(),
+        error_code,
+        failure,
+    };
     app.submit(record.text.to.clone(), event, Some(dedupe)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -161,7 +161,7 @@ async fn passivation_under_concurrent_messages_loses_nothing() {
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                         .collect();
-                let sig = leadline::webhook_auth::twilio_signature(
+                let sig = leadline::integrations::twilio::signature::twilio_signature(
                     &format!("{PUBLIC_URL}/v1/twilio/inbound"),
                     &form,
                     TWILIO_TOKEN,

@@ -10,8 +10,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use leadline::config::Secrets;
 use leadline::http::webhooks::signed::url_key;
+use leadline::integrations::followupboss::signature::fub_signature;
+use leadline::integrations::signature::leadline_signature;
 use leadline::startup::Application;
-use leadline::webhook_auth;
 use leadline_core::clock::ManualClock;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -507,7 +508,7 @@ async fn fub_hook(app: &TestApp, body: &Value, key: Option<&str>) -> reqwest::Re
         .header("content-type", "application/json")
         .body(raw.clone());
     if let Some(key) = key {
-        req = req.header("FUB-Signature", webhook_auth::fub_signature(&raw, key));
+        req = req.header("FUB-Signature", fub_signature(&raw, key));
     }
     req.send().await.unwrap()
 }
@@ -826,7 +827,7 @@ async fn with_a_webhook_secret_every_event_must_be_signed() {
     let body = lead_with_consent(phone, "SIG-1");
     let raw = serde_json::to_vec(&body).unwrap();
 
-    for sig in [None, Some(webhook_auth::leadline_signature(&raw, "wrong-secret")), Some("sha256=zz".into())] {
+    for sig in [None, Some(leadline_signature(&raw, "wrong-secret")), Some("sha256=zz".into())] {
         let (s, code, msg) = error_of(post_signed(&app, "/v1/events/leads", &body, sig).await).await;
         assert_eq!((s, code.as_str()), (403, "invalid_signature"), "{msg}");
     }
@@ -842,7 +843,7 @@ async fn with_a_webhook_secret_every_event_must_be_signed() {
         .client
         .post(format!("{}/v1/events/leads", app.base))
         .header("Idempotency-Key", "sig-key")
-        .header("X-Leadline-Signature", webhook_auth::leadline_signature(&raw, "wrong-secret"))
+        .header("X-Leadline-Signature", leadline_signature(&raw, "wrong-secret"))
         .header("content-type", "application/json")
         .body(raw.clone())
         .send()
@@ -854,7 +855,7 @@ async fn with_a_webhook_secret_every_event_must_be_signed() {
         .client
         .post(format!("{}/v1/events/leads", app.base))
         .header("Idempotency-Key", "sig-key")
-        .header("X-Leadline-Signature", webhook_auth::leadline_signature(&raw, WEBHOOK_SECRET))
+        .header("X-Leadline-Signature", leadline_signature(&raw, WEBHOOK_SECRET))
         .header("content-type", "application/json")
         .body(raw.clone())
         .send()
@@ -872,7 +873,7 @@ async fn with_a_webhook_secret_every_event_must_be_signed() {
     let right = format!("/v1/webhooks/zillow?key={}", url_key(WEBHOOK_SECRET, "zillow"));
     assert_eq!(app.post_json(&right, &zillow).await.status(), 202);
     let zraw = serde_json::to_vec(&zillow).unwrap();
-    let sig = webhook_auth::leadline_signature(&zraw, WEBHOOK_SECRET);
+    let sig = leadline_signature(&zraw, WEBHOOK_SECRET);
     assert_eq!(post_signed(&app, "/v1/webhooks/zillow", &zillow, Some(sig)).await.status(), 202);
     // Unprotected routes are unaffected.
     assert_eq!(app.client.get(format!("{}/healthz", app.base)).send().await.unwrap().status(), 200);

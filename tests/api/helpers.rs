@@ -4,8 +4,8 @@
 use super::fake_twilio::FakeTwilio;
 use chrono::{DateTime, TimeZone, Utc};
 use leadline::config::{ProviderKind, Secrets, Settings};
+use leadline::integrations::twilio::signature::twilio_signature;
 use leadline::startup::Application;
-use leadline::webhook_auth;
 use leadline_core::clock::ManualClock;
 use serde_json::{json, Value};
 use std::sync::{Arc, LazyLock};
@@ -130,7 +130,7 @@ impl TestApp {
     }
 
     /// Runs a RESO poll now (the app must have `integrations.reso.enabled = true`).
-    pub async fn reso_poll(&self) -> anyhow::Result<leadline::reso::PollReport> {
+    pub async fn reso_poll(&self) -> anyhow::Result<leadline::integrations::reso::PollReport> {
         self.app.as_ref().expect("app is running").reso_poll_now().await
     }
 
@@ -151,7 +151,7 @@ impl TestApp {
     /// A signed Twilio webhook (form-encoded), exactly as Twilio would send it.
     pub async fn twilio_webhook(&self, path: &str, params: &[(&str, &str)]) -> reqwest::Response {
         let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let signature = webhook_auth::twilio_signature(&format!("{PUBLIC_URL}{path}"), &owned, TWILIO_TOKEN);
+        let signature = twilio_signature(&format!("{PUBLIC_URL}{path}"), &owned, TWILIO_TOKEN);
         self.client
             .post(format!("{}{path}", self.base))
             .header("X-Twilio-Signature", signature)

@@ -60,8 +60,11 @@ async fn forged_or_missing_twilio_signatures_are_refused_and_change_nothing() {
 
     // A valid signature over different parameters (tampered body) is refused too.
     let owned: Vec<(String, String)> = form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let sig =
-        leadline::webhook_auth::twilio_signature(&format!("{PUBLIC_URL}/v1/twilio/inbound"), &owned, TWILIO_TOKEN);
+    let sig = leadline::integrations::twilio::signature::twilio_signature(
+        &format!("{PUBLIC_URL}/v1/twilio/inbound"),
+        &owned,
+        TWILIO_TOKEN,
+    );
     let tampered = [("MessageSid", "SM-forged"), ("From", phone), ("To", FROM), ("Body", "yes")];
     let res = app.client.post(&url).header("X-Twilio-Signature", sig).form(&tampered).send().await.unwrap();
     assert_eq!(res.status(), 403);

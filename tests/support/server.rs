@@ -4,7 +4,8 @@
 
 #![allow(dead_code)] // each suite uses a different part
 
-use leadline::webhook_auth;
+use leadline::integrations::signature::leadline_signature;
+use leadline::integrations::twilio::signature::twilio_signature;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -180,7 +181,7 @@ impl Client {
     /// `POST /v1/events/*` signed with `X-Leadline-Signature`.
     pub async fn post_event(&self, path: &str, body: &Value) -> reqwest::Result<reqwest::Response> {
         let raw = serde_json::to_vec(body).unwrap();
-        let sig = webhook_auth::leadline_signature(&raw, WEBHOOK_SECRET);
+        let sig = leadline_signature(&raw, WEBHOOK_SECRET);
         self.http
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
@@ -193,7 +194,7 @@ impl Client {
     /// A Twilio webhook form, signed with the auth token over the public URL.
     pub async fn twilio(&self, path: &str, params: &[(&str, &str)]) -> reqwest::Result<reqwest::Response> {
         let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let sig = webhook_auth::twilio_signature(&format!("{PUBLIC_URL}{path}"), &owned, TWILIO_TOKEN);
+        let sig = twilio_signature(&format!("{PUBLIC_URL}{path}"), &owned, TWILIO_TOKEN);
         self.http.post(format!("{}{path}", self.base)).header("x-twilio-signature", sig).form(&owned).send().await
     }
 

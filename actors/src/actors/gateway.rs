@@ -4,9 +4,12 @@
 //! re-runs the compliance gate on the lead's latest snapshot (an opt-out, freeze or
 //! suppression that arrived meanwhile wins; quiet hours defer), persists `Attempting` and
 //! flushes, calls the provider, persists the result and tells the lead. Retryable errors
-//! (429/20429, 5xx, connection refused) are retried with exponential backoff and full
-//! jitter, bounded in attempts and total time, with the gate re-run before every attempt.
-//! A timeout after the request was sent is *not* retried: Twilio may have taken it, and a
+//! (rate limits, 5xx, connection refused) are retried with the shared backoff
+//! ([`crate::retry::Backoff`]: exponential, full jitter, at least the provider's
+//! `Retry-After`), bounded in attempts and total time, with the gate re-run before every
+//! attempt. A refusal the provider module classified as [`SendFailure::SenderMisconfigured`]
+//! is dead-lettered as `configuration.<code>` for an operator.
+//! A timeout after the request was sent is *not* retried: the provider may have taken it, and a
 //! second copy is worse than a parked one, so it goes to dead letters as `in_doubt`, like a
 //! record left `Attempting` by a crash. Sends run as tasks so a slow provider never blocks
 //! the gateway's mailbox.
@@ -23,11 +26,11 @@ use crate::decide::{gate, Gate, Stage};
 use crate::model::{Event, OutboundText, SendResult};
 use crate::phone::Phone;
 use crate::policy::Policy;
-use crate::provider::{ProviderError, Sender, SmsProvider};
+use crate::provider::{ProviderError, SendFailure, Sender, SmsProvider};
+use crate::retry::Backoff;
 use crate::storage::{DeadLetter, OutboxStatus, Store};
 use crate::ts::Ts;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -52,15 +55,16 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Full jitter: uniform in [0, min(max, base * 2^attempt)].
-    fn backoff(&self, attempt: u32) -> Duration {
-        let cap = self.base_delay_ms.saturating_mul(1u64 << attempt.min(20)).min(self.max_delay_ms);
-        Duration::from_millis(rand::rng().random_range(0..=cap))
+    /// The shared rule ([`Backoff`]). `base_delay_ms` has always been the unit of
+    /// `base * 2^attempt` (the retry after attempt 1 waits up to `2 * base`), so the
+    /// backoff's first ceiling is `2 * base`: the same settings give the same delays.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(
+            Duration::from_millis(self.base_delay_ms.saturating_mul(2)),
+            Duration::from_millis(self.max_delay_ms),
+        )
     }
 }
-
-/// Twilio codes that mean our own setup is wrong (not the lead's number): an operator must act.
-const CONFIGURATION_ERRORS: [u32; 2] = [21408, 30034];
 
 pub enum GatewayMsg {
     /// Where send outcomes are routed (set once, right after the supervisor starts).
@@ -364,7 +368,7 @@ async fn send_one(ctx: &Ctx, text: OutboundText, lane: Lane) {
             persist(ctx, &text, OutboxStatus::Queued).await;
             let mut stopping = ctx.stopping.clone();
             tokio::select! {
-                () = tokio::time::sleep(ctx.retry.backoff(attempt)) => continue,
+                () = tokio::time::sleep(ctx.retry.backoff().delay(attempt, err.retry_after)) => continue,
                 _ = stopping.wait_for(|s| *s) => return, // Queued again: sent at the next start
             }
         }
@@ -382,7 +386,7 @@ async fn give_up(ctx: &Ctx, text: &OutboundText, err: ProviderError, attempts: u
     let at = now(ctx);
     let reason = if err.outcome_unknown {
         "in_doubt".to_string()
-    } else if err.code.is_some_and(|c| CONFIGURATION_ERRORS.contains(&c)) {
+    } else if err.failure == SendFailure::SenderMisconfigured {
         tracing::error!(id = %text.log_id(), code = ?err.code, message = %err.message, "provider configuration error: fix the sender/campaign setup");
         metrics::counter!("leadline_provider_configuration_errors_total").increment(1);
         format!("configuration.{}", code_label(&err))
@@ -404,7 +408,8 @@ async fn give_up(ctx: &Ctx, text: &OutboundText, err: ProviderError, attempts: u
         return;
     }
     persist(ctx, text, OutboxStatus::Failed { code: err.code, message: err.message.clone(), at }).await;
-    let result = SendResult::Failed { code: err.code, message: detail, permanent: !err.retryable };
+    let result =
+        SendResult::Failed { code: err.code, failure: err.failure, message: detail, permanent: !err.retryable };
     report(ctx, text, result, "failed");
 }
 
@@ -455,6 +460,8 @@ async fn recover(ctx: &Ctx, me: &ActorRef<GatewayMsg>) {
                     retryable: false,
                     outcome_unknown: true,
                     code: None,
+                    failure: SendFailure::Other,
+                    retry_after: None,
                     http_status: None,
                     message: "the service stopped while the provider was being called; it may or may not have been sent. Not resent automatically".into(),
                 };

@@ -14,7 +14,7 @@
 use crate::app::App;
 use crate::http::body::read_limited;
 use crate::http::error::ApiError;
-use crate::webhook_auth;
+use crate::integrations::signature;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -25,7 +25,7 @@ pub const SIGNATURE_HEADER: &str = "x-leadline-signature";
 
 /// The URL key of one adapter (`source` = `realtor`, `zillow`, `webform`): lower-case hex.
 pub fn url_key(secret: &str, source: &str) -> String {
-    let sig = webhook_auth::leadline_signature(format!("webhook:{source}").as_bytes(), secret);
+    let sig = signature::leadline_signature(format!("webhook:{source}").as_bytes(), secret);
     sig.trim_start_matches("sha256=").to_string()
 }
 
@@ -41,7 +41,7 @@ pub async fn require_signature(State(app): State<App>, req: Request, next: Next)
     };
     let path = parts.uri.path();
     let ok = match parts.headers.get(SIGNATURE_HEADER) {
-        Some(h) => h.to_str().map(|h| webhook_auth::verify_leadline(&bytes, &secret, h)).unwrap_or(false),
+        Some(h) => h.to_str().map(|h| signature::verify_leadline(&bytes, &secret, h)).unwrap_or(false),
         None => match path.strip_prefix("/v1/webhooks/") {
             Some(source) if !source.is_empty() && !source.contains('/') => {
                 let given = parts

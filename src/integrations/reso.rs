@@ -1,5 +1,5 @@
 //! RESO Web API poller: finds price and status changes on MLS listings and fans each change
-//! out to the leads watching that listing ([`crate::app::fanout`]).
+//! out to the leads watching that listing ([`crate::app::listings::apply`]).
 //!
 //! Runs inside `serve` when `[integrations.reso] enabled = true`, every `interval_secs`
 //! (the first poll runs `interval_secs` after start-up; polls never overlap). One poll:
@@ -27,19 +27,20 @@
 //!    Servers return replication pages oldest first; the overlap window absorbs timestamp
 //!    ties and small reorderings.
 //!
-//! HTTP 429 and 5xx (and network errors) are retried with exponential backoff
-//! (`retry_base_ms` doubling, at most `max_backoff_secs`, at least `Retry-After`) up to
-//! `max_attempts` times per request; then the poll fails and the next one starts over from
+//! HTTP 429 and 5xx (and network errors) are retried with the shared backoff
+//! ([`crate::integrations::retry`]: `retry_base_ms` doubling, full jitter, at least
+//! `Retry-After`, at most `max_backoff_secs`) up to `max_attempts` times per request; then the poll fails and the next one starts over from
 //! the stored watermark. Auth: `RESO_TOKEN` as a static bearer token, or OAuth2 client
 //! credentials (`token_url`, `client_id`, `RESO_CLIENT_SECRET`, optional `scope`).
 //!
 //! Metrics: `leadline_reso_polls_total`, `leadline_reso_changes_total{change}`,
 //! `leadline_reso_errors_total`.
 
-use crate::app::fanout::fan_out;
-use crate::app::listings::normalize_status;
+use crate::app::listings::{self, normalize_status};
 use crate::app::App;
 use crate::config::{ResoSettings, Secrets};
+use crate::integrations::error_chain;
+use crate::integrations::retry::{self, Backoff};
 use anyhow::{anyhow, bail, Context};
 use leadline_core::model::{ListingChange, ListingChangeKind};
 use leadline_core::Ts;
@@ -56,21 +57,6 @@ pub const SELECT: &str = "ListingKey,ListPrice,StandardStatus,UnparsedAddress,Mo
 
 /// Statuses from which a return to `Active` is "back on market".
 const BACK_ON_MARKET_FROM: [&str; 6] = ["Pending", "ActiveUnderContract", "Withdrawn", "Expired", "Canceled", "Hold"];
-
-/// An error with its causes ("error sending request: connection refused"), for logs.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
-}
 
 /// The meta key of a listing's last seen state.
 pub fn listing_key(listing_key: &str) -> String {
@@ -376,8 +362,7 @@ impl Poller {
                 updates.insert(rec.key.clone(), merged);
             }
             for (change, at) in &changes {
-                let occurrence = at.map(|t| t.rfc3339());
-                let fanned = fan_out(&self.app, change, occurrence.as_deref()).await?;
+                let fanned = listings::apply(&self.app, change, *at, "reso").await?;
                 if !fanned.complete() {
                     bail!(
                         "listing {} ({}): {} of {} leads did not acknowledge ({}); the page is read again next poll",
@@ -464,11 +449,12 @@ impl Poller {
         Ok(t.access_token)
     }
 
-    fn backoff(&self, attempt: u32, retry_after: Option<u64>) -> Duration {
-        let cap = Duration::from_secs(self.cfg.max_backoff_secs.max(1));
-        let exp =
-            Duration::from_millis(self.cfg.retry_base_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(20)));
-        exp.max(Duration::from_secs(retry_after.unwrap_or(0))).min(cap)
+    /// `retry_base_ms` doubling, at most `max_backoff_secs` (at least one second).
+    fn backoff(&self) -> Backoff {
+        Backoff::new(
+            Duration::from_millis(self.cfg.retry_base_ms),
+            Duration::from_secs(self.cfg.max_backoff_secs.max(1)),
+        )
     }
 
     async fn get_json(&mut self, url: &str) -> anyhow::Result<Value> {
@@ -500,18 +486,13 @@ impl Poller {
                         let body: String = res.text().await.unwrap_or_default().chars().take(300).collect();
                         bail!("GET {url}: HTTP {status}: {body}");
                     }
-                    let retry_after = res
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|h| h.to_str().ok())
-                        .and_then(|h| h.trim().parse::<u64>().ok());
-                    (format!("GET {url}: HTTP {status}"), retry_after)
+                    (format!("GET {url}: HTTP {status}"), retry::retry_after(res.headers()))
                 }
             };
             if attempt >= max_attempts {
                 bail!("{why} (gave up after {attempt} attempts)");
             }
-            let delay = self.backoff(attempt, retry_after);
+            let delay = self.backoff().delay(attempt, retry_after);
             tracing::warn!(attempt, delay_ms = delay.as_millis() as u64, error = %why, "RESO request failed; backing off");
             tokio::time::sleep(delay).await;
         }

@@ -1,10 +1,13 @@
 //! The Twilio provider: `POST {api_base}/2010-04-01/Accounts/{sid}/Messages.json`,
 //! form-encoded, HTTP Basic auth. `api_base` is configurable so tests can point it at a
-//! local fake that speaks the same wire format.
+//! local fake that speaks the same wire format. A refusal carries Twilio's code and its
+//! neutral meaning ([`super::codes::send_failure`]), and a `Retry-After` if Twilio sent one.
+//! API reference: <https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource>.
 
+use super::codes;
 use async_trait::async_trait;
 use leadline_core::model::OutboundText;
-use leadline_core::provider::{Accepted, ProviderError, Sender, SmsProvider};
+use leadline_core::provider::{Accepted, ProviderError, SendFailure, Sender, SmsProvider};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -76,6 +79,8 @@ impl SmsProvider for TwilioProvider {
                     retryable: certain,
                     outcome_unknown: !certain,
                     code: None,
+                    failure: SendFailure::Other,
+                    retry_after: None,
                     http_status: None,
                     message: if e.is_timeout() {
                         format!("timed out calling Twilio: {e}")
@@ -85,11 +90,14 @@ impl SmsProvider for TwilioProvider {
                 }
             })?;
         let status = response.status();
+        let retry_after = crate::integrations::retry::retry_after(response.headers());
         let bytes = response.bytes().await.map_err(|e| ProviderError {
             // The status line arrived but the body did not: a success may have been lost.
             retryable: false,
             outcome_unknown: status.is_success(),
             code: None,
+            failure: SendFailure::Other,
+            retry_after: None,
             http_status: Some(status.as_u16()),
             message: format!("could not read Twilio's reply: {e}"),
         })?;
@@ -99,6 +107,8 @@ impl SmsProvider for TwilioProvider {
                 retryable: false,
                 outcome_unknown: true,
                 code: None,
+                failure: SendFailure::Other,
+                retry_after: None,
                 http_status: Some(status.as_u16()),
                 message: format!("unreadable success reply from Twilio: {e}"),
             })?;
@@ -109,7 +119,9 @@ impl SmsProvider for TwilioProvider {
         let message = err.and_then(|e| e.message).unwrap_or_else(|| {
             format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes).chars().take(200).collect::<String>())
         });
-        let retryable = status.as_u16() == 429 || status.is_server_error() || code == Some(20429);
-        Err(ProviderError { retryable, outcome_unknown: false, code, http_status: Some(status.as_u16()), message })
+        let http_status = Some(status.as_u16());
+        let failure = codes::send_failure(code, http_status);
+        let retryable = status.as_u16() == 429 || status.is_server_error() || failure == SendFailure::RateLimited;
+        Err(ProviderError { retryable, outcome_unknown: false, code, failure, retry_after, http_status, message })
     }
 }

@@ -1,10 +1,14 @@
 //! Delivers hand-off notifications (a lead replied; an ambiguous opt-out to review) to the
 //! brokerage's webhook. Notifications are written to sled with the lead's snapshot, so none
-//! is lost on a crash; this task POSTs each one, deletes it on a 2xx, and retries the others
-//! with capped exponential backoff. With no webhook configured they stay on the timeline only.
+//! is lost on a crash; this task POSTs each one (signed with `X-Leadline-Signature` when
+//! `LEADLINE_WEBHOOK_SECRET` is set), deletes it on a 2xx, and retries the others with the
+//! shared backoff ([`crate::integrations::retry`]: from 1 s, doubling, full jitter, at least
+//! the receiver's `Retry-After`, at most 10 minutes). With no webhook configured they stay on
+//! the timeline only.
 
 use crate::config::HandoffSettings;
-use crate::webhook_auth;
+use crate::integrations::retry::{self, Backoff};
+use crate::integrations::signature;
 use leadline_core::model::Notification;
 use leadline_core::storage::Store;
 use std::collections::HashMap;
@@ -19,7 +23,13 @@ pub struct Notifier {
     pub wake: Arc<Notify>,
 }
 
-const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// The retry rule of a notification the webhook did not take.
+const BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(600));
+
+/// Why a POST did not deliver: the receiver's `Retry-After`, if it sent one.
+struct NotDelivered {
+    retry_after: Option<Duration>,
+}
 
 impl Notifier {
     /// Runs until `stop` changes.
@@ -31,7 +41,7 @@ impl Notifier {
                 return;
             }
         };
-        // Per notification: attempts so far and when to try again.
+        // Per notification: failed attempts so far and when to try again.
         let mut retry: HashMap<String, (u32, Instant)> = HashMap::new();
         loop {
             self.deliver_due(&http, &mut retry).await;
@@ -58,43 +68,46 @@ impl Notifier {
             }
             let delivered = if self.settings.webhook_url.trim().is_empty() {
                 tracing::info!(phone = %n.phone.masked(), reason = %n.reason, "hand-off (no webhook configured; see the timeline)");
-                true
+                Ok(())
             } else {
                 self.post(http, &n).await
             };
-            if delivered {
-                if let Err(e) = self.store.remove_notification(&n.id).await {
-                    tracing::error!(error = %e, "cannot remove a delivered notification");
+            match delivered {
+                Ok(()) => {
+                    if let Err(e) = self.store.remove_notification(&n.id).await {
+                        tracing::error!(error = %e, "cannot remove a delivered notification");
+                    }
+                    retry.remove(&n.id);
+                    metrics::counter!("leadline_handoff_delivered_total").increment(1);
                 }
-                retry.remove(&n.id);
-                metrics::counter!("leadline_handoff_delivered_total").increment(1);
-            } else {
-                let (attempts, _) = retry.get(&n.id).copied().unwrap_or((0, Instant::now()));
-                let backoff = Duration::from_secs(1u64 << attempts.min(10)).min(MAX_BACKOFF);
-                retry.insert(n.id.clone(), (attempts + 1, Instant::now() + backoff));
-                metrics::counter!("leadline_handoff_failures_total").increment(1);
+                Err(failed) => {
+                    let failures = retry.get(&n.id).map_or(0, |(f, _)| *f) + 1;
+                    let wait = BACKOFF.delay(failures, failed.retry_after);
+                    retry.insert(n.id.clone(), (failures, Instant::now() + wait));
+                    metrics::counter!("leadline_handoff_failures_total").increment(1);
+                }
             }
         }
     }
 
-    async fn post(&self, http: &reqwest::Client, n: &Notification) -> bool {
+    async fn post(&self, http: &reqwest::Client, n: &Notification) -> Result<(), NotDelivered> {
         let body = serde_json::json!({
             "id": n.id, "phone": n.phone, "reason": n.reason, "message": n.message, "agent": n.agent, "at": n.at,
         })
         .to_string();
         let mut req = http.post(self.settings.webhook_url.trim()).header("content-type", "application/json");
         if let Some(secret) = &self.secret {
-            req = req.header("X-Leadline-Signature", webhook_auth::leadline_signature(body.as_bytes(), secret));
+            req = req.header("X-Leadline-Signature", signature::leadline_signature(body.as_bytes(), secret));
         }
         match req.body(body).send().await {
-            Ok(res) if res.status().is_success() => true,
+            Ok(res) if res.status().is_success() => Ok(()),
             Ok(res) => {
                 tracing::warn!(status = %res.status(), id = %leadline_core::phone::mask(&n.id), "hand-off webhook refused; will retry");
-                false
+                Err(NotDelivered { retry_after: retry::retry_after(res.headers()) })
             }
             Err(e) => {
                 tracing::warn!(error = %e, id = %leadline_core::phone::mask(&n.id), "hand-off webhook unreachable; will retry");
-                false
+                Err(NotDelivered { retry_after: None })
             }
         }
     }

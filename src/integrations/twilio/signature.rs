@@ -1,21 +1,11 @@
-//! Verification of inbound webhook signatures.
+//! Twilio's `X-Twilio-Signature` on webhooks: `base64(HMAC-SHA1(auth_token, url + sorted
+//! params))`, following the official SDKs (twilio-python `request_validator.py`, twilio-node
+//! `webhooks.js`), including their port quirk and the `bodySHA256` scheme for JSON bodies.
+//! Twilio's description: <https://www.twilio.com/docs/usage/webhooks/webhooks-security>.
 //!
-//! Three schemes are supported:
-//!
-//! * **Twilio** (`X-Twilio-Signature`): `base64(HMAC-SHA1(auth_token, url + sorted params))`,
-//!   following the official SDKs (twilio-python `request_validator.py`, twilio-node
-//!   `webhooks.js`), including their port quirk and the `bodySHA256` scheme for JSON bodies.
-//! * **Leadline generic webhooks** (`X-Leadline-Signature`): `sha256=<hex HMAC-SHA256(secret, raw body)>`.
-//! * **Follow Up Boss** (`FUB-Signature`): `hex(HMAC-SHA256(system_key, base64(raw body)))`.
-//!
-//! Policy shared by every `verify_*` function:
-//!
-//! * Comparisons are constant-time (`Mac::verify_slice`, `subtle::ConstantTimeEq`).
-//! * A malformed header (empty, bad base64/hex, wrong prefix, wrong length) returns `false`.
-//! * An empty key/token/secret returns `false` (fail closed on misconfiguration).
-//! * Surrounding ASCII whitespace in a header value is ignored.
-//! * Hex signatures are accepted in lower or upper case.
-//! * Nothing here panics, whatever the input.
+//! Same policy as every verifier in [`crate::integrations::signature`]: constant-time
+//! comparisons, a malformed or empty header or an empty token is `false`, surrounding ASCII
+//! whitespace in the header is ignored, nothing panics whatever the input.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,16 +17,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 type HmacSha1 = Hmac<Sha1>;
-type HmacSha256 = Hmac<Sha256>;
 
 /// Query parameter Twilio adds when the request body is JSON.
 const BODY_SHA256_PARAM: &str = "bodySHA256";
-/// Prefix of the `X-Leadline-Signature` header value.
-const LEADLINE_PREFIX: &str = "sha256=";
-
-// ---------------------------------------------------------------------------
-// Twilio
-// ---------------------------------------------------------------------------
 
 /// Twilio `X-Twilio-Signature`: base64(HMAC-SHA1(auth_token, url + sorted params)).
 ///
@@ -235,69 +218,6 @@ fn split_url(url: &str) -> Option<UrlParts<'_>> {
         }
     }
     Some(UrlParts { scheme, before_host, host, port, rest })
-}
-
-// ---------------------------------------------------------------------------
-// Leadline generic webhooks
-// ---------------------------------------------------------------------------
-
-/// Generic webhooks: header `X-Leadline-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`.
-///
-/// The `sha256=` prefix must be present and lower case; the hex may be lower or upper case.
-pub fn verify_leadline(body: &[u8], secret: &str, header: &str) -> bool {
-    let Some(hex_sig) = header.trim().strip_prefix(LEADLINE_PREFIX) else {
-        return false;
-    };
-    verify_hex_hmac_sha256(secret, body, hex_sig)
-}
-
-/// Returns `"sha256=<lower-case hex HMAC-SHA256(secret, body)>"`.
-pub fn leadline_signature(body: &[u8], secret: &str) -> String {
-    format!("{LEADLINE_PREFIX}{}", hex_hmac_sha256(secret, body))
-}
-
-// ---------------------------------------------------------------------------
-// Follow Up Boss
-// ---------------------------------------------------------------------------
-
-/// Follow Up Boss: header `FUB-Signature` = hex HMAC-SHA256 keyed with the system key over
-/// base64(raw body) (standard alphabet, with padding). Hex may be lower or upper case.
-pub fn verify_fub(body: &[u8], system_key: &str, header: &str) -> bool {
-    verify_hex_hmac_sha256(system_key, BASE64.encode(body).as_bytes(), header.trim())
-}
-
-/// Returns the lower-case hex `FUB-Signature` for `body`.
-pub fn fub_signature(body: &[u8], system_key: &str) -> String {
-    hex_hmac_sha256(system_key, BASE64.encode(body).as_bytes())
-}
-
-// ---------------------------------------------------------------------------
-// HMAC-SHA256 helpers
-// ---------------------------------------------------------------------------
-
-fn hex_hmac_sha256(key: &str, message: &[u8]) -> String {
-    match HmacSha256::new_from_slice(key.as_bytes()) {
-        Ok(mut mac) => {
-            mac.update(message);
-            hex::encode(mac.finalize().into_bytes())
-        }
-        // HMAC accepts keys of any length, so this branch is unreachable in practice.
-        Err(_) => String::new(),
-    }
-}
-
-fn verify_hex_hmac_sha256(key: &str, message: &[u8], hex_sig: &str) -> bool {
-    if key.is_empty() || hex_sig.is_empty() {
-        return false;
-    }
-    let Ok(expected) = hex::decode(hex_sig) else {
-        return false;
-    };
-    let Ok(mut mac) = HmacSha256::new_from_slice(key.as_bytes()) else {
-        return false;
-    };
-    mac.update(message);
-    mac.verify_slice(&expected).is_ok()
 }
 
 #[cfg(test)]
@@ -814,102 +734,5 @@ mod tests {
             assert!(verify_twilio(&url, &[], TOKEN, &sig) || !body_sha256_values(&url).is_empty());
             let _ = verify_twilio_json(&url, b"{}", TOKEN, &sig);
         }
-    }
-
-    // ----- Leadline ----------------------------------------------------------------------
-
-    #[test]
-    fn leadline_known_vector() {
-        // RFC 4231 test case 2: HMAC-SHA256(key="Jefe", "what do ya want for nothing?").
-        let body = b"what do ya want for nothing?";
-        let expected = "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
-        assert_eq!(leadline_signature(body, "Jefe"), expected);
-        assert!(verify_leadline(body, "Jefe", expected));
-    }
-
-    #[test]
-    fn leadline_round_trip() {
-        let body = br#"{"event":"lead.created","id":42}"#;
-        let header = leadline_signature(body, "s3cr3t");
-        assert!(header.starts_with("sha256="));
-        assert_eq!(header.len(), 7 + 64);
-        assert!(verify_leadline(body, "s3cr3t", &header));
-        assert!(verify_leadline(body, "s3cr3t", &format!(" {header} ")));
-    }
-
-    #[test]
-    fn leadline_uppercase_hex_accepted() {
-        let body = b"payload";
-        let header = leadline_signature(body, "s3cr3t");
-        let upper = format!("sha256={}", header["sha256=".len()..].to_ascii_uppercase());
-        assert!(verify_leadline(body, "s3cr3t", &upper));
-    }
-
-    #[test]
-    fn leadline_rejections() {
-        let body = b"payload";
-        let header = leadline_signature(body, "s3cr3t");
-        let hex_part = &header["sha256=".len()..];
-        assert!(!verify_leadline(b"payload!", "s3cr3t", &header), "tampered body");
-        assert!(!verify_leadline(body, "other", &header), "wrong secret");
-        assert!(!verify_leadline(body, "", &leadline_signature(body, "")), "empty secret");
-        assert!(!verify_leadline(body, "s3cr3t", hex_part), "missing prefix");
-        assert!(!verify_leadline(body, "s3cr3t", &format!("sha1={hex_part}")), "wrong prefix");
-        assert!(!verify_leadline(body, "s3cr3t", &format!("SHA256={hex_part}")), "prefix case");
-        assert!(!verify_leadline(body, "s3cr3t", ""), "empty");
-        assert!(!verify_leadline(body, "s3cr3t", "sha256="), "empty hex");
-        assert!(!verify_leadline(body, "s3cr3t", "sha256=zz"), "bad hex");
-        assert!(!verify_leadline(body, "s3cr3t", &header[..header.len() - 2]), "truncated");
-        assert!(!verify_leadline(body, "s3cr3t", &format!("{header}00")), "too long");
-        assert!(!verify_leadline(body, "s3cr3t", &format!("{header}0")), "odd length");
-    }
-
-    // ----- Follow Up Boss ----------------------------------------------------------------
-
-    #[test]
-    fn fub_signs_base64_of_body() {
-        let body = br#"{"eventId":"abc","event":"peopleCreated","resourceIds":[1]}"#;
-        let b64 = BASE64.encode(body);
-        let mut mac = HmacSha256::new_from_slice(b"syskey").unwrap();
-        mac.update(b64.as_bytes());
-        let expected = hex::encode(mac.finalize().into_bytes());
-        assert_eq!(fub_signature(body, "syskey"), expected);
-        // Not the same as signing the raw body.
-        assert_ne!(fub_signature(body, "syskey"), hex_hmac_sha256("syskey", body));
-    }
-
-    #[test]
-    fn fub_known_vector() {
-        // base64("what do ya want for nothing?") = "d2hhdCBkbyB5YSB3YW50IGZvciBub3RoaW5nPw==",
-        // HMAC-SHA256 computed independently with Python's hmac module.
-        let body = b"what do ya want for nothing?";
-        assert_eq!(BASE64.encode(body), "d2hhdCBkbyB5YSB3YW50IGZvciBub3RoaW5nPw==");
-        let expected = "16841a40f389f50b8b0118d6185d67acd5dd9a63368254b8fdb086c80692b104";
-        assert_eq!(fub_signature(body, "Jefe"), expected);
-    }
-
-    #[test]
-    fn fub_round_trip_and_case() {
-        let body = br#"{"event":"peopleUpdated"}"#;
-        let sig = fub_signature(body, "syskey");
-        assert_eq!(sig.len(), 64);
-        assert!(verify_fub(body, "syskey", &sig));
-        assert!(verify_fub(body, "syskey", &sig.to_ascii_uppercase()));
-        assert!(verify_fub(body, "syskey", &format!("{sig}\r\n")));
-    }
-
-    #[test]
-    fn fub_rejections() {
-        let body = br#"{"event":"peopleUpdated"}"#;
-        let sig = fub_signature(body, "syskey");
-        assert!(!verify_fub(br#"{"event":"peopleDeleted"}"#, "syskey", &sig), "tampered");
-        assert!(!verify_fub(body, "other", &sig), "wrong key");
-        assert!(!verify_fub(body, "", &fub_signature(body, "")), "empty key");
-        assert!(!verify_fub(body, "syskey", ""), "empty");
-        assert!(!verify_fub(body, "syskey", &format!("sha256={sig}")), "prefix");
-        assert!(!verify_fub(body, "syskey", "not hex"), "garbage");
-        assert!(!verify_fub(body, "syskey", &sig[..62]), "truncated");
-        let raw_body_sig = hex_hmac_sha256("syskey", body);
-        assert!(!verify_fub(body, "syskey", &raw_body_sig), "raw-body signature");
     }
 }
