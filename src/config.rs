@@ -197,7 +197,8 @@ pub struct FollowUpBossSettings {
     pub timeout_ms: u64,
     /// Attempts per notification after the acknowledgement (network errors, 429, 5xx).
     pub max_attempts: u32,
-    /// First retry delay; doubles on every attempt.
+    /// Longest wait before the first retry; doubles on every attempt (full jitter, at least
+    /// FUB's `Retry-After`, at most `integrations::followupboss::worker::MAX_BACKOFF`).
     pub retry_base_ms: u64,
 }
 
@@ -221,6 +222,8 @@ pub struct ResoSettings {
     pub scope: String,
     pub timeout_ms: u64,
     pub max_attempts: u32,
+    /// Longest wait before the first retry; doubles on every attempt (full jitter, at least
+    /// the server's `Retry-After`, at most `max_backoff_secs`).
     pub retry_base_ms: u64,
     pub max_backoff_secs: u64,
 }
