@@ -1,8 +1,8 @@
 //! `POST /v1/webhooks/followupboss`: the FUB-Signature check over the raw body, then the
 //! notification JSON. Input: `<signature>\n<body>`.
 #![no_main]
-use leadline::http::followupboss::Notification;
-use leadline::webhook_auth::{fub_signature, verify_fub};
+use leadline::integrations::followupboss::Notification;
+use leadline::integrations::followupboss::signature::{fub_signature, verify_fub};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: &str = "fuzz-system-key";

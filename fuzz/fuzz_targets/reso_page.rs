@@ -2,7 +2,8 @@
 //! `@odata.nextLink`), each record parsed and compared with the previous one (price drops,
 //! status changes, back on market).
 #![no_main]
-use leadline::reso::{detect, listing_key, normalize_status, parse_record, SeenListing};
+use leadline::app::listings::normalize_status;
+use leadline::integrations::reso::{detect, listing_key, parse_record, SeenListing};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

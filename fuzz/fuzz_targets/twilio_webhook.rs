@@ -2,9 +2,9 @@
 //! URL; also the JSON-body (`bodySHA256`) variant and `X-Leadline-Signature`.
 //! Input: `<url>\n<signature>\n<form body>`.
 #![no_main]
-use leadline::webhook_auth::{
-    leadline_signature, twilio_signature, verify_leadline, verify_twilio, verify_twilio_json,
-};
+use leadline::integrations::signature::{leadline_signature, verify_leadline};
+use leadline::integrations::twilio::form::{InboundMessage, StatusCallback};
+use leadline::integrations::twilio::signature::{twilio_signature, verify_twilio, verify_twilio_json};
 use libfuzzer_sys::fuzz_target;
 
 const TOKEN: &str = "fuzz-auth-token";
@@ -27,15 +27,14 @@ fuzz_target!(|data: &[u8]| {
     let _ = verify_twilio_json(&url, body, TOKEN, &sig);
     let _ = verify_leadline(body, TOKEN, &sig);
     assert!(verify_leadline(body, TOKEN, &leadline_signature(body, TOKEN)));
-    // The fields the handlers read.
-    for name in ["From", "Body", "MessageSid", "SmsSid", "MessageStatus", "ErrorCode"] {
-        if let Some(v) = leadline::http::twilio::field(&params, name) {
-            if name == "From" {
-                let _ = leadline_core::Phone::parse(v);
-            }
-            if name == "ErrorCode" {
-                let _ = v.trim().parse::<u32>();
-            }
+    // The typed forms the handlers read.
+    if let Ok(m) = leadline::integrations::twilio::form::parse::<InboundMessage>(&params) {
+        if let Some(from) = m.from.as_deref() {
+            let _ = leadline_core::Phone::parse(from);
         }
+        let _ = m.sid();
+    }
+    if let Ok(s) = leadline::integrations::twilio::form::parse::<StatusCallback>(&params) {
+        let _ = (s.sid(), s.status(), s.error_code(), s.failure());
     }
 });
