@@ -101,6 +101,11 @@ pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
+        // A shape error found before the end of a body that is not JSON at all (`{} x`):
+        // the body is malformed first.
+        if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            return malformed(syntax);
+        }
         match inner.classify() {
             serde_json::error::Category::Data if path != "." => {
                 ApiError::unprocessable("invalid_body", format!("`{path}`: {inner}"))
