@@ -183,7 +183,8 @@ fn no_import_circle_spans_more_than_one_folder() {
 const WIRE_ONLY: &[(&str, &str)] = &[
     ("src/app/views.rs", "the API's JSON replies"),
     ("src/http", "request bodies and the OpenAPI document"),
-    ("src/integrations", "vendor payloads (Twilio, Follow Up Boss, RESO)"),
+    ("src/integrations/twilio/form.rs", "Twilio's webhook forms"),
+    ("src/integrations/followupboss/payload.rs", "Follow Up Boss's webhook and People API JSON"),
     ("src/simulate.rs", "the simulator's JSON-lines input"),
     ("actors/src/quiet_hours.rs", "configuration read from TOML (StateRule, Blackout)"),
 ];

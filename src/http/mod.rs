@@ -11,12 +11,10 @@ pub mod api;
 pub mod body;
 pub mod error;
 pub mod extract;
-pub mod followupboss;
 pub mod http_metrics;
 pub mod idempotency;
 pub mod openapi;
 pub mod security;
-pub mod twilio;
 pub mod webhooks;
 
 use crate::app::App;
@@ -28,7 +26,7 @@ use idempotency::Idempotency;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use webhooks::{lead_sources, signed};
+use webhooks::{followupboss, lead_sources, signed, twilio};
 
 /// The documented routes with their guards:
 ///

@@ -23,7 +23,7 @@ use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, Required, ResponseBuilder, Type};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
 
@@ -255,59 +255,4 @@ impl Modify for Describe {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         openapi.info.description = Some(DESCRIPTION.into());
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// Documentation-only schemas (responses built with `serde_json::json!`, webhook payloads
-// read as untyped JSON or forms)
-// ---------------------------------------------------------------------------------------
-
-/// `POST /v1/webhooks/followupboss`: 202 `accepted` (processed in the background), 200
-/// `duplicate` (same `eventId` again) or 200 `ignored` (an event leadline does not act on).
-#[derive(ToSchema)]
-pub struct FubAck {
-    pub event_id: String,
-    pub event: String,
-    pub accepted: Option<bool>,
-    /// How many resource ids will be fetched.
-    pub resources: Option<u64>,
-    pub duplicate: Option<bool>,
-    pub ignored: Option<bool>,
-}
-
-/// Twilio's incoming-message webhook (the fields leadline reads, and common others).
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-pub struct TwilioInbound {
-    /// The lead's number (required).
-    #[schema(example = "+12125550142")]
-    pub from: String,
-    /// The text; empty when absent.
-    pub body: Option<String>,
-    /// De-duplicates Twilio's retries (`SmsSid` is read when it is absent).
-    pub message_sid: Option<String>,
-    pub sms_sid: Option<String>,
-    pub account_sid: Option<String>,
-    pub messaging_service_sid: Option<String>,
-    pub to: Option<String>,
-    pub num_media: Option<String>,
-    pub num_segments: Option<String>,
-}
-
-/// Twilio's status callback (delivery receipt).
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-pub struct TwilioStatus {
-    /// Required (or `SmsSid`).
-    pub message_sid: Option<String>,
-    pub sms_sid: Option<String>,
-    /// Required (or `SmsStatus`): `queued`, `sent`, `delivered`, `undelivered`, `failed`, ...
-    #[schema(example = "delivered")]
-    pub message_status: Option<String>,
-    pub sms_status: Option<String>,
-    /// Twilio error code, e.g. `21610` (the number opted out at the carrier).
-    pub error_code: Option<String>,
-    pub account_sid: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
 }

@@ -6,9 +6,9 @@
 //! `server.public_url` + the request path (and query): behind a proxy Twilio signs the
 //! public URL, not the one our socket sees.
 
-use super::body::read_limited;
-use super::error::ApiError;
-use super::App;
+use crate::app::App;
+use crate::http::body::read_limited;
+use crate::http::error::ApiError;
 use crate::integrations::twilio::form::{self, InboundMessage, StatusCallback};
 use crate::integrations::twilio::signature;
 use axum::body::Body;
@@ -64,7 +64,7 @@ fn parse_form<T: serde::de::DeserializeOwned>(params: &[(String, String)]) -> Re
     path = "/v1/twilio/inbound",
     tag = "twilio",
     operation_id = "twilio_inbound",
-    request_body(content = crate::http::openapi::TwilioInbound, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = InboundMessage, content_type = "application/x-www-form-urlencoded"),
     security(("twilio_signature" = [])),
     responses(
         (status = 200, description = "Stored; empty TwiML", body = String, content_type = "text/xml",
@@ -103,7 +103,7 @@ pub async fn inbound(
     tag = "twilio",
     operation_id = "twilio_status",
     summary = "A delivery receipt (Twilio status callback)",
-    request_body(content = crate::http::openapi::TwilioStatus, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = StatusCallback, content_type = "application/x-www-form-urlencoded"),
     security(("twilio_signature" = [])),
     responses(
         (status = 204, description = "Applied, or an unknown `MessageSid` (acknowledged and ignored)"),

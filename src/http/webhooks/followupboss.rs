@@ -7,9 +7,10 @@
 //! fetches each person from the FUB API and applies it. What is applied, and how failures
 //! after the acknowledgement are retried: [`crate::integrations::followupboss`].
 
-use super::body::{parse_json, read_limited};
-use super::error::ApiError;
-use super::App;
+use crate::app::App;
+use crate::http::body::read_limited;
+use crate::http::error::ApiError;
+use crate::http::extract::parse_object;
 use crate::integrations::followupboss::{self as fub, worker, Notification};
 use axum::body::Body;
 use axum::extract::State;
@@ -18,8 +19,41 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use leadline_core::storage::StoredResponse;
 use leadline_core::Ts;
-use serde_json::json;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+/// `POST /v1/webhooks/followupboss`: 202 `accepted` (processed in the background), 200
+/// `duplicate` (same `eventId` again) or 200 `ignored` (an event leadline does not act on).
+/// Only the flags that apply are present.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FubAck {
+    pub event_id: String,
+    pub event: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<bool>,
+    /// How many resource ids will be fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<bool>,
+}
+
+impl FubAck {
+    fn new(event_id: String, event: String) -> Self {
+        FubAck { event_id, event, accepted: None, resources: None, duplicate: None, ignored: None }
+    }
+    fn accepted(self, resources: usize) -> Self {
+        FubAck { accepted: Some(true), resources: Some(resources), ..self }
+    }
+    fn duplicate(self) -> Self {
+        FubAck { duplicate: Some(true), ..self }
+    }
+    fn ignored(self) -> Self {
+        FubAck { ignored: Some(true), ..self }
+    }
+}
 
 /// A Follow Up Boss webhook notification
 ///
@@ -33,8 +67,8 @@ use sha2::{Digest, Sha256};
     request_body = Notification,
     security(("fub_signature" = [])),
     responses(
-        (status = 202, description = "Accepted (`accepted: true`); processed in the background", body = crate::http::openapi::FubAck),
-        (status = 200, description = "A repeated `eventId` (`duplicate: true`) or an event leadline does not act on (`ignored: true`)", body = crate::http::openapi::FubAck),
+        (status = 202, description = "Accepted (`accepted: true`); processed in the background", body = FubAck),
+        (status = 200, description = "A repeated `eventId` (`duplicate: true`) or an event leadline does not act on (`ignored: true`)", body = FubAck),
         (status = 400, description = "Not JSON (`malformed_json`)", body = crate::http::error::ErrorBody),
         (status = 403, description = "`FUB-Signature` missing or invalid, or `FUB_SYSTEM_KEY` not set (`invalid_signature`)", body = crate::http::error::ErrorBody),
         (status = 422, description = "Wrong shape (`invalid_body`) or a bad `eventId` (`invalid_field`)", body = crate::http::error::ErrorBody),
@@ -54,7 +88,7 @@ pub async fn webhook(State(app): State<App>, headers: HeaderMap, body: Body) -> 
         let what = if signature.is_empty() { "is missing" } else { "is not valid" };
         return Err(ApiError::forbidden(format!("FUB-Signature {what}")));
     }
-    let n: Notification = parse_json(&bytes, false)?;
+    let n: Notification = parse_object(&bytes)?;
     let event_id = n.event_id.trim().to_string();
     if event_id.is_empty() || event_id.len() > 200 {
         return Err(ApiError::unprocessable("invalid_field", "`eventId` must be 1 to 200 characters"));
@@ -62,14 +96,10 @@ pub async fn webhook(State(app): State<App>, headers: HeaderMap, body: Body) -> 
     let dedupe_key = format!("fub:{event_id}");
     if app.store.idempotent_response(&dedupe_key)?.is_some() {
         metrics::counter!("leadline_duplicate_events_total", "kind" => "followupboss").increment(1);
-        return Ok(
-            (StatusCode::OK, Json(json!({"event_id": event_id, "event": n.event, "duplicate": true}))).into_response()
-        );
+        return Ok((StatusCode::OK, Json(FubAck::new(event_id, n.event).duplicate())).into_response());
     }
     if !fub::HANDLED_EVENTS.contains(&n.event.as_str()) {
-        return Ok(
-            (StatusCode::OK, Json(json!({"event_id": event_id, "event": n.event, "ignored": true}))).into_response()
-        );
+        return Ok((StatusCode::OK, Json(FubAck::new(event_id, n.event).ignored())).into_response());
     }
     if app.secrets.fub_api_key.is_none() {
         return Err(ApiError::new(
@@ -80,9 +110,7 @@ pub async fn webhook(State(app): State<App>, headers: HeaderMap, body: Body) -> 
     }
     let now = Ts::from(app.clock.now());
     let pending = worker::accept(&app.store, &event_id, &n, now)?;
-    let out = json!({
-        "event_id": event_id, "event": n.event, "accepted": true, "resources": pending.resource_ids.len(),
-    });
+    let out = FubAck::new(event_id, n.event.clone()).accepted(pending.resource_ids.len());
     let stored = StoredResponse {
         status: 202,
         body: serde_json::to_vec(&out).unwrap_or_default(),
