@@ -184,7 +184,6 @@ const WIRE_ONLY: &[(&str, &str)] = &[
     ("src/app/views.rs", "the API's JSON replies"),
     ("src/http", "request bodies and the OpenAPI document"),
     ("src/integrations/twilio/form.rs", "Twilio's webhook forms"),
-    ("src/integrations/followupboss/payload.rs", "Follow Up Boss's webhook and People API JSON"),
     ("src/simulate.rs", "the simulator's JSON-lines input"),
     ("actors/src/quiet_hours.rs", "configuration read from TOML (StateRule, Blackout)"),
 ];
