@@ -24,7 +24,7 @@
 //!
 //! `cargo test --test crash` runs 3 rounds (CI); `CRASH_ROUNDS=20 cargo test --release --test
 //! crash -- --nocapture` is the full form; `CRASH_SEED` replays a run's random choices.
-//! The `soak` test (ignored by default) is the long-running load: see README.
+//! The `soak` test (ignored by default) is the long-running load: see docs/soak.md.
 
 mod support;
 

@@ -441,7 +441,7 @@ mod tests {
 
     #[test]
     fn node_url_with_just_username() {
-        // Marked "not recomputed" in tech.md; recomputed with Python hmac here and it matches.
+        // A vector from the twilio-node test suite; recomputed with Python hmac and it matches.
         assert!(verify_twilio(
             "https://user@mycompany.com/myapp.php?foo=1&bar=2",
             &default_params(),
@@ -473,7 +473,7 @@ mod tests {
 
     #[test]
     fn node_special_characters_percent_encoded() {
-        // tech.md (twilio-node 45d3d65): Node's legacy URL formatter signed `'` as %27.
+        // twilio-node (commit 45d3d65): Node's legacy URL formatter signed `'` as %27.
         // We sign the URL as received, so the %27 form must be passed as-is.
         let url = format!("{URL}&Body=It%27s+amazing");
         assert!(verify_twilio(&url, &default_params(), TOKEN, "TfZzewPq8wqrGlMfyAud8+/IvJ0="));
