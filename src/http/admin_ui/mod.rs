@@ -62,12 +62,12 @@ pub fn router() -> Router<App> {
 // ---------------------------------------------------------------------------------------
 
 const TEMPLATES: [(&str, &str); 6] = [
-    ("base.html", include_str!("admin_ui/base.html")),
-    ("login.html", include_str!("admin_ui/login.html")),
-    ("leads.html", include_str!("admin_ui/leads.html")),
-    ("lead.html", include_str!("admin_ui/lead.html")),
-    ("dead_letters.html", include_str!("admin_ui/dead_letters.html")),
-    ("error.html", include_str!("admin_ui/error.html")),
+    ("base.html", include_str!("templates/base.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("leads.html", include_str!("templates/leads.html")),
+    ("lead.html", include_str!("templates/lead.html")),
+    ("dead_letters.html", include_str!("templates/dead_letters.html")),
+    ("error.html", include_str!("templates/error.html")),
 ];
 
 /// The templates, compiled once (a unit test checks that they compile).
