@@ -15,6 +15,7 @@
 use super::api::search::SearchParams;
 use super::body::read_limited;
 use super::error::ApiError;
+use super::openapi::ADMIN_SESSION;
 use crate::app::leads::find as known_lead;
 use crate::app::views::consent_rows;
 use crate::app::{dead_letters, search, App};
@@ -34,6 +35,10 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 use subtle::ConstantTimeEq;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, Required, ResponseBuilder, Type};
+use utoipa::Modify;
 
 const COOKIE: &str = "leadline_admin";
 const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
@@ -814,6 +819,96 @@ async fn not_found_page(State(app): State<App>, headers: HeaderMap) -> UiError {
     let mut e = UiError::new(StatusCode::NOT_FOUND, "Not found", "There is no admin page at this address.");
     e.signed_in = session(&app, &headers).is_some();
     e
+}
+
+// ---------------------------------------------------------------------------------------
+// The pages in the OpenAPI document
+// ---------------------------------------------------------------------------------------
+
+/// The HTML admin pages: (method, path, summary, needs a session).
+pub const ADMIN_PAGES: &[(&str, &str, &str, bool)] = &[
+    ("GET", "/admin", "Lead search page", true),
+    ("GET", "/admin/", "Lead search page", true),
+    ("GET", "/admin/login", "Sign-in form", false),
+    ("POST", "/admin/login", "Sign in with the admin token (form field `token`); sets the session cookie", false),
+    ("GET", "/admin/logout", "Sign out (clears the session cookie)", false),
+    ("POST", "/admin/logout", "Sign out (clears the session cookie)", false),
+    ("GET", "/admin/leads", "Lead search page", true),
+    ("GET", "/admin/leads/{phone}", "One lead: state, consent, timeline, conversation", true),
+    ("GET", "/admin/leads/{phone}/freeze", "Redirects to the lead's page", false),
+    ("POST", "/admin/leads/{phone}/freeze", "Freeze the lead (form: `reason`, `csrf`)", true),
+    ("GET", "/admin/leads/{phone}/unfreeze", "Redirects to the lead's page", false),
+    ("POST", "/admin/leads/{phone}/unfreeze", "Unfreeze the lead (form: `csrf`)", true),
+    ("GET", "/admin/dead-letters", "Dead letters page", true),
+    ("GET", "/admin/dead-letters/{id}/retry", "Redirects to the dead letters page", false),
+    ("POST", "/admin/dead-letters/{id}/retry", "Retry a dead letter (form: `csrf`)", true),
+    ("GET", "/admin/dead-letters/{id}/discard", "Redirects to the dead letters page", false),
+    ("POST", "/admin/dead-letters/{id}/discard", "Discard a dead letter (form: `csrf`)", true),
+];
+
+/// Lists [`ADMIN_PAGES`] in the OpenAPI document, briefly (tag `admin-ui`, no schemas; the
+/// catch-all `/admin/{*rest}`, the admin page's own "not found", is not listed).
+pub struct AdminPages;
+
+impl Modify for AdminPages {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (method, path, summary, session) in ADMIN_PAGES {
+            let http_method = if *method == "POST" { HttpMethod::Post } else { HttpMethod::Get };
+            let html =
+                || ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String).build())).build();
+            let mut op = OperationBuilder::new()
+                .tag("admin-ui")
+                .summary(Some(*summary))
+                .operation_id(Some(format!("admin_page_{}_{}", method.to_lowercase(), page_id(path))))
+                .response("200", ResponseBuilder::new().description("An HTML page").content("text/html", html()))
+                .response("303", ResponseBuilder::new().description("Redirect (`Location`), e.g. to the sign-in form"))
+                .response("4XX", ResponseBuilder::new().description("An HTML error page").content("text/html", html()));
+            if *method == "POST" {
+                op = op.request_body(Some(
+                    utoipa::openapi::request_body::RequestBodyBuilder::new()
+                        .description(Some("The page's form"))
+                        .content(
+                            "application/x-www-form-urlencoded",
+                            ContentBuilder::new().schema(Some(ObjectBuilder::new().build())).build(),
+                        )
+                        .build(),
+                ));
+            }
+            if *session {
+                op = op.security(SecurityRequirement::new(ADMIN_SESSION, Vec::<String>::new()));
+            }
+            for name in path_params(path) {
+                op = op.parameter(
+                    ParameterBuilder::new()
+                        .name(name)
+                        .parameter_in(ParameterIn::Path)
+                        .required(Required::True)
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String).build())),
+                );
+            }
+            openapi.paths.add_path_operation(path, vec![http_method], op.build());
+        }
+    }
+}
+
+/// `{phone}` and `{id}` in a path, in order.
+fn path_params(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+}
+
+/// `/admin/leads/{phone}/freeze` -> `leads_phone_freeze` (`/admin` -> `index`).
+fn page_id(path: &str) -> String {
+    let parts: Vec<String> = path
+        .trim_start_matches("/admin")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_matches(|c| c == '{' || c == '}').replace('-', "_"))
+        .collect();
+    match (parts.is_empty(), path.ends_with('/')) {
+        (true, false) => "index".into(),
+        (true, true) => "index_slash".into(),
+        _ => parts.join("_"),
+    }
 }
 
 #[cfg(test)]
