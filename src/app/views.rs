@@ -118,6 +118,8 @@ pub struct Scheduled {
     #[schema(value_type = String, format = DateTime)]
     pub not_before: Ts,
     pub rule: String,
+    /// The text as it will be sent.
+    pub body: String,
 }
 
 /// The next step of the follow-up sequence.
@@ -168,6 +170,12 @@ pub struct LeadView {
     pub created_at: Ts,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Ts,
+    /// The agent the CRM assigned, if any.
+    pub agent: Option<String>,
+    /// Two-letter state of the lead's own address, when known (quiet hours use it).
+    pub address_state: Option<String>,
+    /// The do-not-contact entry for this number (`null` when it is on no list).
+    pub suppressed: Option<SuppressionView>,
 }
 
 impl From<&LeadState> for LeadView {
@@ -199,6 +207,7 @@ impl From<&LeadState> for LeadView {
                     kind: p.text.kind,
                     not_before: p.not_before,
                     rule: p.rule.clone(),
+                    body: p.text.body.clone(),
                 })
                 .collect(),
             follow_up: lead.follow_up.as_ref().map(|f| FollowUp {
@@ -209,6 +218,9 @@ impl From<&LeadState> for LeadView {
             timeline_entries: lead.timeline_len,
             created_at: lead.created_at,
             updated_at: lead.updated_at,
+            agent: lead.agent.clone(),
+            address_state: lead.profile.address_state.clone(),
+            suppressed: lead.suppressed.as_ref().map(|s| SuppressionView::new(&lead.phone, s)),
         }
     }
 }

@@ -5,10 +5,9 @@
 //!   `#[utoipa::path(...)]` operation in `http::routes` (`utoipa-axum`), and the request and
 //!   reply types are the ones the handlers use (`app::views`, the request bodies), so the
 //!   document cannot list a route that does not exist or a reply shape nobody builds.
-//! - This file holds the document's metadata: title, description, tags, security schemes,
-//!   and the brief listing of the server-rendered HTML pages under `/admin` ([`AdminPages`],
-//!   no schemas; the catch-all `/admin/{*rest}`, the admin page's own "not found", is not
-//!   listed).
+//! - This file holds the document's metadata: title, description, tags and security
+//!   schemes. The server-rendered HTML pages under `/admin` are listed briefly by
+//!   [`AdminPages`], next to the router they describe (`http::admin_ui`).
 //!
 //! `tests/api/openapi.rs` checks that the document parses as OpenAPI 3.1, that a request to
 //! every documented path and method reaches a route (never the router's `no such route`
@@ -18,13 +17,10 @@
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use std::sync::OnceLock;
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
-use utoipa::openapi::security::{
-    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
-};
-use utoipa::openapi::{ContentBuilder, ObjectBuilder, Required, ResponseBuilder, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::admin_ui::AdminPages;
 use super::error::ErrorBody;
 
 /// The document's description (Markdown).
@@ -96,7 +92,7 @@ pub async fn openapi_json() -> Response {
 }
 
 // ---------------------------------------------------------------------------------------
-// Modifiers: security schemes, the admin pages, the description
+// Modifiers: security schemes, the description (the admin pages: `admin_ui::AdminPages`)
 // ---------------------------------------------------------------------------------------
 
 /// Security scheme names used by the `security(...)` of the operations.
@@ -162,90 +158,6 @@ impl Modify for SecuritySchemes {
                 "The admin page's session cookie, set by `POST /admin/login`",
             ))),
         );
-    }
-}
-
-/// The HTML admin pages: (method, path, summary, needs a session).
-pub const ADMIN_PAGES: &[(&str, &str, &str, bool)] = &[
-    ("GET", "/admin", "Lead search page", true),
-    ("GET", "/admin/", "Lead search page", true),
-    ("GET", "/admin/login", "Sign-in form", false),
-    ("POST", "/admin/login", "Sign in with the admin token (form field `token`); sets the session cookie", false),
-    ("GET", "/admin/logout", "Sign out (clears the session cookie)", false),
-    ("POST", "/admin/logout", "Sign out (clears the session cookie)", false),
-    ("GET", "/admin/leads", "Lead search page", true),
-    ("GET", "/admin/leads/{phone}", "One lead: state, consent, timeline, conversation", true),
-    ("GET", "/admin/leads/{phone}/freeze", "Redirects to the lead's page", false),
-    ("POST", "/admin/leads/{phone}/freeze", "Freeze the lead (form: `reason`, `csrf`)", true),
-    ("GET", "/admin/leads/{phone}/unfreeze", "Redirects to the lead's page", false),
-    ("POST", "/admin/leads/{phone}/unfreeze", "Unfreeze the lead (form: `csrf`)", true),
-    ("GET", "/admin/dead-letters", "Dead letters page", true),
-    ("GET", "/admin/dead-letters/{id}/retry", "Redirects to the dead letters page", false),
-    ("POST", "/admin/dead-letters/{id}/retry", "Retry a dead letter (form: `csrf`)", true),
-    ("GET", "/admin/dead-letters/{id}/discard", "Redirects to the dead letters page", false),
-    ("POST", "/admin/dead-letters/{id}/discard", "Discard a dead letter (form: `csrf`)", true),
-];
-
-struct AdminPages;
-
-impl Modify for AdminPages {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (method, path, summary, session) in ADMIN_PAGES {
-            let http_method = if *method == "POST" { HttpMethod::Post } else { HttpMethod::Get };
-            let html =
-                || ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String).build())).build();
-            let mut op = OperationBuilder::new()
-                .tag("admin-ui")
-                .summary(Some(*summary))
-                .operation_id(Some(format!("admin_page_{}_{}", method.to_lowercase(), page_id(path))))
-                .response("200", ResponseBuilder::new().description("An HTML page").content("text/html", html()))
-                .response("303", ResponseBuilder::new().description("Redirect (`Location`), e.g. to the sign-in form"))
-                .response("4XX", ResponseBuilder::new().description("An HTML error page").content("text/html", html()));
-            if *method == "POST" {
-                op = op.request_body(Some(
-                    utoipa::openapi::request_body::RequestBodyBuilder::new()
-                        .description(Some("The page's form"))
-                        .content(
-                            "application/x-www-form-urlencoded",
-                            ContentBuilder::new().schema(Some(ObjectBuilder::new().build())).build(),
-                        )
-                        .build(),
-                ));
-            }
-            if *session {
-                op = op.security(SecurityRequirement::new(ADMIN_SESSION, Vec::<String>::new()));
-            }
-            for name in path_params(path) {
-                op = op.parameter(
-                    ParameterBuilder::new()
-                        .name(name)
-                        .parameter_in(ParameterIn::Path)
-                        .required(Required::True)
-                        .schema(Some(ObjectBuilder::new().schema_type(Type::String).build())),
-                );
-            }
-            openapi.paths.add_path_operation(path, vec![http_method], op.build());
-        }
-    }
-}
-
-/// `{phone}` and `{id}` in a path, in order.
-fn path_params(path: &str) -> impl Iterator<Item = &str> {
-    path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-}
-
-/// `/admin/leads/{phone}/freeze` -> `leads_phone_freeze` (`/admin` -> `index`).
-fn page_id(path: &str) -> String {
-    let parts: Vec<String> = path
-        .trim_start_matches("/admin")
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| s.trim_matches(|c| c == '{' || c == '}').replace('-', "_"))
-        .collect();
-    match (parts.is_empty(), path.ends_with('/')) {
-        (true, false) => "index".into(),
-        (true, true) => "index_slash".into(),
-        _ => parts.join("_"),
     }
 }
 

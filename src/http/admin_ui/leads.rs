@@ -1,0 +1,337 @@
+//! The lead pages: the search page (`/admin`, `/admin/leads`), a lead's page
+//! (`/admin/leads/{phone}`) and its freeze and unfreeze buttons.
+//!
+//! The pages render `app::views::LeadView` (with its `ConsentRow`s) and the core's
+//! `TimelineEntry`s, as the JSON admin API returns them, next to presentation-only extras:
+//! the lead's display name and hrefs, the conversation (inbound texts and ours, read from
+//! the timeline), and the texts that were held back.
+
+use super::error::UiResult;
+use super::session::{require_post_session, require_session};
+use super::templates::{page, Base};
+use super::{path_param, path_segment, query_map, read_form, see_other};
+use crate::app::views::{LeadView, Stats};
+use crate::app::{leads, search, App};
+use crate::http::api::search::SearchParams;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use leadline_core::model::{EntryKind, Event, TimelineEntry};
+use leadline_core::Ts;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// How many of a lead's most recent timeline entries the page shows.
+const TIMELINE_SHOWN: u64 = 500;
+/// How many of the texts held back the top of a lead's page lists.
+const HELD_SHOWN: usize = 10;
+const REASON_MAX_CHARS: usize = 500;
+const STATUSES: [&str; 5] = ["NEW", "CONTACTED_SMS", "ENGAGED", "OPT_OUT", "UNDELIVERABLE"];
+
+fn lead_href(phone: &str) -> String {
+    format!("/admin/leads/{}", path_segment(phone))
+}
+
+/// `Ana Ruiz`, `Ana`, or `""` without a name.
+fn name_of(lead: &LeadView) -> String {
+    let parts: Vec<&str> = [lead.first_name.as_deref(), lead.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    parts.join(" ")
+}
+
+// ---------------------------------------------------------------------------------------
+// Lead search
+// ---------------------------------------------------------------------------------------
+
+/// `leads.html`: the search form (as given), the stats and one page of leads.
+#[derive(Serialize)]
+struct LeadsPage<'a> {
+    p: &'a SearchParams,
+    filtered: bool,
+    paged: bool,
+    error: Option<String>,
+    leads: Vec<LeadRow>,
+    next_href: Option<String>,
+    stats: Stats,
+    statuses: [&'static str; 5],
+}
+
+/// A row of the search results: the lead as the API lists it, its name and page.
+#[derive(Serialize)]
+struct LeadRow {
+    lead: LeadView,
+    name: String,
+    href: String,
+}
+
+impl From<LeadView> for LeadRow {
+    fn from(lead: LeadView) -> Self {
+        LeadRow { name: name_of(&lead), href: lead_href(lead.phone.as_str()), lead }
+    }
+}
+
+pub(super) async fn leads_page(State(app): State<App>, headers: HeaderMap, RawQuery(raw): RawQuery) -> UiResult {
+    let here = match raw.as_deref() {
+        Some(q) if !q.is_empty() => format!("/admin/leads?{q}"),
+        _ => "/admin".to_string(),
+    };
+    let s = match require_session(&app, &headers, &here) {
+        Ok(s) => s,
+        Err(login) => return Ok(see_other(&login)),
+    };
+    let params = SearchParams::from_query(raw.as_deref()).unwrap_or_default();
+    let mut error = None;
+    let mut rows = Vec::new();
+    let mut next_href = None;
+    match SearchParams::from_query(raw.as_deref()).and_then(|p| p.to_search()) {
+        Ok(found) => {
+            let list = search::lead_list(&app, found).await?;
+            rows = list.leads.into_iter().map(LeadRow::from).collect();
+            if let Some(next) = list.next_cursor {
+                let mut p = params.clone();
+                p.cursor = next.as_str().to_string();
+                next_href = Some(format!("/admin/leads?{}", search_query(&p)));
+            }
+        }
+        Err(e) => error = Some(e.message),
+    }
+    let stats = search::stats(&app).await;
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let ctx = LeadsPage {
+        p: &params,
+        filtered: params.has_filter(),
+        paged: !params.cursor.trim().is_empty(),
+        error,
+        leads: rows,
+        next_href,
+        stats,
+        statuses: STATUSES,
+    };
+    Ok(page(status, "leads.html", Base::new(Some(&s), "Leads", "leads"), ctx))
+}
+
+fn search_query(p: &SearchParams) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("q", &p.q),
+        ("status", &p.status),
+        ("frozen", &p.frozen),
+        ("crm_status", &p.crm_status),
+        ("source", &p.source),
+        ("listing", &p.listing),
+        ("limit", &p.limit),
+        ("cursor", &p.cursor),
+    ] {
+        if !v.trim().is_empty() {
+            ser.append_pair(k, v);
+        }
+    }
+    ser.finish()
+}
+
+// ---------------------------------------------------------------------------------------
+// One lead
+// ---------------------------------------------------------------------------------------
+
+/// `lead.html`: the lead as the API shows it, and what the page adds.
+#[derive(Serialize)]
+struct LeadPage {
+    lead: LeadView,
+    name: String,
+    /// This page, and the lead in the JSON API.
+    path: String,
+    api_path: String,
+    conversation: Vec<Message>,
+    /// The latest entries, newest first.
+    timeline: Vec<TimelineEntry>,
+    /// Whether the lead has more entries than `timeline` shows.
+    timeline_truncated: bool,
+    /// Texts blocked or deferred among the entries shown, and the latest of them.
+    held_count: usize,
+    held_recent: Vec<TimelineEntry>,
+    notice: Option<&'static str>,
+}
+
+/// A text of the conversation.
+#[derive(Serialize)]
+struct Message {
+    /// `in` (the lead wrote) or `out` (we sent or queued it).
+    dir: &'static str,
+    at: Ts,
+    body: String,
+    /// For ours: kind, rule and the latest outcome.
+    meta: String,
+}
+
+fn kind_name(kind: EntryKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// Inbound texts and our texts, from the timeline, oldest first.
+fn conversation(entries: &[TimelineEntry]) -> Vec<Message> {
+    // The latest outcome of each of our texts (accepted, failed, delivery receipts).
+    let mut outcome: HashMap<&str, &TimelineEntry> = HashMap::new();
+    for e in entries {
+        if matches!(e.kind, EntryKind::TextSent | EntryKind::TextFailed | EntryKind::Delivery) {
+            if let Some(id) = e.message_id.as_deref() {
+                outcome.insert(id, e);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for e in entries {
+        if e.kind == EntryKind::Event && e.rule.as_deref() == Some("event.inbound_text") {
+            let body = e.detail.strip_prefix("lead wrote: \"").and_then(|b| b.strip_suffix('"')).unwrap_or(&e.detail);
+            out.push(Message { dir: "in", at: e.at, body: body.to_string(), meta: String::new() });
+        } else if e.kind == EntryKind::TextQueued {
+            let (kind, body) = e.detail.split_once(": ").unwrap_or(("", &e.detail));
+            let status = e
+                .message_id
+                .as_deref()
+                .and_then(|id| outcome.get(id))
+                .map(|o| format!("{}: {}", kind_name(o.kind).replace('_', " "), o.detail))
+                .unwrap_or_else(|| "queued".into());
+            let rule = e.rule.as_deref().unwrap_or_default();
+            out.push(Message {
+                dir: "out",
+                at: e.at,
+                body: body.to_string(),
+                meta: format!("{kind} · {rule} · {status}"),
+            });
+        }
+    }
+    out
+}
+
+fn lead_page_context(lead: LeadView, entries: Vec<TimelineEntry>, notice: Option<&'static str>) -> LeadPage {
+    let conversation = conversation(&entries);
+    let timeline_truncated = lead.timeline_entries > entries.len() as u64;
+    let mut timeline = entries;
+    timeline.reverse();
+    let held: Vec<&TimelineEntry> =
+        timeline.iter().filter(|e| matches!(e.kind, EntryKind::TextBlocked | EntryKind::TextDeferred)).collect();
+    let held_count = held.len();
+    let held_recent = held.into_iter().take(HELD_SHOWN).cloned().collect();
+    let path = lead_href(lead.phone.as_str());
+    let api_path = format!("/v1/admin/leads/{}", path_segment(lead.phone.as_str()));
+    LeadPage {
+        name: name_of(&lead),
+        path,
+        api_path,
+        conversation,
+        timeline,
+        timeline_truncated,
+        held_count,
+        held_recent,
+        notice,
+        lead,
+    }
+}
+
+pub(super) async fn lead_page(
+    State(app): State<App>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> UiResult {
+    let raw_phone = path_param(path)?;
+    let s = match require_session(&app, &headers, &lead_href(&raw_phone)) {
+        Ok(s) => s,
+        Err(login) => return Ok(see_other(&login)),
+    };
+    let (phone, lead) = leads::find(&app, &raw_phone)?;
+    let lead = LeadView::from(&lead);
+    let after = lead.timeline_entries.saturating_sub(TIMELINE_SHOWN);
+    let entries = leads::timeline(&app, phone.as_str(), after, TIMELINE_SHOWN as usize)?.entries;
+    let notice = match query_map(raw.as_deref()).get("done").map(String::as_str) {
+        Some("frozen") => Some("Automation frozen for this lead."),
+        Some("unfrozen") => Some("Automation resumed for this lead."),
+        _ => None,
+    };
+    let ctx = lead_page_context(lead, entries, notice);
+    Ok(page(StatusCode::OK, "lead.html", Base::new(Some(&s), format!("Lead {}", ctx.name), "leads"), ctx))
+}
+
+pub(super) async fn back_to_lead(path: Result<Path<String>, PathRejection>) -> UiResult {
+    let raw = path_param(path)?;
+    Ok(see_other(&lead_href(&raw)))
+}
+
+pub(super) async fn freeze(
+    State(app): State<App>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> UiResult {
+    let raw = path_param(path)?;
+    let form = read_form(&app, body).await?;
+    require_post_session(&app, &headers, &form)?;
+    let reason: String = form.get("reason").map(|r| r.trim()).unwrap_or("").chars().take(REASON_MAX_CHARS).collect();
+    let reason = (!reason.is_empty()).then_some(reason);
+    let changed = leads::command(&app, &raw, Event::Freeze { reason }).await?;
+    tracing::info!(phone = %changed.lead.phone.masked(), "admin page: lead frozen");
+    Ok(see_other(&format!("{}?done=frozen", lead_href(changed.lead.phone.as_str()))))
+}
+
+pub(super) async fn unfreeze(
+    State(app): State<App>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> UiResult {
+    let raw = path_param(path)?;
+    let form = read_form(&app, body).await?;
+    require_post_session(&app, &headers, &form)?;
+    let changed = leads::command(&app, &raw, Event::Unfreeze).await?;
+    tracing::info!(phone = %changed.lead.phone.masked(), "admin page: lead unfrozen");
+    Ok(see_other(&format!("{}?done=unfrozen", lead_href(changed.lead.phone.as_str()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leadline_core::Phone;
+
+    fn entry(seq: u64, kind: EntryKind, rule: &str, detail: &str, message_id: Option<&str>) -> TimelineEntry {
+        TimelineEntry {
+            seq,
+            at: Ts(chrono::DateTime::from_timestamp(1_800_000_000 + seq as i64 * 60, 0).unwrap_or_default()),
+            kind,
+            rule: Some(rule.into()),
+            detail: detail.into(),
+            message_id: message_id.map(Into::into),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_conversation_pairs_our_texts_with_their_latest_outcome() {
+        let entries = [
+            entry(1, EntryKind::TextQueued, "consent.granted", "first_contact: Hi Ana", Some("+1#1")),
+            entry(2, EntryKind::TextSent, "provider.accepted", "accepted", Some("+1#1")),
+            entry(3, EntryKind::Event, "event.inbound_text", "lead wrote: \"Yes\"", None),
+            entry(4, EntryKind::TextBlocked, "quiet_hours.federal", "nudge", None),
+        ];
+        let c = conversation(&entries);
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].dir, c[0].body.as_str()), ("out", "Hi Ana"));
+        assert_eq!(c[0].meta, "first_contact · consent.granted · text sent: accepted");
+        assert_eq!((c[1].dir, c[1].body.as_str()), ("in", "Yes"));
+
+        let lead = LeadView::from(&leadline_core::model::LeadState::new(
+            Phone::parse("+12125550142").unwrap_or_else(|e| panic!("{e}")),
+            entries[0].at,
+        ));
+        let page = lead_page_context(lead, entries.to_vec(), None);
+        assert_eq!(page.timeline.first().map(|e| e.seq), Some(4), "newest first");
+        assert_eq!(page.held_count, 1);
+        assert_eq!(page.path, "/admin/leads/%2B12125550142");
+        assert_eq!(page.name, "");
+    }
+}
