@@ -58,7 +58,9 @@ async fn healthz(base: &str) -> (u16, Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_that_never_finish_their_headers_are_closed_after_the_timeout() {
     let fake = FakeTwilio::start().await;
-    let (_dir, server) = start(&fake, &[("LEADLINE__SERVER__HEADER_READ_TIMEOUT_MS", "500")]).await;
+    // 2 s, so that opening 300 connections on a loaded machine (~1 s seen in CI) ends well
+    // before the first of them times out and the descriptor count below sees them open.
+    let (_dir, server) = start(&fake, &[("LEADLINE__SERVER__HEADER_READ_TIMEOUT_MS", "2000")]).await;
     let addr = server.base.trim_start_matches("http://").to_string();
     let (_, fds_before) = server.rss_kb_and_fds();
     let opened = Instant::now();
@@ -68,13 +70,13 @@ async fn connections_that_never_finish_their_headers_are_closed_after_the_timeou
     // While they are open, normal requests are served.
     let (status, took) = healthz(&server.base).await;
     assert_eq!(status, 200, "a normal request while 300 slow connections are open");
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(8);
     let closed = futures_join_all(slow.into_iter().map(|s| closed_by_server(s, deadline))).await;
     let still_open = closed.iter().filter(|c| c.is_none()).count();
-    assert_eq!(still_open, 0, "connections still open 5 s after the 500 ms header timeout");
+    assert_eq!(still_open, 0, "connections still open 8 s after the 2 s header timeout");
     let last = closed.iter().flatten().max().map(|t| t.duration_since(opened)).unwrap_or_default();
     let first = closed.iter().flatten().min().map(|t| t.duration_since(opened)).unwrap_or_default();
-    assert!(first >= Duration::from_millis(400), "closed before the timeout: {first:?}");
+    assert!(first >= Duration::from_millis(1600), "closed before the timeout: {first:?}");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (_, fds_after) = server.rss_kb_and_fds();
     println!(
