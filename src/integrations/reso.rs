@@ -71,6 +71,11 @@ pub struct SeenListing {
     pub modified: Option<Ts>,
 }
 
+impl leadline_core::codec::Record for SeenListing {
+    const KIND: &'static str = "reso_seen_listing";
+    const VERSION: u8 = 1;
+}
+
 /// One `Property` record, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {

@@ -9,6 +9,7 @@ mod conversation;
 mod event_sources;
 #[path = "../support/fake_twilio.rs"]
 mod fake_twilio;
+mod fixture;
 mod foundation;
 mod gateway;
 mod helpers;

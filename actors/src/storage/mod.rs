@@ -18,7 +18,10 @@
 //! - `notifications`: id -> `Notification`: hand-off messages for people, written with the
 //!   lead's snapshot and deleted once the hand-off webhook accepted them.
 //! - `meta`: namespaced small values of the integrations (RESO poller watermark, last seen
-//!   price and status per listing), through `meta_get` / `meta_put`.
+//!   price and status per listing), through `meta_get` / `meta_put`, and the schema marker.
+//!
+//! Every value is a `codec::Record` (its own record version); `open_with` migrates the
+//! records of a database written by an older build before it returns (`Store::upgrade`).
 //!
 //! Durability: a lead's snapshot, its new timeline entries, its new outbox records and the
 //! event's dedupe key are written in ONE sled transaction and then flushed before the
@@ -26,7 +29,7 @@
 //! Linux it uses `sync_file_range`, not `fsync`, so it is not guaranteed to survive a power
 //! loss on drives without power-loss protection (spacejam/sled#1452).
 
-use crate::codec::{self, CodecError};
+use crate::codec::{self, CodecError, Record};
 use crate::model::{LeadState, Notification, OutboundText, Suppression, TimelineEntry};
 use crate::phone::Phone;
 use crate::ts::Ts;
@@ -43,6 +46,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("stored value is unreadable: {0}")]
     Codec(#[from] CodecError),
+    #[error("the database is at schema version {found}; this build reads up to {supported} (a newer build wrote it)")]
+    NewerSchema { found: u32, supported: u32 },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -192,6 +197,38 @@ pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 /// `meta` key: the `outbox_open` index covers every outbox record.
 const OUTBOX_OPEN_INDEXED: &str = "storage:outbox_open_indexed";
 
+/// `meta` key: the schema version the database's records are written in; absent in
+/// databases written before it existed, which are schema 1.
+const SCHEMA_VERSION_KEY: &str = "storage:schema_version";
+
+/// The schema this build writes: 1 plus every record-version bump of the types the store
+/// rewrites at open, so it grows with each bump. `open_with` rewrites the records of a
+/// database with a lower schema, then writes this marker.
+pub const SCHEMA_VERSION: u32 = 1
+    + (LeadState::VERSION as u32 - 1)
+    + (TimelineEntry::VERSION as u32 - 1)
+    + (OutboxRecord::VERSION as u32 - 1)
+    + (DeadLetter::VERSION as u32 - 1)
+    + (Suppression::VERSION as u32 - 1)
+    + (StoredResponse::VERSION as u32 - 1)
+    + (Notification::VERSION as u32 - 1);
+
+/// Rewrites every record in `tree` that is an older version of `T` as the current version;
+/// returns how many. Idempotent: records already current are skipped, so a pass interrupted
+/// by a crash is finished by the next one.
+fn rewrite_outdated<T: Record>(tree: &sled::Tree) -> Result<usize> {
+    let mut rewritten = 0;
+    for kv in tree.iter() {
+        let (k, v) = kv?;
+        if codec::is_outdated::<T>(&v) {
+            let value: T = codec::decode(&v)?;
+            tree.insert(k, codec::encode(&value)?)?;
+            rewritten += 1;
+        }
+    }
+    Ok(rewritten)
+}
+
 /// A durable wake-up that is due.
 #[derive(Debug, Clone)]
 pub struct DueTimer {
@@ -209,7 +246,7 @@ impl Store {
         let db =
             sled::Config::new().path(path).mode(sled::Mode::LowSpace).cache_capacity(options.cache_capacity).open()?;
         let group = group_commit::GroupCommit::new(db.clone(), options, path.to_path_buf()).map_err(sled::Error::Io)?;
-        Ok(Store {
+        let store = Store {
             group: std::sync::Arc::new(group),
             leads: db.open_tree("leads")?,
             timeline: db.open_tree("timeline")?,
@@ -225,7 +262,44 @@ impl Store {
             meta: db.open_tree("meta")?,
             notifications: db.open_tree("notifications")?,
             db,
-        })
+        };
+        store.upgrade()?;
+        Ok(store)
+    }
+
+    /// The schema marker (`SCHEMA_VERSION` once this build opened the database).
+    pub fn schema_version(&self) -> Result<Option<u32>> {
+        self.meta_get(SCHEMA_VERSION_KEY)
+    }
+
+    /// Brings the records up to `SCHEMA_VERSION` before anything is served: a database with
+    /// a lower schema has each store tree's outdated records decoded (through their type's
+    /// migration) and written back in the current version, then flushed, then the marker is
+    /// written and flushed. A crash in between leaves the marker unwritten, and the next open
+    /// finishes the pass; old and new records both decode meanwhile. `meta` values migrate
+    /// when read (`decode`) and are written back in the current version by their next put.
+    fn upgrade(&self) -> Result<()> {
+        let found = self.schema_version()?;
+        let schema = found.unwrap_or(1);
+        if schema > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema { found: schema, supported: SCHEMA_VERSION });
+        }
+        if schema < SCHEMA_VERSION {
+            let rewritten = rewrite_outdated::<LeadState>(&self.leads)?
+                + rewrite_outdated::<TimelineEntry>(&self.timeline)?
+                + rewrite_outdated::<OutboxRecord>(&self.outbox)?
+                + rewrite_outdated::<DeadLetter>(&self.dead_letters)?
+                + rewrite_outdated::<Suppression>(&self.suppression)?
+                + rewrite_outdated::<StoredResponse>(&self.idempotency)?
+                + rewrite_outdated::<Notification>(&self.notifications)?;
+            self.db.flush()?;
+            tracing::info!(from = schema, to = SCHEMA_VERSION, rewritten, "storage: records migrated");
+        }
+        if found != Some(SCHEMA_VERSION) {
+            self.meta_put(SCHEMA_VERSION_KEY, &SCHEMA_VERSION)?;
+            self.db.flush()?;
+        }
+        Ok(())
     }
 
     /// Opens and closes the database at `path` so that sled writes its page-table snapshot
@@ -574,7 +648,7 @@ impl Store {
     }
 
     /// A small named value (integration state); `key` should be namespaced, e.g. `reso:watermark`.
-    pub fn meta_get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+    pub fn meta_get<T: Record>(&self, key: &str) -> Result<Option<T>> {
         match self.meta.get(key)? {
             Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
@@ -582,7 +656,7 @@ impl Store {
     }
 
     /// Stores a named value (not flushed: call `flush` after a batch).
-    pub fn meta_put<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+    pub fn meta_put<T: Record>(&self, key: &str, value: &T) -> Result<()> {
         self.meta.insert(key, codec::encode(value)?)?;
         Ok(())
     }
@@ -609,5 +683,44 @@ impl Store {
     pub async fn remove_notification(&self, id: &str) -> Result<()> {
         self.notifications.remove(id)?;
         self.flush().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::sample::{Sample, SampleV1};
+
+    #[test]
+    fn rewrite_outdated_migrates_old_records_in_place_and_only_those() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+        let tree = db.open_tree("samples").unwrap();
+        tree.insert("a", codec::encode(&SampleV1 { name: "a".into(), count: 1 }).unwrap()).unwrap();
+        tree.insert("b", codec::encode(&Sample { name: "b".into(), count: 2, note: Some("n".into()) }).unwrap())
+            .unwrap();
+        assert_eq!(rewrite_outdated::<Sample>(&tree).unwrap(), 1);
+        let a = tree.get("a").unwrap().unwrap();
+        assert_eq!(a[0], Sample::VERSION);
+        assert_eq!(codec::decode::<Sample>(&a).unwrap(), Sample { name: "a".into(), count: 1, note: None });
+        // A second pass (after a crash before the marker) finds nothing left to do.
+        assert_eq!(rewrite_outdated::<Sample>(&tree).unwrap(), 0);
+    }
+
+    #[test]
+    fn an_open_writes_the_schema_marker_and_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+            store.meta_put(SCHEMA_VERSION_KEY, &(SCHEMA_VERSION + 1)).unwrap();
+            store.db.flush().unwrap();
+        }
+        match Store::open(dir.path()) {
+            Err(StoreError::NewerSchema { found, supported }) => {
+                assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            }
+            other => panic!("expected NewerSchema, got {:?}", other.map(|_| ())),
+        }
     }
 }

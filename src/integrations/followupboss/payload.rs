@@ -41,6 +41,17 @@ pub struct PendingEvent {
     pub received_at: Ts,
 }
 
+/// The FUB notifications not yet handled, as stored under `fub:pending` in the store's
+/// `meta` tree. A newtype struct: bincode encodes it exactly as the bare list, which is what
+/// builds before per-type record versions wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingEvents(pub Vec<PendingEvent>);
+
+impl leadline_core::codec::Record for PendingEvents {
+    const KIND: &'static str = "fub_pending_events";
+    const VERSION: u8 = 1;
+}
+
 /// The fields of a FUB person leadline reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]

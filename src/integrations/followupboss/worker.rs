@@ -12,7 +12,7 @@
 //! lead event carries a dedupe key.
 
 use super::client::{fetch_people, Failure};
-use super::payload::{Notification, PendingEvent, Person};
+use super::payload::{Notification, PendingEvent, PendingEvents, Person};
 use crate::app::leads::LeadBody;
 use crate::app::App;
 use crate::integrations::retry::Backoff;
@@ -30,7 +30,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 static PENDING_LOCK: Mutex<()> = Mutex::new(());
 
 fn pending_list(store: &Store) -> Result<Vec<PendingEvent>, StoreError> {
-    Ok(store.meta_get::<Vec<PendingEvent>>(PENDING_KEY)?.unwrap_or_default())
+    Ok(store.meta_get::<PendingEvents>(PENDING_KEY)?.map(|p| p.0).unwrap_or_default())
 }
 
 fn add_pending(store: &Store, ev: &PendingEvent) -> Result<(), StoreError> {
@@ -39,7 +39,7 @@ fn add_pending(store: &Store, ev: &PendingEvent) -> Result<(), StoreError> {
     if !list.iter().any(|p| p.event_id == ev.event_id) {
         list.push(ev.clone());
     }
-    store.meta_put(PENDING_KEY, &list)
+    store.meta_put(PENDING_KEY, &PendingEvents(list))
 }
 
 async fn remove_pending(store: &Store, event_id: &str) -> Result<(), StoreError> {
@@ -47,7 +47,7 @@ async fn remove_pending(store: &Store, event_id: &str) -> Result<(), StoreError>
         let _lock = PENDING_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let mut list = pending_list(store)?;
         list.retain(|p| p.event_id != event_id);
-        store.meta_put(PENDING_KEY, &list)?;
+        store.meta_put(PENDING_KEY, &PendingEvents(list))?;
     }
     store.flush().await
 }
