@@ -14,7 +14,7 @@ use crate::config::Settings;
 use clap::{Subcommand, ValueEnum};
 use leadline_core::audit;
 use leadline_core::model::{Suppression, TimelineEntry};
-use leadline_core::storage::Store;
+use leadline_core::storage::{Store, StoreError};
 use leadline_core::{Phone, Ts};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -212,12 +212,14 @@ fn open_store(settings: &Settings, create: bool) -> Result<Store, Fail> {
     if let Some(warning) = dir.warning(path) {
         eprintln!("leadline: warning: {warning}");
     }
-    Store::open(path).map_err(|e| {
-        Fail::failed(format!(
+    Store::open(path).map_err(|e| match e {
+        // Not a lock: a newer build wrote this database.
+        StoreError::NewerSchema { .. } => Fail::failed(format!("cannot open the database at {}: {e}", path.display())),
+        e => Fail::failed(format!(
             "cannot open the database at {}: {e}\n  is the service running? These commands need exclusive access to \
              the database: stop the service first, or use the admin API while it runs.",
             path.display()
-        ))
+        )),
     })
 }
 

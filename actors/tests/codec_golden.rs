@@ -8,13 +8,13 @@
 //!
 //! If a test here fails after you changed a model type ON PURPOSE:
 //!
-//! 1. bump `codec::FORMAT_VERSION` in `actors/src/codec.rs`;
-//! 2. add a migration from the previous version in `codec::decode` (old snapshots exist on
-//!    every deployed node);
+//! 1. bump that type's record version in `records!` (`actors/src/codec.rs`);
+//! 2. give it a `migrate` function that reads the previous version (old records exist on
+//!    every deployed node; the store rewrites them at open, docs/upgrading.md);
 //! 3. update `golden_lead()` / `golden_entry()` below so every new field is populated
 //!    (Some / non-empty), then write the golden files for the new version with
 //!    `LEADLINE_BLESS_GOLDEN=1 cargo test -p leadline-core --test codec_golden`.
-//!    This writes `actors/tests/golden/<type>.v<FORMAT_VERSION>.hex`. It refuses to overwrite
+//!    This writes `actors/tests/golden/<type>.v<the type's record version>.hex`. It refuses to overwrite
 //!    an existing file with different bytes: a released version's bytes never change. Keep
 //!    the old version's files; they are the input of the migration test you add in step 2;
 //! 4. review the new .hex files and commit them.
@@ -25,7 +25,7 @@
 //! If a test here fails and you did NOT mean to change the format, undo your model change (or
 //! make it format-compatible); do not re-bless.
 
-use leadline_core::codec::{self, CodecError, FORMAT_VERSION};
+use leadline_core::codec::{self, CodecError, Record};
 use leadline_core::model::*;
 use leadline_core::{Phone, Ts};
 use proptest::prelude::*;
@@ -133,8 +133,9 @@ fn golden_entry() -> TimelineEntry {
 // Golden files
 // -------------------------------------------------------------------------------------------------
 
-fn golden_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.v{FORMAT_VERSION}.hex"))
+/// `<name>.v<version>.hex`: the bytes of one record version of one type.
+fn golden_path(name: &str, version: u8) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.v{version}.hex"))
 }
 
 /// Hex, 64 characters (32 bytes) a line, so a diff shows where the bytes changed.
@@ -156,22 +157,24 @@ fn from_hex_lines(text: &str) -> Vec<u8> {
 
 /// Compares `bytes` with the committed golden file (or writes it when blessing).
 fn assert_golden(name: &str, bytes: &[u8]) {
-    let path = golden_path(name);
+    // The first byte is the record version the bytes were written in.
+    let version = bytes[0];
+    let path = golden_path(name, version);
     let fresh = to_hex_lines(bytes);
     let existing = std::fs::read_to_string(&path).ok();
     if std::env::var_os("LEADLINE_BLESS_GOLDEN").is_some() {
         match existing {
             Some(old) if from_hex_lines(&old) != bytes => panic!(
-                "{} exists with different bytes: format version {FORMAT_VERSION} is already pinned. \
-                 Bump codec::FORMAT_VERSION (and add a migration) instead of rewriting it.",
+                "{} exists with different bytes: record version {version} is already pinned. \
+                 Bump the type's version in codec's records! (and add a migration) instead of rewriting it.",
                 path.display()
             ),
             Some(_) => {}
             None => {
                 std::fs::create_dir_all(path.parent().expect("has a parent")).expect("create tests/golden");
                 let header = format!(
-                    "# {name}: codec::encode of the fixture in actors/tests/codec_golden.rs, format version \
-                     {FORMAT_VERSION}.\n# Never edit; see that file's header before changing a model type.\n"
+                    "# {name}: codec::encode of the fixture in actors/tests/codec_golden.rs, record version \
+                     {version}.\n# Never edit; see that file's header before changing a model type.\n"
                 );
                 std::fs::write(&path, header + &fresh).expect("write golden file");
                 eprintln!("wrote {}", path.display());
@@ -181,8 +184,8 @@ fn assert_golden(name: &str, bytes: &[u8]) {
     }
     let Some(old) = existing else {
         panic!(
-            "no golden file {} for format version {FORMAT_VERSION}.\n\
-             If you bumped FORMAT_VERSION on purpose, create it with\n  \
+            "no golden file {} for record version {version}.\n\
+             If you bumped the type's version on purpose, create it with\n  \
              LEADLINE_BLESS_GOLDEN=1 cargo test -p leadline-core --test codec_golden\n\
              Current bytes:\n{fresh}",
             path.display()
@@ -194,7 +197,7 @@ fn assert_golden(name: &str, bytes: &[u8]) {
         panic!(
             "the snapshot encoding of {name} changed (first difference at byte {at}; golden {} bytes, now {} bytes).\n\
              A model field or variant was added, removed, reordered or retyped. Snapshots already on disk\n\
-             were written in the old format: bump codec::FORMAT_VERSION, add a migration in codec::decode,\n\
+             were written in the old format: bump the type's version in codec's records!, add its migrate,\n\
              and bless new golden files (see the header of actors/tests/codec_golden.rs).\n\
              Golden ({}):\n{old}\nNow:\n{fresh}",
             want.len(),
@@ -220,8 +223,9 @@ fn timeline_entry_bytes_match_the_golden_file() {
 /// is what this build reads.
 #[test]
 fn golden_bytes_decode_to_the_fixture() {
-    let lead = std::fs::read_to_string(golden_path("lead_state")).map(|s| from_hex_lines(&s));
-    let entry = std::fs::read_to_string(golden_path("timeline_entry")).map(|s| from_hex_lines(&s));
+    let lead = std::fs::read_to_string(golden_path("lead_state", LeadState::VERSION)).map(|s| from_hex_lines(&s));
+    let entry =
+        std::fs::read_to_string(golden_path("timeline_entry", TimelineEntry::VERSION)).map(|s| from_hex_lines(&s));
     // Missing files are reported by the two tests above.
     if let Ok(lead) = lead {
         assert_eq!(codec::decode::<LeadState>(&lead).expect("golden lead decodes"), golden_lead());
@@ -243,17 +247,17 @@ fn encode_then_decode_is_the_identity() {
 }
 
 #[test]
-fn the_first_byte_is_the_format_version() {
-    assert_eq!(codec::encode(&golden_lead()).unwrap()[0], FORMAT_VERSION);
-    assert_eq!(codec::encode(&golden_entry()).unwrap()[0], FORMAT_VERSION);
-    assert_eq!(codec::encode(&LeadState::new(phone(), ts(0))).unwrap()[0], FORMAT_VERSION);
+fn the_first_byte_is_the_record_version() {
+    assert_eq!(codec::encode(&golden_lead()).unwrap()[0], LeadState::VERSION);
+    assert_eq!(codec::encode(&golden_entry()).unwrap()[0], TimelineEntry::VERSION);
+    assert_eq!(codec::encode(&LeadState::new(phone(), ts(0))).unwrap()[0], LeadState::VERSION);
 }
 
 #[test]
 fn an_unknown_version_byte_is_an_error() {
     let good = codec::encode(&golden_lead()).unwrap();
-    for version in [0u8, FORMAT_VERSION.wrapping_add(1), 0x7f, 0xff] {
-        if version == FORMAT_VERSION {
+    for version in [0u8, LeadState::VERSION.wrapping_add(1), 0x7f, 0xff] {
+        if version == LeadState::VERSION {
             continue;
         }
         let mut bytes = good.clone();
@@ -268,7 +272,7 @@ fn an_unknown_version_byte_is_an_error() {
 #[test]
 fn empty_truncated_and_padded_input_are_errors() {
     assert!(matches!(codec::decode::<LeadState>(&[]), Err(CodecError::Empty)));
-    assert!(codec::decode::<LeadState>(&[FORMAT_VERSION]).is_err());
+    assert!(codec::decode::<LeadState>(&[LeadState::VERSION]).is_err());
     for good in [codec::encode(&golden_lead()).unwrap(), codec::encode(&golden_entry()).unwrap()] {
         for len in 0..good.len() {
             let cut = &good[..len];
@@ -289,9 +293,9 @@ fn empty_truncated_and_padded_input_are_errors() {
 #[test]
 fn a_huge_length_prefix_is_an_error_not_an_allocation() {
     // Version, then a phone string whose varint length says 2^64-1 bytes.
-    let bytes = [FORMAT_VERSION, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+    let bytes = [LeadState::VERSION, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
     assert!(codec::decode::<LeadState>(&bytes).is_err());
-    let bytes = [FORMAT_VERSION, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
+    let bytes = [TimelineEntry::VERSION, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
     assert!(codec::decode::<TimelineEntry>(&bytes).is_err());
 }
 
@@ -302,7 +306,7 @@ proptest! {
     #[test]
     fn garbage_never_panics(mut bytes in prop::collection::vec(any::<u8>(), 0..512), versioned in any::<bool>()) {
         if versioned && !bytes.is_empty() {
-            bytes[0] = FORMAT_VERSION;
+            bytes[0] = LeadState::VERSION;
         }
         let _ = codec::decode::<LeadState>(&bytes);
         let _ = codec::decode::<TimelineEntry>(&bytes);
