@@ -48,6 +48,9 @@ pub enum StoreError {
     Codec(#[from] CodecError),
     #[error("the database is at schema version {found}; this build reads up to {supported} (a newer build wrote it)")]
     NewerSchema { found: u32, supported: u32 },
+    /// `backup_to` was given a directory that is not empty (or not a directory).
+    #[error("backup directory {0} exists and is not empty")]
+    BackupTarget(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -147,6 +150,17 @@ pub use group_commit::{Durability, StoreOptions};
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// The write barrier of `backup_to`: every write path holds it shared while it writes
+    /// (not while it waits for the flush), the backup holds it exclusive while it copies.
+    ///
+    /// Why a lock and not a snapshot: sled 0.34 has no snapshot across trees (an iterator
+    /// sees one tree as it changes), and an event writes several trees at once, so a copy
+    /// made while events commit could hold a lead's snapshot without its timeline entries.
+    /// Why this lock: on the hot path an uncontended `try_read` is one atomic operation on a
+    /// cache line no-one else writes except a backup, against a sled transaction and a flush
+    /// that cost hundreds of microseconds. While a backup runs, writers wait for it (in
+    /// `shared`, off the async worker when they are on one); reads are never blocked.
+    barrier: std::sync::Arc<std::sync::RwLock<()>>,
     group: std::sync::Arc<group_commit::GroupCommit>,
     leads: sled::Tree,
     timeline: sled::Tree,
@@ -229,6 +243,24 @@ fn rewrite_outdated<T: Record>(tree: &sled::Tree) -> Result<usize> {
     Ok(rewritten)
 }
 
+/// The page cache of the database `backup_to` writes (it only writes it once).
+const BACKUP_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// Keys per `apply_batch` while copying.
+const BACKUP_BATCH: usize = 1000;
+
+/// What `Store::backup_to` copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupStats {
+    /// Leads in the copy.
+    pub leads: u64,
+    /// Keys copied, over all trees.
+    pub keys: u64,
+    /// The copy's size on disk.
+    pub bytes: u64,
+    /// How long writes waited on the barrier (the copy itself, without its flush).
+    pub writes_paused: std::time::Duration,
+}
+
 /// A durable wake-up that is due.
 #[derive(Debug, Clone)]
 pub struct DueTimer {
@@ -247,6 +279,7 @@ impl Store {
             sled::Config::new().path(path).mode(sled::Mode::LowSpace).cache_capacity(options.cache_capacity).open()?;
         let group = group_commit::GroupCommit::new(db.clone(), options, path.to_path_buf()).map_err(sled::Error::Io)?;
         let store = Store {
+            barrier: std::sync::Arc::new(std::sync::RwLock::new(())),
             group: std::sync::Arc::new(group),
             leads: db.open_tree("leads")?,
             timeline: db.open_tree("timeline")?,
@@ -265,6 +298,78 @@ impl Store {
         };
         store.upgrade()?;
         Ok(store)
+    }
+
+    /// Holds the write barrier shared: every write to the trees happens under it. Never
+    /// nest it (a backup waiting for the lock blocks new readers, so a nested acquire could
+    /// wait forever), and never hold it across an `.await`.
+    fn shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        use std::sync::TryLockError;
+        match self.barrier.try_read() {
+            Ok(guard) => return guard,
+            Err(TryLockError::Poisoned(e)) => return e.into_inner(),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        // A backup is copying: wait for it. On a multi-threaded runtime's worker, let the
+        // runtime hand this worker's other tasks to another thread meanwhile, so HTTP
+        // requests that only read (health checks, admin pages) keep being served.
+        let wait = || self.barrier.read().unwrap_or_else(|e| e.into_inner());
+        let on_worker = tokio::runtime::Handle::try_current()
+            .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+            .unwrap_or(false);
+        if on_worker {
+            tokio::task::block_in_place(wait)
+        } else {
+            wait()
+        }
+    }
+
+    /// Copies the whole database into a fresh sled database at `dir` (absent or an empty
+    /// directory): every tree, every key and value verbatim (records keep their version
+    /// bytes, the `meta` tree its schema marker), so this build opens the copy with
+    /// `Store::open` as it is. Consistent: writes wait on the barrier while the trees are
+    /// copied, so the copy is the database as it was between two writes, and every event
+    /// acknowledged before the call is in it. The copy is flushed (after the barrier is
+    /// released: nothing writes to it but this function) before it returns.
+    ///
+    /// Blocking (it copies everything): call it off the async workers (`spawn_blocking`).
+    pub fn backup_to(&self, dir: &Path) -> Result<BackupStats> {
+        let occupied = match std::fs::read_dir(dir) {
+            Ok(mut entries) => entries.next().is_some(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(StoreError::BackupTarget(format!("{}: {e}", dir.display()))),
+        };
+        if occupied {
+            return Err(StoreError::BackupTarget(dir.display().to_string()));
+        }
+        let copy =
+            sled::Config::new().path(dir).mode(sled::Mode::LowSpace).cache_capacity(BACKUP_CACHE_BYTES).open()?;
+        let started = std::time::Instant::now();
+        let guard = self.barrier.write().unwrap_or_else(|e| e.into_inner());
+        let mut keys = 0u64;
+        for name in self.db.tree_names() {
+            let from = self.db.open_tree(&name)?;
+            let to = copy.open_tree(&name)?;
+            let mut batch = sled::Batch::default();
+            let mut in_batch = 0;
+            for kv in from.iter() {
+                let (k, v) = kv?;
+                batch.insert(k, v);
+                in_batch += 1;
+                keys += 1;
+                if in_batch == BACKUP_BATCH {
+                    to.apply_batch(std::mem::take(&mut batch))?;
+                    in_batch = 0;
+                }
+            }
+            to.apply_batch(batch)?;
+        }
+        let leads = copy.open_tree("leads")?.len() as u64;
+        drop(guard);
+        let writes_paused = started.elapsed();
+        copy.flush()?;
+        let bytes = copy.size_on_disk()?;
+        Ok(BackupStats { leads, keys, bytes, writes_paused })
     }
 
     /// The schema marker (`SCHEMA_VERSION` once this build opened the database).
@@ -376,6 +481,7 @@ impl Store {
         let notes =
             c.notifications.iter().map(|n| Ok((n.id.clone(), codec::encode(n)?))).collect::<Result<Vec<_>>>()?;
         let suppress = c.suppress.map(codec::encode).transpose()?;
+        let barrier = self.shared();
         // Indexed before the records exist: `outbox_open` stays a superset of the open records.
         for (id, _) in &queued {
             self.outbox_open.insert(id.as_bytes(), &[][..])?;
@@ -419,6 +525,7 @@ impl Store {
                 TransactionError::Storage(e) => StoreError::Sled(e),
                 TransactionError::Abort(()) => StoreError::Sled(sled::Error::Unsupported("transaction aborted".into())),
             })?;
+        drop(barrier);
         self.flush().await
     }
 
@@ -449,6 +556,7 @@ impl Store {
         let Some(mut rec) = self.outbox(id)? else {
             return Ok(None);
         };
+        let barrier = self.shared();
         if let OutboxStatus::Accepted { provider_id, .. } = &status {
             self.provider_ids.insert(provider_id.as_str(), id.as_bytes())?;
         }
@@ -462,6 +570,7 @@ impl Store {
         if is_final {
             self.outbox_open.remove(id)?;
         }
+        drop(barrier);
         self.flush().await?;
         Ok(Some(rec))
     }
@@ -470,6 +579,7 @@ impl Store {
     /// `outbox_open` index (and drops its stale entries), not the whole outbox; a database
     /// written before the index existed is scanned once to build it.
     pub fn unfinished_outbox(&self) -> Result<Vec<OutboxRecord>> {
+        let _barrier = self.shared();
         if self.meta.get(OUTBOX_OPEN_INDEXED)?.is_none() {
             for kv in self.outbox.iter() {
                 let (k, v) = kv?;
@@ -478,7 +588,8 @@ impl Store {
                 }
             }
             // Durable with the next flush; if that never comes, the next start scans again.
-            self.meta_put(OUTBOX_OPEN_INDEXED, &true)?;
+            // (Not `meta_put`: the barrier is held already.)
+            self.meta.insert(OUTBOX_OPEN_INDEXED, codec::encode(&true)?)?;
         }
         let mut out = Vec::new();
         for k in self.outbox_open.iter().keys() {
@@ -507,7 +618,11 @@ impl Store {
     }
 
     pub async fn put_dead_letter(&self, dl: &DeadLetter) -> Result<()> {
-        self.dead_letters.insert(dl.text.id.as_str(), codec::encode(dl)?)?;
+        let value = codec::encode(dl)?;
+        {
+            let _barrier = self.shared();
+            self.dead_letters.insert(dl.text.id.as_str(), value)?;
+        }
         self.flush().await
     }
 
@@ -540,6 +655,7 @@ impl Store {
             match parsed {
                 Some((Ok(phone), Some(due))) => out.push(DueTimer { key: k.to_vec(), phone, due }),
                 _ => {
+                    let _barrier = self.shared();
                     self.timers.remove(&k)?;
                 }
             }
@@ -553,6 +669,7 @@ impl Store {
     }
 
     pub fn remove_timer(&self, key: &[u8]) -> Result<()> {
+        let _barrier = self.shared();
         self.timers.remove(key)?;
         Ok(())
     }
@@ -565,13 +682,20 @@ impl Store {
     }
 
     pub async fn suppress(&self, phone: &Phone, entry: &Suppression) -> Result<()> {
-        self.suppression.insert(phone.as_str(), codec::encode(entry)?)?;
+        let value = codec::encode(entry)?;
+        {
+            let _barrier = self.shared();
+            self.suppression.insert(phone.as_str(), value)?;
+        }
         self.flush().await
     }
 
     /// Returns whether the number was on the list.
     pub async fn unsuppress(&self, phone: &Phone) -> Result<bool> {
-        let was = self.suppression.remove(phone.as_str())?.is_some();
+        let was = {
+            let _barrier = self.shared();
+            self.suppression.remove(phone.as_str())?.is_some()
+        };
         self.flush().await?;
         Ok(was)
     }
@@ -621,7 +745,11 @@ impl Store {
     }
 
     pub async fn put_idempotent_response(&self, key: &str, response: &StoredResponse) -> Result<()> {
-        self.idempotency.insert(key, codec::encode(response)?)?;
+        let value = codec::encode(response)?;
+        {
+            let _barrier = self.shared();
+            self.idempotency.insert(key, value)?;
+        }
         self.flush().await
     }
 
@@ -632,6 +760,7 @@ impl Store {
             let (k, v) = kv?;
             let old = codec::decode::<StoredResponse>(&v).map(|r| r.stored_at < cutoff).unwrap_or(true);
             if old {
+                let _barrier = self.shared();
                 self.idempotency.remove(k)?;
                 purged += 1;
             }
@@ -640,6 +769,7 @@ impl Store {
             let (k, v) = kv?;
             let at = <[u8; 8]>::try_from(v.as_ref()).ok().map(i64::from_be_bytes);
             if at.is_none_or(|ms| ms < cutoff.millis()) {
+                let _barrier = self.shared();
                 self.dedupe.remove(k)?;
                 purged += 1;
             }
@@ -657,13 +787,19 @@ impl Store {
 
     /// Stores a named value (not flushed: call `flush` after a batch).
     pub fn meta_put<T: Record>(&self, key: &str, value: &T) -> Result<()> {
-        self.meta.insert(key, codec::encode(value)?)?;
+        let value = codec::encode(value)?;
+        let _barrier = self.shared();
+        self.meta.insert(key, value)?;
         Ok(())
     }
 
     /// Removes and returns a dead letter (an operator retries or discards it).
     pub async fn take_dead_letter(&self, id: &str) -> Result<Option<DeadLetter>> {
-        let dl = match self.dead_letters.remove(id)? {
+        let removed = {
+            let _barrier = self.shared();
+            self.dead_letters.remove(id)?
+        };
+        let dl = match removed {
             Some(bytes) => Some(codec::decode(&bytes)?),
             None => None,
         };
@@ -681,7 +817,10 @@ impl Store {
     }
 
     pub async fn remove_notification(&self, id: &str) -> Result<()> {
-        self.notifications.remove(id)?;
+        {
+            let _barrier = self.shared();
+            self.notifications.remove(id)?;
+        }
         self.flush().await
     }
 }
