@@ -9,7 +9,7 @@
 //! database), 2 bad usage (invalid configuration, file, phone or list name).
 
 use crate::app::compliance::{check_list_name, clean_reason, consent_csv};
-use crate::app::views::{consent_rows, ConsentExport, LeadView};
+use crate::app::views::{consent_rows, BackupView, ConsentExport, LeadView};
 use crate::config::Settings;
 use clap::{Subcommand, ValueEnum};
 use leadline_core::audit;
@@ -505,6 +505,108 @@ fn audit_verify(config: Option<&Path>) -> Result<ExitCode, Fail> {
     };
     writeln!(out, "checked {} lead(s), {} entries: {verdict}", report.leads, report.entries).map_err(stdout_error)?;
     Ok(if report.breaks.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+// ---------------------------------------------------------------------------------------
+// backup
+// ---------------------------------------------------------------------------------------
+
+/// `leadline backup DIR`: a consistent copy of the database into `DIR` (absent or empty).
+/// While the service is stopped, this process opens the database and copies it; while it
+/// runs (sled's lock is held), the service does it (`POST /v1/admin/backup` at `url`, else
+/// at `server.bind`, with `LEADLINE_ADMIN_TOKEN`). Prints the [`BackupView`] as JSON.
+pub fn backup(config: Option<&Path>, dir: &Path, url: Option<&str>) -> ExitCode {
+    finish(backup_inner(config, dir, url))
+}
+
+fn backup_inner(config: Option<&Path>, dir: &Path, url: Option<&str>) -> Result<ExitCode, Fail> {
+    let settings = load_settings(config)?;
+    // The service resolves paths against its own working directory: send it an absolute one.
+    let dir = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| Fail::failed(format!("cannot read the working directory: {e}")))?.join(dir)
+    };
+    if std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(Fail::usage(format!("{} exists and is not empty; back up into a new directory", dir.display())));
+    }
+    let view = match url {
+        Some(url) => backup_over_http(url, &dir)?,
+        None => {
+            let path = &settings.storage.path;
+            if !path.is_dir() {
+                return Err(Fail::failed(format!(
+                    "no database at storage.path {} (set it with --config or LEADLINE__STORAGE__PATH)",
+                    path.display()
+                )));
+            }
+            match Store::open(path) {
+                Ok(store) => crate::app::backup::run(&store, &dir).map_err(app_fail)?,
+                // sled's lock: the service has the database open, so it makes the copy.
+                Err(StoreError::Sled(sled_error)) if sled_error.to_string().contains("could not acquire lock") => {
+                    let url = format!("http://{}", local_address(settings.server.bind));
+                    eprintln!("leadline: the database is in use; asking the service at {url} for the backup");
+                    backup_over_http(&url, &dir)?
+                }
+                Err(e) => return Err(Fail::failed(format!("cannot open the database at {}: {e}", path.display()))),
+            }
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&view).unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn app_fail(e: crate::app::AppError) -> Fail {
+    match e {
+        crate::app::AppError::Invalid { message, .. } => Fail::usage(message),
+        e => Fail::failed(e.to_string()),
+    }
+}
+
+/// Where this machine reaches a service listening on `bind` (an unspecified address, e.g.
+/// `0.0.0.0`, is reached on loopback).
+fn local_address(bind: std::net::SocketAddr) -> std::net::SocketAddr {
+    let ip = match bind.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    std::net::SocketAddr::new(ip, bind.port())
+}
+
+/// Asks the running service at `base` for the backup. A refusal of the directory (422) is
+/// bad usage (exit 2), anything else a failure (exit 1).
+fn backup_over_http(base: &str, dir: &Path) -> Result<BackupView, Fail> {
+    let token = crate::config::Secrets::from_env()
+        .admin_token
+        .ok_or_else(|| Fail::usage("LEADLINE_ADMIN_TOKEN must be set to ask the running service for a backup"))?;
+    let endpoint = format!("{}/v1/admin/backup", base.trim_end_matches('/'));
+    let body = serde_json::json!({ "dir": dir.display().to_string() });
+    block_on(async {
+        let response = reqwest::Client::new()
+            .post(&endpoint)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| Fail::failed(format!("cannot reach the service at {endpoint}: {e}")))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| Fail::failed(format!("no reply from {endpoint}: {e}")))?;
+        if status.is_success() {
+            return serde_json::from_str::<BackupView>(&text)
+                .map_err(|e| Fail::failed(format!("unexpected reply from {endpoint}: {e}")));
+        }
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or(text);
+        let message = format!("the service refused the backup ({status}): {message}");
+        Err(if status == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
+            Fail::usage(message)
+        } else {
+            Fail::failed(message)
+        })
+    })?
 }
 
 // ---------------------------------------------------------------------------------------

@@ -58,6 +58,17 @@ enum Command {
         #[command(subcommand)]
         command: leadline::cli::LeadCommand,
     },
+    /// Write a consistent copy of the database into DIR (absent or empty; created 0700).
+    /// While the service runs, the service makes the copy (admin API, LEADLINE_ADMIN_TOKEN);
+    /// while it is stopped, this command does. Events wait while the trees are copied.
+    Backup {
+        /// Where to write the copy: a new or empty directory.
+        dir: PathBuf,
+        /// Ask the service at this base URL (default: when the database is in use, the
+        /// service at `server.bind`).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// What-if: replay a JSON-lines file of events through the real decision core with a
     /// simulated clock and print what would be sent, blocked or deferred, and why.
     /// Nothing is stored or sent. See examples/simulate.jsonl for the format.
@@ -113,6 +124,7 @@ fn main() -> ExitCode {
         Command::Consent { command } => leadline::cli::consent(command, cli.config.as_deref()),
         Command::Lead { command } => leadline::cli::lead(command, cli.config.as_deref()),
         Command::Compliance { command } => leadline::cli::compliance(command, cli.config.as_deref()),
+        Command::Backup { dir, url } => leadline::cli::backup(cli.config.as_deref(), &dir, url.as_deref()),
         Command::Simulate { events, start, tail_days } => {
             let policy = load(cli.config.as_deref())
                 .and_then(|s| leadline_core::policy::Policy::new(s.policy_settings()).map_err(|e| e.to_string()));

@@ -7,6 +7,7 @@
 //! `simulate` and `integrations` use `app`; `app` uses the core crate (`leadline_core`);
 //! nothing outside `src/http/` imports `http`.
 
+pub mod backup;
 pub mod compliance;
 pub mod crm;
 pub mod dead_letters;

@@ -488,3 +488,21 @@ pub struct Readiness {
     /// `null` when the lead supervisor did not answer.
     pub live_lead_actors: Option<usize>,
 }
+
+/// `POST /v1/admin/backup` and `leadline backup`: the copy that was written.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct BackupView {
+    /// Where the copy is (a sled database `leadline` opens as its `storage.path`).
+    #[schema(example = "/var/backups/leadline/2026-05-01")]
+    pub dir: String,
+    /// Leads in the copy.
+    pub leads: u64,
+    /// Keys copied, over all trees.
+    pub keys: u64,
+    /// The copy's size on disk, in bytes.
+    pub bytes: u64,
+    /// How long the backup took, flush included.
+    pub took_ms: u64,
+    /// How long events waited for it (the copy, without the flush).
+    pub writes_paused_ms: u64,
+}

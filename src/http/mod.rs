@@ -46,6 +46,7 @@ pub fn routes(state: &App) -> OpenApiRouter<App> {
         .routes(routes!(admin::freeze))
         .routes(routes!(admin::unfreeze))
         .routes(routes!(admin::opt_out))
+        .routes(routes!(admin::post_backup))
         .routes(routes!(compliance::consent_export))
         .routes(routes!(compliance::list_suppressions))
         .routes(routes!(compliance::get_suppression, compliance::put_suppression, compliance::delete_suppression))

@@ -1,11 +1,11 @@
 //! The admin API (bearer `LEADLINE_ADMIN_TOKEN`): inspect a lead, read its timeline,
-//! freeze and unfreeze its automation, record an opt-out.
+//! freeze and unfreeze its automation, record an opt-out; back the database up.
 
-use crate::app::leads;
-use crate::app::views::{LeadChanged, LeadView, TimelinePage};
+use crate::app::views::{BackupView, LeadChanged, LeadView, TimelinePage};
 use crate::app::App;
+use crate::app::{backup, leads};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{ApiJsonOrEmpty, ApiQuery};
+use crate::http::extract::{ApiJson, ApiJsonOrEmpty, ApiQuery};
 use axum::extract::{Path, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -185,4 +185,36 @@ pub async fn opt_out(
     ApiJsonOrEmpty(OptOutBody { reason, send_confirmation }): ApiJsonOrEmpty<OptOutBody>,
 ) -> Result<Json<LeadChanged>, ApiError> {
     Ok(Json(leads::command(&app, &raw, Event::AdminOptOut { reason, send_confirmation }).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupBody {
+    /// An absolute path on the service's machine: absent or an empty directory. Created `0700`.
+    #[schema(example = "/var/backups/leadline/2026-05-01")]
+    dir: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/backup",
+    tag = "admin",
+    operation_id = "backup",
+    summary = "Write a consistent copy of the database into a new directory (events wait while the trees are copied)",
+    request_body(content = BackupBody, content_type = "application/json"),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The copy was written and flushed", body = BackupView),
+        (status = 400, description = "Not JSON (`malformed_json`)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 415, description = "A body that is not `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "`dir` is not absolute, exists and is not empty, or cannot be created (`invalid_field`); JSON of the wrong shape (`invalid_body`)", body = ErrorBody),
+        (status = 503, description = "The copy failed (`unavailable`)", body = ErrorBody),
+    )
+)]
+pub async fn post_backup(
+    State(app): State<App>,
+    ApiJson(BackupBody { dir }): ApiJson<BackupBody>,
+) -> Result<Json<BackupView>, ApiError> {
+    Ok(Json(backup::backup(&app.store, std::path::Path::new(&dir)).await?))
 }
