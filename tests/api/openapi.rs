@@ -43,6 +43,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/admin/dead-letters"),
     ("POST", "/v1/admin/dead-letters/{id}/retry"),
     ("DELETE", "/v1/admin/dead-letters/{id}"),
+    ("POST", "/v1/admin/backup"),
     // The HTML admin pages (listed briefly in the document, tag `admin-ui`).
     ("GET", "/admin"),
     ("GET", "/admin/"),
