@@ -71,7 +71,8 @@ pub fn publish(document: utoipa::openapi::OpenApi) {
     DOCUMENT.get_or_init(|| {
         document.to_pretty_json().unwrap_or_else(|e| {
             tracing::error!(error = %e, "the OpenAPI document could not be serialised");
-            serde_json::json!({"error": {"code": "openapi_unavailable", "message": e.to_string()}}).to_string()
+            let error = crate::app::views::ErrorDetail { code: "openapi_unavailable".into(), message: e.to_string() };
+            serde_json::to_string(&ErrorBody { error }).unwrap_or_default()
         })
     });
 }
