@@ -29,6 +29,19 @@ fn backup_cmd(env: &[(String, String)], bind: Option<&str>, dir: &Path) -> std::
 /// ends where the lead's snapshot says (`verify_store`), every text a timeline names has its
 /// outbox record, and every open outbox record belongs to a stored lead whose timeline names
 /// it. Returns the number of leads in the copy.
+/// `POST /v1/admin/backup {"dir": dir}` to the running service.
+async fn api_backup(server: &Server, dir: &Path) -> reqwest::Response {
+    server
+        .client
+        .http
+        .post(format!("{}/v1/admin/backup", server.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({ "dir": dir.display().to_string() }))
+        .send()
+        .await
+        .unwrap()
+}
+
 fn check_backup(dir: &Path, expected: &[String]) -> usize {
     let store = Store::open(dir).unwrap_or_else(|e| panic!("the backup at {} does not open: {e}", dir.display()));
     assert_eq!(store.schema_version().unwrap(), Some(leadline_core::storage::SCHEMA_VERSION));
@@ -110,29 +123,13 @@ async fn a_backup_while_events_commit_is_consistent_and_the_offline_path_and_ref
 
     // And straight through the admin API, still under load.
     let via_api = root.path().join("backup-api");
-    let res = server
-        .client
-        .http
-        .post(format!("{}/v1/admin/backup", server.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&serde_json::json!({ "dir": via_api.display().to_string() }))
-        .send()
-        .await
-        .unwrap();
+    let res = api_backup(&server, &via_api).await;
     assert_eq!(res.status(), 200);
     let api_view: serde_json::Value = res.json().await.unwrap();
     eprintln!("backup over the admin API while the service runs: {api_view}");
 
     // A non-empty directory is refused, by the API (422) and by the CLI (exit 2).
-    let res = server
-        .client
-        .http
-        .post(format!("{}/v1/admin/backup", server.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&serde_json::json!({ "dir": via_api.display().to_string() }))
-        .send()
-        .await
-        .unwrap();
+    let res = api_backup(&server, &via_api).await;
     assert_eq!(res.status(), 422);
     let (env3, bind3, dir3) = (env.clone(), bind.clone(), via_cli.clone());
     let out = tokio::task::spawn_blocking(move || backup_cmd(&env3, Some(&bind3), &dir3)).await.unwrap();
