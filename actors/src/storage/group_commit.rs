@@ -1,23 +1,24 @@
-//! Group commit: durability without one flush per event.
+//! Group commit at the write level: one writer thread applies many callers' writes as one
+//! sled batch and makes them durable with one flush.
 //!
-//! Every writer takes a ticket *after* its write and wakes one dedicated flusher thread.
-//! The flusher notes the highest ticket issued so far, flushes (which covers every write
-//! made before it started), then publishes that ticket as completed. Writers wait until
-//! the completed ticket reaches theirs. So N concurrent events share one flush, and each
-//! acknowledgement still waits for a flush that covers its own write.
+//! Callers hand their `Writes` (possibly none: a plain `flush`) to the queue and wait for
+//! the answer. The `leadline-commit` thread takes everything queued, applies it as ONE
+//! `apply_batch` on the keyspace tree (atomic, in queue order, no read per insert), flushes
+//! (which also covers every direct write made before it started), then answers each caller.
+//! So N concurrent events cost one write and one flush, and each acknowledgement still waits
+//! for a flush that covers its own writes.
 //!
 //! Why a thread of our own rather than `Db::flush_async`: that hops through sled's thread
 //! pool, whose every job wakes all of its idle threads; on two cores those wake-ups cost
-//! more than the flush. One long-lived thread flushing synchronously costs one wake-up.
-
+//! more than the flush. One long-lived thread writing and flushing costs one wake-up.
+use super::keyspace::Writes;
 use super::{Result, StoreError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 
 /// How far an acknowledged write is guaranteed to survive (`storage.durability`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -56,26 +57,24 @@ impl Default for StoreOptions {
     }
 }
 
-/// The outcome of the latest flush: every ticket up to `upto` is durable, unless it failed.
-#[derive(Debug, Clone, Default)]
-struct Completed {
-    upto: u64,
-    error: Option<String>,
-}
-
-/// What the writers and the flusher thread share.
-struct Shared {
-    issued: AtomicU64,
-    /// `true` when a writer is waiting for a flush that has not started yet.
-    wanted: Mutex<Wake>,
-    wake: Condvar,
-    completed: watch::Sender<Completed>,
+/// One caller's writes and where to send the outcome.
+struct Job {
+    writes: Writes,
+    done: Option<oneshot::Sender<std::result::Result<(), String>>>,
 }
 
 #[derive(Default)]
-struct Wake {
-    flush: bool,
+struct Queue {
+    jobs: Vec<Job>,
     stop: bool,
+}
+
+/// What the callers and the writer thread share.
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    /// The error of the latest write or flush, if it failed.
+    failing: Mutex<Option<String>>,
 }
 
 pub(crate) struct GroupCommit {
@@ -84,56 +83,58 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub(crate) fn new(db: sled::Db, options: StoreOptions, dir: PathBuf) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared {
-            issued: AtomicU64::new(0),
-            wanted: Mutex::new(Wake::default()),
-            wake: Condvar::new(),
-            completed: watch::Sender::new(Completed::default()),
-        });
+    pub(crate) fn new(
+        db: sled::Db,
+        kv: sled::Tree,
+        barrier: Arc<RwLock<()>>,
+        options: StoreOptions,
+        dir: PathBuf,
+    ) -> std::io::Result<Self> {
+        let shared =
+            Arc::new(Shared { queue: Mutex::new(Queue::default()), wake: Condvar::new(), failing: Mutex::new(None) });
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
-            .name("leadline-flush".into())
-            .spawn(move || flusher(&worker, &db, options, &dir))?;
+            .name("leadline-commit".into())
+            .spawn(move || writer(&worker, &db, &kv, &barrier, options, &dir))?;
         Ok(GroupCommit { shared, thread: Some(thread) })
     }
 
-    /// The error of the latest flush, if it failed. sled keeps its first I/O error and refuses
-    /// every later write until the database is reopened, so this stays set until a restart.
+    /// The error of the latest write or flush, if it failed. sled keeps its first I/O error
+    /// and refuses every later write until the database is reopened, so this stays set until
+    /// a restart.
     pub(crate) fn failing(&self) -> Option<String> {
-        self.shared.completed.borrow().error.clone()
+        lock(&self.shared.failing).clone()
     }
 
-    /// Returns once a flush that started after this call has completed.
-    pub(crate) async fn flush(&self) -> Result<()> {
-        let ticket = self.shared.issued.fetch_add(1, Ordering::SeqCst) + 1;
-        metrics::counter!("leadline_flush_waits_total").increment(1);
-        let mut done = self.shared.completed.subscribe();
-        {
-            let mut wanted = lock(&self.shared.wanted);
-            wanted.flush = true;
-        }
+    fn enqueue(&self, writes: Writes, done: Option<oneshot::Sender<std::result::Result<(), String>>>) {
+        lock(&self.shared.queue).jobs.push(Job { writes, done });
         self.shared.wake.notify_one();
-        loop {
-            {
-                let c = done.borrow_and_update();
-                if c.upto >= ticket {
-                    return match &c.error {
-                        None => Ok(()),
-                        Some(e) => Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(e.clone())))),
-                    };
-                }
-            }
-            if done.changed().await.is_err() {
-                return Err(StoreError::Sled(sled::Error::Io(std::io::Error::other("the store is closing"))));
-            }
+    }
+
+    /// Applies `writes` atomically and returns once they (and every write made before this
+    /// call) are durable. Empty `writes` is a plain flush.
+    pub(crate) async fn commit(&self, writes: Writes) -> Result<()> {
+        metrics::counter!("leadline_flush_waits_total").increment(1);
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(writes, Some(tx));
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(e)))),
+            Err(_) => Err(StoreError::Sled(sled::Error::Io(std::io::Error::other("the store is closing")))),
         }
+    }
+
+    /// Queues `writes` without waiting: they are applied in queue order (before anything
+    /// queued after them) and durable with the flush that follows. For a record whose loss
+    /// in a crash leaves a safe state behind (see `Store::set_outbox_status_lazy`).
+    pub(crate) fn apply_later(&self, writes: Writes) {
+        self.enqueue(writes, None);
     }
 }
 
 impl Drop for GroupCommit {
     fn drop(&mut self) {
-        lock(&self.shared.wanted).stop = true;
+        lock(&self.shared.queue).stop = true;
         self.shared.wake.notify_one();
         if let Some(thread) = self.thread.take() {
             // The thread holds a handle on the database: wait for it, so the files are
@@ -143,21 +144,28 @@ impl Drop for GroupCommit {
     }
 }
 
-/// A poisoned lock only means another thread panicked while holding it; the flags stay valid.
-fn lock(m: &Mutex<Wake>) -> std::sync::MutexGuard<'_, Wake> {
+/// A poisoned lock only means another thread panicked while holding it; the data stays valid.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn flusher(shared: &Shared, db: &sled::Db, options: StoreOptions, dir: &std::path::Path) {
+fn writer(
+    shared: &Shared,
+    db: &sled::Db,
+    kv: &sled::Tree,
+    barrier: &RwLock<()>,
+    options: StoreOptions,
+    dir: &std::path::Path,
+) {
     let linger = options.flush_linger;
     let mut last_start = Instant::now().checked_sub(linger).unwrap_or_else(Instant::now);
     loop {
         {
-            let mut wanted = lock(&shared.wanted);
-            while !wanted.flush && !wanted.stop {
-                wanted = shared.wake.wait(wanted).unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut queue = lock(&shared.queue);
+            while queue.jobs.is_empty() && !queue.stop {
+                queue = shared.wake.wait(queue).unwrap_or_else(|poisoned| poisoned.into_inner());
             }
-            if wanted.stop && !wanted.flush {
+            if queue.stop && queue.jobs.is_empty() {
                 return;
             }
         }
@@ -165,22 +173,45 @@ fn flusher(shared: &Shared, db: &sled::Db, options: StoreOptions, dir: &std::pat
         if since < linger {
             std::thread::sleep(linger - since);
         }
-        // Cleared after the linger: whoever asked before this point is covered by this flush,
-        // whoever asks after it sets the flag again and gets the next one.
-        lock(&shared.wanted).flush = false;
+        // Taken after the linger: whoever queued before this point is in this write.
+        let jobs = std::mem::take(&mut lock(&shared.queue).jobs);
         last_start = Instant::now();
-        // Every ticket issued up to here belongs to a write that is already in sled's log.
-        let covers = shared.issued.load(Ordering::SeqCst);
-        let result = db.flush().map(|_| ()).map_err(|e| e.to_string()).and_then(|()| match options.durability {
-            Durability::Process => Ok(()),
-            Durability::Power => fsync_dir(dir).map_err(|e| e.to_string()),
+        let mut batch = sled::Batch::default();
+        let mut ops = 0usize;
+        for job in &jobs {
+            for (k, v) in &job.writes.ops {
+                match v {
+                    Some(v) => batch.insert(k.as_slice(), v.as_slice()),
+                    None => batch.remove(k.as_slice()),
+                }
+                ops += 1;
+            }
+        }
+        let applied = if ops == 0 {
+            Ok(())
+        } else {
+            // The backup's barrier: a copy sees all of this batch or none of it.
+            let _shared = barrier.read().unwrap_or_else(|e| e.into_inner());
+            kv.apply_batch(batch).map_err(|e| e.to_string())
+        };
+        let result = applied.and_then(|()| db.flush().map(|_| ()).map_err(|e| e.to_string())).and_then(|()| {
+            match options.durability {
+                Durability::Process => Ok(()),
+                Durability::Power => fsync_dir(dir).map_err(|e| e.to_string()),
+            }
         });
         metrics::histogram!("leadline_flush_seconds").record(last_start.elapsed().as_secs_f64());
+        metrics::histogram!("leadline_commit_jobs_per_write").record(jobs.len() as f64);
         match &result {
             Ok(()) => metrics::counter!("leadline_flushes_total").increment(1),
-            Err(e) => tracing::error!(error = %e, "flush failed"),
+            Err(e) => tracing::error!(error = %e, "write or flush failed"),
         }
-        shared.completed.send_replace(Completed { upto: covers, error: result.err() });
+        *lock(&shared.failing) = result.as_ref().err().cloned();
+        for job in jobs {
+            if let Some(done) = job.done {
+                let _ = done.send(result.clone());
+            }
+        }
     }
 }
 

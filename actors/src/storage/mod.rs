@@ -1,43 +1,49 @@
 //! All persistence, behind one type. sled 0.34.7 underneath.
 //!
-//! Trees:
-//! - `leads`: E.164 phone -> `LeadState` snapshot (codec).
-//! - `timeline`: phone + `/` + seq (u64 big-endian) -> `TimelineEntry`; a prefix scan reads one lead in order.
-//! - `outbox`: message id -> `OutboxRecord`: every text from the moment it is decided to its final outcome.
-//! - `outbox_open`: message id -> empty, for every record that may not be final yet (a superset:
-//!   indexed before the record is written, removed after it became final), so start-up recovery
+//! One sled tree, `kv`, holds everything; each kind of record is a part of it with its own
+//! one-byte key prefix (`keyspace.rs`, which also says why one tree):
+//! - `L` leads: E.164 phone -> `LeadState` snapshot (codec).
+//! - `T` timeline: phone + `/` + seq (u64 big-endian) -> `TimelineEntry`; a prefix scan reads one lead in order.
+//! - `O` outbox: message id -> `OutboxRecord`: every text from the moment it is decided to its final outcome.
+//! - `o` outbox_open: message id -> empty, for every record that may not be final yet (a superset:
+//!   written with or before the record, removed after it became final), so start-up recovery
 //!   reads the few open records instead of scanning the whole outbox.
-//! - `provider_ids`: provider message SID -> message id (delivery receipts find their lead).
-//! - `dedupe`: idempotency key -> first-seen time (millis, big-endian): re-delivered webhooks are ignored.
-//! - `dead_letters`: message id -> `DeadLetter`: texts a person must decide about.
-//! - `timers`: due time (millis, big-endian) + phone -> empty: durable wake-ups for deferred
+//! - `P` provider_ids: provider message SID -> message id (delivery receipts find their lead).
+//! - `D` dedupe: idempotency key -> first-seen time (millis, big-endian): re-delivered webhooks are ignored.
+//! - `X` dead_letters: message id -> `DeadLetter`: texts a person must decide about.
+//! - `W` timers: due time (millis, big-endian) + phone -> empty: durable wake-ups for deferred
 //!   texts, ordered by due time so the scheduler reads only what is due.
-//! - `suppression`: phone -> `Suppression`: the do-not-contact list (internal DNC, litigators).
-//! - `interests`: listing id + 0x00 + phone -> empty: which leads watch a listing (MLS fan-out).
-//! - `idempotency`: `Idempotency-Key` -> `StoredResponse`: replayed for re-deliveries until it expires.
-//! - `notifications`: id -> `Notification`: hand-off messages for people, written with the
+//! - `S` suppression: phone -> `Suppression`: the do-not-contact list (internal DNC, litigators).
+//! - `I` interests: listing id + 0x00 + phone -> empty: which leads watch a listing (MLS fan-out).
+//! - `K` idempotency: `Idempotency-Key` -> `StoredResponse`: replayed for re-deliveries until it expires.
+//! - `N` notifications: id -> `Notification`: hand-off messages for people, written with the
 //!   lead's snapshot and deleted once the hand-off webhook accepted them.
-//! - `meta`: namespaced small values of the integrations (RESO poller watermark, last seen
+//! - `M` meta: namespaced small values of the integrations (RESO poller watermark, last seen
 //!   price and status per listing), through `meta_get` / `meta_put`, and the schema marker.
 //!
 //! Every value is a `codec::Record` (its own record version); `open_with` migrates the
-//! records of a database written by an older build before it returns (`Store::upgrade`).
+//! records of a database written by an older build before it returns (`Store::upgrade`),
+//! including schema 1's one-tree-per-part layout.
 //!
-//! Durability: a lead's snapshot, its new timeline entries, its new outbox records and the
-//! event's dedupe key are written in ONE sled transaction and then flushed before the
-//! event is acknowledged. sled's flush is crash-consistent (it survives `kill -9`), but on
-//! Linux it uses `sync_file_range`, not `fsync`, so it is not guaranteed to survive a power
-//! loss on drives without power-loss protection (spacejam/sled#1452).
+//! Durability: everything one event writes (a lead's snapshot, its new timeline entries,
+//! its new outbox records, the event's dedupe key, ...) is one batch; the commit queue
+//! (`group_commit.rs`) applies the batches of all events waiting at that moment as one
+//! atomic sled write and flushes before any of them is acknowledged. sled's flush is
+//! crash-consistent (it survives `kill -9`), but on Linux it uses `sync_file_range`, not
+//! `fsync`, so it is not guaranteed to survive a power loss on drives without power-loss
+//! protection (spacejam/sled#1452); `storage.durability = "power"` adds an fsync.
 
 use crate::codec::{self, CodecError, Record};
 use crate::model::{LeadState, Notification, OutboundText, Suppression, TimelineEntry};
 use crate::phone::Phone;
 use crate::ts::Ts;
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use std::ops::Bound;
 use std::path::Path;
 
+mod keyspace;
 mod search;
+use keyspace::{Part, Space, Writes, KV_TREE};
 pub use search::LeadFilter;
 
 #[derive(Debug, thiserror::Error)]
@@ -153,28 +159,28 @@ pub struct Store {
     /// The write barrier of `backup_to`: every write path holds it shared while it writes
     /// (not while it waits for the flush), the backup holds it exclusive while it copies.
     ///
-    /// Why a lock and not a snapshot: sled 0.34 has no snapshot across trees (an iterator
-    /// sees one tree as it changes), and an event writes several trees at once, so a copy
-    /// made while events commit could hold a lead's snapshot without its timeline entries.
+    /// Why a lock and not a snapshot: sled 0.34 has no snapshot (an iterator sees the tree
+    /// as it changes), and an event writes several keys at once, so a copy made while
+    /// events commit could hold a lead's snapshot without its timeline entries.
     /// Why this lock: on the hot path an uncontended `try_read` is one atomic operation on a
     /// cache line no-one else writes except a backup, against a sled transaction and a flush
     /// that cost hundreds of microseconds. While a backup runs, writers wait for it (in
     /// `shared`, off the async worker when they are on one); reads are never blocked.
     barrier: std::sync::Arc<std::sync::RwLock<()>>,
     group: std::sync::Arc<group_commit::GroupCommit>,
-    leads: sled::Tree,
-    timeline: sled::Tree,
-    outbox: sled::Tree,
-    outbox_open: sled::Tree,
-    provider_ids: sled::Tree,
-    dedupe: sled::Tree,
-    dead_letters: sled::Tree,
-    timers: sled::Tree,
-    suppression: sled::Tree,
-    interests: sled::Tree,
-    idempotency: sled::Tree,
-    meta: sled::Tree,
-    notifications: sled::Tree,
+    leads: Space,
+    timeline: Space,
+    outbox: Space,
+    outbox_open: Space,
+    provider_ids: Space,
+    dedupe: Space,
+    dead_letters: Space,
+    timers: Space,
+    suppression: Space,
+    interests: Space,
+    idempotency: Space,
+    meta: Space,
+    notifications: Space,
 }
 
 fn timeline_prefix(phone: &Phone) -> Vec<u8> {
@@ -215,10 +221,11 @@ const OUTBOX_OPEN_INDEXED: &str = "storage:outbox_open_indexed";
 /// databases written before it existed, which are schema 1.
 const SCHEMA_VERSION_KEY: &str = "storage:schema_version";
 
-/// The schema this build writes: 1 plus every record-version bump of the types the store
-/// rewrites at open, so it grows with each bump. `open_with` rewrites the records of a
-/// database with a lower schema, then writes this marker.
-pub const SCHEMA_VERSION: u32 = 1
+/// The schema this build writes: the layout (1: one sled tree per part; 2: one keyspace,
+/// `keyspace.rs`) plus every record-version bump of the types the store rewrites at open,
+/// so it grows with each bump. `open_with` rewrites the records of a database with a lower
+/// schema, then writes this marker.
+pub const SCHEMA_VERSION: u32 = LAYOUT_KEYSPACE
     + (LeadState::VERSION as u32 - 1)
     + (TimelineEntry::VERSION as u32 - 1)
     + (OutboxRecord::VERSION as u32 - 1)
@@ -227,16 +234,19 @@ pub const SCHEMA_VERSION: u32 = 1
     + (StoredResponse::VERSION as u32 - 1)
     + (Notification::VERSION as u32 - 1);
 
+/// The first schema with one keyspace.
+const LAYOUT_KEYSPACE: u32 = 2;
+
 /// Rewrites every record in `tree` that is an older version of `T` as the current version;
 /// returns how many. Idempotent: records already current are skipped, so a pass interrupted
 /// by a crash is finished by the next one.
-fn rewrite_outdated<T: Record>(tree: &sled::Tree) -> Result<usize> {
+fn rewrite_outdated<T: Record>(tree: &Space) -> Result<usize> {
     let mut rewritten = 0;
     for kv in tree.iter() {
         let (k, v) = kv?;
         if codec::is_outdated::<T>(&v) {
             let value: T = codec::decode(&v)?;
-            tree.insert(k, codec::encode(&value)?)?;
+            tree.insert(&k, codec::encode(&value)?)?;
             rewritten += 1;
         }
     }
@@ -277,23 +287,28 @@ impl Store {
     pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store> {
         let db =
             sled::Config::new().path(path).mode(sled::Mode::LowSpace).cache_capacity(options.cache_capacity).open()?;
-        let group = group_commit::GroupCommit::new(db.clone(), options, path.to_path_buf()).map_err(sled::Error::Io)?;
+        let kv = db.open_tree(KV_TREE)?;
+        let barrier = std::sync::Arc::new(std::sync::RwLock::new(()));
+        let group =
+            group_commit::GroupCommit::new(db.clone(), kv.clone(), barrier.clone(), options, path.to_path_buf())
+                .map_err(sled::Error::Io)?;
+        let space = |part| Space::new(kv.clone(), part);
         let store = Store {
-            barrier: std::sync::Arc::new(std::sync::RwLock::new(())),
+            barrier,
             group: std::sync::Arc::new(group),
-            leads: db.open_tree("leads")?,
-            timeline: db.open_tree("timeline")?,
-            outbox: db.open_tree("outbox")?,
-            outbox_open: db.open_tree("outbox_open")?,
-            provider_ids: db.open_tree("provider_ids")?,
-            dedupe: db.open_tree("dedupe")?,
-            dead_letters: db.open_tree("dead_letters")?,
-            timers: db.open_tree("timers")?,
-            suppression: db.open_tree("suppression")?,
-            interests: db.open_tree("interests")?,
-            idempotency: db.open_tree("idempotency")?,
-            meta: db.open_tree("meta")?,
-            notifications: db.open_tree("notifications")?,
+            leads: space(Part::Leads),
+            timeline: space(Part::Timeline),
+            outbox: space(Part::Outbox),
+            outbox_open: space(Part::OutboxOpen),
+            provider_ids: space(Part::ProviderIds),
+            dedupe: space(Part::Dedupe),
+            dead_letters: space(Part::DeadLetters),
+            timers: space(Part::Timers),
+            suppression: space(Part::Suppression),
+            interests: space(Part::Interests),
+            idempotency: space(Part::Idempotency),
+            meta: space(Part::Meta),
+            notifications: space(Part::Notifications),
             db,
         };
         store.upgrade()?;
@@ -364,7 +379,7 @@ impl Store {
             }
             to.apply_batch(batch)?;
         }
-        let leads = copy.open_tree("leads")?.len() as u64;
+        let leads = Space::new(copy.open_tree(KV_TREE)?, Part::Leads).len() as u64;
         drop(guard);
         let writes_paused = started.elapsed();
         copy.flush()?;
@@ -377,14 +392,21 @@ impl Store {
         self.meta_get(SCHEMA_VERSION_KEY)
     }
 
-    /// Brings the records up to `SCHEMA_VERSION` before anything is served: a database with
-    /// a lower schema has each store tree's outdated records decoded (through their type's
-    /// migration) and written back in the current version, then flushed, then the marker is
-    /// written and flushed. A crash in between leaves the marker unwritten, and the next open
-    /// finishes the pass; old and new records both decode meanwhile. `meta` values migrate
-    /// when read (`decode`) and are written back in the current version by their next put.
+    /// Brings the records up to `SCHEMA_VERSION` before anything is served. A schema-1
+    /// database (one tree per part) is first copied into the keyspace (`migrate_layout`).
+    /// Then, below `SCHEMA_VERSION`, each part's outdated records are decoded (through their
+    /// type's migration) and written back in the current version, flushed, and the marker
+    /// is written and flushed. A crash in between leaves the marker unwritten, and the next
+    /// open finishes the pass; old and new records both decode meanwhile. `meta` values
+    /// migrate when read (`decode`) and are written back in the current version by their
+    /// next put.
     fn upgrade(&self) -> Result<()> {
-        let found = self.schema_version()?;
+        let mut found = self.schema_version()?;
+        if found.is_none_or(|v| v < LAYOUT_KEYSPACE) {
+            if let Some(legacy) = self.migrate_layout()? {
+                found = Some(legacy);
+            }
+        }
         let schema = found.unwrap_or(1);
         if schema > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema { found: schema, supported: SCHEMA_VERSION });
@@ -404,6 +426,60 @@ impl Store {
             self.meta_put(SCHEMA_VERSION_KEY, &SCHEMA_VERSION)?;
             self.db.flush()?;
         }
+        self.drop_legacy_trees()
+    }
+
+    /// Copies a schema-1 database's trees (one per part) into the keyspace, verbatim, and
+    /// returns the schema they were written in; `None` if there are none. Idempotent: until
+    /// the marker in the keyspace says it is done, nothing else wrote to the keyspace, so a
+    /// copy interrupted by a crash is simply done again. The old trees are dropped only after
+    /// the marker is written (`drop_legacy_trees`).
+    fn migrate_layout(&self) -> Result<Option<u32>> {
+        let names = self.db.tree_names();
+        let present = |part: &Part| names.iter().any(|n| n.as_ref() == part.legacy_tree().as_bytes());
+        if !Part::ALL.iter().any(present) {
+            return Ok(None);
+        }
+        let started = std::time::Instant::now();
+        let mut legacy_schema = 1;
+        let mut copied = 0u64;
+        for part in Part::ALL.iter().filter(|p| present(p)) {
+            let from = self.db.open_tree(part.legacy_tree())?;
+            let to = Space::new(self.db.open_tree(KV_TREE)?, *part);
+            let mut batch = sled::Batch::default();
+            let mut in_batch = 0;
+            for kv in from.iter() {
+                let (k, v) = kv?;
+                if *part == Part::Meta && k.as_ref() == SCHEMA_VERSION_KEY.as_bytes() {
+                    legacy_schema = codec::decode::<u32>(&v)?;
+                    continue;
+                }
+                batch.insert(to.key(&k), v);
+                in_batch += 1;
+                copied += 1;
+                if in_batch == BACKUP_BATCH {
+                    self.db.open_tree(KV_TREE)?.apply_batch(std::mem::take(&mut batch))?;
+                    in_batch = 0;
+                }
+            }
+            self.db.open_tree(KV_TREE)?.apply_batch(batch)?;
+        }
+        self.db.flush()?;
+        tracing::info!(
+            records = copied,
+            took_ms = started.elapsed().as_millis() as u64,
+            "storage: one tree per part copied into the keyspace"
+        );
+        Ok(Some(legacy_schema))
+    }
+
+    /// Drops schema 1's trees once the keyspace's marker says their copy is complete.
+    fn drop_legacy_trees(&self) -> Result<()> {
+        for name in self.db.tree_names() {
+            if Part::ALL.iter().any(|p| name.as_ref() == p.legacy_tree().as_bytes()) {
+                self.db.drop_tree(&name)?;
+            }
+        }
         Ok(())
     }
 
@@ -422,7 +498,7 @@ impl Store {
     /// Waits until everything written so far is on disk (see the module note on what that
     /// means); concurrent callers share flushes (group commit).
     pub async fn flush(&self) -> Result<()> {
-        self.group.flush().await
+        self.group.commit(Writes::default()).await
     }
 
     pub fn lead(&self, phone: &Phone) -> Result<Option<LeadState>> {
@@ -457,76 +533,38 @@ impl Store {
         Ok(self.dedupe.contains_key(dedupe_key)?)
     }
 
-    /// Writes a lead's new snapshot, timeline entries, outbox records and dedupe key in one
-    /// transaction, then flushes. Only after this returns may the event be acknowledged.
+    /// Writes a lead's new snapshot, timeline entries, outbox records, dedupe key, timer,
+    /// interests, notifications and suppression as one batch, and returns once it is
+    /// durable. Only after this returns may the event be acknowledged.
     pub async fn commit_lead(&self, c: LeadCommit<'_>) -> Result<()> {
-        let snapshot = codec::encode(c.state)?;
-        let entries = c
-            .entries
-            .iter()
-            .map(|e| Ok((timeline_key(&c.state.phone, e.seq), codec::encode(e)?)))
-            .collect::<Result<Vec<_>>>()?;
+        let phone = &c.state.phone;
         let now = c.state.updated_at;
-        let queued = c
-            .sends
-            .iter()
-            .map(|t| {
-                let rec = OutboxRecord { text: t.clone(), status: OutboxStatus::Queued, updated_at: now };
-                Ok((t.id.clone(), codec::encode(&rec)?))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let phone = c.state.phone.as_str();
-        let timer = c.wake_at.map(|t| timer_key(t, &c.state.phone));
-        let interest_keys: Vec<Vec<u8>> = c.new_interests.iter().map(|l| interest_key(l, &c.state.phone)).collect();
-        let notes =
-            c.notifications.iter().map(|n| Ok((n.id.clone(), codec::encode(n)?))).collect::<Result<Vec<_>>>()?;
-        let suppress = c.suppress.map(codec::encode).transpose()?;
-        let barrier = self.shared();
-        // Indexed before the records exist: `outbox_open` stays a superset of the open records.
-        for (id, _) in &queued {
-            self.outbox_open.insert(id.as_bytes(), &[][..])?;
+        let mut w = Writes::default();
+        w.put(&self.leads, phone.as_str(), codec::encode(c.state)?);
+        for e in c.entries {
+            w.put(&self.timeline, timeline_key(phone, e.seq), codec::encode(e)?);
         }
-        (
-            &self.leads,
-            &self.timeline,
-            &self.outbox,
-            &self.dedupe,
-            &self.timers,
-            &self.interests,
-            &self.notifications,
-            &self.suppression,
-        )
-            .transaction(|(leads, timeline, outbox, dedupe, timers, interests, notifications, suppression)| {
-                leads.insert(phone, snapshot.as_slice())?;
-                for (k, v) in &entries {
-                    timeline.insert(k.as_slice(), v.as_slice())?;
-                }
-                for (k, v) in &queued {
-                    outbox.insert(k.as_bytes(), v.as_slice())?;
-                }
-                if let Some(key) = c.dedupe_key {
-                    dedupe.insert(key, &now.millis().to_be_bytes()[..])?;
-                }
-                if let Some(key) = &timer {
-                    timers.insert(key.as_slice(), &[][..])?;
-                }
-                for key in &interest_keys {
-                    interests.insert(key.as_slice(), &[][..])?;
-                }
-                for (k, v) in &notes {
-                    notifications.insert(k.as_bytes(), v.as_slice())?;
-                }
-                if let Some(v) = &suppress {
-                    suppression.insert(phone, v.as_slice())?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                TransactionError::Storage(e) => StoreError::Sled(e),
-                TransactionError::Abort(()) => StoreError::Sled(sled::Error::Unsupported("transaction aborted".into())),
-            })?;
-        drop(barrier);
-        self.flush().await
+        for t in c.sends {
+            let rec = OutboxRecord { text: t.clone(), status: OutboxStatus::Queued, updated_at: now };
+            w.put(&self.outbox_open, t.id.as_bytes(), Vec::new());
+            w.put(&self.outbox, t.id.as_bytes(), codec::encode(&rec)?);
+        }
+        if let Some(key) = c.dedupe_key {
+            w.put(&self.dedupe, key, now.millis().to_be_bytes().to_vec());
+        }
+        if let Some(at) = c.wake_at {
+            w.put(&self.timers, timer_key(at, phone), Vec::new());
+        }
+        for listing in c.new_interests {
+            w.put(&self.interests, interest_key(listing, phone), Vec::new());
+        }
+        for n in c.notifications {
+            w.put(&self.notifications, n.id.as_bytes(), codec::encode(n)?);
+        }
+        if let Some(s) = c.suppress {
+            w.put(&self.suppression, phone.as_str(), codec::encode(s)?);
+        }
+        self.group.commit(w).await
     }
 
     /// A lead's timeline, oldest first, starting after `after_seq`, at most `limit` entries.
@@ -535,7 +573,7 @@ impl Store {
         let mut end = timeline_prefix(phone);
         end.extend_from_slice(&u64::MAX.to_be_bytes());
         self.timeline
-            .range(start..=end)
+            .range(Bound::Included(start.as_slice()), Bound::Included(end.as_slice()))
             .take(limit)
             .map(|kv| {
                 let (_, v) = kv?;
@@ -551,28 +589,46 @@ impl Store {
         }
     }
 
-    /// Moves an outbox record to a new status and flushes.
+    /// Moves an outbox record to a new status; returns once that is durable.
     pub async fn set_outbox_status(&self, id: &str, status: OutboxStatus, now: Ts) -> Result<Option<OutboxRecord>> {
+        let Some((rec, writes)) = self.outbox_status_writes(id, status, now)? else {
+            return Ok(None);
+        };
+        self.group.commit(writes).await?;
+        Ok(Some(rec))
+    }
+
+    /// Moves an outbox record to a new status without waiting for it to be durable: it is
+    /// applied before anything written after this call and made durable by the next flush
+    /// (e.g. the lead's commit of the same text's outcome). Only for a status whose loss in
+    /// a crash leaves a safe state: `Accepted` after a durable `Attempting` (lost, the text
+    /// is in doubt and never resent). Saves a durable write per text.
+    pub fn set_outbox_status_lazy(&self, id: &str, status: OutboxStatus, now: Ts) -> Result<Option<OutboxRecord>> {
+        let Some((rec, writes)) = self.outbox_status_writes(id, status, now)? else {
+            return Ok(None);
+        };
+        self.group.apply_later(writes);
+        Ok(Some(rec))
+    }
+
+    fn outbox_status_writes(&self, id: &str, status: OutboxStatus, now: Ts) -> Result<Option<(OutboxRecord, Writes)>> {
         let Some(mut rec) = self.outbox(id)? else {
             return Ok(None);
         };
-        let barrier = self.shared();
+        let mut w = Writes::default();
         if let OutboxStatus::Accepted { provider_id, .. } = &status {
-            self.provider_ids.insert(provider_id.as_str(), id.as_bytes())?;
+            w.put(&self.provider_ids, provider_id.as_str(), id.as_bytes().to_vec());
         }
         let is_final = status.is_final();
-        if !is_final {
-            self.outbox_open.insert(id, &[][..])?;
-        }
         rec.status = status;
         rec.updated_at = now;
-        self.outbox.insert(id, codec::encode(&rec)?)?;
+        w.put(&self.outbox, id, codec::encode(&rec)?);
         if is_final {
-            self.outbox_open.remove(id)?;
+            w.del(&self.outbox_open, id);
+        } else {
+            w.put(&self.outbox_open, id, Vec::new());
         }
-        drop(barrier);
-        self.flush().await?;
-        Ok(Some(rec))
+        Ok(Some((rec, w)))
     }
 
     /// Records that are not final: the start-up recovery looks at these. Reads the
@@ -584,7 +640,7 @@ impl Store {
             for kv in self.outbox.iter() {
                 let (k, v) = kv?;
                 if !codec::decode::<OutboxRecord>(&v)?.status.is_final() {
-                    self.outbox_open.insert(k, &[][..])?;
+                    self.outbox_open.insert(&k, &[][..])?;
                 }
             }
             // Durable with the next flush; if that never comes, the next start scans again.
@@ -592,7 +648,7 @@ impl Store {
             self.meta.insert(OUTBOX_OPEN_INDEXED, codec::encode(&true)?)?;
         }
         let mut out = Vec::new();
-        for k in self.outbox_open.iter().keys() {
+        for k in self.outbox_open.keys() {
             let k = k?;
             match self.outbox.get(&k)? {
                 Some(v) => {
@@ -618,12 +674,9 @@ impl Store {
     }
 
     pub async fn put_dead_letter(&self, dl: &DeadLetter) -> Result<()> {
-        let value = codec::encode(dl)?;
-        {
-            let _barrier = self.shared();
-            self.dead_letters.insert(dl.text.id.as_str(), value)?;
-        }
-        self.flush().await
+        let mut w = Writes::default();
+        w.put(&self.dead_letters, dl.text.id.as_str(), codec::encode(dl)?);
+        self.group.commit(w).await
     }
 
     pub fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
@@ -645,7 +698,7 @@ impl Store {
     pub fn due_timers(&self, now: Ts, limit: usize) -> Result<Vec<DueTimer>> {
         let end = now.millis().saturating_add(1).to_be_bytes();
         let mut out = Vec::new();
-        for kv in self.timers.range(..end.to_vec()).take(limit) {
+        for kv in self.timers.range(Bound::Unbounded, Bound::Excluded(&end[..])).take(limit) {
             let (k, _) = kv?;
             let parsed = (k.len() > 8).then(|| {
                 let mut ms = [0u8; 8];
@@ -682,21 +735,17 @@ impl Store {
     }
 
     pub async fn suppress(&self, phone: &Phone, entry: &Suppression) -> Result<()> {
-        let value = codec::encode(entry)?;
-        {
-            let _barrier = self.shared();
-            self.suppression.insert(phone.as_str(), value)?;
-        }
-        self.flush().await
+        let mut w = Writes::default();
+        w.put(&self.suppression, phone.as_str(), codec::encode(entry)?);
+        self.group.commit(w).await
     }
 
     /// Returns whether the number was on the list.
     pub async fn unsuppress(&self, phone: &Phone) -> Result<bool> {
-        let was = {
-            let _barrier = self.shared();
-            self.suppression.remove(phone.as_str())?.is_some()
-        };
-        self.flush().await?;
+        let was = self.suppression.contains_key(phone.as_str())?;
+        let mut w = Writes::default();
+        w.del(&self.suppression, phone.as_str());
+        self.group.commit(w).await?;
         Ok(was)
     }
 
@@ -714,7 +763,7 @@ impl Store {
     /// Every stored lead's phone, in key order (for `audit verify` and exports).
     pub fn lead_phones(&self) -> Result<Vec<Phone>> {
         let mut out = Vec::new();
-        for k in self.leads.iter().keys() {
+        for k in self.leads.keys() {
             let k = k?;
             if let Ok(p) = Phone::parse(&String::from_utf8_lossy(&k)) {
                 out.push(p);
@@ -728,7 +777,7 @@ impl Store {
         let mut prefix = listing_id.as_bytes().to_vec();
         prefix.push(0);
         let mut out = Vec::new();
-        for k in self.interests.scan_prefix(&prefix).keys() {
+        for k in self.interests.scan_prefix(&prefix).map(|kv| kv.map(|(k, _)| k)) {
             let k = k?;
             if let Some(p) = std::str::from_utf8(&k[prefix.len()..]).ok().and_then(Phone::from_stored) {
                 out.push(p);
@@ -745,12 +794,9 @@ impl Store {
     }
 
     pub async fn put_idempotent_response(&self, key: &str, response: &StoredResponse) -> Result<()> {
-        let value = codec::encode(response)?;
-        {
-            let _barrier = self.shared();
-            self.idempotency.insert(key, value)?;
-        }
-        self.flush().await
+        let mut w = Writes::default();
+        w.put(&self.idempotency, key, codec::encode(response)?);
+        self.group.commit(w).await
     }
 
     /// Forgets idempotency keys and dedupe keys stored before `cutoff`; returns how many.
@@ -761,7 +807,7 @@ impl Store {
             let old = codec::decode::<StoredResponse>(&v).map(|r| r.stored_at < cutoff).unwrap_or(true);
             if old {
                 let _barrier = self.shared();
-                self.idempotency.remove(k)?;
+                self.idempotency.remove(&k)?;
                 purged += 1;
             }
         }
@@ -770,7 +816,7 @@ impl Store {
             let at = <[u8; 8]>::try_from(v.as_ref()).ok().map(i64::from_be_bytes);
             if at.is_none_or(|ms| ms < cutoff.millis()) {
                 let _barrier = self.shared();
-                self.dedupe.remove(k)?;
+                self.dedupe.remove(&k)?;
                 purged += 1;
             }
         }
@@ -795,15 +841,13 @@ impl Store {
 
     /// Removes and returns a dead letter (an operator retries or discards it).
     pub async fn take_dead_letter(&self, id: &str) -> Result<Option<DeadLetter>> {
-        let removed = {
-            let _barrier = self.shared();
-            self.dead_letters.remove(id)?
-        };
-        let dl = match removed {
+        let dl = match self.dead_letters.get(id)? {
             Some(bytes) => Some(codec::decode(&bytes)?),
             None => None,
         };
-        self.flush().await?;
+        let mut w = Writes::default();
+        w.del(&self.dead_letters, id);
+        self.group.commit(w).await?;
         Ok(dl)
     }
 
@@ -813,15 +857,13 @@ impl Store {
 
     /// Notifications not yet delivered, oldest id first.
     pub fn undelivered_notifications(&self, limit: usize) -> Result<Vec<Notification>> {
-        self.notifications.iter().values().take(limit).map(|v| Ok(codec::decode(&v?)?)).collect()
+        self.notifications.iter().map(|kv| kv.map(|(_, v)| v)).take(limit).map(|v| Ok(codec::decode(&v?)?)).collect()
     }
 
     pub async fn remove_notification(&self, id: &str) -> Result<()> {
-        {
-            let _barrier = self.shared();
-            self.notifications.remove(id)?;
-        }
-        self.flush().await
+        let mut w = Writes::default();
+        w.del(&self.notifications, id);
+        self.group.commit(w).await
     }
 }
 
@@ -834,7 +876,7 @@ mod tests {
     fn rewrite_outdated_migrates_old_records_in_place_and_only_those() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
-        let tree = db.open_tree("samples").unwrap();
+        let tree = Space::new(db.open_tree(KV_TREE).unwrap(), Part::Meta);
         tree.insert("a", codec::encode(&SampleV1 { name: "a".into(), count: 1 }).unwrap()).unwrap();
         tree.insert("b", codec::encode(&Sample { name: "b".into(), count: 2, note: Some("n".into()) }).unwrap())
             .unwrap();
@@ -844,6 +886,40 @@ mod tests {
         assert_eq!(codec::decode::<Sample>(&a).unwrap(), Sample { name: "a".into(), count: 1, note: None });
         // A second pass (after a crash before the marker) finds nothing left to do.
         assert_eq!(rewrite_outdated::<Sample>(&tree).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_schema_1_layout_is_copied_into_the_keyspace_even_after_an_interrupted_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let phone = Phone::parse("+12125550100").unwrap();
+        let at = Ts::from_millis(1_700_000_000_000).unwrap();
+        let mut lead = LeadState::new(phone.clone(), at);
+        lead.agent = Some("Ana".into());
+        {
+            // What schema 1 left: one tree per part, its marker in `meta`.
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree("leads").unwrap().insert(phone.as_str(), codec::encode(&lead).unwrap()).unwrap();
+            db.open_tree("timers").unwrap().insert(timer_key(at, &phone), &[][..]).unwrap();
+            db.open_tree("meta").unwrap().insert(SCHEMA_VERSION_KEY, codec::encode(&1u32).unwrap()).unwrap();
+            // A copy a crash interrupted: a stale half in the keyspace, no marker there.
+            let stale = LeadState::new(phone.clone(), at);
+            let kv = Space::new(db.open_tree(KV_TREE).unwrap(), Part::Leads);
+            kv.insert(phone.as_str(), codec::encode(&stale).unwrap()).unwrap();
+            db.flush().unwrap();
+        }
+        for _ in 0..2 {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+            assert_eq!(store.lead(&phone).unwrap().unwrap().agent.as_deref(), Some("Ana"));
+            assert_eq!(store.due_timers(at, 10).unwrap().len(), 1);
+            let legacy: Vec<_> = store
+                .db
+                .tree_names()
+                .into_iter()
+                .filter(|n| Part::ALL.iter().any(|p| n.as_ref() == p.legacy_tree().as_bytes()))
+                .collect();
+            assert!(legacy.is_empty(), "schema 1 trees left: {legacy:?}");
+        }
     }
 
     #[test]

@@ -95,10 +95,10 @@ impl Store {
             return Ok((found, None));
         }
         let start = match after {
-            Some(p) => Bound::Excluded(p.as_str().as_bytes().to_vec()),
+            Some(p) => Bound::Excluded(p.as_str().as_bytes()),
             None => Bound::Unbounded,
         };
-        for kv in self.leads.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+        for kv in self.leads.range(start, Bound::Unbounded) {
             let (key, value) = kv?;
             let lead: LeadState = match codec::decode(&value) {
                 Ok(lead) => lead,
@@ -119,7 +119,7 @@ impl Store {
             Some(last) if found.len() == limit => {
                 let more = self
                     .leads
-                    .range::<Vec<u8>, _>((Bound::Excluded(last.phone.as_str().as_bytes().to_vec()), Bound::Unbounded))
+                    .range(Bound::Excluded(last.phone.as_str().as_bytes()), Bound::Unbounded)
                     .next()
                     .is_some();
                 more.then(|| last.phone.clone())
