@@ -137,7 +137,7 @@ struct Cli {
     /// Where the service runs when the harness starts it.
     #[arg(long, value_enum, default_value = "in-process")]
     service: Where,
-    /// Skip the trivial-handler ceiling.
+    /// Skip the trivial-handler ceiling and the storage ceiling.
     #[arg(long)]
     no_ceiling: bool,
     /// Traffic mix in percent: lead,reply,crm,receipt,mls.
@@ -1072,8 +1072,10 @@ async fn load_test(cli: &Cli) -> anyhow::Result<()> {
             settle(&base).await;
         }
         let cpu0 = service.cpu_ms();
+        let bytes0 = metric_sum(&base, "leadline_store_bytes_written_total").await;
         let r = run("leadline", &base, traffic, spec, warmup, duration).await?;
         r.print();
+        let bytes1 = metric_sum(&base, "leadline_store_bytes_written_total").await;
         if let (Some(a), Some(b), Where::Child) = (cpu0, service.cpu_ms(), cli.service) {
             // Robust to other load on the machine, unlike the rate: what one request costs.
             let reqs = r.stats.ok + r.stats.warm_ok;
@@ -1090,6 +1092,26 @@ async fn load_test(cli: &Cli) -> anyhow::Result<()> {
                 c,
                 100.0 * r.req_rate() / c
             );
+        }
+        // The storage ceiling: the same store, options and bytes per event, nothing else.
+        if let (false, Some(b0), Some(b1), Spec::Closed { concurrency }) = (cli.no_ceiling, bytes0, bytes1, spec) {
+            // Warm-up events wrote too: spread the bytes over all acknowledged events.
+            let events = r.stats.lead_events as f64 * (r.stats.ok + r.stats.warm_ok) as f64 / r.stats.ok.max(1) as f64;
+            let per_event = ((b1 - b0) / events.max(1.0)).round().max(1.0) as usize;
+            let sc = storage_ceiling(cli, concurrency, per_event, warmup, duration).await?;
+            println!(
+                "--- ceiling: durable batched writes to the store alone ({per_event} bytes per event, concurrency {concurrency}): {sc:.0} events/s"
+            );
+            match ceiling {
+                Some(c) => println!(
+                    "  => leadline {:.0} events/s ({:.0} req/s): {:.1}% of the trivial handler ({c:.0} req/s), {:.1}% of the storage ceiling ({sc:.0} events/s)",
+                    r.event_rate(),
+                    r.req_rate(),
+                    100.0 * r.req_rate() / c,
+                    100.0 * r.event_rate() / sc
+                ),
+                None => println!("  => leadline {:.0} events/s: {:.1}% of the storage ceiling", r.event_rate(), 100.0 * r.event_rate() / sc),
+            }
         }
         results.push(r);
     }
@@ -1130,6 +1152,66 @@ async fn load_test(cli: &Cli) -> anyhow::Result<()> {
         cleanup(d, cli.keep_data);
     }
     Ok(())
+}
+
+/// The sum of a metric family's samples on `/metrics` (a counter over all its labels).
+async fn metric_sum(base: &str, name: &str) -> Option<f64> {
+    let text = client(1).ok()?.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b' ' | b'{')))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// The store's own durable write rate: `concurrency` writers, each committing one new key of
+/// `bytes` bytes at a time through the same commit queue and options as the service (group
+/// commit, flush linger, durability), on a fresh data dir. What the service could reach if
+/// everything but storage were free.
+async fn storage_ceiling(
+    cli: &Cli,
+    concurrency: usize,
+    bytes: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let dir = fresh_dir("storage-ceiling")?;
+    let mut settings = Settings::defaults()?;
+    settings.storage.durability = cli.durability.into();
+    if let Some(us) = cli.flush_linger_us {
+        settings.storage.flush_linger_us = us;
+    }
+    let store = Store::open_with(&dir, settings.storage.store_options())?;
+    let value = "x".repeat(bytes.saturating_sub(24).max(1));
+    let start = Instant::now();
+    let (measure_from, end) = (start + warmup, start + warmup + duration);
+    let done = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..concurrency.max(1) {
+        let (store, value, done) = (store.clone(), value.clone(), done.clone());
+        tasks.spawn(async move {
+            let mut i = 0u64;
+            loop {
+                let at = Instant::now();
+                if at >= end {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                store.meta_commit(&format!("ceiling:{w:04}:{i:012}"), &value).await?;
+                i += 1;
+                if at >= measure_from {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    let elapsed = Instant::now().saturating_duration_since(measure_from).max(Duration::from_millis(1));
+    drop(store);
+    cleanup(&dir, false);
+    Ok(done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64())
 }
 
 /// The service's own counters that explain a run: flushes (and how many were shared by

@@ -177,9 +177,10 @@ fn writer(
         let jobs = std::mem::take(&mut lock(&shared.queue).jobs);
         last_start = Instant::now();
         let mut batch = sled::Batch::default();
-        let mut ops = 0usize;
+        let (mut ops, mut bytes) = (0usize, 0usize);
         for job in &jobs {
             for (k, v) in &job.writes.ops {
+                bytes += k.len() + v.as_ref().map_or(0, Vec::len);
                 match v {
                     Some(v) => batch.insert(k.as_slice(), v.as_slice()),
                     None => batch.remove(k.as_slice()),
@@ -187,6 +188,7 @@ fn writer(
                 ops += 1;
             }
         }
+        metrics::counter!("leadline_store_bytes_written_total").increment(bytes as u64);
         let applied = if ops == 0 {
             Ok(())
         } else {

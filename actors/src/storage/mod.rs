@@ -839,6 +839,13 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a named value and returns once it is durable.
+    pub async fn meta_commit<T: Record>(&self, key: &str, value: &T) -> Result<()> {
+        let mut w = Writes::default();
+        w.put(&self.meta, key, codec::encode(value)?);
+        self.group.commit(w).await
+    }
+
     /// Removes and returns a dead letter (an operator retries or discards it).
     pub async fn take_dead_letter(&self, id: &str) -> Result<Option<DeadLetter>> {
         let dl = match self.dead_letters.get(id)? {
