@@ -556,6 +556,32 @@ fn backup_inner(config: Option<&Path>, dir: &Path, url: Option<&str>) -> Result<
     Ok(ExitCode::SUCCESS)
 }
 
+// ---------------------------------------------------------------------------------------
+// compact
+// ---------------------------------------------------------------------------------------
+
+/// `leadline compact`: rewrites the database at `storage.path` into a fresh one (offline:
+/// stop the service first). Prints the [`CompactView`](crate::app::views::CompactView) as JSON.
+pub fn compact(config: Option<&Path>) -> ExitCode {
+    finish(compact_inner(config))
+}
+
+fn compact_inner(config: Option<&Path>) -> Result<ExitCode, Fail> {
+    let settings = load_settings(config)?;
+    let path = settings.storage.path.clone();
+    let interrupted = crate::app::compact::interrupted(&path).is_some();
+    if !path.is_dir() && !interrupted {
+        return Err(Fail::failed(format!(
+            "no database at storage.path {} (set it with --config or LEADLINE__STORAGE__PATH)",
+            path.display()
+        )));
+    }
+    let open = |_: &Path| open_store(&settings, false).map_err(|f| crate::app::AppError::Unavailable(f.1));
+    let view = crate::app::compact::run(&path, open).map_err(app_fail)?;
+    println!("{}", serde_json::to_string_pretty(&view).unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
+}
+
 fn app_fail(e: crate::app::AppError) -> Fail {
     match e {
         crate::app::AppError::Invalid { message, .. } => Fail::usage(message),

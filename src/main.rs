@@ -69,6 +69,9 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Rewrite the database into a fresh one, keeping only live data (sled's log holds
+    /// old versions until it reclaims them). Offline: stop the service first.
+    Compact,
     /// What-if: replay a JSON-lines file of events through the real decision core with a
     /// simulated clock and print what would be sent, blocked or deferred, and why.
     /// Nothing is stored or sent. See examples/simulate.jsonl for the format.
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
         Command::Lead { command } => leadline::cli::lead(command, cli.config.as_deref()),
         Command::Compliance { command } => leadline::cli::compliance(command, cli.config.as_deref()),
         Command::Backup { dir, url } => leadline::cli::backup(cli.config.as_deref(), &dir, url.as_deref()),
+        Command::Compact => leadline::cli::compact(cli.config.as_deref()),
         Command::Simulate { events, start, tail_days } => {
             let policy = load(cli.config.as_deref())
                 .and_then(|s| leadline_core::policy::Policy::new(s.policy_settings()).map_err(|e| e.to_string()));

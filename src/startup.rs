@@ -71,6 +71,12 @@ impl Application {
         let provider = provider(&settings, &secrets)?;
         let policy = Arc::new(Policy::new(settings.policy_settings()).context("invalid configuration")?);
         let path = &settings.storage.path;
+        if let Some(old) = crate::app::compact::interrupted(path) {
+            anyhow::bail!(
+                "an interrupted `leadline compact` left {} behind; run `leadline compact` again to finish it",
+                old.display()
+            );
+        }
         let dir =
             crate::data_dir::prepare(path).with_context(|| format!("cannot create storage.path {}", path.display()))?;
         if let Some(warning) = dir.warning(path) {

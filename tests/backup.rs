@@ -2,6 +2,7 @@
 //! while events commit is a consistent database this build opens (every lead acknowledged
 //! before it started, with its whole timeline; every chain verifies; the outbox agrees with
 //! the timelines); the offline path while the service is stopped; a non-empty DIR is refused.
+//! And `leadline compact`, which is a backup swapped into place, including its recovery.
 
 mod support;
 
@@ -163,4 +164,36 @@ async fn a_backup_while_events_commit_is_consistent_and_the_offline_path_and_ref
         "the offline copy lacks acknowledged leads: {in_offline} < 200 + {acked_during}"
     );
     assert_eq!(view["leads"].as_u64(), Some(in_offline as u64));
+
+    // `leadline compact` (offline) rewrites the database and nothing is lost. (Whether it
+    // saves space depends on how much the log holds: docs/durability.md has the figures.)
+    let out = leadline_cmd(&env, &["compact"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("compact: {view}");
+    assert_eq!(view["leads"].as_u64(), Some(in_offline as u64));
+    assert_eq!(check_backup(&data, &before), in_offline);
+
+    // A compaction interrupted between its two renames: `serve` refuses to start on the
+    // missing database, and the next `compact` puts the old one back and finishes.
+    let aside = root.path().join("data.pre-compact");
+    std::fs::rename(&data, &aside).unwrap();
+    let out = leadline_cmd(&env, &["serve"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted `leadline compact`"), "{out:?}");
+    assert!(!data.exists(), "serve created an empty database in place of the moved one");
+    let out = leadline_cmd(&env, &["compact"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!aside.exists());
+    assert_eq!(check_backup(&data, &before), in_offline);
+}
+
+/// `leadline ARGS` with the suite's environment (nothing inherited).
+fn leadline_cmd(env: &[(String, String)], args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_leadline"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap()
 }

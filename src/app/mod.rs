@@ -8,6 +8,7 @@
 //! nothing outside `src/http/` imports `http`.
 
 pub mod backup;
+pub mod compact;
 pub mod compliance;
 pub mod crm;
 pub mod dead_letters;

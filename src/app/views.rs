@@ -489,6 +489,19 @@ pub struct Readiness {
     pub live_lead_actors: Option<usize>,
 }
 
+/// `leadline compact`: what the rewrite into a fresh database did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompactView {
+    /// The database (`storage.path`), now the compacted copy.
+    pub path: String,
+    pub leads: u64,
+    pub keys: u64,
+    /// Size on disk before and after, in bytes.
+    pub before_bytes: u64,
+    pub after_bytes: u64,
+    pub took_ms: u64,
+}
+
 /// `POST /v1/admin/backup` and `leadline backup`: the copy that was written.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct BackupView {
