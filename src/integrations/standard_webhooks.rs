@@ -175,15 +175,15 @@ mod tests {
 
     #[test]
     fn the_specifications_test_vector() {
-        let key = spec_key();
-        assert_eq!(sign(&key, SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY), SPEC_SIGNATURE);
-        assert!(verify(&[key.clone()], SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY, SPEC_SIGNATURE));
+        let keys = [spec_key()];
+        assert_eq!(sign(&keys[0], SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY), SPEC_SIGNATURE);
+        assert!(verify(&keys, SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY, SPEC_SIGNATURE));
         // The reference libraries' "invalid signature" value is refused.
         let wrong = "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=";
-        assert!(!verify(&[key.clone()], SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY, wrong));
+        assert!(!verify(&keys, SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY, wrong));
         // Their "valid multi sig" header: unknown versions and wrong v1 entries are skipped.
         let multi = format!("{wrong} v2,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= {SPEC_SIGNATURE} {wrong}");
-        assert!(verify(&[key], SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY, &multi));
+        assert!(verify(&keys, SPEC_ID, SPEC_TIMESTAMP, SPEC_BODY, &multi));
     }
 
     #[test]
