@@ -10,7 +10,7 @@
 //!   secret is accepted, else 401 `invalid_signature`; a timestamp more than
 //!   `webhooks.inbound_tolerance_secs` away from the clock (either way) is 401
 //!   `webhook_timestamp_out_of_tolerance`. The verified `webhook-id` is handed to the
-//!   idempotency layer ([`super::super::idempotency::WebhookId`]), so a repeated id gets
+//!   idempotency layer ([`crate::http::idempotency::WebhookId`]), so a repeated id gets
 //!   the first response back and changes nothing.
 //! - **Legacy** (`LEADLINE_WEBHOOK_SECRET`): `X-Leadline-Signature: sha256=<hex
 //!   HMAC-SHA256(secret, raw body)>` (every route), or for the adapters only, for senders
