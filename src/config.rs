@@ -41,6 +41,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub idempotency: IdempotencySettings,
     pub integrations: IntegrationSettings,
+    pub webhooks: WebhookSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,6 +181,15 @@ pub struct IdempotencySettings {
     pub ttl_hours: u64,
 }
 
+/// Signed inbound webhooks (`/v1/events/*`, the lead-source adapters).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// A Standard Webhooks request is refused (401) when its `webhook-timestamp` is more
+    /// than this many seconds before or after the clock.
+    pub inbound_tolerance_secs: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IntegrationSettings {
@@ -233,8 +243,12 @@ pub struct ResoSettings {
 pub struct Secrets {
     pub admin_token: Option<String>,
     pub twilio_auth_token: Option<String>,
-    /// `LEADLINE_WEBHOOK_SECRET`: signs `/v1/events/*` (X-Leadline-Signature).
+    /// `LEADLINE_WEBHOOK_SECRET` (legacy): signs `/v1/events/*` (X-Leadline-Signature).
     pub webhook_secret: Option<String>,
+    /// `LEADLINE_WEBHOOK_SECRETS`: Standard Webhooks secrets (`whsec_...`, comma-separated in
+    /// the variable; several during a rotation). Start-up refuses malformed ones
+    /// (`integrations::standard_webhooks::parse_secrets`).
+    pub webhook_secrets: Vec<String>,
     /// `FUB_SYSTEM_KEY`: verifies Follow Up Boss webhooks (FUB-Signature).
     pub fub_system_key: Option<String>,
     /// `FUB_API_KEY`: reads people from the Follow Up Boss API.
@@ -251,6 +265,7 @@ impl std::fmt::Debug for Secrets {
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
             .field("twilio_auth_token", &self.twilio_auth_token.as_ref().map(|_| "<set>"))
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "<set>"))
+            .field("webhook_secrets", &format_args!("<{} set>", self.webhook_secrets.len()))
             .field("fub_system_key", &self.fub_system_key.as_ref().map(|_| "<set>"))
             .field("fub_api_key", &self.fub_api_key.as_ref().map(|_| "<set>"))
             .field("reso_token", &self.reso_token.as_ref().map(|_| "<set>"))
@@ -266,11 +281,26 @@ impl Secrets {
             admin_token: get("LEADLINE_ADMIN_TOKEN"),
             twilio_auth_token: get("TWILIO_AUTH_TOKEN"),
             webhook_secret: get("LEADLINE_WEBHOOK_SECRET"),
+            webhook_secrets: get("LEADLINE_WEBHOOK_SECRETS").map(|v| split_secrets(&v)).unwrap_or_default(),
             fub_system_key: get("FUB_SYSTEM_KEY"),
             fub_api_key: get("FUB_API_KEY"),
             reso_token: get("RESO_TOKEN"),
             reso_client_secret: get("RESO_CLIENT_SECRET"),
         }
+    }
+}
+
+/// `LEADLINE_WEBHOOK_SECRETS`: the comma-separated entries, trimmed. An empty entry is kept
+/// (as "") so start-up names it as malformed rather than silently skipping it.
+pub fn split_secrets(value: &str) -> Vec<String> {
+    value.split(',').map(|s| s.trim().to_string()).collect()
+}
+
+impl Secrets {
+    /// Whether any webhook secret (legacy or Standard Webhooks) is set: then every request
+    /// to `/v1/events/*` and the lead-source adapters must be signed.
+    pub fn signs_webhooks(&self) -> bool {
+        self.webhook_secret.is_some() || !self.webhook_secrets.is_empty()
     }
 }
 
@@ -380,6 +410,16 @@ impl Settings {
     fn validate_integrations(&self) -> Result<(), String> {
         if self.idempotency.ttl_hours == 0 {
             return Err("idempotency.ttl_hours must be greater than 0".into());
+        }
+        let tolerance = self.webhooks.inbound_tolerance_secs;
+        // A webhook-id must be remembered for as long as a captured request could still pass
+        // the timestamp check (tolerance before and after), or it could be replayed.
+        if tolerance == 0 || tolerance.saturating_mul(2) >= self.idempotency.ttl_hours.saturating_mul(3600) {
+            return Err(format!(
+                "webhooks.inbound_tolerance_secs must be greater than 0 and less than half of \
+                 idempotency.ttl_hours ({} h, which is how long a webhook-id is remembered), got {tolerance}",
+                self.idempotency.ttl_hours
+            ));
         }
         let f = &self.integrations.followupboss;
         if !matches!(f.api_base.scheme(), "http" | "https") {
@@ -507,5 +547,49 @@ mod blackout_config_tests {
             assert_eq!(b.from.to_string(), "2026-12-01");
             assert_eq!(b.to.to_string(), "2026-12-03");
         }
+    }
+}
+
+#[cfg(test)]
+mod webhook_config_tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own signature
+    fn inbound_tolerance_defaults_to_300_and_the_environment_overrides_it() {
+        assert_eq!(Settings::defaults().unwrap().webhooks.inbound_tolerance_secs, 300);
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LEADLINE__WEBHOOKS__INBOUND_TOLERANCE_SECS", "60");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.webhooks.inbound_tolerance_secs, 60);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn inbound_tolerance_must_be_positive_and_shorter_than_the_replay_memory() {
+        for toml in [
+            "[webhooks]\ninbound_tolerance_secs = 0",
+            // 2 x 36 h = the whole 72 h a webhook-id is remembered.
+            "[webhooks]\ninbound_tolerance_secs = 129600",
+            "[idempotency]\nttl_hours = 1\n[webhooks]\ninbound_tolerance_secs = 1800",
+        ] {
+            let fig = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string(toml));
+            let err = Settings::from_figment(fig).unwrap_err().to_string();
+            assert!(err.contains("webhooks.inbound_tolerance_secs"), "{toml}: {err}");
+        }
+        let fig = Figment::from(Toml::string(DEFAULT_CONFIG))
+            .merge(Toml::string("[idempotency]\nttl_hours = 1\n[webhooks]\ninbound_tolerance_secs = 1799"));
+        assert_eq!(Settings::from_figment(fig).unwrap().webhooks.inbound_tolerance_secs, 1799);
+    }
+
+    #[test]
+    fn webhook_secrets_split_at_commas_and_never_print() {
+        assert_eq!(split_secrets(" whsec_a , whsec_b"), vec!["whsec_a".to_string(), "whsec_b".to_string()]);
+        assert_eq!(split_secrets("whsec_a,"), vec!["whsec_a".to_string(), String::new()], "kept, so start-up names it");
+        let s = Secrets { webhook_secrets: split_secrets("whsec_topsecret"), ..Secrets::default() };
+        assert!(s.signs_webhooks());
+        assert!(!format!("{s:?}").contains("topsecret"));
+        assert!(!Secrets::default().signs_webhooks());
     }
 }

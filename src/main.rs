@@ -189,6 +189,10 @@ fn main() -> ExitCode {
                     eprintln!("leadline: TWILIO_AUTH_TOKEN must be set when gateway.provider = \"twilio\"");
                     return ExitCode::from(2);
                 }
+                if let Err(e) = leadline::integrations::standard_webhooks::parse_secrets(&secrets.webhook_secrets) {
+                    eprintln!("leadline: {e}");
+                    return ExitCode::from(2);
+                }
                 println!("configuration OK");
                 println!("  listen: {}   public url: {}", s.server.bind, s.server.public_url);
                 println!(
@@ -204,6 +208,12 @@ fn main() -> ExitCode {
                 println!(
                     "  twilio auth token: {}",
                     if secrets.twilio_auth_token.is_some() { "set" } else { "not set" }
+                );
+                println!(
+                    "  webhook signatures: Standard Webhooks secrets: {} (tolerance {} s)   legacy secret: {}",
+                    secrets.webhook_secrets.len(),
+                    s.webhooks.inbound_tolerance_secs,
+                    if secrets.webhook_secret.is_some() { "set" } else { "not set" }
                 );
                 println!("  templates and compliance rules: OK");
                 ExitCode::SUCCESS

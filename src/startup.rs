@@ -60,6 +60,7 @@ fn provider(settings: &Settings, secrets: &Secrets) -> anyhow::Result<Arc<dyn Sm
 impl Application {
     pub async fn build(settings: Settings, secrets: Secrets, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         check_bind_policy(&settings, &secrets)?;
+        crate::integrations::standard_webhooks::parse_secrets(&secrets.webhook_secrets).map_err(anyhow::Error::msg)?;
         // Load the phone-number metadata and the area-code table now, off the async threads and
         // while storage opens; lazily, the first request paid ~200 ms for them (leadline-load
         // --probe million: "first event for a cold lead").
@@ -213,13 +214,14 @@ impl Application {
 /// `serve` must not expose unsigned event endpoints beyond this machine by accident.
 pub fn check_bind_policy(settings: &Settings, secrets: &Secrets) -> anyhow::Result<()> {
     let bind = settings.server.bind;
-    if bind.ip().is_loopback() || secrets.webhook_secret.is_some() || settings.server.allow_unsigned_webhooks {
+    if bind.ip().is_loopback() || secrets.signs_webhooks() || settings.server.allow_unsigned_webhooks {
         return Ok(());
     }
     anyhow::bail!(
-        "server.bind = {bind} is not a loopback address and LEADLINE_WEBHOOK_SECRET is not set, so anyone \
-         who can reach this port could post unsigned events (leads, CRM and MLS changes). Set \
-         LEADLINE_WEBHOOK_SECRET (senders then sign with X-Leadline-Signature), or set \
+        "server.bind = {bind} is not a loopback address and neither LEADLINE_WEBHOOK_SECRETS nor \
+         LEADLINE_WEBHOOK_SECRET is set, so anyone who can reach this port could post unsigned events \
+         (leads, CRM and MLS changes). Set LEADLINE_WEBHOOK_SECRETS (whsec_... secrets; senders then \
+         sign with Standard Webhooks headers) or the legacy LEADLINE_WEBHOOK_SECRET (X-Leadline-Signature), or set \
          server.allow_unsigned_webhooks = true (LEADLINE__SERVER__ALLOW_UNSIGNED_WEBHOOKS=true) if \
          something in front of leadline already authenticates callers"
     )

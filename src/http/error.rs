@@ -55,7 +55,9 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
-        let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        // The bearer challenge belongs to the admin API's 401 (`unauthorized`), not to a
+        // webhook's refused signature (also a 401, with its own code).
+        let unauthorized = self.status == StatusCode::UNAUTHORIZED && self.code == "unauthorized";
         let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
         let mut res = (self.status, Json(body)).into_response();
         if unauthorized {

@@ -10,6 +10,12 @@
 //! - 5xx responses are not stored: they mean "not done, retry", so a retry with the same key
 //!   runs the handler again (the events' own dedupe keys keep that harmless).
 //! - Keys expire after `idempotency.ttl_hours`; `app::expiry` deletes expired ones hourly. Keys are at most 255 printable ASCII characters.
+//!
+//! A verified Standard Webhooks `webhook-id` (`webhooks::signed` puts it in the request's
+//! extensions as [`WebhookId`]) is a key too, in its own namespace (`webhook-id:<id>`), with
+//! the same rules: senders reuse the id on every retry, so a repeat gets the first response
+//! back and changes nothing. A request with both an `Idempotency-Key` and a `webhook-id` is
+//! checked against both (a stored response under either is replayed) and stored under both.
 
 use super::body::read_limited;
 use super::error::ApiError;
@@ -27,9 +33,22 @@ use std::sync::{Arc, Mutex};
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
-const MAX_KEY_LEN: usize = 255;
+pub const MAX_KEY_LEN: usize = 255;
 /// Namespace of client keys in the store (`fub:` holds Follow Up Boss event ids).
 const PREFIX: &str = "http:";
+/// Namespace of verified Standard Webhooks message ids in the store.
+const WEBHOOK_ID_PREFIX: &str = "webhook-id:";
+
+/// A verified `webhook-id` (set by `webhooks::signed` only after its signature and timestamp
+/// were checked, so it cannot be forged to replay or poison someone else's response).
+#[derive(Debug, Clone)]
+pub struct WebhookId(pub String);
+
+/// One key a request is stored under, and how to name it in an error.
+struct Key {
+    store_key: String,
+    header: &'static str,
+}
 
 /// The middleware's state: the app plus the keys whose first request is still running.
 #[derive(Clone)]
@@ -47,12 +66,15 @@ impl Idempotency {
 /// Removes the key from the in-flight set when the request ends (or is cancelled).
 struct InFlight {
     set: Arc<Mutex<HashSet<String>>>,
-    key: String,
+    keys: Vec<String>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.set.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
+        let mut set = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        for k in &self.keys {
+            set.remove(k);
+        }
     }
 }
 
@@ -73,21 +95,28 @@ fn request_hash(method: &str, path_and_query: &str, body: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-fn valid_key(key: &str) -> bool {
+/// 1 to [`MAX_KEY_LEN`] printable ASCII characters (spaces allowed).
+pub fn valid_key(key: &str) -> bool {
     !key.is_empty() && key.len() <= MAX_KEY_LEN && key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
 }
 
 async fn handle(idem: Idempotency, req: Request, next: Next) -> Result<Response, ApiError> {
-    let Some(raw) = req.headers().get(HEADER) else {
+    let mut keys = Vec::new();
+    if let Some(raw) = req.headers().get(HEADER) {
+        let key = raw.to_str().ok().map(str::trim).filter(|k| valid_key(k)).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} printable ASCII characters"),
+            )
+        })?;
+        keys.push(Key { store_key: format!("{PREFIX}{key}"), header: "Idempotency-Key" });
+    }
+    if let Some(WebhookId(id)) = req.extensions().get::<WebhookId>() {
+        keys.push(Key { store_key: format!("{WEBHOOK_ID_PREFIX}{id}"), header: "webhook-id" });
+    }
+    if keys.is_empty() {
         return Ok(next.run(req).await);
-    };
-    let key = raw.to_str().ok().map(str::trim).filter(|k| valid_key(k)).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_idempotency_key",
-            format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} printable ASCII characters"),
-        )
-    })?;
-    let store_key = format!("{PREFIX}{key}");
+    }
     let app = &idem.app;
     let (parts, body) = req.into_parts();
     let bytes = read_limited(body, app.settings.server.max_body_bytes).await?;
@@ -96,28 +125,36 @@ async fn handle(idem: Idempotency, req: Request, next: Next) -> Result<Response,
 
     let _guard = {
         let mut set = idem.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if !set.insert(store_key.clone()) {
+        if let Some(busy) = keys.iter().find(|k| set.contains(&k.store_key)) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "idempotency_key_in_use",
-                "a request with this Idempotency-Key is still being processed; retry when it has finished",
+                format!("a request with this {} is still being processed; retry when it has finished", busy.header),
             ));
         }
-        InFlight { set: idem.in_flight.clone(), key: store_key.clone() }
+        for k in &keys {
+            set.insert(k.store_key.clone());
+        }
+        InFlight { set: idem.in_flight.clone(), keys: keys.iter().map(|k| k.store_key.clone()).collect() }
     };
 
     let now = Ts::from(app.clock.now());
     let ttl = chrono::Duration::hours(app.settings.idempotency.ttl_hours as i64);
-    if let Some(stored) = app.store.idempotent_response(&store_key)? {
-        if stored.stored_at.0 + ttl > now.0 {
-            if stored.request_sha256 != hash {
-                return Err(ApiError::unprocessable(
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was already used for a different request; use a new key",
-                ));
+    for key in &keys {
+        if let Some(stored) = app.store.idempotent_response(&key.store_key)? {
+            if stored.stored_at.0 + ttl > now.0 {
+                if stored.request_sha256 != hash {
+                    return Err(ApiError::unprocessable(
+                        "idempotency_key_reused",
+                        format!(
+                            "this {} was already used for a different request; use a new {}",
+                            key.header, key.header
+                        ),
+                    ));
+                }
+                metrics::counter!("leadline_idempotent_replays_total").increment(1);
+                return Ok(replay(&stored));
             }
-            metrics::counter!("leadline_idempotent_replays_total").increment(1);
-            return Ok(replay(&stored));
         }
     }
 
@@ -131,10 +168,12 @@ async fn handle(idem: Idempotency, req: Request, next: Next) -> Result<Response,
         .await
         .map_err(|e| ApiError::unavailable(format!("could not buffer the response: {e}")))?;
     let stored = StoredResponse { status: status.as_u16(), body: body.to_vec(), request_sha256: hash, stored_at: now };
-    if let Err(e) = app.store.put_idempotent_response(&store_key, &stored).await {
-        // The event itself is applied; only the replay record is missing. A retry runs the
-        // handler again, and the event's own dedupe key keeps that harmless.
-        tracing::error!(error = %e, "could not store the idempotent response");
+    for key in &keys {
+        if let Err(e) = app.store.put_idempotent_response(&key.store_key, &stored).await {
+            // The event itself is applied; only the replay record is missing. A retry runs the
+            // handler again, and the event's own dedupe key keeps that harmless.
+            tracing::error!(error = %e, "could not store the idempotent response");
+        }
     }
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     Ok(Response::from_parts(parts, Body::from(body)))

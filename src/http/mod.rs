@@ -33,8 +33,8 @@ use webhooks::{followupboss, lead_sources, signed, twilio};
 /// | routes | guard |
 /// |---|---|
 /// | `/v1/admin/*` | bearer `LEADLINE_ADMIN_TOKEN` |
-/// | `POST /v1/events/{leads,crm,interest,mls}` | `X-Leadline-Signature` (when `LEADLINE_WEBHOOK_SECRET` is set), then `Idempotency-Key` |
-/// | `POST /v1/webhooks/{realtor,zillow,webform}` | the signature or the per-source `?key=` (when the secret is set), then `Idempotency-Key` |
+/// | `POST /v1/events/{leads,crm,interest,mls}` | Standard Webhooks `webhook-*` headers (`LEADLINE_WEBHOOK_SECRETS`) or the legacy `X-Leadline-Signature` (`LEADLINE_WEBHOOK_SECRET`), when either is set; then `Idempotency-Key` and the verified `webhook-id` |
+/// | `POST /v1/webhooks/{realtor,zillow,webform}` | the same, or the per-source `?key=` (legacy secret); then `Idempotency-Key` and `webhook-id` |
 /// | `POST /v1/webhooks/followupboss` | `FUB-Signature` (system key `FUB_SYSTEM_KEY`), de-duplicated by `eventId` |
 /// | `POST /v1/twilio/*` | `X-Twilio-Signature` |
 /// | `/healthz`, `/readyz`, `/metrics`, `/v1/openapi.json` | none |
@@ -56,7 +56,8 @@ pub fn routes(state: &App) -> OpenApiRouter<App> {
         .routes(routes!(dead_letters::discard))
         .route_layer(from_fn_with_state(state.clone(), admin::require_admin));
     // Layers run outermost-last-added: the signature is checked before the idempotency
-    // record is looked up, so a forged request can neither replay nor poison a key.
+    // record is looked up, so a forged request can neither replay nor poison a key (and
+    // only a verified, fresh webhook-id reaches the idempotency layer).
     let events = OpenApiRouter::new()
         .routes(routes!(leads::post_lead))
         .routes(routes!(crm::post_crm))
@@ -66,7 +67,7 @@ pub fn routes(state: &App) -> OpenApiRouter<App> {
         .routes(routes!(lead_sources::post_zillow))
         .routes(routes!(lead_sources::post_webform))
         .route_layer(from_fn_with_state(Idempotency::new(state.clone()), idempotency::middleware))
-        .route_layer(from_fn_with_state(state.clone(), signed::require_signature));
+        .route_layer(from_fn_with_state(signed::Signed::new(state.clone()), signed::require_signature));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -35,8 +35,11 @@ another method 405 `method_not_allowed`.
 
 **Authentication.** The admin JSON API (`/v1/admin/*`) needs `Authorization: Bearer \
 <LEADLINE_ADMIN_TOKEN>` (`admin_bearer`). Twilio webhooks are verified with `X-Twilio-Signature`. \
-`/v1/events/*` and the lead-source adapters need `X-Leadline-Signature` (adapters: or `?key=`) only \
-when `LEADLINE_WEBHOOK_SECRET` is set. Follow Up Boss webhooks need `FUB-Signature`.
+`/v1/events/*` and the lead-source adapters are signed when a webhook secret is set: with Standard \
+Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`; secrets \
+`LEADLINE_WEBHOOK_SECRETS`; a repeated `webhook-id` gets the first response back) or the legacy \
+`X-Leadline-Signature` (`LEADLINE_WEBHOOK_SECRET`; adapters: or `?key=`). Follow Up Boss webhooks \
+need `FUB-Signature`.
 
 **Admin pages.** The server-rendered HTML pages under `/admin` (tag `admin-ui`) are listed briefly, \
 without schemas: they are for people with a browser (session cookie `leadline_admin`, CSRF token in \
@@ -52,7 +55,7 @@ page's own 404 (`/admin/{*rest}`, not listed).";
         (name = "health", description = "Liveness, readiness and Prometheus metrics"),
         (name = "meta", description = "This document"),
         (name = "twilio", description = "Twilio webhooks (form-encoded, `X-Twilio-Signature`)"),
-        (name = "events", description = "Generic event sources (JSON; `X-Leadline-Signature` when a secret is set)"),
+        (name = "events", description = "Generic event sources (JSON; Standard Webhooks or the legacy `X-Leadline-Signature` when a secret is set)"),
         (name = "webhooks", description = "Lead-source adapters: Realtor.com-style, Zillow-style, web form, Follow Up Boss"),
         (name = "admin", description = "Admin JSON API (bearer token)"),
         (name = "compliance", description = "Consent export and the do-not-contact list (bearer token)"),
@@ -100,6 +103,10 @@ pub async fn openapi_json() -> Response {
 pub const ADMIN_BEARER: &str = "admin_bearer";
 pub const TWILIO_SIGNATURE: &str = "twilio_signature";
 pub const LEADLINE_SIGNATURE: &str = "leadline_signature";
+/// The three Standard Webhooks headers: one security requirement that needs all of them.
+pub const WEBHOOK_ID: &str = "webhook_id";
+pub const WEBHOOK_TIMESTAMP: &str = "webhook_timestamp";
+pub const WEBHOOK_SIGNATURE: &str = "webhook_signature";
 pub const WEBHOOK_URL_KEY: &str = "webhook_url_key";
 pub const FUB_SIGNATURE: &str = "fub_signature";
 pub const ADMIN_SESSION: &str = "admin_session";
@@ -130,11 +137,39 @@ impl Modify for SecuritySchemes {
             ),
         );
         c.add_security_scheme(
+            WEBHOOK_ID,
+            header_key(
+                "webhook-id",
+                "Standard Webhooks message id (the same on every retry of a message; 1 to 255 printable \
+                 ASCII characters). Signed; a repeat gets the first response back (`Idempotent-Replayed: \
+                 true`), a repeat with another body 422 `idempotency_key_reused`",
+            ),
+        );
+        c.add_security_scheme(
+            WEBHOOK_TIMESTAMP,
+            header_key(
+                "webhook-timestamp",
+                "Standard Webhooks timestamp, unix seconds; more than `webhooks.inbound_tolerance_secs` \
+                 (300) before or after the server's time: 401 `webhook_timestamp_out_of_tolerance`",
+            ),
+        );
+        c.add_security_scheme(
+            WEBHOOK_SIGNATURE,
+            header_key(
+                "webhook-signature",
+                "Standard Webhooks signatures, space-separated `v1,<base64 HMAC-SHA256(key, \
+                 \"{webhook-id}.{webhook-timestamp}.{raw body}\")>`, the key being the base64-decoded part \
+                 of one of the `whsec_...` secrets in LEADLINE_WEBHOOK_SECRETS; one match is enough; 401 \
+                 `invalid_signature` otherwise",
+            ),
+        );
+        c.add_security_scheme(
             LEADLINE_SIGNATURE,
             header_key(
                 "X-Leadline-Signature",
-                "`sha256=<hex HMAC-SHA256(LEADLINE_WEBHOOK_SECRET, raw body)>`; required only when \
-                 LEADLINE_WEBHOOK_SECRET is set; 403 `invalid_signature` otherwise",
+                "Legacy: `sha256=<hex HMAC-SHA256(LEADLINE_WEBHOOK_SECRET, raw body)>`; checked only when \
+                 LEADLINE_WEBHOOK_SECRET is set and no Standard Webhooks header is sent; 403 \
+                 `invalid_signature` otherwise",
             ),
         );
         c.add_security_scheme(

@@ -1,6 +1,7 @@
 //! Webhook signatures that are plain HMAC-SHA256: leadline's own `X-Leadline-Signature`
-//! (`sha256=<hex HMAC-SHA256(secret, raw body)>`, on `/v1/events/*` and on the hand-off
-//! notifications leadline sends) and the hex helpers Follow Up Boss's scheme reuses
+//! (`sha256=<hex HMAC-SHA256(secret, raw body)>`, on `/v1/events/*`, where it is the legacy
+//! scheme next to Standard Webhooks ([`crate::integrations::standard_webhooks`]), and on the
+//! hand-off notifications leadline sends) and the hex helpers Follow Up Boss's scheme reuses
 //! ([`crate::integrations::followupboss::signature`]). Twilio's scheme is in
 //! [`crate::integrations::twilio::signature`].
 //!

@@ -15,3 +15,4 @@ mod gateway;
 mod helpers;
 mod inputs;
 mod openapi;
+mod signatures;

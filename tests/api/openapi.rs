@@ -197,6 +197,9 @@ async fn openapi_document_is_valid_openapi_3_1() {
         ("twilio_signature", "X-Twilio-Signature"),
         ("leadline_signature", "X-Leadline-Signature"),
         ("fub_signature", "FUB-Signature"),
+        ("webhook_id", "webhook-id"),
+        ("webhook_timestamp", "webhook-timestamp"),
+        ("webhook_signature", "webhook-signature"),
     ] {
         assert_eq!(schemes[name]["type"], "apiKey", "{name}");
         assert_eq!(schemes[name]["in"], "header", "{name}");
@@ -227,6 +230,13 @@ async fn openapi_document_is_valid_openapi_3_1() {
         if p.starts_with("/v1/events/")
             || ["/v1/webhooks/realtor", "/v1/webhooks/zillow", "/v1/webhooks/webform"].contains(&p.as_str())
         {
+            // Standard Webhooks: one requirement with all three headers, next to the legacy one.
+            let standard = o["security"].as_array().into_iter().flatten().any(|r| {
+                let keys: BTreeSet<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+                keys == BTreeSet::from(["webhook_id", "webhook_timestamp", "webhook_signature"])
+            });
+            assert!(standard && security.contains("leadline_signature"), "{m} {p}: {security:?}");
+            assert!(o["responses"].get("401").is_some(), "{m} {p} documents 401");
             let params = o["parameters"].as_array().unwrap_or_else(|| panic!("{m} {p} has parameters"));
             let key = params
                 .iter()

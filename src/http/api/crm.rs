@@ -20,14 +20,15 @@ use axum::Json;
     tag = "events",
     request_body = CrmBody,
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
-    security((), ("leadline_signature" = [])),
+    security((), ("webhook_id" = [], "webhook_timestamp" = [], "webhook_signature" = []), ("leadline_signature" = [])),
     responses(
         (status = 202, description = "Stored; the decisions it produced", body = CrmApplied),
-        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = ErrorBody),
-        (status = 403, description = "`X-Leadline-Signature` missing or invalid (`invalid_signature`)", body = ErrorBody),
-        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = ErrorBody),
+        (status = 400, description = "Not JSON (`malformed_json`), a bad `Idempotency-Key` or a bad `webhook-id` (`invalid_webhook_id`)", body = ErrorBody),
+        (status = 401, description = "Standard Webhooks headers present but not valid (`invalid_signature`), or `webhook-timestamp` more than `webhooks.inbound_tolerance_secs` from the server's time (`webhook_timestamp_out_of_tolerance`)", body = ErrorBody),
+        (status = 403, description = "Unsigned, or the legacy `X-Leadline-Signature` is not valid (`invalid_signature`), when a webhook secret is set", body = ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` or `webhook-id` is still being processed (`idempotency_key_in_use`)", body = ErrorBody),
         (status = 415, description = "Not `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
-        (status = 422, description = "JSON of the wrong shape (`invalid_body`), bad or missing field (`invalid_field`, `missing_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = ErrorBody),
+        (status = 422, description = "JSON of the wrong shape (`invalid_body`), bad or missing field (`invalid_field`, `missing_field`, `invalid_phone`), or an `Idempotency-Key` or `webhook-id` reused for another request (`idempotency_key_reused`)", body = ErrorBody),
         (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = ErrorBody),
     )
 )]
@@ -47,14 +48,15 @@ pub async fn post_crm(
     tag = "events",
     request_body = InterestBody,
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
-    security((), ("leadline_signature" = [])),
+    security((), ("webhook_id" = [], "webhook_timestamp" = [], "webhook_signature" = []), ("leadline_signature" = [])),
     responses(
         (status = 202, description = "Stored; the decisions it produced", body = InterestApplied),
-        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = ErrorBody),
-        (status = 403, description = "`X-Leadline-Signature` missing or invalid (`invalid_signature`)", body = ErrorBody),
-        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = ErrorBody),
+        (status = 400, description = "Not JSON (`malformed_json`), a bad `Idempotency-Key` or a bad `webhook-id` (`invalid_webhook_id`)", body = ErrorBody),
+        (status = 401, description = "Standard Webhooks headers present but not valid (`invalid_signature`), or `webhook-timestamp` more than `webhooks.inbound_tolerance_secs` from the server's time (`webhook_timestamp_out_of_tolerance`)", body = ErrorBody),
+        (status = 403, description = "Unsigned, or the legacy `X-Leadline-Signature` is not valid (`invalid_signature`), when a webhook secret is set", body = ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` or `webhook-id` is still being processed (`idempotency_key_in_use`)", body = ErrorBody),
         (status = 415, description = "Not `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
-        (status = 422, description = "JSON of the wrong shape (`invalid_body`), bad or missing field (`invalid_field`, `missing_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = ErrorBody),
+        (status = 422, description = "JSON of the wrong shape (`invalid_body`), bad or missing field (`invalid_field`, `missing_field`, `invalid_phone`), or an `Idempotency-Key` or `webhook-id` reused for another request (`idempotency_key_reused`)", body = ErrorBody),
         (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = ErrorBody),
     )
 )]

@@ -428,14 +428,15 @@ pub fn zillow_lead(v: &ZillowLead) -> Result<LeadBody, ApiError> {
     summary = "A Realtor.com-style lead (JSON, flat or nested)",
     request_body = RealtorLead,
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
-    security((), ("leadline_signature" = []), ("webhook_url_key" = [])),
+    security((), ("webhook_id" = [], "webhook_timestamp" = [], "webhook_signature" = []), ("leadline_signature" = []), ("webhook_url_key" = [])),
     responses(
         (status = 202, description = "Stored like `POST /v1/events/leads`", body = crate::app::views::Applied),
-        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = crate::http::error::ErrorBody),
-        (status = 403, description = "Neither a valid `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when `LEADLINE_WEBHOOK_SECRET` is set", body = crate::http::error::ErrorBody),
-        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = crate::http::error::ErrorBody),
+        (status = 400, description = "Not JSON (`malformed_json`), a bad `Idempotency-Key` or a bad `webhook-id` (`invalid_webhook_id`)", body = crate::http::error::ErrorBody),
+        (status = 401, description = "Standard Webhooks headers present but not valid (`invalid_signature`), or `webhook-timestamp` more than `webhooks.inbound_tolerance_secs` from the server's time (`webhook_timestamp_out_of_tolerance`)", body = crate::http::error::ErrorBody),
+        (status = 403, description = "Unsigned, or neither a valid legacy `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when a webhook secret is set", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` or `webhook-id` is still being processed (`idempotency_key_in_use`)", body = crate::http::error::ErrorBody),
         (status = 415, description = "Not `Content-Type: application/json` (`unsupported_media_type`)", body = crate::http::error::ErrorBody),
-        (status = 422, description = "Not a JSON object (`invalid_body`), a required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Not a JSON object (`invalid_body`), a required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` or `webhook-id` reused for another request (`idempotency_key_reused`)", body = crate::http::error::ErrorBody),
         (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = crate::http::error::ErrorBody),
     )
 )]
@@ -450,14 +451,15 @@ pub async fn post_realtor(State(app): State<App>, ApiJson(v): ApiJson<RealtorLea
     summary = "A Zillow-style lead post (JSON)",
     request_body = ZillowLead,
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
-    security((), ("leadline_signature" = []), ("webhook_url_key" = [])),
+    security((), ("webhook_id" = [], "webhook_timestamp" = [], "webhook_signature" = []), ("leadline_signature" = []), ("webhook_url_key" = [])),
     responses(
         (status = 202, description = "Stored like `POST /v1/events/leads`", body = crate::app::views::Applied),
-        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = crate::http::error::ErrorBody),
-        (status = 403, description = "Neither a valid `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when `LEADLINE_WEBHOOK_SECRET` is set", body = crate::http::error::ErrorBody),
-        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = crate::http::error::ErrorBody),
+        (status = 400, description = "Not JSON (`malformed_json`), a bad `Idempotency-Key` or a bad `webhook-id` (`invalid_webhook_id`)", body = crate::http::error::ErrorBody),
+        (status = 401, description = "Standard Webhooks headers present but not valid (`invalid_signature`), or `webhook-timestamp` more than `webhooks.inbound_tolerance_secs` from the server's time (`webhook_timestamp_out_of_tolerance`)", body = crate::http::error::ErrorBody),
+        (status = 403, description = "Unsigned, or neither a valid legacy `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when a webhook secret is set", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` or `webhook-id` is still being processed (`idempotency_key_in_use`)", body = crate::http::error::ErrorBody),
         (status = 415, description = "Not `Content-Type: application/json` (`unsupported_media_type`)", body = crate::http::error::ErrorBody),
-        (status = 422, description = "Not a JSON object (`invalid_body`), a required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Not a JSON object (`invalid_body`), a required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` or `webhook-id` reused for another request (`idempotency_key_reused`)", body = crate::http::error::ErrorBody),
         (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = crate::http::error::ErrorBody),
     )
 )]
@@ -551,14 +553,15 @@ pub fn webform_lead(
     summary = "A plain HTML web form (consent recorded when its checkbox is ticked)",
     request_body(content = WebForm, content_type = "application/x-www-form-urlencoded"),
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Replays the first response to the same request; 1 to 255 printable ASCII characters")),
-    security((), ("leadline_signature" = []), ("webhook_url_key" = [])),
+    security((), ("webhook_id" = [], "webhook_timestamp" = [], "webhook_signature" = []), ("leadline_signature" = []), ("webhook_url_key" = [])),
     responses(
         (status = 202, description = "Stored like `POST /v1/events/leads`", body = crate::app::views::Applied),
         (status = 415, description = "Not `application/x-www-form-urlencoded` (`unsupported_media_type`)", body = crate::http::error::ErrorBody),
-        (status = 400, description = "Not JSON (`malformed_json`) or a bad `Idempotency-Key`", body = crate::http::error::ErrorBody),
-        (status = 403, description = "Neither a valid `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when `LEADLINE_WEBHOOK_SECRET` is set", body = crate::http::error::ErrorBody),
-        (status = 409, description = "The same `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = crate::http::error::ErrorBody),
-        (status = 422, description = "A required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` reused for another request", body = crate::http::error::ErrorBody),
+        (status = 400, description = "Not JSON (`malformed_json`), a bad `Idempotency-Key` or a bad `webhook-id` (`invalid_webhook_id`)", body = crate::http::error::ErrorBody),
+        (status = 401, description = "Standard Webhooks headers present but not valid (`invalid_signature`), or `webhook-timestamp` more than `webhooks.inbound_tolerance_secs` from the server's time (`webhook_timestamp_out_of_tolerance`)", body = crate::http::error::ErrorBody),
+        (status = 403, description = "Unsigned, or neither a valid legacy `X-Leadline-Signature` nor a valid `?key=` (`invalid_signature`), when a webhook secret is set", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The same `Idempotency-Key` or `webhook-id` is still being processed (`idempotency_key_in_use`)", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A required field is missing (`missing_field`), a bad field (`invalid_field`, `invalid_phone`), or an `Idempotency-Key` or `webhook-id` reused for another request (`idempotency_key_reused`)", body = crate::http::error::ErrorBody),
         (status = 503, description = "Not stored; retry (with the same `Idempotency-Key`)", body = crate::http::error::ErrorBody),
     )
 )]
