@@ -121,8 +121,7 @@ impl Sim<'_> {
                 .leads
                 .values()
                 .filter_map(|l| {
-                    let due =
-                        l.pending.iter().map(|p| p.not_before).chain(l.follow_up.as_ref().map(|f| f.due)).min()?;
+                    let due = l.next_wake_at()?;
                     Some((due, l.phone.clone()))
                 })
                 .filter(|(due, _)| *due <= until)

@@ -428,11 +428,11 @@ impl Shell {
         self.records.push(Record { now, event, before, d });
     }
 
-    /// Durable timers: pending texts' `not_before` and the follow-up sequence's next step.
+    /// Durable timers: pending texts' `not_before` and the follow-up sequence's next step
+    /// (not while a freeze pauses it), as the lead actor stores them.
     fn fire_timers(&mut self, until: Ts) {
         for _ in 0..64 {
-            let pending = self.state.pending.iter().map(|p| p.not_before);
-            let Some(next) = pending.chain(self.state.follow_up.as_ref().map(|f| f.due)).min() else { return };
+            let Some(next) = self.state.next_wake_at() else { return };
             if next > until {
                 return;
             }
