@@ -605,7 +605,11 @@ fn a_first_text_refused_for_good_leaves_the_lead_new_and_never_contacted() {
         assert_eq!(rules_of(&d, EntryKind::StatusChanged), vec![rule.clone()], "{code}");
         if status == LeadStatus::New {
             let change = d.notes.iter().find(|n| n.kind == EntryKind::StatusChanged).expect("a status note");
-            assert!(change.detail.starts_with("CONTACTED_SMS -> NEW: the first text was not sent"), "{}", change.detail);
+            assert!(
+                change.detail.starts_with("CONTACTED_SMS -> NEW: the first text was not sent"),
+                "{}",
+                change.detail
+            );
         }
     }
 }
