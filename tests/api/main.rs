@@ -14,4 +14,5 @@ mod foundation;
 mod gateway;
 mod helpers;
 mod inputs;
+mod lead_lifecycle;
 mod openapi;
