@@ -23,7 +23,7 @@ use crate::app::listings::MlsBody;
 use anyhow::{anyhow, bail, Context};
 use chrono::{DateTime, Duration, Utc};
 use leadline_core::decide::decide;
-use leadline_core::model::{EntryKind, Event, LeadState, Note};
+use leadline_core::model::{EntryKind, Event, LeadState, Note, SendResult};
 use leadline_core::policy::Policy;
 use leadline_core::{Phone, Ts};
 use serde::Deserialize;
@@ -93,6 +93,12 @@ impl Sim<'_> {
         let mut next = d.state;
         next.timeline_len += d.notes.len() as u64;
         self.leads.insert(phone.clone(), next);
+        // The dry-run view: the provider takes every text the gateway is asked to send, so
+        // the lead is contacted (`last_contacted_at`, status) as it would be.
+        for text in d.sends {
+            let result = SendResult::Accepted { provider_id: "simulated".into(), status: "dry-run".into() };
+            self.apply(phone, Event::SendOutcome { message_id: text.id, kind: text.kind, result }, now);
+        }
     }
 
     fn print(&mut self, now: Ts, phone: &Phone, note: &Note) {
@@ -121,8 +127,7 @@ impl Sim<'_> {
                 .leads
                 .values()
                 .filter_map(|l| {
-                    let due =
-                        l.pending.iter().map(|p| p.not_before).chain(l.follow_up.as_ref().map(|f| f.due)).min()?;
+                    let due = l.next_wake_at()?;
                     Some((due, l.phone.clone()))
                 })
                 .filter(|(due, _)| *due <= until)

@@ -344,7 +344,8 @@ impl Draft<'_> {
             self.schedule_follow_up(0, self.now);
         }
         if text.kind.is_automated() {
-            self.state.last_contacted_at = Some(self.now);
+            // Counted against the rolling cap when decided; "last contacted" waits for the
+            // provider to accept it (`send_outcome`).
             let horizon = self.now.0 - chrono::Duration::hours(24);
             self.state.recent_sends.retain(|t| t.0 > horizon);
             self.state.recent_sends.push(self.now);
@@ -372,7 +373,8 @@ impl Draft<'_> {
     }
 
     /// A durable timer fired: every pending text that is due goes through the gate again
-    /// (an opt-out, a freeze or a reply in between means it is not sent).
+    /// (an opt-out, a freeze or a reply in between means it is not sent), and so does the
+    /// follow-up step that is due, unless a freeze pauses the sequence.
     fn release_due(&mut self) {
         let (due, later): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.state.pending).into_iter().partition(|p| p.not_before <= self.now);
@@ -380,7 +382,8 @@ impl Draft<'_> {
         for p in due {
             self.offer(p.text);
         }
-        if let Some(f) = self.state.follow_up.clone().filter(|f| f.due <= self.now) {
+        // A freeze pauses the sequence: its step waits for the unfreeze, which re-plans it.
+        if let Some(f) = self.state.active_follow_up().filter(|f| f.due <= self.now).cloned() {
             self.state.follow_up = None;
             let rule = format!("sequence.follow_up.{}", f.step + 1);
             self.text(TextKind::FollowUp, &crate::policy::follow_up_template(f.step as usize), &rule);
@@ -396,7 +399,8 @@ impl Draft<'_> {
         }
     }
 
-    /// A reply, an opt-out, a freeze or a CRM halt ends the sequence.
+    /// A reply, an opt-out, a CRM halt or a first text that was never sent ends the
+    /// sequence (a freeze only pauses it: `freeze`, `unfreeze`).
     fn cancel_follow_up(&mut self, rule: &str, why: &str) {
         if let Some(f) = self.state.follow_up.take() {
             self.note(
@@ -857,19 +861,54 @@ impl Draft<'_> {
         self.notify(RESCAN_OPT_OUT, format!("Opted out by a compliance rescan, please review: \"{reply}\""));
     }
 
+    /// Freezes automation. The follow-up sequence is paused, not cancelled: its step stays
+    /// in `follow_up` (not due while frozen, `LeadState::active_follow_up`) and `unfreeze`
+    /// re-plans it. Freezing a frozen lead only changes the reason: the pause still counts
+    /// from the first freeze.
     fn freeze(&mut self, reason: Option<String>) {
         let why = reason.clone().unwrap_or_else(|| "no reason given".into());
-        self.state.frozen = Some(Freeze { reason, at: self.now });
+        let already = self.state.frozen.as_ref().map(|f| f.at);
+        self.state.frozen = Some(Freeze { reason, at: already.unwrap_or(self.now) });
         self.note(EntryKind::Admin, Some("admin.freeze"), format!("automation frozen: {why}"));
-        self.cancel_follow_up("frozen", "automation frozen");
+        if already.is_some() {
+            return;
+        }
+        if let Some(f) = self.state.follow_up.clone() {
+            let detail = format!(
+                "follow-up step {} (due {}) paused: automation frozen; unfreezing re-plans it",
+                f.step + 1,
+                f.due
+            );
+            self.note(EntryKind::Event, Some(SEQUENCE_PAUSED), detail);
+        }
     }
 
+    /// Resumes automation and re-plans the follow-up step the freeze paused: the wait that
+    /// was left when the lead was frozen counts from now (later steps keep their spacing).
+    /// Nothing is sent here: when the step comes due it passes the whole gate (consent,
+    /// opt-out, suppression, hand-off, CRM halts, quiet hours, caps) like any other text. A
+    /// step cancelled while frozen (a reply, an opt-out, a CRM halt) stays cancelled.
     fn unfreeze(&mut self) {
-        if self.state.frozen.take().is_some() {
-            self.note(EntryKind::Admin, Some("admin.unfreeze"), "automation resumed".into());
-        } else {
+        let Some(frozen) = self.state.frozen.take() else {
             self.note(EntryKind::Admin, Some("admin.unfreeze"), "was not frozen; nothing to do".into());
-        }
+            return;
+        };
+        self.note(EntryKind::Admin, Some("admin.unfreeze"), "automation resumed".into());
+        let Some(mut f) = self.state.follow_up.take() else { return };
+        let zero = chrono::Duration::zero();
+        let left = (f.due.0 - frozen.at.0).max(zero);
+        let due = Ts::from(self.now.0 + left);
+        let shift = (due.0 - f.due.0).max(zero);
+        let was = f.due;
+        f.due = due;
+        f.started_at = Ts::from(f.started_at.0 + shift);
+        let detail = format!(
+            "follow-up step {} re-planned to {due} (was due {was}; frozen since {}): it passes the gate again when due",
+            f.step + 1,
+            frozen.at
+        );
+        self.state.follow_up = Some(f);
+        self.note(EntryKind::Event, Some(SEQUENCE_RESUMED), detail);
     }
 
     fn send_outcome(&mut self, id: &str, kind: TextKind, result: &SendResult) {
@@ -887,6 +926,7 @@ impl Draft<'_> {
                     format!("{} accepted as {provider_id} ({status})", kind.as_str()),
                 );
                 self.notes.push(n);
+                self.accepted(kind);
             }
             SendResult::Deferred { text, until, rule, reason } => {
                 self.defer((**text).clone(), *until, rule.clone(), format!("re-checked before sending: {reason}"));
@@ -898,6 +938,10 @@ impl Draft<'_> {
                     format!("{} cancelled before sending: {reason}", kind.as_str()),
                 );
                 self.notes.push(n);
+                // In doubt: the provider may have it, so the lead may have been contacted.
+                if rule != IN_DOUBT {
+                    self.not_sent(kind, rule, "it was cancelled before sending");
+                }
             }
             SendResult::Failed { code, failure, message, permanent } => {
                 let rule = code.map(|c| format!("provider.{c}")).unwrap_or_else(|| "provider.error".into());
@@ -922,11 +966,47 @@ impl Draft<'_> {
                         });
                         self.set_status(LeadStatus::OptOut, &rule, "the carrier reports the lead replied STOP");
                         self.cancel_pending("opt_out");
+                        self.cancel_follow_up("opt_out", "the carrier reports the lead opted out");
                     }
                     _ => {}
                 }
+                self.not_sent(kind, &rule, "the provider refused it");
             }
         }
+    }
+
+    /// The provider accepted a text: only now does it count as contact. A first text
+    /// accepted while the lead is still NEW (an operator retried it from the dead letters
+    /// after it had failed) makes the lead CONTACTED_SMS and starts the follow-ups then.
+    fn accepted(&mut self, kind: TextKind) {
+        if !kind.is_automated() {
+            return;
+        }
+        self.state.last_contacted_at = Some(self.now);
+        if kind == TextKind::FirstContact && self.state.status == LeadStatus::New {
+            self.change_status(LeadStatus::ContactedSms, "provider.accepted", "first text accepted by the provider");
+            if self.state.follow_up.is_none() {
+                self.schedule_follow_up(0, self.now);
+            }
+        }
+    }
+
+    /// A text that is known not to have reached the provider (refused, or cancelled by the
+    /// gateway's last check). If it was the first text and nothing was ever accepted, the
+    /// lead was never contacted: it goes back from CONTACTED_SMS (set when the first text
+    /// was queued) to NEW, and the follow-ups that text started are cancelled. No status of
+    /// its own: the text is on the timeline (and in the dead letters when the provider
+    /// refused it), and a lead the provider's answer made UNDELIVERABLE or OPT_OUT keeps that
+    /// status (its follow-ups are cancelled all the same).
+    fn not_sent(&mut self, kind: TextKind, rule: &str, how: &str) {
+        if kind != TextKind::FirstContact || self.state.last_contacted_at.is_some() {
+            return;
+        }
+        if self.state.status == LeadStatus::ContactedSms {
+            let why = format!("the first text was not sent ({how}); the lead was never contacted");
+            self.change_status(LeadStatus::New, rule, &why);
+        }
+        self.cancel_follow_up(rule, "the first text was not sent");
     }
 }
 
@@ -1013,6 +1093,16 @@ pub const INBOUND_PREFIX: &str = "lead wrote: \"";
 
 /// Rule of a suppression caused by a CRM status in `[crm] suppress_on`.
 pub const SUPPRESSED_BY_CRM: &str = "crm.suppressed";
+
+/// Rule of the note that a freeze paused the follow-up sequence.
+pub const SEQUENCE_PAUSED: &str = "sequence.paused";
+
+/// Rule of the note that an unfreeze re-planned the paused follow-up step.
+pub const SEQUENCE_RESUMED: &str = "sequence.resumed";
+
+/// Rule of a text whose send may or may not have reached the provider (a timeout after the
+/// request was sent, a crash during the call): parked as an `in_doubt` dead letter.
+pub const IN_DOUBT: &str = "gateway.in_doubt";
 
 /// Rule of an opt-out found by `leadline compliance rescan`.
 pub const RESCAN_OPT_OUT: &str = "opt_out.rescan";

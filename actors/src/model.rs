@@ -247,6 +247,20 @@ impl LeadState {
         current
     }
 
+    /// The follow-up step that may come due: none while automation is frozen. A freeze
+    /// pauses the sequence (the step stays in `follow_up`); unfreezing re-plans it
+    /// (`decide`), and a reply, an opt-out or a CRM halt meanwhile cancels it as usual.
+    pub fn active_follow_up(&self) -> Option<&FollowUpDue> {
+        self.follow_up.as_ref().filter(|_| self.frozen.is_none())
+    }
+
+    /// When the lead next needs a `Wake`: its earliest pending text, or its follow-up step
+    /// unless the sequence is paused by a freeze. The lead actor stores this as its durable
+    /// timer; the simulator and the property tests fire their timers from it too.
+    pub fn next_wake_at(&self) -> Option<Ts> {
+        self.pending.iter().map(|p| p.not_before).chain(self.active_follow_up().map(|f| f.due)).min()
+    }
+
     /// When consent was last revoked, if ever.
     pub fn last_revocation(&self) -> Option<Ts> {
         self.consent_history.iter().rev().find_map(|c| match c {

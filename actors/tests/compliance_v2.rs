@@ -102,6 +102,11 @@ fn new_lead() -> LeadState {
 fn opted_out(reply: &str) -> LeadState {
     let d = apply(&new_lead(), &capture("website", "w-1", Some(ours(noon())), noon()), noon());
     assert_eq!(d.sends.len(), 1, "{:#?}", d.notes);
+    // The provider took the first text: the lead was contacted.
+    let first = &d.sends[0];
+    let result = SendResult::Accepted { provider_id: "SM-1".into(), status: "queued".into() };
+    let accepted = Event::SendOutcome { message_id: first.id.clone(), kind: first.kind, result };
+    let d = apply(&d.state, &accepted, later(noon(), 1));
     let d = apply(&d.state, &inbound(reply), later(noon(), 5));
     assert_eq!(d.state.status, LeadStatus::OptOut, "{reply}: {:#?}", d.notes);
     d.state

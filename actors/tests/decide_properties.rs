@@ -211,8 +211,9 @@ const CRM_STATUSES: [&str; 7] =
 const RECEIPT_STATUSES: [&str; 6] = ["queued", "sent", "delivered", "undelivered", "failed", "read"];
 /// Provider codes with the classification the service's Twilio module gives them
 /// (`src/integrations/twilio/codes.rs`): the core acts on the classification only.
-const SEND_FAILURES: [(Option<u32>, SendFailure); 5] = [
+const SEND_FAILURES: [(Option<u32>, SendFailure); 6] = [
     (None, SendFailure::Other),
+    (Some(30034), SendFailure::SenderMisconfigured),
     (Some(21610), SendFailure::RecipientOptedOut),
     (Some(21211), SendFailure::InvalidNumber),
     (Some(21614), SendFailure::InvalidNumber),
@@ -428,11 +429,11 @@ impl Shell {
         self.records.push(Record { now, event, before, d });
     }
 
-    /// Durable timers: pending texts' `not_before` and the follow-up sequence's next step.
+    /// Durable timers: pending texts' `not_before` and the follow-up sequence's next step
+    /// (not while a freeze pauses it), as the lead actor stores them.
     fn fire_timers(&mut self, until: Ts) {
         for _ in 0..64 {
-            let pending = self.state.pending.iter().map(|p| p.not_before);
-            let Some(next) = pending.chain(self.state.follow_up.as_ref().map(|f| f.due)).min() else { return };
+            let Some(next) = self.state.next_wake_at() else { return };
             if next > until {
                 return;
             }
@@ -913,8 +914,98 @@ fn check_deferred_resolved(t: &Trace) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// (i) "Last contacted" moves only when the provider accepted an automated text, to that moment.
+fn check_last_contacted(t: &Trace) -> Result<(), TestCaseError> {
+    for (i, r) in t.records.iter().enumerate() {
+        if r.d.state.last_contacted_at == r.before.last_contacted_at {
+            continue;
+        }
+        let accepted_automated = matches!(
+            &r.event,
+            Event::SendOutcome { kind, result: SendResult::Accepted { .. }, .. } if kind.is_automated()
+        );
+        prop_assert!(accepted_automated, "last_contacted_at moved without an accepted text\n{}", ctx(i, r));
+        prop_assert_eq!(r.d.state.last_contacted_at, Some(r.now), "{}", ctx(i, r));
+    }
+    Ok(())
+}
+
+/// (j) A first text known not to have been sent (refused, or cancelled before sending; not an
+/// in-doubt send) leaves a lead that was never contacted neither CONTACTED_SMS nor in a
+/// follow-up sequence.
+fn check_first_text_not_sent(t: &Trace) -> Result<(), TestCaseError> {
+    for (i, r) in t.records.iter().enumerate() {
+        let Event::SendOutcome { kind: TextKind::FirstContact, result, .. } = &r.event else { continue };
+        let not_sent = match result {
+            SendResult::Failed { .. } => true,
+            SendResult::Cancelled { rule, .. } => rule != "gateway.in_doubt",
+            _ => false,
+        };
+        if !not_sent || r.d.state.last_contacted_at.is_some() {
+            continue;
+        }
+        prop_assert_ne!(r.d.state.status, LeadStatus::ContactedSms, "not sent, still CONTACTED_SMS\n{}", ctx(i, r));
+        prop_assert!(r.d.state.follow_up.is_none(), "not sent, follow-ups still planned\n{}", ctx(i, r));
+    }
+    Ok(())
+}
+
+/// (k) A freeze pauses the follow-up sequence and the unfreeze re-plans it: the step a frozen
+/// lead still has when it is unfrozen comes back with the wait that was left at the freeze,
+/// counted from the unfreeze; no follow-up goes out while frozen or before its step was due.
+fn check_freeze_pauses_follow_ups(t: &Trace) -> Result<(), TestCaseError> {
+    for (i, r) in t.records.iter().enumerate() {
+        if let (Event::Unfreeze, Some(frozen), Some(f)) = (&r.event, &r.before.frozen, &r.before.follow_up) {
+            let left = (f.due.0 - frozen.at.0).max(Duration::zero());
+            let after = r.d.state.follow_up.as_ref().map(|g| (g.step, g.due));
+            prop_assert_eq!(after, Some((f.step, Ts::from(r.now.0 + left))), "not re-planned\n{}", ctx(i, r));
+            prop_assert!(r.d.sends.is_empty(), "the unfreeze itself sent a text\n{}", ctx(i, r));
+        }
+        if r.before.frozen.is_some() && r.d.state.frozen.is_some() && r.before.follow_up.is_some() {
+            // While frozen the step is neither fired nor moved (only cancelled).
+            prop_assert!(
+                r.d.state.follow_up.is_none() || r.d.state.follow_up == r.before.follow_up,
+                "a paused step changed while frozen\n{}",
+                ctx(i, r)
+            );
+        }
+        for s in r.d.sends.iter().filter(|s| s.kind == TextKind::FollowUp && s.rule.starts_with("sequence.")) {
+            let fresh = !returning_ids(r).contains(&s.id);
+            if fresh {
+                let due = r.before.active_follow_up().map(|f| f.due);
+                prop_assert!(
+                    due.is_some_and(|d| d <= r.now),
+                    "follow-up {} sent without a due, unpaused step\n{}",
+                    s.id,
+                    ctx(i, r)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    #[test]
+    fn i_last_contacted_moves_only_on_an_accepted_text(sc in scenario()) {
+        check_last_contacted(&run(&sc))?;
+    }
+
+    #[test]
+    fn j_a_first_text_not_sent_leaves_the_lead_uncontacted(sc in scenario()) {
+        check_first_text_not_sent(&run(&sc))?;
+    }
+
+    #[test]
+    fn k_a_freeze_pauses_follow_ups_and_the_unfreeze_re_plans_them(sc in scenario()) {
+        let t = run(&sc);
+        check_freeze_pauses_follow_ups(&t)?;
+        // After a freeze and an unfreeze, still nothing but the one confirmation to an opted-out lead.
+        check_opt_out(&t)?;
+        check_frozen(&t)?;
+    }
 
     #[test]
     fn a_never_an_automated_text_without_valid_consent(sc in scenario()) {
@@ -1108,7 +1199,12 @@ fn the_scenarios_exercise_every_rule() {
                 for s in &r.d.sends {
                     *counts.entry(format!("send.{}", s.kind.as_str())).or_default() += 1;
                 }
-                for n in r.d.notes.iter().filter(|n| is_text_decision(n.kind)) {
+                let sequence = |n: &&Note| {
+                    n.rule.as_deref().is_some_and(|r| r.starts_with("sequence.p") || r.starts_with("sequence.r"))
+                };
+                let not_sent =
+                    |n: &&Note| n.kind == EntryKind::StatusChanged && n.detail.starts_with("CONTACTED_SMS -> NEW");
+                for n in r.d.notes.iter().filter(|n| is_text_decision(n.kind) || sequence(n) || not_sent(n)) {
                     let rule = n.rule.clone().unwrap_or_default();
                     let family: String = rule.split('.').take(2).collect::<Vec<_>>().join(".");
                     *counts.entry(format!("{:?}:{family}", n.kind)).or_default() += 1;
@@ -1139,6 +1235,9 @@ fn the_scenarios_exercise_every_rule() {
         "TextBlocked:handoff.engaged",
         "TextBlocked:undeliverable",
         "TextBlocked:crm.halt_all",
+        "Event:sequence.paused",
+        "Event:sequence.resumed",
+        "StatusChanged:provider.30034",
     ] {
         assert!(counts.get(key).copied().unwrap_or(0) > 0, "no scenario exercised {key}");
     }

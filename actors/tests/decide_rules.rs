@@ -82,6 +82,7 @@ fn send_failure(code: u32) -> SendFailure {
     match code {
         21211 | 21614 => SendFailure::InvalidNumber,
         21610 => SendFailure::RecipientOptedOut,
+        30034 | 21408 => SendFailure::SenderMisconfigured,
         _ => SendFailure::Other,
     }
 }
@@ -117,8 +118,8 @@ fn rules_of(d: &Decision, kind: EntryKind) -> Vec<String> {
     d.notes.iter().filter(|n| n.kind == kind).filter_map(|n| n.rule.clone()).collect()
 }
 
-/// A lead captured with complete consent at a daytime moment: its first text went out.
-/// Returns the state and the first text.
+/// A lead captured with complete consent at a daytime moment: its first text was queued
+/// (the provider has not answered yet). Returns the state and the first text.
 fn contacted_lead(number: &str, now: Ts) -> (LeadState, OutboundText) {
     let state = LeadState::new(phone(number), now);
     let d = apply(&state, &capture(Some(complete_consent(now)), now), now);
@@ -128,9 +129,19 @@ fn contacted_lead(number: &str, now: Ts) -> (LeadState, OutboundText) {
     (d.state, d.sends[0].clone())
 }
 
-/// A contacted lead who then texted STOP.
+/// The provider's acceptance of `text`.
+fn accepted(text: &OutboundText) -> Event {
+    Event::SendOutcome {
+        message_id: text.id.clone(),
+        kind: text.kind,
+        result: SendResult::Accepted { provider_id: format!("SM-{}", text.id), status: "queued".into() },
+    }
+}
+
+/// A contacted lead (its first text accepted by the provider) who then texted STOP.
 fn opted_out_lead(number: &str, now: Ts) -> LeadState {
-    let (state, _) = contacted_lead(number, now);
+    let (state, first) = contacted_lead(number, now);
+    let state = apply(&state, &accepted(&first), now.plus_secs(5)).state;
     let d = apply(&state, &inbound("STOP"), now.plus_secs(60));
     assert_eq!(d.state.status, LeadStatus::OptOut);
     d.state
@@ -295,7 +306,9 @@ fn a_first_text_outside_the_window_is_deferred_to_the_next_allowed_moment_and_a_
         assert_eq!(woke.sends[0].kind, TextKind::FirstContact);
         assert!(woke.state.pending.is_empty(), "{name}");
         assert_eq!(woke.state.status, LeadStatus::ContactedSms, "{name}");
-        assert_eq!(woke.state.last_contacted_at, Some(case.not_before), "{name}");
+        assert_eq!(woke.state.last_contacted_at, None, "{name}: contacted once the provider accepts it");
+        let sent = apply(&woke.state, &accepted(&woke.sends[0]), case.not_before.plus_secs(2));
+        assert_eq!(sent.state.last_contacted_at, Some(case.not_before.plus_secs(2)), "{name}");
         assert_eq!(woke.state.recent_sends, vec![case.not_before], "{name}");
         assert_eq!(notes_of(&woke, EntryKind::TextQueued), vec![(Some("sequence.first_contact".into()), Some(id))]);
     }
@@ -433,6 +446,220 @@ fn a_freeze_blocks_a_deferred_text_when_its_moment_comes() {
     let woke = apply(&frozen.state, &Event::Wake, local(NEW_YORK_TZ, 2026, 6, 10, 8, 0));
     assert!(woke.sends.is_empty());
     assert_eq!(notes_of(&woke, EntryKind::TextBlocked), vec![(Some("frozen".into()), Some(id))]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Freeze pauses the follow-ups, unfreeze re-plans them
+// ---------------------------------------------------------------------------------------
+
+/// A New York lead contacted Tuesday 2026-06-09 12:00 (first text accepted five seconds
+/// later): its first follow-up is due Wednesday 12:00. Returns the state and that due time.
+fn lead_with_a_follow_up() -> (LeadState, Ts) {
+    let now = local(NEW_YORK_TZ, 2026, 6, 9, 12, 0);
+    let (state, first) = contacted_lead(NY, now);
+    let state = apply(&state, &accepted(&first), now.plus_secs(5)).state;
+    let due = local(NEW_YORK_TZ, 2026, 6, 10, 12, 0);
+    assert_eq!(state.follow_up.as_ref().map(|f| (f.step, f.due)), Some((0, due)), "fixture");
+    (state, due)
+}
+
+fn sequence_notes(d: &Decision) -> Vec<(String, String)> {
+    d.notes
+        .iter()
+        .filter(|n| n.rule.as_deref().is_some_and(|r| r.starts_with("sequence.")))
+        .map(|n| (n.rule.clone().unwrap_or_default(), n.detail.clone()))
+        .collect()
+}
+
+#[test]
+fn a_freeze_pauses_the_follow_up_and_the_unfreeze_re_plans_it_from_then() {
+    let (state, due) = lead_with_a_follow_up();
+    // Frozen Tuesday 14:00: 22 hours of the wait were left.
+    let frozen_at = local(NEW_YORK_TZ, 2026, 6, 9, 14, 0);
+    let frozen = apply(&state, &Event::Freeze { reason: Some("agent is calling".into()) }, frozen_at);
+    let paused = sequence_notes(&frozen);
+    assert_eq!(paused.len(), 1, "{:#?}", frozen.notes);
+    assert_eq!(paused[0].0, "sequence.paused");
+    assert!(paused[0].1.contains("step 1") && paused[0].1.contains("paused"), "{}", paused[0].1);
+    assert_eq!(frozen.state.follow_up, state.follow_up, "paused, not cancelled");
+    assert_eq!(frozen.state.active_follow_up(), None);
+    assert_eq!(frozen.state.next_wake_at(), None, "no timer for a paused sequence");
+
+    // Its old moment passes while frozen: nothing is sent and nothing is lost.
+    let woke = apply(&frozen.state, &Event::Wake, due);
+    assert!(woke.sends.is_empty() && woke.notes.is_empty(), "{:#?}", woke.notes);
+    assert_eq!(woke.state.follow_up, state.follow_up);
+    // Freezing again changes the reason, not when the pause began.
+    let again = apply(&woke.state, &Event::Freeze { reason: Some("still on it".into()) }, due.plus_minutes(5));
+    assert_eq!(again.state.frozen.as_ref().map(|f| f.at), Some(frozen_at));
+    assert!(sequence_notes(&again).is_empty());
+
+    // Unfrozen Friday 10:00: the 22 hours left count from now, Saturday 08:00.
+    let thawed_at = local(NEW_YORK_TZ, 2026, 6, 12, 10, 0);
+    let thawed = apply(&again.state, &Event::Unfreeze, thawed_at);
+    assert!(thawed.sends.is_empty(), "unfreezing sends nothing by itself");
+    let resumed = sequence_notes(&thawed);
+    assert_eq!(resumed.len(), 1, "{:#?}", thawed.notes);
+    assert_eq!(resumed[0].0, "sequence.resumed");
+    let new_due = local(NEW_YORK_TZ, 2026, 6, 13, 8, 0);
+    let f = thawed.state.follow_up.clone().expect("the step is back");
+    assert_eq!((f.step, f.due), (0, new_due));
+    // The sequence moved by the time it was paused: later steps keep their spacing.
+    let shift = new_due.0 - due.0;
+    assert_eq!(f.started_at.0, state.follow_up.as_ref().map(|f| f.started_at.0 + shift).expect("fixture"));
+    assert_eq!(thawed.state.next_wake_at(), Some(new_due));
+
+    // Not a minute early; at its moment it passes the gate and goes out.
+    let early = apply(&thawed.state, &Event::Wake, new_due.plus_minutes(-1));
+    assert!(early.sends.is_empty());
+    let sent = apply(&thawed.state, &Event::Wake, new_due);
+    assert_eq!(sent.sends.len(), 1, "{:#?}", sent.notes);
+    assert_eq!(sent.sends[0].kind, TextKind::FollowUp);
+    assert_eq!(sent.sends[0].rule, "sequence.follow_up.1");
+    // Step 2 (96 h after the start) keeps its 72 hours after step 1.
+    let next = sent.state.follow_up.clone().expect("step 2 planned");
+    assert_eq!((next.step, next.due), (1, Ts::from(new_due.0 + Duration::hours(72))));
+}
+
+#[test]
+fn an_opt_out_while_frozen_leaves_nothing_for_the_unfreeze_to_resume() {
+    let (state, due) = lead_with_a_follow_up();
+    let t0 = local(NEW_YORK_TZ, 2026, 6, 9, 14, 0);
+    let frozen = apply(&state, &Event::Freeze { reason: None }, t0);
+    let stop = apply(&frozen.state, &inbound("STOP"), t0.plus_minutes(30));
+    assert_eq!(stop.state.status, LeadStatus::OptOut);
+    assert_eq!(stop.state.follow_up, None, "the opt-out cancels the paused step");
+    let thawed = apply(&stop.state, &Event::Unfreeze, due.plus_minutes(60));
+    assert!(sequence_notes(&thawed).is_empty(), "{:#?}", thawed.notes);
+    assert_eq!(thawed.state.follow_up, None);
+    assert_eq!(thawed.state.next_wake_at(), None);
+    for days in [1, 3, 5, 10] {
+        let later = apply(&thawed.state, &Event::Wake, Ts::from(due.0 + Duration::days(days)));
+        assert!(later.sends.is_empty(), "day {days}: {:?}", later.sends);
+    }
+
+    // The carrier reporting the opt-out (21610) while frozen cancels it the same way.
+    let (state, first) = contacted_lead(NY, local(NEW_YORK_TZ, 2026, 6, 9, 12, 0));
+    let frozen = apply(&state, &Event::Freeze { reason: None }, t0);
+    let carrier = apply(&frozen.state, &failed(&first.id, first.kind, 21610), t0.plus_minutes(1));
+    assert_eq!(carrier.state.status, LeadStatus::OptOut);
+    assert_eq!(carrier.state.follow_up, None);
+    let thawed = apply(&carrier.state, &Event::Unfreeze, t0.plus_minutes(90));
+    assert!(sequence_notes(&thawed).is_empty());
+}
+
+#[test]
+fn a_re_planned_follow_up_passes_the_whole_gate_when_it_comes_due() {
+    let (state, _) = lead_with_a_follow_up();
+    let frozen = apply(&state, &Event::Freeze { reason: None }, local(NEW_YORK_TZ, 2026, 6, 9, 14, 0));
+
+    // Unfrozen at 00:30: the step comes due at 22:30 New York time, outside the window.
+    let thawed = apply(&frozen.state, &Event::Unfreeze, local(NEW_YORK_TZ, 2026, 6, 12, 0, 30));
+    let due = local(NEW_YORK_TZ, 2026, 6, 12, 22, 30);
+    assert_eq!(thawed.state.follow_up.as_ref().map(|f| f.due), Some(due));
+    let night = apply(&thawed.state, &Event::Wake, due);
+    assert!(night.sends.is_empty());
+    assert_eq!(rules_of(&night, EntryKind::TextDeferred), vec!["quiet_hours.federal".to_string()]);
+    assert_eq!(night.state.pending[0].not_before, local(NEW_YORK_TZ, 2026, 6, 13, 8, 0));
+
+    // Put on a do-not-contact list after the unfreeze: blocked when due, not sent.
+    let mut listed = thawed.state.clone();
+    listed.suppressed =
+        Some(Suppression { list: "internal_dnc".into(), reason: Some("asked by phone".into()), added_at: due });
+    let blocked = apply(&listed, &Event::Wake, due);
+    assert!(blocked.sends.is_empty());
+    assert_eq!(rules_of(&blocked, EntryKind::TextBlocked), vec!["suppression.internal_dnc".to_string()]);
+
+    // The lead replied while frozen: a person handles it, the step was cancelled.
+    let replied = apply(&frozen.state, &inbound("Is it available?"), local(NEW_YORK_TZ, 2026, 6, 9, 15, 0));
+    assert_eq!(replied.state.follow_up, None);
+    let thawed = apply(&replied.state, &Event::Unfreeze, local(NEW_YORK_TZ, 2026, 6, 12, 10, 0));
+    assert!(sequence_notes(&thawed).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// A first text the provider refused: not contacted
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_first_text_refused_for_good_leaves_the_lead_new_and_never_contacted() {
+    let now = local(NEW_YORK_TZ, 2026, 6, 9, 12, 0);
+    // (code, status after the refusal)
+    let cases = [
+        (30034, LeadStatus::New),
+        (21408, LeadStatus::New),
+        (30007, LeadStatus::New),
+        (21211, LeadStatus::Undeliverable),
+        (21614, LeadStatus::Undeliverable),
+        (21610, LeadStatus::OptOut),
+    ];
+    for (code, status) in cases {
+        let (state, first) = contacted_lead(NY, now);
+        assert_eq!(state.last_contacted_at, None, "{code}: queued is not contacted");
+        let d = apply(&state, &failed(&first.id, first.kind, code), now.plus_secs(3));
+        let rule = format!("provider.{code}");
+        assert_eq!(notes_of(&d, EntryKind::TextFailed), vec![(Some(rule.clone()), Some(first.id.clone()))], "{code}");
+        assert_eq!(d.state.status, status, "{code}");
+        assert_eq!(d.state.last_contacted_at, None, "{code}");
+        assert_eq!(d.state.follow_up, None, "{code}: no follow-up to a lead who never got the first text");
+        assert_eq!(rules_of(&d, EntryKind::StatusChanged), vec![rule.clone()], "{code}");
+        if status == LeadStatus::New {
+            let change = d.notes.iter().find(|n| n.kind == EntryKind::StatusChanged).expect("a status note");
+            assert!(
+                change.detail.starts_with("CONTACTED_SMS -> NEW: the first text was not sent"),
+                "{}",
+                change.detail
+            );
+        }
+    }
+}
+
+#[test]
+fn a_first_text_cancelled_before_sending_is_not_contact_but_one_in_doubt_may_be() {
+    let now = local(NEW_YORK_TZ, 2026, 6, 9, 12, 0);
+    let (state, first) = contacted_lead(NY, now);
+    let cancelled = |rule: &str| Event::SendOutcome {
+        message_id: first.id.clone(),
+        kind: first.kind,
+        result: SendResult::Cancelled { rule: rule.into(), reason: "re-checked before sending".into() },
+    };
+    let d = apply(&state, &cancelled("suppression.internal_dnc"), now.plus_secs(3));
+    assert_eq!(d.state.status, LeadStatus::New);
+    assert_eq!(d.state.follow_up, None);
+    // In doubt, the provider may have it: the status stays, but it is not "last contacted".
+    let d = apply(&state, &cancelled("gateway.in_doubt"), now.plus_secs(3));
+    assert_eq!(d.state.status, LeadStatus::ContactedSms);
+    assert_eq!(d.state.last_contacted_at, None);
+    assert!(rules_of(&d, EntryKind::StatusChanged).is_empty());
+}
+
+#[test]
+fn a_refused_first_text_retried_and_accepted_contacts_the_lead_then() {
+    let now = local(NEW_YORK_TZ, 2026, 6, 9, 12, 0);
+    let (state, first) = contacted_lead(NY, now);
+    let refused = apply(&state, &failed(&first.id, first.kind, 30034), now.plus_secs(3)).state;
+    assert_eq!(refused.status, LeadStatus::New);
+    // An operator fixed the campaign and retried the dead letter an hour later.
+    let at = now.plus_minutes(60);
+    let d = apply(&refused, &accepted(&first), at);
+    assert_eq!(d.state.status, LeadStatus::ContactedSms);
+    assert_eq!(rules_of(&d, EntryKind::StatusChanged), vec!["provider.accepted".to_string()]);
+    assert_eq!(d.state.last_contacted_at, Some(at));
+    assert_eq!(d.state.follow_up.as_ref().map(|f| (f.step, f.due)), Some((0, at.plus_minutes(24 * 60))));
+}
+
+#[test]
+fn last_contacted_counts_only_texts_the_provider_accepted() {
+    let now = local(NEW_YORK_TZ, 2026, 6, 9, 12, 0);
+    let (state, first) = contacted_lead(NY, now);
+    assert_eq!(state.last_contacted_at, None);
+    let d = apply(&state, &accepted(&first), now.plus_secs(2));
+    assert_eq!(d.state.last_contacted_at, Some(now.plus_secs(2)));
+    // A HELP reply is not automated contact.
+    let help = apply(&d.state, &inbound("HELP"), now.plus_minutes(1));
+    let help_text = help.sends[0].clone();
+    let d2 = apply(&help.state, &accepted(&help_text), now.plus_minutes(2));
+    assert_eq!(d2.state.last_contacted_at, Some(now.plus_secs(2)));
 }
 
 #[test]
@@ -642,10 +869,15 @@ fn other_outcomes_are_recorded_and_change_no_status() {
     let d = apply(&state, &accepted, now.plus_secs(5));
     assert_eq!(notes_of(&d, EntryKind::TextSent), vec![(Some("provider.accepted".into()), Some(first.id.clone()))]);
     assert_eq!(d.state.status, LeadStatus::ContactedSms);
+    assert!(rules_of(&d, EntryKind::StatusChanged).is_empty());
 
-    let d = apply(&state, &failed(&first.id, first.kind, 30007), now.plus_secs(5));
-    assert_eq!(notes_of(&d, EntryKind::TextFailed), vec![(Some("provider.30007".into()), Some(first.id.clone()))]);
+    // A later automated text that fails changes no status: the lead was contacted.
+    let contacted = d.state;
+    let d = apply(&contacted, &failed(&format!("{NY}#9"), TextKind::ListingAlert, 30007), now.plus_secs(9));
+    assert_eq!(notes_of(&d, EntryKind::TextFailed), vec![(Some("provider.30007".into()), Some(format!("{NY}#9")))]);
     assert_eq!(d.state.status, LeadStatus::ContactedSms);
+    assert_eq!(d.state.last_contacted_at, Some(now.plus_secs(5)));
+    assert!(d.state.follow_up.is_some());
 
     let cancelled = Event::SendOutcome {
         message_id: first.id.clone(),

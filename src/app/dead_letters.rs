@@ -10,6 +10,12 @@ pub fn list(app: &App) -> Result<DeadLetterList, AppError> {
     Ok(DeadLetterList { count: dead_letters.len(), dead_letters })
 }
 
+/// The ids of one lead's dead letters (a dead letter's id is its text's message id,
+/// `<phone>#<seq>`), so the lead's page can link a failed text to its dead letter.
+pub fn ids_of_lead(app: &App, phone: &leadline_core::Phone) -> Result<std::collections::HashSet<String>, AppError> {
+    Ok(app.store.dead_letters()?.into_iter().filter(|d| d.text.to == *phone).map(|d| d.text.id).collect())
+}
+
 /// Hands a dead letter back to the gateway. It passes the compliance gate before it is
 /// sent: an opt-out, freeze, suppression or quiet hours since it failed still win.
 pub async fn retry(app: &App, id: &str) -> Result<(), AppError> {

@@ -131,6 +131,9 @@ pub struct FollowUp {
     pub due: Ts,
     #[schema(value_type = String, format = DateTime)]
     pub started_at: Ts,
+    /// The lead is frozen: the step waits, and unfreezing re-plans it (the wait that was
+    /// left at the freeze counts from the unfreeze).
+    pub paused: bool,
 }
 
 /// A lead as the admin API shows it.
@@ -214,6 +217,7 @@ impl From<&LeadState> for LeadView {
                 step: f.step + 1,
                 due: f.due,
                 started_at: f.started_at,
+                paused: lead.frozen.is_some(),
             }),
             timeline_entries: lead.timeline_len,
             created_at: lead.created_at,

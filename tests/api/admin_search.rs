@@ -34,6 +34,9 @@ async fn five_leads() -> TestApp {
         assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
     }
     assert_eq!(app.inbound(C, "STOP", "SM-search-1").await.status(), 200);
+    // Dan's first text reaches the provider before he is frozen (a freeze that overtakes it
+    // cancels it, and a lead whose first text was never sent stays NEW).
+    app.wait_timeline(D, "text_sent").await;
     let res = app
         .admin_post(&format!("/v1/admin/leads/{}/freeze", urlencode(D)), Some(json!({"reason": "agent call"})))
         .await;

@@ -44,7 +44,7 @@ async fn no_reply_in_24h_gets_one_nudge_and_a_reply_cancels_the_rest() {
 }
 
 #[tokio::test]
-async fn a_crm_halt_or_a_freeze_cancels_the_nudge() {
+async fn a_crm_halt_cancels_the_nudge_and_a_freeze_holds_it() {
     let app = TestApp::spawn_with(fast).await;
     let (a, b) = ("+12125550502", "+12125550503");
     for (p, id) in [(a, "F-2"), (b, "F-3")] {
@@ -61,7 +61,7 @@ async fn a_crm_halt_or_a_freeze_cancels_the_nudge() {
     assert_eq!(app.twilio.settle(a).await.len(), 1);
     assert_eq!(app.twilio.received_for(b).len(), 1);
     assert!(kinds_and_rules(&app.timeline(a).await).contains(&("event".into(), "crm.halt_followups".into())));
-    assert!(kinds_and_rules(&app.timeline(b).await).contains(&("event".into(), "frozen".into())));
+    assert!(kinds_and_rules(&app.timeline(b).await).contains(&("event".into(), "sequence.paused".into())));
     app.stop().await;
 }
 

@@ -34,7 +34,6 @@ async fn the_four_steps_work_over_http_and_survive_a_restart() {
     let lead = app.lead(ANA).await;
     assert_eq!(lead["status"], "CONTACTED_SMS");
     assert_eq!(lead["last_property"], "123 Main St");
-    assert_eq!(lead["last_contacted_at"], "2026-11-26T18:00:00.000Z");
     assert_eq!(lead["interests"], json!(["MLS-123"]));
     assert_eq!(lead["consent"]["source_url"], "https://agent.example.com/listing/123");
     let timeline = app.wait_timeline(ANA, "text_sent").await;
@@ -42,6 +41,8 @@ async fn the_four_steps_work_over_http_and_survive_a_restart() {
     assert!(queued["detail"].as_str().unwrap().starts_with("first_contact (1 segment, GSM-7): Hi Ana"), "{queued}");
     let sent_entry = timeline.iter().find(|e| e["kind"] == "text_sent").expect("provider acceptance on the timeline");
     assert!(sent_entry["detail"].as_str().unwrap().contains(&first.sid));
+    // "Last contacted" is when the provider accepted the text.
+    assert_eq!(app.lead(ANA).await["last_contacted_at"], "2026-11-26T18:00:00.000Z");
 
     // 4. The lead replies STOP: opted out, exactly one confirmation.
     let res = app.inbound(ANA, "Stop.", "SM-in-1").await;

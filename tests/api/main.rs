@@ -14,5 +14,6 @@ mod foundation;
 mod gateway;
 mod helpers;
 mod inputs;
+mod lead_lifecycle;
 mod openapi;
 mod signatures;

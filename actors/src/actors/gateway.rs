@@ -22,7 +22,7 @@ use super::lead::LeadMsg;
 use super::pacer::{Lane, Pacer, SendLimits};
 use super::supervisor::SupervisorMsg;
 use crate::clock::Clock;
-use crate::decide::{gate, Gate, Stage};
+use crate::decide::{gate, Gate, Stage, IN_DOUBT};
 use crate::model::{Event, OutboundText, SendResult};
 use crate::phone::Phone;
 use crate::policy::Policy;
@@ -413,7 +413,7 @@ async fn give_up(ctx: &Ctx, text: &OutboundText, err: ProviderError, attempts: u
     metrics::gauge!("leadline_dead_letters").set(ctx.store.dead_letter_count() as f64);
     if err.outcome_unknown {
         persist(ctx, text, OutboxStatus::DeadLettered { reason, at }).await;
-        report(ctx, text, SendResult::Cancelled { rule: "gateway.in_doubt".into(), reason: detail }, "in_doubt");
+        report(ctx, text, SendResult::Cancelled { rule: IN_DOUBT.into(), reason: detail }, "in_doubt");
         return;
     }
     persist(ctx, text, OutboxStatus::Failed { code: err.code, message: err.message.clone(), at }).await;

@@ -167,7 +167,7 @@ impl Prepared {
             next.timeline_len = last.seq;
             next.timeline_head = last.hash.clone();
         }
-        let wake_at = next.pending.iter().map(|p| p.not_before).chain(next.follow_up.as_ref().map(|f| f.due)).min();
+        let wake_at = next.next_wake_at();
         let new_interests = next.interests.iter().filter(|l| !prev.interests.contains(l)).cloned().collect();
         Prepared { next, entries, wake_at, new_interests }
     }

@@ -4,14 +4,15 @@
 //! The pages render `app::views::LeadView` (with its `ConsentRow`s) and the core's
 //! `TimelineEntry`s, as the JSON admin API returns them, next to presentation-only extras:
 //! the lead's display name and hrefs, the conversation (inbound texts and ours, read from
-//! the timeline), and the texts that were held back.
+//! the timeline), and the texts that were not sent (blocked, deferred, refused by the
+//! provider or cancelled before sending; a refused one linked to its dead letter).
 
 use super::error::UiResult;
 use super::session::{require_post_session, require_session};
 use super::templates::{page, Base};
 use super::{path_param, path_segment, query_map, read_form, see_other};
 use crate::app::views::{LeadView, Stats};
-use crate::app::{leads, search, App};
+use crate::app::{dead_letters, leads, search, App};
 use crate::http::api::search::SearchParams;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -20,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use leadline_core::model::{EntryKind, Event, TimelineEntry};
 use leadline_core::Ts;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// How many of a lead's most recent timeline entries the page shows.
 const TIMELINE_SHOWN: u64 = 500;
@@ -151,10 +152,29 @@ struct LeadPage {
     timeline: Vec<TimelineEntry>,
     /// Whether the lead has more entries than `timeline` shows.
     timeline_truncated: bool,
-    /// Texts blocked or deferred among the entries shown, and the latest of them.
+    /// Texts not sent among the entries shown (blocked, deferred, refused by the provider or
+    /// cancelled before sending), and the latest of them.
     held_count: usize,
-    held_recent: Vec<TimelineEntry>,
+    held_recent: Vec<HeldText>,
     notice: Option<&'static str>,
+}
+
+/// A text that was not sent: its timeline entry (rule and reason), and where its dead letter
+/// is while it has one (a text the provider refused, or whose send is in doubt).
+#[derive(Serialize)]
+struct HeldText {
+    entry: TimelineEntry,
+    dead_letter_href: Option<String>,
+}
+
+/// Timeline entries that say a text was not sent (now, or at all).
+fn is_held(kind: EntryKind) -> bool {
+    matches!(kind, EntryKind::TextBlocked | EntryKind::TextDeferred | EntryKind::TextFailed)
+}
+
+/// Where a dead letter is listed: its row on the dead letters page.
+fn dead_letter_href(id: &str) -> String {
+    format!("/admin/dead-letters#dl-{}", path_segment(id))
 }
 
 /// A text of the conversation.
@@ -208,15 +228,30 @@ fn conversation(entries: &[TimelineEntry]) -> Vec<Message> {
     out
 }
 
-fn lead_page_context(lead: LeadView, entries: Vec<TimelineEntry>, notice: Option<&'static str>) -> LeadPage {
+fn lead_page_context(
+    lead: LeadView,
+    entries: Vec<TimelineEntry>,
+    dead_letters: &HashSet<String>,
+    notice: Option<&'static str>,
+) -> LeadPage {
     let conversation = conversation(&entries);
     let timeline_truncated = lead.timeline_entries > entries.len() as u64;
     let mut timeline = entries;
     timeline.reverse();
-    let held: Vec<&TimelineEntry> =
-        timeline.iter().filter(|e| matches!(e.kind, EntryKind::TextBlocked | EntryKind::TextDeferred)).collect();
+    let held: Vec<&TimelineEntry> = timeline.iter().filter(|e| is_held(e.kind)).collect();
     let held_count = held.len();
-    let held_recent = held.into_iter().take(HELD_SHOWN).cloned().collect();
+    let held_recent = held
+        .into_iter()
+        .take(HELD_SHOWN)
+        .map(|e| HeldText {
+            dead_letter_href: e
+                .message_id
+                .as_deref()
+                .filter(|id| e.kind == EntryKind::TextFailed && dead_letters.contains(*id))
+                .map(dead_letter_href),
+            entry: e.clone(),
+        })
+        .collect();
     let path = lead_href(lead.phone.as_str());
     let api_path = format!("/v1/admin/leads/{}", path_segment(lead.phone.as_str()));
     LeadPage {
@@ -248,12 +283,13 @@ pub(super) async fn lead_page(
     let lead = LeadView::from(&lead);
     let after = lead.timeline_entries.saturating_sub(TIMELINE_SHOWN);
     let entries = leads::timeline(&app, phone.as_str(), after, TIMELINE_SHOWN as usize)?.entries;
+    let dead_letters = dead_letters::ids_of_lead(&app, &phone)?;
     let notice = match query_map(raw.as_deref()).get("done").map(String::as_str) {
         Some("frozen") => Some("Automation frozen for this lead."),
         Some("unfrozen") => Some("Automation resumed for this lead."),
         _ => None,
     };
-    let ctx = lead_page_context(lead, entries, notice);
+    let ctx = lead_page_context(lead, entries, &dead_letters, notice);
     Ok(page(StatusCode::OK, "lead.html", Base::new(Some(&s), format!("Lead {}", ctx.name), "leads"), ctx))
 }
 
@@ -311,6 +347,37 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_text_is_not_sent_and_links_to_its_dead_letter() {
+        let entries = [
+            entry(1, EntryKind::TextQueued, "sequence.first_contact", "first_contact: Hi Ana", Some("+12125550142#1")),
+            entry(
+                2,
+                EntryKind::TextFailed,
+                "provider.30034",
+                "first_contact failed permanently",
+                Some("+12125550142#1"),
+            ),
+            entry(
+                3,
+                EntryKind::TextFailed,
+                "opt_out",
+                "listing_alert cancelled before sending",
+                Some("+12125550142#2"),
+            ),
+        ];
+        let lead = LeadView::from(&leadline_core::model::LeadState::new(
+            Phone::parse("+12125550142").unwrap_or_else(|e| panic!("{e}")),
+            entries[0].at,
+        ));
+        let dead: HashSet<String> = ["+12125550142#1".to_string()].into();
+        let page = lead_page_context(lead, entries.to_vec(), &dead, None);
+        assert_eq!(page.held_count, 2);
+        let held: Vec<(u64, Option<&str>)> =
+            page.held_recent.iter().map(|h| (h.entry.seq, h.dead_letter_href.as_deref())).collect();
+        assert_eq!(held, vec![(3, None), (2, Some("/admin/dead-letters#dl-%2B12125550142%231"))]);
+    }
+
+    #[test]
     fn the_conversation_pairs_our_texts_with_their_latest_outcome() {
         let entries = [
             entry(1, EntryKind::TextQueued, "consent.granted", "first_contact: Hi Ana", Some("+1#1")),
@@ -328,7 +395,7 @@ mod tests {
             Phone::parse("+12125550142").unwrap_or_else(|e| panic!("{e}")),
             entries[0].at,
         ));
-        let page = lead_page_context(lead, entries.to_vec(), None);
+        let page = lead_page_context(lead, entries.to_vec(), &HashSet::new(), None);
         assert_eq!(page.timeline.first().map(|e| e.seq), Some(4), "newest first");
         assert_eq!(page.held_count, 1);
         assert_eq!(page.path, "/admin/leads/%2B12125550142");
