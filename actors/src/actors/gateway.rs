@@ -328,26 +328,28 @@ async fn send_one(ctx: &Ctx, text: OutboundText, lane: Lane) {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        // The last checks happen once the turn is taken, right before the call, so nothing
-        // slips between them and the send.
+        // Last checks happen inside the sending turn, so nothing slips between them and the send.
         let mut stopping = ctx.stopping.clone();
         let turn = tokio::select! {
             turn = ctx.pacer.acquire(sender.label(), lane) => turn,
             _ = stopping.wait_for(|s| *s) => return, // still Queued: recovery sends it next start
         };
-        turn.go().await;
         if *ctx.stopping.borrow() {
             return;
         }
         if regate(ctx, &text).await.is_some() {
             return;
         }
-        // The one durable write before the call, right before it: until here a crash
-        // leaves the text `Queued` (sent after the restart: an opt-out confirmation still
-        // goes out in time); from here on it leaves it `Attempting` (in doubt: never resent).
+        // The one durable write before the call. Until here (the wait for the sending turn
+        // included) a crash leaves the text `Queued`: sent after the restart, so an opt-out
+        // confirmation still goes out in time. From here on it leaves it `Attempting`: in
+        // doubt, never resent. It comes before `go` (the account limiter's last wait, at
+        // most 1/account_mps, one text at a time), not after it: the provider must see the
+        // configured rate, so nothing of variable length may sit between `go` and the call.
         if !persist(ctx, &text, OutboxStatus::Attempting { at: now(ctx), attempt }).await {
             return;
         }
+        turn.go().await;
         let err = match ctx.provider.send(&text, &sender).await {
             Ok(ok) => {
                 metrics::counter!("leadline_sends_total", "provider" => ctx.provider.name(), "outcome" => "accepted")
