@@ -14,4 +14,5 @@ mod foundation;
 mod gateway;
 mod helpers;
 mod inputs;
+mod metrics;
 mod openapi;
