@@ -69,7 +69,8 @@ async fn every_family_has_help_and_latencies_are_histograms_with_buckets() {
     }
 
     // Latencies are histograms with buckets, never summaries.
-    for family in ["leadline_http_request_duration_seconds", "leadline_flush_seconds", "leadline_gateway_wait_seconds"] {
+    for family in ["leadline_http_request_duration_seconds", "leadline_flush_seconds", "leadline_gateway_wait_seconds"]
+    {
         assert_eq!(types.get(family).map(String::as_str), Some("histogram"), "{family}");
     }
     assert!(!types.values().any(|t| t == "summary"), "{text}");
@@ -192,5 +193,32 @@ fn every_metric_name_in_the_source_is_described_and_documented() {
     for name in &used {
         assert!(catalog.contains(&format!("\"{name}\"")), "{name} has no describe_* in src/metrics_catalog.rs");
         assert!(docs.contains(&format!("`{name}`")), "{name} is not listed in docs/metrics.md");
+    }
+
+    // The dashboard and the alert rules query only families that exist (a typo there is a
+    // silently empty panel or an alert that never fires).
+    for file in ["docs/grafana-dashboard.json", "docs/alerts.yml"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let mut referenced = BTreeSet::new();
+        for prefix in ["leadline_", "process_"] {
+            for (at, _) in text.match_indices(prefix) {
+                if at > 0 && text.as_bytes()[at - 1].is_ascii_alphanumeric() {
+                    continue;
+                }
+                let name: String = text[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_' || c.is_ascii_digit())
+                    .collect();
+                let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(&name);
+                referenced.insert(family.to_string());
+            }
+        }
+        assert!(referenced.len() >= 5, "{file}: {referenced:?}");
+        for family in &referenced {
+            assert!(
+                docs.contains(&format!("`{family}`")),
+                "{file} queries {family}, which docs/metrics.md does not list"
+            );
+        }
     }
 }
