@@ -63,7 +63,9 @@ async fn every_family_has_help_and_latencies_are_histograms_with_buckets() {
         let name = line.split(['{', ' ']).next().unwrap();
         let family = ["_bucket", "_sum", "_count"]
             .iter()
-            .find_map(|s| name.strip_suffix(s).filter(|f| types.get(*f).is_some_and(|t| t == "histogram")))
+            .find_map(|s| {
+                name.strip_suffix(s).filter(|f| types.get(*f).is_some_and(|t| t == "histogram" || t == "summary"))
+            })
             .unwrap_or(name);
         assert!(types.contains_key(family), "sample without # TYPE: {line}");
     }
