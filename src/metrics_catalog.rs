@@ -17,6 +17,10 @@ pub const LATENCY_BUCKETS: &[f64] =
 pub const GATEWAY_WAIT_BUCKETS: &[f64] =
     &[0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
 
+/// Buckets for `leadline_commit_jobs_per_write` (main's group commit: how many callers
+/// shared one write): a count, not seconds.
+pub const JOBS_PER_WRITE_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
+
 /// The Prometheus builder with leadline's histogram buckets: every histogram renders as a
 /// Prometheus histogram (`_bucket{le=...}`, `_sum`, `_count`), never as a summary.
 pub fn prometheus_builder() -> metrics_exporter_prometheus::PrometheusBuilder {
@@ -24,7 +28,8 @@ pub fn prometheus_builder() -> metrics_exporter_prometheus::PrometheusBuilder {
     // Both lists are non-empty constants, the only case in which the builder refuses them;
     // should that ever change, the fallback is the builder's summaries, not a crash.
     let with_buckets = PrometheusBuilder::new().set_buckets(LATENCY_BUCKETS).and_then(|b| {
-        b.set_buckets_for_metric(Matcher::Full("leadline_gateway_wait_seconds".into()), GATEWAY_WAIT_BUCKETS)
+        b.set_buckets_for_metric(Matcher::Full("leadline_gateway_wait_seconds".into()), GATEWAY_WAIT_BUCKETS)?
+            .set_buckets_for_metric(Matcher::Full("leadline_commit_jobs_per_write".into()), JOBS_PER_WRITE_BUCKETS)
     });
     match with_buckets {
         Ok(b) => b,
@@ -150,6 +155,9 @@ pub fn describe() {
         "Duration of each database flush, successful or not (failed flushes = _count minus leadline_flushes_total)."
     );
     describe_counter!("leadline_flushes_total", "Database flushes that succeeded.");
+    // Emitted by the group commit on main (storage work merged after this branch started).
+    describe_histogram!("leadline_commit_jobs_per_write", "How many commits shared one database write (group commit).");
+    describe_counter!("leadline_store_bytes_written_total", Unit::Bytes, "Bytes written to the database by commits.");
     describe_counter!(
         "leadline_flush_waits_total",
         "Writes that waited for a flush (group commit: several share one flush)."
