@@ -13,6 +13,7 @@ pub mod csv_cell;
 pub mod data_dir;
 pub mod http;
 pub mod integrations;
+pub mod metrics_catalog;
 pub mod rescan;
 pub mod serve;
 pub mod simulate;

@@ -31,14 +31,27 @@ pub fn init(log: &LogSettings) {
     };
 }
 
-/// One Prometheus recorder per process (tests start many apps in one process).
+/// One Prometheus recorder per process (tests start many apps in one process): histograms
+/// with buckets, every family described (`metrics_catalog`), the build-info gauge set, and a
+/// thread that drains histogram samples into their buckets every few seconds, so memory stays
+/// bounded when nobody scrapes.
 pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
     static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let recorder = crate::metrics_catalog::prometheus_builder().build_recorder();
             let handle = recorder.handle();
             let _ = metrics::set_global_recorder(recorder);
+            crate::metrics_catalog::describe();
+            crate::metrics_catalog::record_build_info();
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new().name("leadline-metrics".into()).spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                upkeep.run_upkeep();
+            });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start the metrics upkeep thread; histograms are drained on scrape only");
+            }
             handle
         })
         .clone()

@@ -32,6 +32,7 @@ pub async fn retry(app: &App, id: &str) -> Result<(), AppError> {
 pub async fn discard(app: &App, id: &str) -> Result<(), AppError> {
     match app.store.take_dead_letter(id).await? {
         Some(_) => {
+            metrics::gauge!("leadline_dead_letters").set(app.store.dead_letter_count() as f64);
             tracing::info!(id = %leadline_core::phone::mask_message_id(id), "dead letter discarded by an operator");
             Ok(())
         }

@@ -1230,8 +1230,14 @@ async fn print_metrics(base: &str) {
     let Ok(c) = client(1) else { return };
     let Ok(res) = c.get(format!("{base}/metrics")).send().await else { return };
     let Ok(text) = res.text().await else { return };
-    let lines: Vec<&str> =
-        text.lines().filter(|l| WANTED.iter().any(|w| l.starts_with(w) && !l[w.len()..].starts_with('_'))).collect();
+    // A histogram (leadline_flush_seconds) shows as its _sum and _count, not its buckets.
+    let wanted = |l: &str| {
+        WANTED.iter().any(|w| {
+            l.strip_prefix(w)
+                .is_some_and(|rest| !rest.starts_with('_') || rest.starts_with("_sum") || rest.starts_with("_count"))
+        })
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| wanted(l)).collect();
     if !lines.is_empty() {
         println!("--- service metrics (cumulative, warm-ups and ceiling-free runs included)");
         for l in lines {

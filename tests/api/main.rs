@@ -15,5 +15,6 @@ mod gateway;
 mod helpers;
 mod inputs;
 mod lead_lifecycle;
+mod metrics;
 mod openapi;
 mod signatures;

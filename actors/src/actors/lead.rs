@@ -195,15 +195,26 @@ impl Prepared {
     }
 }
 
+/// Lead sources that get their own `source` label on `leadline_events_total`: the built-in
+/// adapters (`realtor`, `zillow`, `webform`, `followupboss`) and `website`, the generic
+/// lead's documented example. Any other caller-supplied source is `other`, so a caller
+/// cannot add series.
+pub const KNOWN_LEAD_SOURCES: [&str; 5] = ["realtor", "zillow", "webform", "website", "followupboss"];
+
+/// A lead's `source` as a metric label: one of `KNOWN_LEAD_SOURCES` (any case), else `other`.
+pub fn lead_source_label(source: &str) -> &'static str {
+    KNOWN_LEAD_SOURCES.iter().find(|known| known.eq_ignore_ascii_case(source.trim())).copied().unwrap_or("other")
+}
+
 fn record_metrics(event: &Event, entries: &[TimelineEntry]) {
     let source = match event {
-        Event::LeadCaptured(c) => c.source.clone(),
-        Event::InboundText { .. } | Event::DeliveryReceipt { .. } => "twilio".into(),
-        Event::CrmChanged { .. } | Event::InterestAdded { .. } => "crm".into(),
-        Event::ListingChanged(_) => "mls".into(),
-        Event::Freeze { .. } | Event::Unfreeze | Event::AdminOptOut { .. } => "admin".into(),
-        Event::Wake | Event::SendOutcome { .. } => "internal".into(),
-        Event::RevocationFound { .. } => "rescan".into(),
+        Event::LeadCaptured(c) => lead_source_label(&c.source),
+        Event::InboundText { .. } | Event::DeliveryReceipt { .. } => "twilio",
+        Event::CrmChanged { .. } | Event::InterestAdded { .. } => "crm",
+        Event::ListingChanged(_) => "mls",
+        Event::Freeze { .. } | Event::Unfreeze | Event::AdminOptOut { .. } => "admin",
+        Event::Wake | Event::SendOutcome { .. } => "internal",
+        Event::RevocationFound { .. } => "rescan",
     };
     metrics::counter!("leadline_events_total", "kind" => event.kind(), "source" => source).increment(1);
     for e in entries {
@@ -215,5 +226,20 @@ fn record_metrics(event: &Event, entries: &[TimelineEntry]) {
         };
         let rule = e.rule.clone().unwrap_or_default();
         metrics::counter!("leadline_decisions_total", "outcome" => outcome, "rule" => rule).increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lead_source_label;
+
+    #[test]
+    fn caller_supplied_sources_outside_the_known_ones_are_other() {
+        assert_eq!(lead_source_label("zillow"), "zillow");
+        assert_eq!(lead_source_label(" Realtor "), "realtor");
+        assert_eq!(lead_source_label("followupboss"), "followupboss");
+        assert_eq!(lead_source_label("load-probe"), "other");
+        assert_eq!(lead_source_label(""), "other");
+        assert_eq!(lead_source_label(&"x".repeat(500)), "other");
     }
 }

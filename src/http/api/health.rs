@@ -27,6 +27,12 @@ pub async fn healthz() -> Json<Health> {
 )]
 pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
     metrics::gauge!("leadline_store_size_bytes").set(app.store.size_on_disk() as f64);
+    // Set from the store on each scrape, so the gauge is true after a restart, a discard
+    // or a retry whatever path removed the dead letter (few: each waits for a person).
+    metrics::gauge!("leadline_dead_letters").set(app.store.dead_letter_count() as f64);
+    metrics::gauge!("leadline_ready").set(if readiness(&app).await.0 { 1.0 } else { 0.0 });
+    // Reads /proc/self: a few small files, off the async threads all the same.
+    let _ = tokio::task::spawn_blocking(crate::metrics_catalog::record_process_metrics).await;
     // Counting leads is a scan of the whole tree in sled (1M leads: about a second of CPU):
     // at most once a minute, off the async threads, not on every scrape.
     static LEADS_COUNTED_AT: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
@@ -58,10 +64,7 @@ pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
     )
 )]
 pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
-    use leadline_core::actors::supervisor::SupervisorMsg;
-    let store_ok = app.store.ping().is_ok();
-    let live = ractor::call_t!(app.supervisor, SupervisorMsg::LiveCount, 1000).ok();
-    let ready = store_ok && live.is_some();
+    let (ready, store_ok, live) = readiness(&app).await;
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
         store: if store_ok { "ok" } else { "unavailable" },
@@ -69,4 +72,13 @@ pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
     };
     let status = if ready { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body))
+}
+
+/// (ready, store answers and its latest flush did not fail, live lead actors if the
+/// supervisor answered): what `/readyz` answers and `leadline_ready` reports.
+async fn readiness(app: &App) -> (bool, bool, Option<usize>) {
+    use leadline_core::actors::supervisor::SupervisorMsg;
+    let store_ok = app.store.ping().is_ok();
+    let live = ractor::call_t!(app.supervisor, SupervisorMsg::LiveCount, 1000).ok();
+    (store_ok && live.is_some(), store_ok, live)
 }

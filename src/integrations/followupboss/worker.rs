@@ -96,7 +96,9 @@ pub async fn process(app: App, ev: PendingEvent) {
     loop {
         match process_once(&app, &ev).await {
             Ok(people) => {
-                metrics::counter!("leadline_fub_events_total", "event" => ev.event.clone()).increment(1);
+                // Bounded: the handled events by name, anything else `other`.
+                let event = super::HANDLED_EVENTS.iter().find(|e| **e == ev.event).copied().unwrap_or("other");
+                metrics::counter!("leadline_fub_events_total", "event" => event).increment(1);
                 tracing::info!(event_id = %ev.event_id, event = %ev.event, people, "Follow Up Boss notification applied");
                 break;
             }
