@@ -57,6 +57,12 @@ impl Default for StoreOptions {
     }
 }
 
+/// The most callers' writes applied as one sled batch; a larger group is applied as several
+/// batches (each caller's writes stay in one) and flushed once. Why: while sled applies a
+/// batch it holds its global write lock, and every read on the async workers (a lead's
+/// snapshot, a dedupe key) waits for it; smaller batches keep those waits short.
+const JOBS_PER_BATCH: usize = 16;
+
 /// One caller's writes and where to send the outcome.
 struct Job {
     writes: Writes,
@@ -176,10 +182,12 @@ fn writer(
         // Taken after the linger: whoever queued before this point is in this write.
         let jobs = std::mem::take(&mut lock(&shared.queue).jobs);
         last_start = Instant::now();
-        let mut batch = sled::Batch::default();
-        let (mut ops, mut bytes) = (0usize, 0usize);
-        for job in &jobs {
-            for (k, v) in &job.writes.ops {
+        let mut bytes = 0usize;
+        let mut applied = Ok(());
+        for chunk in jobs.chunks(JOBS_PER_BATCH) {
+            let mut batch = sled::Batch::default();
+            let mut ops = 0usize;
+            for (k, v) in chunk.iter().flat_map(|job| &job.writes.ops) {
                 bytes += k.len() + v.as_ref().map_or(0, Vec::len);
                 match v {
                     Some(v) => batch.insert(k.as_slice(), v.as_slice()),
@@ -187,15 +195,16 @@ fn writer(
                 }
                 ops += 1;
             }
+            if ops > 0 {
+                // The backup's barrier: a copy sees all of this batch or none of it.
+                let _shared = barrier.read().unwrap_or_else(|e| e.into_inner());
+                applied = kv.apply_batch(batch).map_err(|e| e.to_string());
+            }
+            if applied.is_err() {
+                break;
+            }
         }
         metrics::counter!("leadline_store_bytes_written_total").increment(bytes as u64);
-        let applied = if ops == 0 {
-            Ok(())
-        } else {
-            // The backup's barrier: a copy sees all of this batch or none of it.
-            let _shared = barrier.read().unwrap_or_else(|e| e.into_inner());
-            kv.apply_batch(batch).map_err(|e| e.to_string())
-        };
         let result = applied.and_then(|()| db.flush().map(|_| ()).map_err(|e| e.to_string())).and_then(|()| {
             match options.durability {
                 Durability::Process => Ok(()),
