@@ -2,11 +2,12 @@
 //! sled batch and makes them durable with one flush.
 //!
 //! Callers hand their `Writes` (possibly none: a plain `flush`) to the queue and wait for
-//! the answer. The `leadline-commit` thread takes everything queued, applies it as ONE
-//! `apply_batch` on the keyspace tree (atomic, in queue order, no read per insert), flushes
-//! (which also covers every direct write made before it started), then answers each caller.
-//! So N concurrent events cost one write and one flush, and each acknowledgement still waits
-//! for a flush that covers its own writes.
+//! the answer. The `leadline-commit` thread takes everything queued, applies it in queue
+//! order as `apply_batch`es on the keyspace tree (each caller's writes atomic in one, at
+//! most `JOBS_PER_BATCH` callers per batch, no read per insert), flushes once (which also
+//! covers every direct write made before it started), then answers each caller.
+//! So N concurrent events cost N/16 sled batches and one flush, and each acknowledgement
+//! still waits for a flush that covers its own writes.
 //!
 //! Why a thread of our own rather than `Db::flush_async`: that hops through sled's thread
 //! pool, whose every job wakes all of its idle threads; on two cores those wake-ups cost
