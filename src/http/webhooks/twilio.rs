@@ -133,7 +133,7 @@ pub async fn status(
     let Some(record) = app.store.outbox(&message_id)? else {
         return Ok(StatusCode::NO_CONTENT);
     };
-    metrics::counter!("leadline_receipts_total", "status" => status.to_string()).increment(1);
+    metrics::counter!("leadline_receipts_total", "status" => receipt.status_label()).increment(1);
     let dedupe = format!("twilio:status:{sid}:{status}");
     let event = Event::DeliveryReceipt {
         message_id,

@@ -50,6 +50,24 @@ pub struct StatusCallback {
     pub to: Option<String>,
 }
 
+/// Twilio's message statuses (docs: twilio.com/docs/messaging/api/message-resource, "Message
+/// Status values").
+const MESSAGE_STATUSES: [&str; 13] = [
+    "accepted",
+    "scheduled",
+    "canceled",
+    "queued",
+    "sending",
+    "sent",
+    "failed",
+    "delivered",
+    "undelivered",
+    "receiving",
+    "received",
+    "read",
+    "partially_delivered",
+];
+
 /// Reads form fields (as verified, in arrival order) into one of the payloads above. Every
 /// value is a string, so only a payload with a non-string field could fail.
 pub fn parse<T: DeserializeOwned>(params: &[(String, String)]) -> Result<T, serde_json::Error> {
@@ -80,6 +98,13 @@ impl StatusCallback {
     /// `MessageStatus`, else `SmsStatus`.
     pub fn status(&self) -> Option<&str> {
         present(&self.message_status).or(present(&self.sms_status))
+    }
+
+    /// The status as a metric label: one of Twilio's documented message statuses, anything
+    /// else `other` (a label value per distinct string would let callers grow `/metrics`).
+    pub fn status_label(&self) -> &'static str {
+        let status = self.status().unwrap_or_default();
+        MESSAGE_STATUSES.iter().find(|known| known.eq_ignore_ascii_case(status)).copied().unwrap_or("other")
     }
 
     /// `ErrorCode` as a number; absent or not a number is `None`.
@@ -125,6 +150,9 @@ mod tests {
         assert_eq!(s.failure(), Some(ReceiptFailure::Unreachable));
         let s: StatusCallback = parse(&pairs("SmsSid=SM2&SmsStatus=delivered&ErrorCode=")).unwrap();
         assert_eq!((s.sid(), s.status(), s.error_code(), s.failure()), (Some("SM2"), Some("delivered"), None, None));
+        assert_eq!(s.status_label(), "delivered");
+        let made_up = StatusCallback { message_status: Some("made-up-9".into()), ..Default::default() };
+        assert_eq!(made_up.status_label(), "other");
         let s: StatusCallback = parse(&pairs("MessageSid=SM3&MessageStatus=failed&ErrorCode=%2030005%20")).unwrap();
         assert_eq!(s.error_code(), Some(30005));
         assert_eq!(parse::<StatusCallback>(&pairs("ErrorCode=abc")).unwrap().error_code(), None);
