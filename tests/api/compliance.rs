@@ -532,6 +532,20 @@ fn cli_imports_and_exports_the_suppression_list() {
         text(&out.stdout)
     );
 
+    // A large file is written in chunks, with progress on stderr, and every row lands.
+    let big = dir.path().join("big.csv");
+    let rows: String = (0..12_000).map(|i| format!("+1646{:03}{:04},bulk\n", 234 + i / 10_000, i % 10_000)).collect();
+    std::fs::write(&big, rows).unwrap();
+    let bulk = dir.path().join("bulk-data");
+    let out = leadline(&bulk, &["suppress", "import", big.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("imported 12000, skipped 0"), "{}", text(&out.stdout));
+    let progress: Vec<String> =
+        text(&out.stderr).lines().filter(|l| l.contains(" / 12000")).map(String::from).collect();
+    assert_eq!(progress, ["imported 5000 / 12000", "imported 10000 / 12000", "imported 12000 / 12000"]);
+    let out = leadline(&bulk, &["suppress", "export"]);
+    assert_eq!(parse_csv(&text(&out.stdout)).1.len(), 12_000);
+
     // Bad usage: a bad list name, a missing file, a reading command on a missing database.
     let out = leadline(&data, &["suppress", "import", file.to_str().unwrap(), "--list", "Bad-List"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));

@@ -764,6 +764,15 @@ impl Store {
         self.group.commit(w).await
     }
 
+    /// Puts many numbers on the suppression list as one durable write (bulk imports).
+    pub async fn suppress_many(&self, entries: &[(Phone, Suppression)]) -> Result<()> {
+        let mut w = Writes::default();
+        for (phone, entry) in entries {
+            w.put(&self.suppression, phone.as_str(), codec::encode(entry)?);
+        }
+        self.group.commit(w).await
+    }
+
     /// Returns whether the number was on the list.
     pub async fn unsuppress(&self, phone: &Phone) -> Result<bool> {
         let was = self.suppression.contains_key(phone.as_str())?;
