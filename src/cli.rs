@@ -49,6 +49,14 @@ pub enum SuppressCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Print the cluster as NATS sees it (JSON): the log's length, the gateway lease holder,
+    /// and each node's applied sequence, lag and heartbeat age. Uses `[cluster]` settings
+    /// (nats_url, credentials from the environment); runs while the service runs.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Verify every lead's hash-chained timeline; exits 1 if any chain is broken.
     ///
@@ -566,6 +574,28 @@ fn backup_inner(config: Option<&Path>, dir: &Path, url: Option<&str>) -> Result<
         }
     };
     println!("{}", serde_json::to_string_pretty(&view).unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------
+// cluster
+// ---------------------------------------------------------------------------------------
+
+/// `leadline cluster status`.
+pub fn cluster(command: ClusterCommand, config: Option<&Path>) -> ExitCode {
+    finish(cluster_inner(command, config))
+}
+
+fn cluster_inner(command: ClusterCommand, config: Option<&Path>) -> Result<ExitCode, Fail> {
+    let settings = load_settings(config)?;
+    match command {
+        ClusterCommand::Status => {
+            let status = block_on(crate::cluster::status::status(&settings.cluster))?
+                .map_err(|e| Fail::failed(format!("{e:#}")))?;
+            let text = serde_json::to_string_pretty(&status).map_err(|e| Fail::failed(e.to_string()))?;
+            println!("{text}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

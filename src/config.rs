@@ -42,6 +42,25 @@ pub struct Settings {
     pub idempotency: IdempotencySettings,
     pub integrations: IntegrationSettings,
     pub webhooks: WebhookSettings,
+    pub cluster: ClusterSettings,
+}
+
+/// `[cluster]`: cluster mode on NATS JetStream (src/cluster/, docs/cluster.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    pub enabled: bool,
+    /// Comma-separated seed URLs (`nats://`, `tls://`).
+    pub nats_url: String,
+    /// This node's name in leases and `leadline cluster status`; empty: host name + bind port.
+    pub node_id: String,
+    /// Subjects of the event log: recorded on first start, fixed for the deployment.
+    pub partitions: u32,
+    /// JetStream replicas of the log and the buckets.
+    pub replicas: usize,
+    /// The gateway lease: its holder renews it every third of this; another node takes it
+    /// over when it saw no renewal for this long.
+    pub lease_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -356,6 +375,20 @@ impl Settings {
         self.validate_integrations().map_err(ConfigError::Invalid)?;
         if self.gateway.limits.max_concurrent_sends == 0 {
             return bad("gateway.limits.max_concurrent_sends must be greater than 0".into());
+        }
+        if self.cluster.enabled {
+            if !(1..=4096).contains(&self.cluster.partitions) {
+                return bad(format!("cluster.partitions must be 1 to 4096, got {}", self.cluster.partitions));
+            }
+            if !(1..=5).contains(&self.cluster.replicas) {
+                return bad(format!("cluster.replicas must be 1 to 5, got {}", self.cluster.replicas));
+            }
+            if self.cluster.lease_ms < 500 {
+                return bad(format!("cluster.lease_ms must be at least 500, got {}", self.cluster.lease_ms));
+            }
+            if self.cluster.nats_url.trim().is_empty() {
+                return bad("cluster.nats_url must name at least one NATS server".into());
+            }
         }
         if self.storage.flush_linger_us > 100_000 {
             return bad(format!(

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod background;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod csv_cell;
 pub mod data_dir;

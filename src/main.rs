@@ -69,6 +69,11 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Cluster mode on NATS JetStream (docs/cluster.md).
+    Cluster {
+        #[command(subcommand)]
+        command: leadline::cli::ClusterCommand,
+    },
     /// Rewrite the database into a fresh one, keeping only live data (sled's log holds
     /// old versions until it reclaims them). Offline: stop the service first.
     Compact,
@@ -129,6 +134,7 @@ fn main() -> ExitCode {
         Command::Compliance { command } => leadline::cli::compliance(command, cli.config.as_deref()),
         Command::Backup { dir, url } => leadline::cli::backup(cli.config.as_deref(), &dir, url.as_deref()),
         Command::Compact => leadline::cli::compact(cli.config.as_deref()),
+        Command::Cluster { command } => leadline::cli::cluster(command, cli.config.as_deref()),
         Command::Simulate { events, start, tail_days } => {
             let policy = load(cli.config.as_deref())
                 .and_then(|s| leadline_core::policy::Policy::new(s.policy_settings()).map_err(|e| e.to_string()));

@@ -112,6 +112,24 @@ pub fn describe() {
         "Texts found mid-send at start-up: maybe sent, not resent automatically, parked as dead letters."
     );
     describe_gauge!("leadline_dead_letters", "Dead letters waiting for an operator (retry or discard).");
+    describe_gauge!(
+        "leadline_cluster_gateway_leader",
+        "Cluster mode: 1 while this node holds the gateway lease (it sends), else 0."
+    );
+    describe_counter!("leadline_cluster_lease_changes_total", "Cluster mode: times this node took the gateway lease.");
+    describe_gauge!(
+        "leadline_cluster_lag",
+        "Cluster mode: log entries this node has not applied yet (the log's last sequence minus the applied one)."
+    );
+    describe_gauge!("leadline_cluster_applied_sequence", "Cluster mode: the last log sequence this node applied.");
+    describe_counter!(
+        "leadline_cluster_publish_failures_total",
+        "Cluster mode: publications JetStream did not acknowledge (no quorum, NATS unreachable); the caller got a 503."
+    );
+    describe_counter!(
+        "leadline_cluster_apply_failures_total",
+        "Cluster mode: log entries this node skipped (undecodable, or failed after retries): investigate at once."
+    );
     describe_gauge!("leadline_gateway_in_flight", "Texts the gateway is working on now (send tasks and backlog).");
     describe_gauge!("leadline_gateway_backlog", "Automated texts waiting for a free send task.");
     describe_gauge!(

@@ -9,6 +9,8 @@ use anyhow::Context;
 use leadline_core::actors::gateway::{Gateway, GatewayArgs, GatewayMsg};
 use leadline_core::actors::scheduler::{Scheduler, SchedulerArgs, SchedulerMsg};
 use leadline_core::actors::supervisor::{LeadSupervisor, SupervisorMsg};
+use crate::cluster::Cluster;
+use leadline_core::actors::link::ClusterLink;
 use leadline_core::actors::LeadDeps;
 use leadline_core::clock::Clock;
 use leadline_core::policy::Policy;
@@ -33,6 +35,8 @@ pub struct Application {
     background: crate::background::Background,
     /// The hand-off notifier task and its stop signal.
     notifier: (tokio::sync::watch::Sender<bool>, JoinHandle<()>),
+    /// Cluster mode: the log consumer and the lease task, and their stop signal.
+    cluster: (tokio::sync::watch::Sender<bool>, Vec<JoinHandle<()>>),
 }
 
 /// Builds the SMS provider the config asks for.
@@ -85,6 +89,11 @@ impl Application {
         }
         let store = Store::open_with(path, settings.storage.store_options())
             .with_context(|| format!("cannot open the database in storage.path {}", path.display()))?;
+        let cluster = match settings.cluster.enabled {
+            true => Some(Cluster::connect(&settings.cluster, settings.server.bind.port(), clock.clone()).await?),
+            false => None,
+        };
+        let link = cluster.clone().map(|c| Arc::new(c) as Arc<dyn ClusterLink>);
         let gateway_args = GatewayArgs {
             provider,
             store: store.clone(),
@@ -98,6 +107,7 @@ impl Application {
             },
             messaging_service_sid: Some(settings.gateway.twilio.messaging_service_sid.trim().to_string())
                 .filter(|s| !s.is_empty() && settings.gateway.provider == ProviderKind::Twilio),
+            link: link.clone(),
         };
         let (gateway, _) = Actor::spawn(None, Gateway, gateway_args).await.context("cannot start the gateway actor")?;
         let notify = Arc::new(tokio::sync::Notify::new());
@@ -115,21 +125,42 @@ impl Application {
             settings: settings.handoff.clone(),
             secret: secrets.webhook_secret.clone(),
             wake: notify,
+            cluster: cluster.clone(),
         };
         let notifier = tokio::spawn(notifier.run(notifier_stopped));
         let (supervisor, _) =
             Actor::spawn(None, LeadSupervisor, deps.clone()).await.context("cannot start the lead supervisor")?;
         gateway.cast(GatewayMsg::Attach(supervisor.clone()))?;
-        // Texts persisted but not yet handed over before a restart go out now; in-doubt ones are parked.
-        gateway.cast(GatewayMsg::Recover)?;
+        // Texts persisted but not yet handed over before a restart go out now; in-doubt ones are
+        // parked. In cluster mode the node that takes the gateway lease does this (cluster::lease).
+        if cluster.is_none() {
+            gateway.cast(GatewayMsg::Recover)?;
+        }
         let scheduler_args = SchedulerArgs {
             store: store.clone(),
             clock: deps.clock.clone(),
             supervisor: supervisor.clone(),
             tick: Duration::from_millis(settings.scheduler.tick_ms.max(10)),
+            link,
         };
         let (scheduler, _) =
             Actor::spawn(None, Scheduler, scheduler_args).await.context("cannot start the scheduler")?;
+        let (stop_cluster, cluster_stopping) = tokio::sync::watch::channel(false);
+        let cluster_tasks = match &cluster {
+            Some(c) => {
+                let targets = crate::cluster::apply::Targets {
+                    store: store.clone(),
+                    supervisor: supervisor.clone(),
+                    gateway: gateway.clone(),
+                };
+                tracing::info!(node = %c.node_id, "cluster mode: applying the JetStream log");
+                vec![
+                    crate::cluster::apply::spawn(c.clone(), targets, cluster_stopping.clone()),
+                    crate::cluster::lease::spawn(c.clone(), gateway.clone(), cluster_stopping),
+                ]
+            }
+            None => vec![],
+        };
 
         let listener = tokio::net::TcpListener::bind(settings.server.bind)
             .await
@@ -143,6 +174,7 @@ impl Application {
             gateway: gateway.clone(),
             metrics: crate::telemetry::metrics_handle(),
             clock: deps.clock.clone(),
+            cluster: cluster.clone(),
         }));
         let (stop_server, stopped) = oneshot::channel::<()>();
         let background = crate::background::Background::start(&state, &state.secrets)?;
@@ -163,6 +195,7 @@ impl Application {
             stop_server,
             background,
             notifier: (stop_notifier, notifier),
+            cluster: (stop_cluster, cluster_tasks),
         })
     }
 
@@ -200,6 +233,12 @@ impl Application {
         self.background.stop();
         self.scheduler.stop_and_wait(None, Some(grace)).await.ok();
         let _ = ractor::call_t!(self.gateway, GatewayMsg::Drain, grace.as_millis() as u64 + 1000, grace);
+        // Cluster mode: after in-flight sends finished, release the gateway lease (another node
+        // takes over at once) and stop applying the log (the next start resumes it).
+        let _ = self.cluster.0.send(true);
+        for task in self.cluster.1 {
+            let _ = tokio::time::timeout(grace, task).await;
+        }
         let _ = ractor::call_t!(self.supervisor, SupervisorMsg::DrainAll, grace.as_millis() as u64 + 1000, grace);
         self.supervisor.stop_and_wait(None, Some(grace)).await.ok();
         self.gateway.stop_and_wait(None, Some(grace)).await.ok();

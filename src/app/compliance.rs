@@ -3,6 +3,7 @@
 //! suppression list's operations. The decision core blocks automated texts to a listed
 //! number (rule `suppression.<list>`) and the gateway re-checks the list just before sending.
 
+use crate::cluster::log::Entry;
 use super::views::{ConsentRow, SuppressionList, SuppressionPut, SuppressionRemoved, SuppressionView};
 use super::{App, AppError};
 use leadline_core::model::Suppression;
@@ -128,7 +129,12 @@ pub async fn suppress(
     let reason = clean_reason(reason.as_deref()).map_err(AppError::field)?;
     let previous = app.store.suppression(&phone)?;
     let entry = Suppression { list, reason, added_at: Ts::from(app.clock.now()) };
-    app.store.suppress(&phone, &entry).await?;
+    if app.cluster.is_some() {
+        // Every node applies it; answered once this node has.
+        app.replicate(phone.clone(), Entry::Suppress { entry: entry.clone() }, None).await?;
+    } else {
+        app.store.suppress(&phone, &entry).await?;
+    }
     tracing::info!(phone = %phone.masked(), list = %entry.list, "number suppressed");
     Ok(SuppressionPut {
         entry: SuppressionView::new(&phone, &entry),
@@ -142,7 +148,11 @@ pub async fn unsuppress(app: &App, raw: &str) -> Result<SuppressionRemoved, AppE
     let Some(entry) = app.store.suppression(&phone)? else {
         return Err(AppError::NotFound(format!("{phone} is not on the suppression list")));
     };
-    app.store.unsuppress(&phone).await?;
+    if app.cluster.is_some() {
+        app.replicate(phone.clone(), Entry::Unsuppress, None).await?;
+    } else {
+        app.store.unsuppress(&phone).await?;
+    }
     tracing::info!(phone = %phone.masked(), list = %entry.list, "number removed from the suppression list");
     Ok(SuppressionRemoved { removed: SuppressionView::new(&phone, &entry), phone })
 }

@@ -3,6 +3,7 @@
 
 use super::views::{DeadLetterList, DeadLetterView};
 use super::{App, AppError};
+use crate::cluster::log::Entry;
 use leadline_core::actors::gateway::GatewayMsg;
 
 pub fn list(app: &App) -> Result<DeadLetterList, AppError> {
@@ -19,6 +20,9 @@ pub fn ids_of_lead(app: &App, phone: &leadline_core::Phone) -> Result<std::colle
 /// Hands a dead letter back to the gateway. It passes the compliance gate before it is
 /// sent: an opt-out, freeze, suppression or quiet hours since it failed still win.
 pub async fn retry(app: &App, id: &str) -> Result<(), AppError> {
+    if app.cluster.is_some() {
+        return replicate(app, id, Entry::RetryDeadLetter { id: id.to_string() }).await;
+    }
     let result = ractor::call_t!(app.gateway, GatewayMsg::RetryDeadLetter, 5000, id.to_string())
         .map_err(|e| AppError::Unavailable(format!("gateway unavailable: {e}")))?;
     match result {
@@ -30,6 +34,9 @@ pub async fn retry(app: &App, id: &str) -> Result<(), AppError> {
 
 /// Drops a dead letter for good.
 pub async fn discard(app: &App, id: &str) -> Result<(), AppError> {
+    if app.cluster.is_some() {
+        return replicate(app, id, Entry::DiscardDeadLetter { id: id.to_string() }).await;
+    }
     match app.store.take_dead_letter(id).await? {
         Some(_) => {
             metrics::gauge!("leadline_dead_letters").set(app.store.dead_letter_count() as f64);
@@ -38,4 +45,15 @@ pub async fn discard(app: &App, id: &str) -> Result<(), AppError> {
         }
         None => Err(AppError::NotFound(format!("no dead letter {id}"))),
     }
+}
+
+/// Cluster mode: the operator's action goes through the log, so every node applies it (and
+/// the gateway lease holder sends a retried text).
+async fn replicate(app: &App, id: &str, entry: Entry) -> Result<(), AppError> {
+    let Some(dl) = app.store.dead_letters()?.into_iter().find(|d| d.text.id == id) else {
+        return Err(AppError::NotFound(format!("no dead letter {id}")));
+    };
+    app.replicate(dl.text.to, entry, None).await?;
+    tracing::info!(id = %leadline_core::phone::mask_message_id(id), "dead letter action recorded in the cluster log");
+    Ok(())
 }

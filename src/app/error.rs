@@ -17,6 +17,10 @@ pub enum SubmitError {
     LeadFailed,
     #[error("timed out waiting for the event to be stored; retry with the same idempotency key")]
     TimedOut,
+    /// Cluster mode: the replicated log has the event (acknowledged), this node has not
+    /// applied it yet; its decisions follow.
+    #[error("the event is stored in the cluster log; its decisions follow when it is applied")]
+    Queued,
 }
 
 /// An operation of the application layer failed.
@@ -32,6 +36,9 @@ pub enum AppError {
     /// Not done now (storage, an actor, shutting down): retry.
     #[error("{0}")]
     Unavailable(String),
+    /// Cluster mode: stored in the replicated log, not yet applied on this node (202).
+    #[error("{0}")]
+    Queued(String),
 }
 
 impl AppError {
@@ -50,7 +57,10 @@ impl AppError {
 
 impl From<SubmitError> for AppError {
     fn from(e: SubmitError) -> Self {
-        AppError::Unavailable(e.to_string())
+        match e {
+            SubmitError::Queued => AppError::Queued(e.to_string()),
+            e => AppError::Unavailable(e.to_string()),
+        }
     }
 }
 

@@ -49,6 +49,15 @@ pub fn lead_dedupe_key(change: &ListingChange, occurrence: Option<&str>, phone: 
 /// Submits `change` to every interested lead, at most [`MAX_IN_FLIGHT`] at a time, and waits
 /// until each one acknowledged (durably applied) or failed.
 pub async fn fan_out(app: &App, change: &ListingChange, occurrence: Option<&str>) -> Result<FanoutReport, StoreError> {
+    if let Some(cluster) = &app.cluster {
+        // Who watches the listing is state other nodes change: read it once this node has
+        // applied everything the log held (bounded; a lead missed by a lagging replica gets
+        // the next change).
+        let wait = std::time::Duration::from_millis(app.settings.server.event_timeout_ms);
+        if !cluster.catch_up_all(wait).await {
+            tracing::warn!("listing fan-out reads a replica that is behind the cluster log");
+        }
+    }
     let phones = app.store.interested_leads(&change.listing_id)?;
     let mut report = FanoutReport { leads: phones.len(), ..FanoutReport::default() };
     let mut pending = phones.into_iter();

@@ -22,11 +22,12 @@ pub mod views;
 
 pub use error::{AppError, SubmitError};
 
+use crate::cluster::{log::Entry, Cluster, Outcome, SubmitFailed};
 use crate::config::{Secrets, Settings};
 use leadline_core::actors::gateway::GatewayMsg;
 use leadline_core::actors::lead::{Applied, LeadMsg};
 use leadline_core::actors::supervisor::SupervisorMsg;
-use leadline_core::model::Event;
+use leadline_core::model::{Event, LeadStatus};
 use leadline_core::storage::Store;
 use leadline_core::Phone;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -47,6 +48,8 @@ pub struct AppInner {
     pub metrics: PrometheusHandle,
     /// The application clock (consent timestamps of web forms, idempotency expiry).
     pub clock: Arc<dyn leadline_core::clock::Clock>,
+    /// Cluster mode (`[cluster] enabled`): state changes go through the replicated log.
+    pub cluster: Option<Cluster>,
 }
 
 impl std::ops::Deref for App {
@@ -60,8 +63,20 @@ impl App {
     /// Routes an event to its lead and waits until it is durable (or times out, so the
     /// sender retries; idempotency and dedupe keys make that retry harmless).
     pub async fn submit(&self, phone: Phone, event: Event, dedupe_key: Option<String>) -> Result<Applied, SubmitError> {
+        if self.cluster.is_some() {
+            let entry = Entry::Lead { event, dedupe_key: dedupe_key.clone() };
+            return match self.replicate(phone.clone(), entry, dedupe_key).await? {
+                Outcome::Lead(Ok(applied)) => Ok(applied),
+                Outcome::Lead(Err(e)) => Err(SubmitError::NotStored(e)),
+                // A repeat of an event the log already had: acknowledged once, like single-node mode.
+                Outcome::Done => {
+                    let status = self.store.lead(&phone).ok().flatten().map(|l| l.status).unwrap_or(LeadStatus::New);
+                    Ok(Applied { phone, status, duplicate: true, entries: vec![] })
+                }
+            };
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let msg = LeadMsg::Apply { event, dedupe_key, reply: Some(tx.into()) };
+        let msg = LeadMsg::Apply { event, dedupe_key, reply: Some(tx.into()), at: None };
         self.supervisor.cast(SupervisorMsg::Route(phone, msg)).map_err(|_| SubmitError::ShuttingDown)?;
         let wait = Duration::from_millis(self.settings.server.event_timeout_ms);
         match tokio::time::timeout(wait, rx).await {
@@ -70,5 +85,19 @@ impl App {
             Ok(Err(_)) => Err(SubmitError::LeadFailed),
             Err(_) => Err(SubmitError::TimedOut),
         }
+    }
+
+    /// Cluster mode: publishes an entry to the log and waits (at most `event_timeout_ms`)
+    /// until this node applied it. Not called in single-node mode.
+    pub async fn replicate(&self, phone: Phone, entry: Entry, id: Option<String>) -> Result<Outcome, SubmitError> {
+        let Some(cluster) = &self.cluster else {
+            return Err(SubmitError::NotStored("cluster mode is off".into()));
+        };
+        let wait = Duration::from_millis(self.settings.server.event_timeout_ms);
+        cluster.submit(phone, entry, id, wait).await.map_err(|e| match e {
+            SubmitFailed::Queued => SubmitError::Queued,
+            SubmitFailed::Publish(e) => SubmitError::NotStored(e.to_string()),
+            SubmitFailed::NotApplied(e) => SubmitError::NotStored(e),
+        })
     }
 }

@@ -52,6 +52,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.status == StatusCode::ACCEPTED {
+            // Cluster mode: the event is in the replicated log (acknowledged), not yet
+            // applied on this node; no decisions to report yet.
+            return (self.status, Json(serde_json::json!({"queued": true, "message": self.message}))).into_response();
+        }
         if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
@@ -100,7 +105,7 @@ pub fn json_error(e: serde_json::Error) -> ApiError {
 /// Nothing was acknowledged: 503, the sender retries.
 impl From<crate::app::SubmitError> for ApiError {
     fn from(e: crate::app::SubmitError) -> Self {
-        ApiError::unavailable(e.to_string())
+        ApiError::from(crate::app::AppError::from(e))
     }
 }
 
@@ -111,6 +116,7 @@ impl From<crate::app::AppError> for ApiError {
             AppError::Invalid { code, message } => ApiError::unprocessable(code, message),
             AppError::NotFound(message) => ApiError::not_found(message),
             AppError::Unavailable(message) => ApiError::unavailable(message),
+            AppError::Queued(message) => ApiError::new(StatusCode::ACCEPTED, "queued", message),
         }
     }
 }

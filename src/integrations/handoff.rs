@@ -21,6 +21,9 @@ pub struct Notifier {
     pub settings: HandoffSettings,
     pub secret: Option<String>,
     pub wake: Arc<Notify>,
+    /// Cluster mode: only the gateway lease holder delivers, and a delivery is recorded in
+    /// the log so every node drops the notification.
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// The retry rule of a notification the webhook did not take.
@@ -54,6 +57,9 @@ impl Notifier {
     }
 
     async fn deliver_due(&self, http: &reqwest::Client, retry: &mut HashMap<String, (u32, Instant)>) {
+        if self.cluster.as_ref().is_some_and(|c| !c.is_leader()) {
+            return;
+        }
         let pending = match self.store.undelivered_notifications(100) {
             Ok(p) => p,
             Err(e) => {
@@ -74,7 +80,12 @@ impl Notifier {
             };
             match delivered {
                 Ok(()) => {
-                    if let Err(e) = self.store.remove_notification(&n.id).await {
+                    if let Some(cluster) = &self.cluster {
+                        let entry = crate::cluster::log::Entry::NotificationDelivered { id: n.id.clone() };
+                        if let Err(e) = cluster.record(n.phone.clone(), entry).await {
+                            tracing::error!(error = %e, "cannot record a delivered notification in the cluster log");
+                        }
+                    } else if let Err(e) = self.store.remove_notification(&n.id).await {
                         tracing::error!(error = %e, "cannot remove a delivered notification");
                     }
                     retry.remove(&n.id);

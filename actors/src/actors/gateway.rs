@@ -19,6 +19,7 @@
 //! confirmed within seconds even behind a million queued alerts.
 
 use super::lead::LeadMsg;
+use super::link::ClusterLink;
 use super::pacer::{Lane, Pacer, SendLimits};
 use super::supervisor::SupervisorMsg;
 use crate::clock::Clock;
@@ -93,6 +94,9 @@ pub struct GatewayArgs {
     pub from_numbers: Vec<String>,
     /// Use a Twilio Messaging Service instead of From numbers.
     pub messaging_service_sid: Option<String>,
+    /// Cluster mode: only the lease holder sends, and outbox changes and outcomes go
+    /// through the replicated log (see [`ClusterLink`]).
+    pub link: Option<Arc<dyn ClusterLink>>,
 }
 
 #[derive(Clone)]
@@ -106,6 +110,7 @@ struct Ctx {
     from_numbers: Arc<Vec<String>>,
     messaging_service_sid: Option<String>,
     supervisor: Option<ActorRef<SupervisorMsg>>,
+    link: Option<Arc<dyn ClusterLink>>,
     /// Set when the service is stopping: no new provider call starts after it (see `Drain`).
     stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -147,6 +152,7 @@ impl Actor for Gateway {
             from_numbers: Arc::new(a.from_numbers),
             messaging_service_sid: a.messaging_service_sid,
             supervisor: None,
+            link: a.link,
         };
         Ok(GatewayState {
             ctx,
@@ -169,6 +175,9 @@ impl Actor for Gateway {
         while st.tasks.try_join_next().is_some() {}
         match msg {
             GatewayMsg::Attach(sup) => st.ctx.supervisor = Some(sup),
+            // In cluster mode every node's leads ask; only the lease holder sends (a node that
+            // takes the lease over finds the same texts `Queued` in its replica: `Recover`).
+            GatewayMsg::Send(_) if st.ctx.link.as_ref().is_some_and(|l| !l.leading()) => {}
             GatewayMsg::Send(text) => st.spawn_send(&me, text),
             GatewayMsg::Finished(id) => {
                 // A finished priority task frees no automated slot.
@@ -180,7 +189,7 @@ impl Actor for Gateway {
                 }
                 st.gauges();
             }
-            GatewayMsg::Recover => recover(&st.ctx, &me).await,
+            GatewayMsg::Recover => recover(&st.ctx, &me, &st.in_flight).await,
             GatewayMsg::RetryDeadLetter(id, reply) => {
                 let result = requeue_dead_letter(&st.ctx, &id).await;
                 if let Ok(Some(text)) = &result {
@@ -244,12 +253,22 @@ impl GatewayState {
 
 /// Tells the lead what happened to its text (through the supervisor, which activates it if needed).
 fn report(ctx: &Ctx, text: &OutboundText, result: SendResult, tag: &str) {
+    let event = Event::SendOutcome { message_id: text.id.clone(), kind: text.kind, result };
+    let dedupe = format!("outcome:{}:{tag}", text.id);
+    if let Some(link) = ctx.link.clone() {
+        let (to, id) = (text.to.clone(), text.log_id());
+        tokio::spawn(async move {
+            if !link.publish(&to, event, dedupe).await {
+                tracing::error!(%id, "send outcome not recorded in the cluster log; the text's outbox record has it");
+            }
+        });
+        return;
+    }
     let Some(sup) = &ctx.supervisor else {
         tracing::error!(id = %text.log_id(), "no supervisor attached; outcome not routed");
         return;
     };
-    let event = Event::SendOutcome { message_id: text.id.clone(), kind: text.kind, result };
-    let msg = LeadMsg::Apply { event, dedupe_key: Some(format!("outcome:{}:{tag}", text.id)), reply: None };
+    let msg = LeadMsg::Apply { event, dedupe_key: Some(dedupe), reply: None, at: None };
     if let Err(e) = sup.cast(SupervisorMsg::Route(text.to.clone(), msg)) {
         tracing::error!(error = %e, id = %text.log_id(), "could not route send outcome");
     }
@@ -337,6 +356,16 @@ async fn send_one(ctx: &Ctx, text: OutboundText, lane: Lane) {
         if *ctx.stopping.borrow() {
             return;
         }
+        // Cluster mode: this node must still lead and have applied every entry of the lead's
+        // log (a STOP taken by another node included) before the gate; the write of
+        // `Attempting` is then conditional on nothing having arrived for the lead since.
+        let fence = match &ctx.link {
+            Some(link) => match link.catch_up(&text.to).await {
+                Some(fence) => Some(fence),
+                None => return, // stays Queued: the lease holder (maybe us, later) sends it
+            },
+            None => None,
+        };
         if regate(ctx, &text).await.is_some() {
             return;
         }
@@ -346,7 +375,7 @@ async fn send_one(ctx: &Ctx, text: OutboundText, lane: Lane) {
         // doubt, never resent. It comes before `go` (the account limiter's last wait, at
         // most 1/account_mps, one text at a time), not after it: the provider must see the
         // configured rate, so nothing of variable length may sit between `go` and the call.
-        if !persist(ctx, &text, OutboxStatus::Attempting { at: now(ctx), attempt }).await {
+        if !persist_fenced(ctx, &text, OutboxStatus::Attempting { at: now(ctx), attempt }, fence).await {
             return;
         }
         turn.go().await;
@@ -362,7 +391,11 @@ async fn send_one(ctx: &Ctx, text: OutboundText, lane: Lane) {
                 // Not waited for: the lead's commit of this outcome, queued after it, makes it
                 // durable. If a crash loses it, the durable `Attempting` makes the text in
                 // doubt (dead-lettered, never resent): safe, and one flush less per text.
-                if let Err(e) = ctx.store.set_outbox_status_lazy(&text.id, status, now(ctx)) {
+                if let Some(link) = &ctx.link {
+                    if !link.record(&text, &status, None, None).await {
+                        tracing::error!(id = %text.log_id(), "acceptance not recorded in the cluster log; in doubt after a failover");
+                    }
+                } else if let Err(e) = ctx.store.set_outbox_status_lazy(&text.id, status, now(ctx)) {
                     tracing::error!(error = %e, id = %text.log_id(), "could not persist outbox status");
                 }
                 report(ctx, &text, SendResult::Accepted { provider_id: ok.provider_id, status: ok.status }, "accepted");
@@ -409,22 +442,46 @@ async fn give_up(ctx: &Ctx, text: &OutboundText, err: ProviderError, attempts: u
     tracing::warn!(id = %text.log_id(), attempts, code = ?err.code, message = %err.message, %reason, "text dead-lettered");
     let detail = format!("{} (after {attempts} attempt{})", err.message, if attempts == 1 { "" } else { "s" });
     let dl = DeadLetter { text: text.clone(), reason: reason.clone(), detail: detail.clone(), at };
-    if let Err(e) = ctx.store.put_dead_letter(&dl).await {
-        tracing::error!(error = %e, id = %text.log_id(), "could not store dead letter");
+    let status = if err.outcome_unknown {
+        OutboxStatus::DeadLettered { reason, at }
+    } else {
+        OutboxStatus::Failed { code: err.code, message: err.message.clone(), at }
+    };
+    if let Some(link) = &ctx.link {
+        // One log entry for both, applied by every node.
+        if !link.record(text, &status, Some(&dl), None).await {
+            tracing::error!(id = %text.log_id(), "dead letter not recorded in the cluster log");
+        }
+    } else {
+        if let Err(e) = ctx.store.put_dead_letter(&dl).await {
+            tracing::error!(error = %e, id = %text.log_id(), "could not store dead letter");
+        }
+        persist(ctx, text, status).await;
     }
     metrics::gauge!("leadline_dead_letters").set(ctx.store.dead_letter_count() as f64);
-    if err.outcome_unknown {
-        persist(ctx, text, OutboxStatus::DeadLettered { reason, at }).await;
-        report(ctx, text, SendResult::Cancelled { rule: IN_DOUBT.into(), reason: detail }, "in_doubt");
-        return;
-    }
-    persist(ctx, text, OutboxStatus::Failed { code: err.code, message: err.message.clone(), at }).await;
-    let result =
-        SendResult::Failed { code: err.code, failure: err.failure, message: detail, permanent: !err.retryable };
-    report(ctx, text, result, "failed");
+    let result = if err.outcome_unknown {
+        SendResult::Cancelled { rule: IN_DOUBT.into(), reason: detail }
+    } else {
+        SendResult::Failed { code: err.code, failure: err.failure, message: detail, permanent: !err.retryable }
+    };
+    let tag = if err.outcome_unknown { "in_doubt" } else { "failed" };
+    report(ctx, text, result, tag);
 }
 
 async fn persist(ctx: &Ctx, text: &OutboundText, status: OutboxStatus) -> bool {
+    persist_fenced(ctx, text, status, None).await
+}
+
+/// Records an outbox status: in the local store, or in cluster mode in the log (which every
+/// node applies to its store), there conditional on `fence` when one is given.
+async fn persist_fenced(ctx: &Ctx, text: &OutboundText, status: OutboxStatus, fence: Option<u64>) -> bool {
+    if let Some(link) = &ctx.link {
+        let recorded = link.record(text, &status, None, fence).await;
+        if !recorded {
+            tracing::warn!(id = %text.log_id(), "outbox status not recorded in the cluster log; text not sent now");
+        }
+        return recorded;
+    }
     match ctx.store.set_outbox_status(&text.id, status, now(ctx)).await {
         Ok(_) => true,
         Err(e) => {
@@ -444,7 +501,10 @@ async fn requeue_dead_letter(ctx: &Ctx, id: &str) -> Result<Option<OutboundText>
     Ok(Some(dl.text))
 }
 
-async fn recover(ctx: &Ctx, me: &ActorRef<GatewayMsg>) {
+/// Hands `Queued` texts over and parks `Attempting` ones as in doubt: at start-up, and in
+/// cluster mode when this node takes the gateway lease (then texts this node is sending
+/// right now, `in_flight`, are left alone).
+async fn recover(ctx: &Ctx, me: &ActorRef<GatewayMsg>, in_flight: &HashMap<String, Lane>) {
     let records = match ctx.store.unfinished_outbox() {
         Ok(r) => r,
         Err(e) => {
@@ -466,6 +526,7 @@ async fn recover(ctx: &Ctx, me: &ActorRef<GatewayMsg>) {
                 };
                 report(ctx, &rec.text, result, &format!("deferred:{}", until.millis()));
             }
+            OutboxStatus::Attempting { .. } if in_flight.contains_key(&rec.text.id) => {}
             OutboxStatus::Attempting { .. } => {
                 let err = ProviderError {
                     retryable: false,

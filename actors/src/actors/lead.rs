@@ -34,8 +34,9 @@ pub type ApplyReply = RpcReplyPort<Result<Applied, ApplyError>>;
 
 pub enum LeadMsg {
     /// Apply an event. `dedupe_key` makes re-deliveries harmless; `reply` receives the
-    /// acknowledgement once the result is durable.
-    Apply { event: Event, dedupe_key: Option<String>, reply: Option<ApplyReply> },
+    /// acknowledgement once the result is durable. `at` is the event's time when it comes
+    /// from the cluster log (every node applies it at the same instant); `None`: now.
+    Apply { event: Event, dedupe_key: Option<String>, reply: Option<ApplyReply>, at: Option<Ts> },
     /// Periodic check for passivation. Not activity: it never keeps an actor alive.
     IdleTick,
 }
@@ -93,10 +94,10 @@ impl Actor for LeadActor {
                     let _ = st.supervisor.cast(SupervisorMsg::Idle(st.lead.phone.clone(), me.get_id()));
                 }
             }
-            LeadMsg::Apply { event, dedupe_key, reply } => {
+            LeadMsg::Apply { event, dedupe_key, reply, at } => {
                 st.last_activity = Instant::now();
                 st.asked_to_stop = false;
-                let result = apply(st, event, dedupe_key.as_deref()).await;
+                let result = apply(st, event, dedupe_key.as_deref(), at).await;
                 if let Some(reply) = reply {
                     // The caller may have timed out and gone; that is fine, the event is stored.
                     let _ = reply.send(result);
@@ -107,7 +108,12 @@ impl Actor for LeadActor {
     }
 }
 
-async fn apply(st: &mut LeadActorState, event: Event, dedupe_key: Option<&str>) -> Result<Applied, ApplyError> {
+async fn apply(
+    st: &mut LeadActorState,
+    event: Event,
+    dedupe_key: Option<&str>,
+    at: Option<Ts>,
+) -> Result<Applied, ApplyError> {
     let deps = &st.deps;
     let store_err = |e: crate::storage::StoreError| ApplyError::Storage(e.to_string());
     if let Some(key) = dedupe_key {
@@ -123,7 +129,11 @@ async fn apply(st: &mut LeadActorState, event: Event, dedupe_key: Option<&str>) 
     }
     // The suppression list is a fact the shell supplies; the decision core reads it from state.
     st.lead.suppressed = deps.store.suppression(&st.lead.phone).map_err(store_err)?;
-    let now = Ts::from(deps.clock.now());
+    let now = at.unwrap_or_else(|| Ts::from(deps.clock.now()));
+    if at.is_some() && st.lead.timeline_len == 0 {
+        // A lead first seen in the cluster log: created when its first event was, on every node.
+        st.lead.created_at = now;
+    }
     let decision = decide(&st.lead, &event, &deps.policy, now);
     if decision.notes.is_empty() && decision.sends.is_empty() {
         // Nothing happened (e.g. a wake-up with nothing due): nothing to persist.

@@ -9,6 +9,7 @@
 
 pub mod gateway;
 pub mod lead;
+pub mod link;
 pub mod pacer;
 pub mod scheduler;
 pub mod supervisor;

@@ -7,6 +7,7 @@
 //! Ticks use the injected clock, so tests move time without waiting.
 
 use super::lead::LeadMsg;
+use super::link::ClusterLink;
 use super::supervisor::SupervisorMsg;
 use crate::clock::Clock;
 use crate::model::Event;
@@ -28,6 +29,9 @@ pub struct SchedulerArgs {
     pub clock: Arc<dyn Clock>,
     pub supervisor: ActorRef<SupervisorMsg>,
     pub tick: Duration,
+    /// Cluster mode: wake-ups go through the log (every node fires them; the log's
+    /// de-duplication keeps one), and a timer is removed once the log has its wake-up.
+    pub link: Option<Arc<dyn ClusterLink>>,
 }
 
 pub struct SchedulerState {
@@ -92,8 +96,21 @@ impl Actor for Scheduler {
                     if !st.in_flight.insert(timer.key.clone()) {
                         continue;
                     }
+                    if let Some(link) = st.args.link.clone() {
+                        let (store, me) = (st.args.store.clone(), me.clone());
+                        let dedupe = format!("wake:{}:{}", timer.phone.as_str(), timer.due.millis());
+                        tokio::spawn(async move {
+                            if link.publish(&timer.phone, Event::Wake, dedupe).await {
+                                if let Err(e) = store.remove_timer(&timer.key) {
+                                    tracing::error!(error = %e, "cannot remove a fired timer");
+                                }
+                            }
+                            let _ = me.cast(SchedulerMsg::Done(timer.key));
+                        });
+                        continue;
+                    }
                     let (tx, rx) = tokio::sync::oneshot::channel();
-                    let wake = LeadMsg::Apply { event: Event::Wake, dedupe_key: None, reply: Some(tx.into()) };
+                    let wake = LeadMsg::Apply { event: Event::Wake, dedupe_key: None, reply: Some(tx.into()), at: None };
                     if st.args.supervisor.cast(SupervisorMsg::Route(timer.phone.clone(), wake)).is_err() {
                         st.in_flight.remove(&timer.key);
                         continue;

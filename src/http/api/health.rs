@@ -52,8 +52,9 @@ pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render())
 }
 
-/// Readiness: the store answers and the lead supervisor answers. 503 otherwise, so a load
-/// balancer or orchestrator holds traffic until both are up.
+/// Readiness: the store answers and the lead supervisor answers (in cluster mode also: NATS
+/// is connected and the node caught up with the log). 503 otherwise, so a load balancer or
+/// orchestrator holds traffic until all are up.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -69,6 +70,7 @@ pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
         status: if ready { "ready" } else { "not_ready" },
         store: if store_ok { "ok" } else { "unavailable" },
         live_lead_actors: live,
+        cluster: app.cluster.as_ref().map(|c| c.readiness()),
     };
     let status = if ready { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body))
@@ -80,5 +82,6 @@ async fn readiness(app: &App) -> (bool, bool, Option<usize>) {
     use leadline_core::actors::supervisor::SupervisorMsg;
     let store_ok = app.store.ping().is_ok();
     let live = ractor::call_t!(app.supervisor, SupervisorMsg::LiveCount, 1000).ok();
-    (store_ok && live.is_some(), store_ok, live)
+    let cluster_ok = app.cluster.as_ref().is_none_or(|c| c.readiness() == "ok");
+    (store_ok && live.is_some() && cluster_ok, store_ok, live)
 }

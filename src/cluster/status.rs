@@ -1,0 +1,74 @@
+//! `leadline cluster status`: what the cluster looks like from NATS (works while the
+//! service runs, on any machine that reaches NATS).
+
+use super::{connect, lease, log, BUCKET};
+use crate::config::ClusterSettings;
+use anyhow::Context;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct ClusterStatus {
+    pub nats_url: String,
+    /// The partition count recorded on first start.
+    pub partitions: Option<u32>,
+    /// JetStream replicas of the log.
+    pub replicas: usize,
+    /// Entries in the log and the last sequence.
+    pub messages: u64,
+    pub last_sequence: u64,
+    /// The node holding the gateway lease (it sends); `null` when none does.
+    pub gateway_lease: Option<String>,
+    pub nodes: Vec<NodeStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeStatus {
+    pub node: String,
+    /// The last log sequence the node had applied at its latest heartbeat.
+    pub applied: u64,
+    /// `last_sequence - applied`.
+    pub lag: u64,
+    /// Seconds since its latest heartbeat (every third of `lease_ms`; a stopped node's
+    /// heartbeat ages).
+    pub heartbeat_age_secs: i64,
+}
+
+pub async fn status(settings: &ClusterSettings) -> anyhow::Result<ClusterStatus> {
+    let client = connect::connect(settings, "status").await?;
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream(log::STREAM).await.context("no leadline log in this NATS (never started?)")?;
+    let info = stream.get_info().await.context("cannot read the log's state")?;
+    let kv = js.get_key_value(BUCKET).await.context("cannot open the leadline_cluster bucket")?;
+    let partitions = kv.get("partitions").await.ok().flatten().and_then(|b| String::from_utf8_lossy(&b).parse().ok());
+    let last_sequence = info.state.last_sequence;
+    let mut nodes = Vec::new();
+    let mut keys = kv.keys().await.context("cannot list the bucket's keys")?;
+    let now = chrono::Utc::now().timestamp();
+    while let Some(Ok(key)) = keys.next().await {
+        let Some(node) = key.strip_prefix("node.") else { continue };
+        let Ok(Some(entry)) = kv.entry(key.clone()).await else { continue };
+        let value = String::from_utf8_lossy(&entry.value).to_string();
+        let applied = value
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("applied="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        nodes.push(NodeStatus {
+            node: node.to_string(),
+            applied,
+            lag: last_sequence.saturating_sub(applied),
+            heartbeat_age_secs: now - entry.created.unix_timestamp(),
+        });
+    }
+    nodes.sort_by(|a, b| a.node.cmp(&b.node));
+    Ok(ClusterStatus {
+        nats_url: settings.nats_url.clone(),
+        partitions,
+        replicas: info.config.num_replicas,
+        messages: info.state.messages,
+        last_sequence,
+        gateway_lease: lease::holder_in(&kv).await,
+        nodes,
+    })
+}

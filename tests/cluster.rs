@@ -1,0 +1,332 @@
+//! Cluster mode against real servers: a three-server NATS JetStream cluster (R3) and three
+//! `leadline` nodes as child processes, all on loopback, with 8 partitions and a 2 s lease.
+//!
+//! Under a steady load of lead captures and STOPs sent to any node (a refused or timed-out
+//! request is retried on another node with the same identity, as Twilio and lead sources
+//! retry), the test kills the gateway lease holder with SIGKILL, pauses the next holder with
+//! SIGSTOP past its lease and resumes it, and kills one NATS server. Then, read through every
+//! node:
+//! - every acknowledged capture is a lead, every acknowledged STOP left its lead OPT_OUT;
+//! - the fake Twilio never received the same message twice;
+//! - after a STOP's acknowledgement its lead got nothing but the opt-out confirmation (a
+//!   text already handed to the provider, arriving within a second, is allowed);
+//! - cluster-wide sends never exceed `account_mps` in any one-second window.
+//!
+//! Needs `nats-server` (Debian package `nats-server`, 2.9): skipped with a note when it is
+//! missing, a failure when `CI` is set (`.ci/run` installs it).
+
+mod support;
+
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::fake_twilio::FakeTwilio;
+use support::server::{base_env, free_port, lead_body, phones, Server};
+
+const ACCOUNT_MPS: usize = 10;
+const LEASE_MS: u64 = 2000;
+const PARTITIONS: &str = "8";
+const OPT_OUT_CONFIRMATION: &str = "you are unsubscribed";
+
+fn nats_server() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join("nats-server"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI is set but nats-server is not installed (.ci/run installs it)");
+        eprintln!("nats-server not installed (apt-get install nats-server): cluster test skipped");
+    }
+    found
+}
+
+/// One NATS server of a three-server JetStream cluster.
+struct Nats {
+    child: std::process::Child,
+    port: u16,
+}
+
+fn start_nats(bin: &Path, dir: &Path) -> Vec<Nats> {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let routes: Vec<String> = ports.iter().map(|(_, c)| format!("\"nats://127.0.0.1:{c}\"")).collect();
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, (port, cluster_port))| {
+            let store = dir.join(format!("nats-{i}"));
+            let conf = dir.join(format!("nats-{i}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "server_name: n{i}\nlisten: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\n\
+                     cluster {{ name: leadline-test, listen: 127.0.0.1:{cluster_port}, routes: [{}] }}\n",
+                    store.display(),
+                    routes.join(", ")
+                ),
+            )
+            .unwrap();
+            let log = std::fs::File::create(dir.join(format!("nats-{i}.log"))).unwrap();
+            let child = std::process::Command::new(bin)
+                .arg("-c")
+                .arg(&conf)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            Nats { child, port: *port }
+        })
+        .collect()
+}
+
+fn node_env(data: &Path, twilio: &str, id: usize, nats: &[Nats]) -> Vec<(String, String)> {
+    let mut env = base_env(data, twilio);
+    env.retain(|(k, _)| !k.contains("ACCOUNT_MPS") && !k.contains("SENDER_MPS"));
+    let urls: Vec<String> = nats.iter().map(|n| format!("nats://127.0.0.1:{}", n.port)).collect();
+    let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+    env.extend([
+        kv("LEADLINE__GATEWAY__LIMITS__ACCOUNT_MPS", &ACCOUNT_MPS.to_string()),
+        kv("LEADLINE__GATEWAY__LIMITS__SENDER_MPS", &ACCOUNT_MPS.to_string()),
+        kv("LEADLINE__CLUSTER__ENABLED", "true"),
+        kv("LEADLINE__CLUSTER__NATS_URL", &urls.join(",")),
+        kv("LEADLINE__CLUSTER__NODE_ID", &format!("node-{id}")),
+        kv("LEADLINE__CLUSTER__PARTITIONS", PARTITIONS),
+        kv("LEADLINE__CLUSTER__REPLICAS", "3"),
+        kv("LEADLINE__CLUSTER__LEASE_MS", &LEASE_MS.to_string()),
+        kv("LEADLINE__SERVER__EVENT_TIMEOUT_MS", "5000"),
+        kv("LEADLINE__LOG__FILTER", "warn,leadline::cluster=info"),
+    ]);
+    env
+}
+
+/// The node's base URLs as the load sees them (a restarted node has a new port).
+type Bases = Arc<Mutex<Vec<Option<String>>>>;
+
+/// Sends until some node acknowledges (2xx), trying the nodes in turn; the time of the ack.
+async fn deliver<F, Fut>(bases: &Bases, first: usize, send: F) -> Instant
+where
+    F: Fn(support::server::Client) -> Fut,
+    Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for attempt in first.. {
+        let base = bases.lock().unwrap().get(attempt % 3).cloned().flatten();
+        if let Some(base) = base {
+            let client = support::server::Client::new(&base);
+            if let Ok(Ok(res)) = tokio::time::timeout(Duration::from_secs(3), send(client)).await {
+                if res.status().is_success() {
+                    return Instant::now();
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no node acknowledged an event within 120 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    unreachable!()
+}
+
+/// The node (index) whose `/metrics` says it holds the gateway lease.
+async fn leader(bases: &Bases) -> Option<usize> {
+    let list = bases.lock().unwrap().clone();
+    for (i, base) in list.iter().enumerate() {
+        let Some(base) = base else { continue };
+        let Ok(Ok(res)) =
+            tokio::time::timeout(Duration::from_secs(1), reqwest::get(format!("{base}/metrics"))).await
+        else {
+            continue;
+        };
+        let text = res.text().await.unwrap_or_default();
+        if text.lines().any(|l| l.starts_with("leadline_cluster_gateway_leader") && l.ends_with(" 1")) {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// Waits until some node other than `not` holds the lease; the time it took.
+async fn failover(bases: &Bases, not: usize, since: Instant) -> Duration {
+    loop {
+        if let Some(l) = leader(bases).await.filter(|l| *l != not) {
+            let _ = l;
+            return since.elapsed();
+        }
+        assert!(since.elapsed() < Duration::from_secs(60), "no new gateway lease holder within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[derive(Default)]
+struct Acks {
+    captured: Vec<String>,
+    stopped: HashMap<String, Instant>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_survive_a_kill_a_pause_and_a_lost_nats_server() {
+    let Some(nats_bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let mut nats = start_nats(&nats_bin, dir.path());
+    let data: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("node-{i}"))).collect();
+    let work: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("work-{i}"))).collect();
+    for w in &work {
+        std::fs::create_dir_all(w).unwrap();
+    }
+    let mut nodes: Vec<Option<Server>> = Vec::new();
+    for i in 0..3 {
+        nodes.push(Some(Server::start(&work[i], &node_env(&data[i], &twilio.base_url, i, &nats)).await));
+    }
+    let bases: Bases = Arc::new(Mutex::new(nodes.iter().map(|n| n.as_ref().map(|s| s.base.clone())).collect()));
+    let first_leader = {
+        let started = Instant::now();
+        loop {
+            if let Some(l) = leader(&bases).await {
+                break l;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "no node took the gateway lease");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    // The load: captures to all three nodes in turn; every third lead then sends STOP.
+    let acks = Arc::new(Mutex::new(Acks::default()));
+    let numbers = phones(&["212", "312", "415", "206"], 90, 0);
+    let load = {
+        let (bases, acks) = (bases.clone(), acks.clone());
+        tokio::spawn(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, phone) in numbers.into_iter().enumerate() {
+                let (bases, acks) = (bases.clone(), acks.clone());
+                tasks.spawn(async move {
+                    let body = lead_body(&phone, &format!("CL-{i}"), "MLS-CL", "Ana");
+                    deliver(&bases, i, |c| {
+                        let body = body.clone();
+                        async move { c.post_event("/v1/events/leads", &body).await }
+                    })
+                    .await;
+                    acks.lock().unwrap().captured.push(phone.clone());
+                    if i % 3 == 0 {
+                        let sid = format!("SMCL{i:030}");
+                        let at = deliver(&bases, i + 1, |c| {
+                            let (phone, sid) = (phone.clone(), sid.clone());
+                            async move { c.inbound(&phone, "STOP", &sid).await }
+                        })
+                        .await;
+                        acks.lock().unwrap().stopped.insert(phone, at);
+                    }
+                });
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            while tasks.join_next().await.is_some() {}
+        })
+    };
+
+    // 1. SIGKILL the lease holder; restart it on its data directory.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let killed_at = Instant::now();
+    nodes[first_leader].take().unwrap().kill9().await;
+    bases.lock().unwrap()[first_leader] = None;
+    let took = failover(&bases, first_leader, killed_at).await;
+    println!("failover after SIGKILL of the lease holder: {} ms", took.as_millis());
+    let restarted = Server::start(&work[first_leader], &node_env(&data[first_leader], &twilio.base_url, first_leader, &nats)).await;
+    bases.lock().unwrap()[first_leader] = Some(restarted.base.clone());
+    nodes[first_leader] = Some(restarted);
+
+    // 2. SIGSTOP the new holder past its lease, then resume it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let paused = leader(&bases).await.expect("a lease holder");
+    let pid = nodes[paused].as_ref().unwrap().pid;
+    let paused_at = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid.to_string()]).status().unwrap().success());
+    let saved = bases.lock().unwrap()[paused].take();
+    let took = failover(&bases, paused, paused_at).await;
+    println!("failover after SIGSTOP of the lease holder: {} ms", took.as_millis());
+    tokio::time::sleep(Duration::from_millis(LEASE_MS)).await;
+    assert!(std::process::Command::new("kill").args(["-CONT", &pid.to_string()]).status().unwrap().success());
+    bases.lock().unwrap()[paused] = saved;
+
+    // 3. Kill one NATS server (R3 keeps a quorum of two).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut lost = nats.remove(0);
+    let _ = lost.child.kill();
+    let _ = lost.child.wait();
+    println!("NATS server n0 killed");
+
+    load.await.unwrap();
+    let acks = std::mem::take(&mut *acks.lock().unwrap());
+    println!("acknowledged: {} captures, {} STOPs", acks.captured.len(), acks.stopped.len());
+
+    // Settle: every node has every acknowledged fact.
+    let list: Vec<String> = bases.lock().unwrap().iter().flatten().cloned().collect();
+    assert_eq!(list.len(), 3);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for base in &list {
+        let client = support::server::Client::new(base);
+        for phone in &acks.captured {
+            loop {
+                let lead: Option<Value> = client.lead(phone).await;
+                let want_stop = acks.stopped.contains_key(phone);
+                let ok = lead.as_ref().is_some_and(|l| !want_stop || l["status"] == "OPT_OUT");
+                if ok {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    for node in nodes.iter().flatten() {
+                        let metrics = reqwest::get(format!("{}/metrics", node.base)).await.ok();
+                        let metrics = match metrics {
+                            Some(r) => r.text().await.unwrap_or_default(),
+                            None => String::new(),
+                        };
+                        let cluster: Vec<&str> = metrics.lines().filter(|l| l.starts_with("leadline_cluster")).collect();
+                        eprintln!("== {} {cluster:?}\n{}", node.base, support::server::tail(&node.stderr(), 3000));
+                    }
+                    panic!("{base}: {phone} not reflected: {lead:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received = twilio.received();
+
+    // No text twice.
+    let mut seen = HashSet::new();
+    for r in &received {
+        assert!(seen.insert((r.to().to_string(), r.body().to_string())), "sent twice: {} {:?}", r.to(), r.body());
+    }
+    // Nothing after an acknowledged STOP but its confirmation (1 s grace for a call in flight).
+    for r in &received {
+        if let Some(stop_at) = acks.stopped.get(r.to()) {
+            let late = r.at > *stop_at + Duration::from_secs(1);
+            assert!(
+                !late || r.body().contains(OPT_OUT_CONFIRMATION),
+                "{} got {:?} after its STOP was acknowledged",
+                r.to(),
+                r.body()
+            );
+        }
+    }
+    // Cluster-wide pacing (50 ms allowance for loopback jitter, as in tests/api/gateway.rs).
+    let mut times: Vec<Instant> = received.iter().map(|r| r.at).collect();
+    times.sort();
+    let window = Duration::from_secs(1) - Duration::from_millis(50);
+    let busiest = (0..times.len())
+        .map(|i| times[i..].iter().filter(|t| t.duration_since(times[i]) < window).count())
+        .max()
+        .unwrap_or(0);
+    println!("texts sent: {}; busiest second: {busiest} (account_mps = {ACCOUNT_MPS})", received.len());
+    assert!(busiest <= ACCOUNT_MPS, "account_mps exceeded across the cluster: {busiest} in one second");
+    let first_contacts = received.iter().filter(|r| !r.body().contains(OPT_OUT_CONFIRMATION)).count();
+    assert!(first_contacts > 0 && received.len() > acks.stopped.len() / 2, "the cluster sent too little");
+
+    for node in nodes.into_iter().flatten() {
+        node.terminate().await;
+    }
+    for mut n in nats {
+        let _ = n.child.kill();
+        let _ = n.child.wait();
+    }
+}
