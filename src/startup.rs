@@ -2,15 +2,15 @@
 //! (`Application::build` on port 0 with a temporary data dir).
 
 use crate::app::{App, AppInner};
+use crate::cluster::Cluster;
 use crate::config::{ProviderKind, Secrets, Settings};
 use crate::http::router;
 use crate::integrations::twilio::TwilioProvider;
 use anyhow::Context;
 use leadline_core::actors::gateway::{Gateway, GatewayArgs, GatewayMsg};
+use leadline_core::actors::link::ClusterLink;
 use leadline_core::actors::scheduler::{Scheduler, SchedulerArgs, SchedulerMsg};
 use leadline_core::actors::supervisor::{LeadSupervisor, SupervisorMsg};
-use crate::cluster::Cluster;
-use leadline_core::actors::link::ClusterLink;
 use leadline_core::actors::LeadDeps;
 use leadline_core::clock::Clock;
 use leadline_core::policy::Policy;

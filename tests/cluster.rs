@@ -32,11 +32,8 @@ const PARTITIONS: &str = "8";
 const OPT_OUT_CONFIRMATION: &str = "you are unsubscribed";
 
 fn nats_server() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join("nats-server"))
-        .find(|p| p.is_file());
+    let found =
+        std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("nats-server")).find(|p| p.is_file());
     if found.is_none() {
         assert!(std::env::var_os("CI").is_none(), "CI is set but nats-server is not installed (.ci/run installs it)");
         eprintln!("nats-server not installed (apt-get install nats-server): cluster test skipped");
@@ -70,13 +67,8 @@ fn start_nats(bin: &Path, dir: &Path) -> Vec<Nats> {
             )
             .unwrap();
             let log = std::fs::File::create(dir.join(format!("nats-{i}.log"))).unwrap();
-            let child = std::process::Command::new(bin)
-                .arg("-c")
-                .arg(&conf)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap();
+            let child =
+                std::process::Command::new(bin).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(log).spawn().unwrap();
             Nats { child, port: *port }
         })
         .collect()
@@ -133,8 +125,7 @@ async fn leader(bases: &Bases) -> Option<usize> {
     let list = bases.lock().unwrap().clone();
     for (i, base) in list.iter().enumerate() {
         let Some(base) = base else { continue };
-        let Ok(Ok(res)) =
-            tokio::time::timeout(Duration::from_secs(1), reqwest::get(format!("{base}/metrics"))).await
+        let Ok(Ok(res)) = tokio::time::timeout(Duration::from_secs(1), reqwest::get(format!("{base}/metrics"))).await
         else {
             continue;
         };
@@ -155,6 +146,107 @@ async fn failover(bases: &Bases, not: usize, since: Instant) -> Duration {
         }
         assert!(since.elapsed() < Duration::from_secs(60), "no new gateway lease holder within 60 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Starts the NATS cluster and three nodes; their servers and the NATS processes.
+async fn cluster(dir: &Path, nats_bin: &Path, twilio: &FakeTwilio) -> (Vec<Nats>, Vec<Server>) {
+    let nats = start_nats(nats_bin, dir);
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let (data, work) = (dir.join(format!("node-{i}")), dir.join(format!("work-{i}")));
+        std::fs::create_dir_all(&work).unwrap();
+        nodes.push(Server::start(&work, &node_env(&data, &twilio.base_url, i, &nats)).await);
+    }
+    (nats, nodes)
+}
+
+async fn admin_post(node: &Server, path: &str, body: Value) -> reqwest::StatusCode {
+    let http = reqwest::Client::new();
+    let url = format!("{}{path}", node.base);
+    let res = http.post(url).bearer_auth(support::server::ADMIN_TOKEN).json(&body).send().await.unwrap();
+    res.status()
+}
+
+/// The article's scenario, each step through another node: a lead arrives with consent and
+/// gets its first text, an agent freezes and unfreezes it, a price drop on its listing sends
+/// an alert, it replies STOP and gets the one confirmation; every node shows the same lead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_article_scenario_runs_through_any_node() {
+    let Some(nats_bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let (nats, nodes) = cluster(dir.path(), &nats_bin, &twilio).await;
+    let phone = "+12125550188";
+    let path = format!("/v1/admin/leads/{}", support::server::urlencode(phone));
+
+    let res =
+        nodes[0].client.post_event("/v1/events/leads", &lead_body(phone, "ART-1", "MLS-ART", "Ana")).await.unwrap();
+    assert!(res.status().is_success(), "capture: {}", res.status());
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "CONTACTED_SMS", "the first text is decided by the node that took the event: {body}");
+    let first = twilio.wait_for_within(phone, 1, Duration::from_secs(20)).await;
+    assert_eq!(first.len(), 1, "one first text, sent by the lease holder");
+
+    assert_eq!(
+        admin_post(&nodes[1], &format!("{path}/freeze"), serde_json::json!({"reason": "agent call"})).await,
+        200
+    );
+    let frozen = nodes[2].client.lead(phone).await.unwrap();
+    assert_eq!(frozen["frozen"], true, "node 2 sees node 1's freeze: {frozen}");
+    assert_eq!(admin_post(&nodes[2], &format!("{path}/unfreeze"), Value::Null).await, 200);
+
+    let drop = serde_json::json!({"listing_id": "MLS-ART", "change": "price_drop", "address": "MLS-ART Main St",
+                                  "old_price": 500000, "new_price": 450000});
+    let res = nodes[0].client.post_event("/v1/events/mls", &drop).await.unwrap();
+    assert!(res.status().is_success(), "price drop: {}", res.status());
+    let texts = twilio.wait_for_within(phone, 2, Duration::from_secs(20)).await;
+    assert_eq!(
+        texts.len(),
+        2,
+        "the price-drop alert went out: {:?}",
+        texts.iter().map(|t| t.body()).collect::<Vec<_>>()
+    );
+    assert!(texts[1].body().contains("450"), "alert names the new price: {}", texts[1].body());
+
+    assert!(nodes[1]
+        .client
+        .inbound(phone, "STOP", "SMART000000000000000000000000001")
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let texts = twilio.wait_for_within(phone, 3, Duration::from_secs(20)).await;
+    assert_eq!(texts.len(), 3);
+    assert!(texts[2].body().contains(OPT_OUT_CONFIRMATION), "the one confirmation: {}", texts[2].body());
+    for node in &nodes {
+        let lead = node.client.lead(phone).await.unwrap();
+        assert_eq!(lead["status"], "OPT_OUT", "{}: {lead}", node.base);
+    }
+    // A later price drop, through yet another node, texts nobody.
+    let again =
+        serde_json::json!({"listing_id": "MLS-ART", "change": "price_drop", "old_price": 450000, "new_price": 400000});
+    assert!(nodes[2].client.post_event("/v1/events/mls", &again).await.unwrap().status().is_success());
+    assert_eq!(twilio.settle(phone).await.len(), 3, "nothing after the STOP");
+
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_leadline"))
+        .args(["cluster", "status"])
+        .env_clear()
+        .env("LEADLINE__CLUSTER__NATS_URL", format!("nats://127.0.0.1:{}", nats[1].port))
+        .output()
+        .unwrap();
+    let status: Value =
+        serde_json::from_slice(&status.stdout).unwrap_or_else(|e| panic!("cluster status: {e} {status:?}"));
+    assert_eq!(status["partitions"], 8);
+    assert_eq!(status["nodes"].as_array().map(Vec::len), Some(3), "{status}");
+    assert!(status["gateway_lease"].as_str().is_some_and(|n| n.starts_with("node-")), "{status}");
+
+    for node in nodes {
+        node.terminate().await;
+    }
+    for mut n in nats {
+        let _ = n.child.kill();
+        let _ = n.child.wait();
     }
 }
 
@@ -231,7 +323,8 @@ async fn three_nodes_survive_a_kill_a_pause_and_a_lost_nats_server() {
     bases.lock().unwrap()[first_leader] = None;
     let took = failover(&bases, first_leader, killed_at).await;
     println!("failover after SIGKILL of the lease holder: {} ms", took.as_millis());
-    let restarted = Server::start(&work[first_leader], &node_env(&data[first_leader], &twilio.base_url, first_leader, &nats)).await;
+    let restarted =
+        Server::start(&work[first_leader], &node_env(&data[first_leader], &twilio.base_url, first_leader, &nats)).await;
     bases.lock().unwrap()[first_leader] = Some(restarted.base.clone());
     nodes[first_leader] = Some(restarted);
 
@@ -280,7 +373,8 @@ async fn three_nodes_survive_a_kill_a_pause_and_a_lost_nats_server() {
                             Some(r) => r.text().await.unwrap_or_default(),
                             None => String::new(),
                         };
-                        let cluster: Vec<&str> = metrics.lines().filter(|l| l.starts_with("leadline_cluster")).collect();
+                        let cluster: Vec<&str> =
+                            metrics.lines().filter(|l| l.starts_with("leadline_cluster")).collect();
                         eprintln!("== {} {cluster:?}\n{}", node.base, support::server::tail(&node.stderr(), 3000));
                     }
                     panic!("{base}: {phone} not reflected: {lead:?}");

@@ -90,6 +90,7 @@ async fn gateway(store: &Store, provider: Arc<Recorder>) -> ActorRef<GatewayMsg>
         retry: RetryPolicy::default(),
         from_numbers: vec![],
         messaging_service_sid: None,
+        link: None,
     };
     Actor::spawn(None, Gateway, args).await.unwrap().0
 }

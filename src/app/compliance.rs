@@ -3,9 +3,9 @@
 //! suppression list's operations. The decision core blocks automated texts to a listed
 //! number (rule `suppression.<list>`) and the gateway re-checks the list just before sending.
 
-use crate::cluster::log::Entry;
 use super::views::{ConsentRow, SuppressionList, SuppressionPut, SuppressionRemoved, SuppressionView};
 use super::{App, AppError};
+use crate::cluster::log::Entry;
 use leadline_core::model::Suppression;
 use leadline_core::{Phone, Ts};
 

@@ -28,6 +28,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// An entry that keeps failing is retried this often, then skipped with an error (a lead
 /// actor that panics on an event must not stop the node's whole log).
 const MAX_TRIES: u32 = 10;
+/// With no entry for this long, the consumer is checked against the log's last sequence.
+const STALL_CHECK: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct Targets {
@@ -76,8 +78,21 @@ pub fn spawn(cluster: Cluster, targets: Targets, mut stop: watch::Receiver<bool>
             };
             loop {
                 let next = tokio::select! {
-                    next = messages.next() => next,
-                    _ = stop.wait_for(|s| *s) => None,
+                    next = tokio::time::timeout(STALL_CHECK, messages.next()) => next,
+                    _ = stop.wait_for(|s| *s) => Ok(None),
+                };
+                let next = match next {
+                    Ok(next) => next,
+                    // Quiet for a while: fine if the log has nothing newer, else the consumer
+                    // stalled (seen after a NATS server died): make a new one.
+                    Err(_) => match cluster.stream.get_info().await {
+                        Ok(info) if info.state.last_sequence <= applied => continue,
+                        Ok(_) => {
+                            tracing::warn!(applied, "the cluster log's consumer stalled; resuming");
+                            break;
+                        }
+                        Err(_) => continue,
+                    },
                 };
                 let Some(Ok(message)) = next else { break };
                 let Ok(seq) = message.info().map(|i| i.stream_sequence) else { continue };

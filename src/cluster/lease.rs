@@ -128,7 +128,9 @@ async fn try_take(
             cluster.kv.update(KEY, me.to_string().into(), e.revision).await.ok()
         }
         // Our own lease from before a restart: nobody else renews it.
-        Some(e) if e.value.as_ref() == me.as_bytes() => cluster.kv.update(KEY, me.to_string().into(), e.revision).await.ok(),
+        Some(e) if e.value.as_ref() == me.as_bytes() => {
+            cluster.kv.update(KEY, me.to_string().into(), e.revision).await.ok()
+        }
         Some(e) => match *seen {
             Some((rev, since)) if rev == e.revision && since.elapsed() >= lease => {
                 tracing::warn!(holder = %String::from_utf8_lossy(&e.value), "gateway lease not renewed for lease_ms; taking it over");

@@ -79,9 +79,8 @@ mod tests {
         assert_eq!(partition(&phone, 64), 26);
         assert_eq!(partition(&phone, 8), 2);
         assert_eq!(subject(&phone, 8), "leadline.ev.2.12125550142");
-        let spread: std::collections::HashSet<u32> = (0..200)
-            .map(|i| partition(&Phone::parse(&format!("+1212555{:04}", i)).unwrap(), 8))
-            .collect();
+        let spread: std::collections::HashSet<u32> =
+            (0..200).map(|i| partition(&Phone::parse(&format!("+1212555{:04}", i)).unwrap(), 8)).collect();
         assert_eq!(spread.len(), 8, "200 numbers use every one of 8 partitions");
     }
 }

@@ -160,7 +160,6 @@ async fn setup(js: &jetstream::Context, settings: &ClusterSettings) -> anyhow::R
 }
 
 impl Cluster {
-
     fn subject(&self, phone: &Phone) -> String {
         log::subject(phone, self.settings.partitions)
     }
@@ -181,10 +180,7 @@ impl Cluster {
             headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, seq.to_string().as_str());
         }
         let subject = self.subject(&envelope.phone);
-        let result = async {
-            self.js.publish_with_headers(subject, headers, payload.into()).await?.await
-        }
-        .await;
+        let result = async { self.js.publish_with_headers(subject, headers, payload.into()).await?.await }.await;
         match result {
             Ok(ack) => Ok((ack.sequence, ack.duplicate)),
             Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => Err(PublishFailed::Moved),
@@ -196,7 +192,13 @@ impl Cluster {
     }
 
     /// Publishes an entry and waits (at most `wait`) until this node applied it.
-    pub async fn submit(&self, phone: Phone, entry: Entry, id: Option<String>, wait: Duration) -> Result<Outcome, SubmitFailed> {
+    pub async fn submit(
+        &self,
+        phone: Phone,
+        entry: Entry,
+        id: Option<String>,
+        wait: Duration,
+    ) -> Result<Outcome, SubmitFailed> {
         let id = id.unwrap_or_else(|| self.fresh_id());
         let envelope = Envelope { id: id.clone(), at: Ts::from(self.clock.now()), phone, entry };
         let (tx, rx) = oneshot::channel();

@@ -361,8 +361,20 @@ async fn send_one(ctx: &Ctx, text: OutboundText, lane: Lane) {
         // `Attempting` is then conditional on nothing having arrived for the lead since.
         let fence = match &ctx.link {
             Some(link) => match link.catch_up(&text.to).await {
-                Some(fence) => Some(fence),
-                None => return, // stays Queued: the lease holder (maybe us, later) sends it
+                // A former lease holder may have recorded this text before the fence: then
+                // it is its (in doubt), not ours to send.
+                Some(fence) if matches!(ctx.store.outbox(&text.id), Ok(Some(r)) if r.status == OutboxStatus::Queued) => {
+                    Some(fence)
+                }
+                Some(_) => return,
+                // Our replica is behind: try again shortly (the turn is given back). Not
+                // leading any more: it stays Queued for the next holder's recovery.
+                None if link.leading() => {
+                    attempt -= 1;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                None => return,
             },
             None => None,
         };

@@ -110,7 +110,8 @@ impl Actor for Scheduler {
                         continue;
                     }
                     let (tx, rx) = tokio::sync::oneshot::channel();
-                    let wake = LeadMsg::Apply { event: Event::Wake, dedupe_key: None, reply: Some(tx.into()), at: None };
+                    let wake =
+                        LeadMsg::Apply { event: Event::Wake, dedupe_key: None, reply: Some(tx.into()), at: None };
                     if st.args.supervisor.cast(SupervisorMsg::Route(timer.phone.clone(), wake)).is_err() {
                         st.in_flight.remove(&timer.key);
                         continue;
