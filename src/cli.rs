@@ -54,6 +54,10 @@ pub enum ClusterCommand {
     /// and each node's applied sequence, lag and heartbeat age. Uses `[cluster]` settings
     /// (nats_url, credentials from the environment); runs while the service runs.
     Status,
+    /// Move this node's database (storage.path; stop the service first) into a new
+    /// cluster: its records are published to the cluster log, which must still be empty
+    /// (import before starting the cluster's nodes). Prints a JSON report; progress on stderr.
+    Import,
 }
 
 #[derive(Debug, Subcommand)]
@@ -593,6 +597,14 @@ fn cluster_inner(command: ClusterCommand, config: Option<&Path>) -> Result<ExitC
             let status = block_on(crate::cluster::status::status(&settings.cluster))?
                 .map_err(|e| Fail::failed(format!("{e:#}")))?;
             let text = serde_json::to_string_pretty(&status).map_err(|e| Fail::failed(e.to_string()))?;
+            println!("{text}");
+        }
+        ClusterCommand::Import => {
+            let store = open_store(&settings, false)?;
+            let progress = |n: u64| eprintln!("published {n} records");
+            let report = block_on(crate::cluster::import::import(&settings, &store, progress))?
+                .map_err(|e| Fail::failed(format!("{e:#}")))?;
+            let text = serde_json::to_string_pretty(&report).map_err(|e| Fail::failed(e.to_string()))?;
             println!("{text}");
         }
     }

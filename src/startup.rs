@@ -94,6 +94,9 @@ impl Application {
             false => None,
         };
         let link = cluster.clone().map(|c| Arc::new(c) as Arc<dyn ClusterLink>);
+        if let Some(c) = &cluster {
+            store.set_replicator(Arc::new(c.clone()));
+        }
         let gateway_args = GatewayArgs {
             provider,
             store: store.clone(),

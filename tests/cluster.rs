@@ -229,6 +229,22 @@ async fn the_article_scenario_runs_through_any_node() {
     assert!(nodes[2].client.post_event("/v1/events/mls", &again).await.unwrap().status().is_success());
     assert_eq!(twilio.settle(phone).await.len(), 3, "nothing after the STOP");
 
+    // A suppression added through one node is on every node's list (a shared write).
+    let other = "+12125550189";
+    let put = reqwest::Client::new()
+        .put(format!("{}/v1/admin/suppressions/{}", nodes[2].base, support::server::urlencode(other)))
+        .bearer_auth(support::server::ADMIN_TOKEN)
+        .json(&serde_json::json!({"list": "litigator"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "suppress: {}", put.status());
+    for node in &nodes {
+        let entry =
+            node.client.admin_json(&format!("/v1/admin/suppressions/{}", support::server::urlencode(other))).await;
+        assert_eq!(entry.map(|e| e["list"].clone()), Some(Value::from("litigator")), "{}", node.base);
+    }
+
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_leadline"))
         .args(["cluster", "status"])
         .env_clear()
@@ -244,6 +260,88 @@ async fn the_article_scenario_runs_through_any_node() {
     for node in nodes {
         node.terminate().await;
     }
+    for mut n in nats {
+        let _ = n.child.kill();
+        let _ = n.child.wait();
+    }
+}
+
+/// `leadline cluster import`: a single node's leads, timelines and suppressions move into a
+/// new cluster, and a node starting on an empty data directory serves them; a second import
+/// into the now non-empty log is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_database_moves_into_a_new_cluster() {
+    let Some(nats_bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let (single_data, work) = (dir.path().join("single"), dir.path().join("work"));
+    std::fs::create_dir_all(&work).unwrap();
+    let phone = "+13125550177";
+    let single = Server::start(&work, &base_env(&single_data, &twilio.base_url)).await;
+    let res = single.client.post_event("/v1/events/leads", &lead_body(phone, "IMP-1", "MLS-IMP", "Ana")).await.unwrap();
+    assert!(res.status().is_success());
+    assert_eq!(twilio.wait_for_within(phone, 1, Duration::from_secs(20)).await.len(), 1);
+    let http = reqwest::Client::new();
+    let suppressed = http
+        .put(format!("{}/v1/admin/suppressions/{}", single.base, support::server::urlencode("+14155550199")))
+        .bearer_auth(support::server::ADMIN_TOKEN)
+        .json(&serde_json::json!({"list": "litigator"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(suppressed.status().is_success(), "suppress: {}", suppressed.status());
+    let timeline_before = single.client.timeline(phone).await;
+    assert!(single.terminate().await);
+
+    let nats = start_nats(&nats_bin, dir.path());
+    let urls: Vec<String> = nats.iter().map(|n| format!("nats://127.0.0.1:{}", n.port)).collect();
+    let import = |data: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_leadline"))
+            .args(["cluster", "import"])
+            .env_clear()
+            .env("LEADLINE__STORAGE__PATH", data)
+            .env("LEADLINE__CLUSTER__NATS_URL", urls.join(","))
+            .env("LEADLINE__CLUSTER__PARTITIONS", PARTITIONS)
+            .env("LEADLINE__CLUSTER__REPLICAS", "3")
+            .output()
+            .unwrap()
+    };
+    let out = import(&single_data);
+    assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["records"].as_u64().unwrap() > 5, "{report}");
+    let again = import(&single_data);
+    assert!(!again.status.success(), "a second import into a non-empty log is refused");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already has"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    let node_work = dir.path().join("node-work");
+    std::fs::create_dir_all(&node_work).unwrap();
+    let node = Server::start(&node_work, &node_env(&dir.path().join("node-0"), &twilio.base_url, 0, &nats)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node.client.lead(phone).await.is_none() {
+        assert!(Instant::now() < deadline, "the imported lead never appeared");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(node.client.timeline(phone).await, timeline_before, "the timeline moved as it was");
+    let entry =
+        node.client.admin_json(&format!("/v1/admin/suppressions/{}", support::server::urlencode("+14155550199"))).await;
+    assert_eq!(entry.map(|e| e["list"].clone()), Some(Value::from("litigator")));
+    // The imported lead's STOP, through the cluster: opted out, one confirmation, no resend of the first text.
+    assert!(node
+        .client
+        .inbound(phone, "STOP", "SMIMP00000000000000000000000000001")
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let texts = twilio.wait_for_within(phone, 2, Duration::from_secs(20)).await;
+    assert_eq!(texts.len(), 2, "{:?}", texts.iter().map(|t| t.body()).collect::<Vec<_>>());
+    assert!(texts[1].body().contains(OPT_OUT_CONFIRMATION));
+    node.terminate().await;
     for mut n in nats {
         let _ = n.child.kill();
         let _ = n.child.wait();

@@ -5,7 +5,6 @@
 
 use super::views::{ConsentRow, SuppressionList, SuppressionPut, SuppressionRemoved, SuppressionView};
 use super::{App, AppError};
-use crate::cluster::log::Entry;
 use leadline_core::model::Suppression;
 use leadline_core::{Phone, Ts};
 
@@ -129,12 +128,8 @@ pub async fn suppress(
     let reason = clean_reason(reason.as_deref()).map_err(AppError::field)?;
     let previous = app.store.suppression(&phone)?;
     let entry = Suppression { list, reason, added_at: Ts::from(app.clock.now()) };
-    if app.cluster.is_some() {
-        // Every node applies it; answered once this node has.
-        app.replicate(phone.clone(), Entry::Suppress { entry: entry.clone() }, None).await?;
-    } else {
-        app.store.suppress(&phone, &entry).await?;
-    }
+    // In cluster mode the store publishes it to the log; answered once this node applied it.
+    app.store.suppress(&phone, &entry).await?;
     tracing::info!(phone = %phone.masked(), list = %entry.list, "number suppressed");
     Ok(SuppressionPut {
         entry: SuppressionView::new(&phone, &entry),
@@ -148,11 +143,7 @@ pub async fn unsuppress(app: &App, raw: &str) -> Result<SuppressionRemoved, AppE
     let Some(entry) = app.store.suppression(&phone)? else {
         return Err(AppError::NotFound(format!("{phone} is not on the suppression list")));
     };
-    if app.cluster.is_some() {
-        app.replicate(phone.clone(), Entry::Unsuppress, None).await?;
-    } else {
-        app.store.unsuppress(&phone).await?;
-    }
+    app.store.unsuppress(&phone).await?;
     tracing::info!(phone = %phone.masked(), list = %entry.list, "number removed from the suppression list");
     Ok(SuppressionRemoved { removed: SuppressionView::new(&phone, &entry), phone })
 }

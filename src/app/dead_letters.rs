@@ -53,7 +53,7 @@ async fn replicate(app: &App, id: &str, entry: Entry) -> Result<(), AppError> {
     let Some(dl) = app.store.dead_letters()?.into_iter().find(|d| d.text.id == id) else {
         return Err(AppError::NotFound(format!("no dead letter {id}")));
     };
-    app.replicate(dl.text.to, entry, None).await?;
+    app.replicate(Some(dl.text.to), entry, None).await?;
     tracing::info!(id = %leadline_core::phone::mask_message_id(id), "dead letter action recorded in the cluster log");
     Ok(())
 }

@@ -65,7 +65,7 @@ impl App {
     pub async fn submit(&self, phone: Phone, event: Event, dedupe_key: Option<String>) -> Result<Applied, SubmitError> {
         if self.cluster.is_some() {
             let entry = Entry::Lead { event, dedupe_key: dedupe_key.clone() };
-            return match self.replicate(phone.clone(), entry, dedupe_key).await? {
+            return match self.replicate(Some(phone.clone()), entry, dedupe_key).await? {
                 Outcome::Lead(Ok(applied)) => Ok(applied),
                 Outcome::Lead(Err(e)) => Err(SubmitError::NotStored(e)),
                 // A repeat of an event the log already had: acknowledged once, like single-node mode.
@@ -89,7 +89,12 @@ impl App {
 
     /// Cluster mode: publishes an entry to the log and waits (at most `event_timeout_ms`)
     /// until this node applied it. Not called in single-node mode.
-    pub async fn replicate(&self, phone: Phone, entry: Entry, id: Option<String>) -> Result<Outcome, SubmitError> {
+    pub async fn replicate(
+        &self,
+        phone: Option<Phone>,
+        entry: Entry,
+        id: Option<String>,
+    ) -> Result<Outcome, SubmitError> {
         let Some(cluster) = &self.cluster else {
             return Err(SubmitError::NotStored("cluster mode is off".into()));
         };

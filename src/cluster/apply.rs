@@ -167,7 +167,8 @@ async fn apply_entry(cluster: &Cluster, t: &Targets, seq: u64, env: &Envelope) -
                 reply: Some(tx.into()),
                 at: Some(at),
             };
-            t.supervisor.cast(SupervisorMsg::Route(env.phone.clone(), msg)).map_err(|e| e.to_string())?;
+            let phone = env.phone.clone().ok_or("a lead event without a phone")?;
+            t.supervisor.cast(SupervisorMsg::Route(phone, msg)).map_err(|e| e.to_string())?;
             match tokio::time::timeout(Duration::from_secs(30), rx).await {
                 Ok(Ok(Ok(applied))) => Ok(Outcome::Lead(Ok(applied))),
                 Ok(Ok(Err(e))) => Err(e.to_string()),
@@ -186,12 +187,8 @@ async fn apply_entry(cluster: &Cluster, t: &Targets, seq: u64, env: &Envelope) -
             }
             Ok(Outcome::Done)
         }
-        Entry::Suppress { entry } => {
-            t.store.suppress(&env.phone, entry).await.map_err(err)?;
-            Ok(Outcome::Done)
-        }
-        Entry::Unsuppress => {
-            t.store.unsuppress(&env.phone).await.map_err(err)?;
+        Entry::Records { ops } => {
+            t.store.apply_replicated(ops.clone()).await.map_err(err)?;
             Ok(Outcome::Done)
         }
         Entry::RetryDeadLetter { id } => {

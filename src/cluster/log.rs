@@ -8,14 +8,16 @@
 //! format-version byte), like every stored record.
 
 use leadline_core::codec::Record;
-use leadline_core::model::{Event, OutboundText, Suppression};
-use leadline_core::storage::{DeadLetter, OutboxStatus};
+use leadline_core::model::{Event, OutboundText};
+use leadline_core::storage::{DeadLetter, OutboxStatus, RawOp};
 use leadline_core::{Phone, Ts};
 use serde::{Deserialize, Serialize};
 
 /// The stream's name and the subjects it holds.
 pub const STREAM: &str = "LEADLINE_EVENTS";
 pub const SUBJECTS: &str = "leadline.ev.>";
+/// The subject of entries about no one lead.
+pub const SHARED_SUBJECT: &str = "leadline.ev.shared";
 
 /// The partition of a number: FNV-1a 64 of its E.164 form, modulo `partitions`. Stable
 /// across versions and machines (never change it: the count is fixed per deployment).
@@ -40,7 +42,8 @@ pub fn subject(phone: &Phone, partitions: u32) -> String {
 pub struct Envelope {
     pub id: String,
     pub at: Ts,
-    pub phone: Phone,
+    /// The lead it is about; `None` for shared records (subject [`SHARED_SUBJECT`]).
+    pub phone: Option<Phone>,
     pub entry: Entry,
 }
 
@@ -55,10 +58,9 @@ pub enum Entry {
     Lead { event: Event, dedupe_key: Option<String> },
     /// The gateway's record of a text: its outbox status and, when it gave up, its dead letter.
     Outbox { text: OutboundText, status: OutboxStatus, dead_letter: Option<Box<DeadLetter>> },
-    /// An operator put the number on a suppression list.
-    Suppress { entry: Suppression },
-    /// An operator took the number off the suppression list.
-    Unsuppress,
+    /// Raw writes of records every node shares that no lead's commit writes (suppression
+    /// lists, operators, delivery queues, an import): see `Store::commit_shared`.
+    Records { ops: Vec<RawOp> },
     /// An operator asked to send a dead letter again (through the gate, like any text).
     RetryDeadLetter { id: String },
     /// An operator dropped a dead letter.

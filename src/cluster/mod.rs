@@ -11,6 +11,7 @@
 
 pub mod apply;
 pub mod connect;
+pub mod import;
 pub mod lease;
 pub mod log;
 pub mod status;
@@ -24,7 +25,7 @@ use leadline_core::actors::link::ClusterLink;
 use leadline_core::clock::Clock;
 use leadline_core::codec;
 use leadline_core::model::{Event, OutboundText};
-use leadline_core::storage::{DeadLetter, OutboxStatus};
+use leadline_core::storage::{DeadLetter, OutboxStatus, RawOp, Replicator};
 use leadline_core::{Phone, Ts};
 use log::{Entry, Envelope};
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ pub const BUCKET: &str = "leadline_cluster";
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(2 * 60 * 60);
 /// How long the gateway waits for its replica to catch up with a lead before a send.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
+/// How long a shared write waits to be applied on the writing node.
+const SHARED_WAIT: Duration = Duration::from_secs(10);
 /// How long start-up waits for JetStream (a NATS cluster elects its leaders first).
 const SETUP_WAIT: Duration = Duration::from_secs(60);
 
@@ -179,7 +182,10 @@ impl Cluster {
         if let Some(seq) = fence {
             headers.insert(NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, seq.to_string().as_str());
         }
-        let subject = self.subject(&envelope.phone);
+        let subject = match &envelope.phone {
+            Some(phone) => self.subject(phone),
+            None => log::SHARED_SUBJECT.to_string(),
+        };
         let result = async { self.js.publish_with_headers(subject, headers, payload.into()).await?.await }.await;
         match result {
             Ok(ack) => Ok((ack.sequence, ack.duplicate)),
@@ -194,7 +200,7 @@ impl Cluster {
     /// Publishes an entry and waits (at most `wait`) until this node applied it.
     pub async fn submit(
         &self,
-        phone: Phone,
+        phone: Option<Phone>,
         entry: Entry,
         id: Option<String>,
         wait: Duration,
@@ -229,7 +235,7 @@ impl Cluster {
     }
 
     /// Publishes an entry without waiting for it to be applied here.
-    pub async fn record(&self, phone: Phone, entry: Entry) -> Result<(), PublishFailed> {
+    pub async fn record(&self, phone: Option<Phone>, entry: Entry) -> Result<(), PublishFailed> {
         let envelope = Envelope { id: self.fresh_id(), at: Ts::from(self.clock.now()), phone, entry };
         self.publish(&envelope, None).await.map(|_| ())
     }
@@ -352,6 +358,19 @@ async fn check_partitions(kv: &kv::Store, partitions: u32) -> anyhow::Result<()>
     }
 }
 
+/// The store's view of the cluster: shared writes go through the log (`Store::commit_shared`).
+#[async_trait::async_trait]
+impl Replicator for Cluster {
+    async fn replicate(&self, ops: Vec<RawOp>) -> Result<(), String> {
+        match self.submit(None, Entry::Records { ops }, None, SHARED_WAIT).await {
+            Ok(Outcome::Done) => Ok(()),
+            Ok(Outcome::Lead(Err(e))) => Err(e),
+            Ok(Outcome::Lead(Ok(_))) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
 /// The actors' view of the cluster (the gateway and the scheduler).
 #[async_trait::async_trait]
 impl ClusterLink for Cluster {
@@ -359,7 +378,7 @@ impl ClusterLink for Cluster {
         let envelope = Envelope {
             id: dedupe_key.clone(),
             at: Ts::from(self.clock.now()),
-            phone: phone.clone(),
+            phone: Some(phone.clone()),
             entry: Entry::Lead { event, dedupe_key: Some(dedupe_key) },
         };
         match Cluster::publish(self, &envelope, None).await {
@@ -404,7 +423,7 @@ impl ClusterLink for Cluster {
         let envelope = Envelope {
             id: self.fresh_id(),
             at: Ts::from(self.clock.now()),
-            phone: text.to.clone(),
+            phone: Some(text.to.clone()),
             entry: Entry::Outbox {
                 text: text.clone(),
                 status: status.clone(),

@@ -82,7 +82,7 @@ impl Notifier {
                 Ok(()) => {
                     if let Some(cluster) = &self.cluster {
                         let entry = crate::cluster::log::Entry::NotificationDelivered { id: n.id.clone() };
-                        if let Err(e) = cluster.record(n.phone.clone(), entry).await {
+                        if let Err(e) = cluster.record(Some(n.phone.clone()), entry).await {
                             tracing::error!(error = %e, "cannot record a delivered notification in the cluster log");
                         }
                     } else if let Err(e) = self.store.remove_notification(&n.id).await {

@@ -133,6 +133,11 @@ impl Space {
         |kv| kv.map(|(k, v)| (k.subslice(1, k.len().saturating_sub(1)), v))
     }
 
+    /// Every entry of the whole keyspace (every part), keys as stored, in key order.
+    pub(crate) fn whole_tree(&self) -> impl DoubleEndedIterator<Item = Entry> {
+        self.tree.iter()
+    }
+
     /// Every entry of the part, in key order.
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = Entry> {
         self.tree.scan_prefix([self.prefix]).map(self.strip())

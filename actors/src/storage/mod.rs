@@ -57,6 +57,9 @@ pub enum StoreError {
     /// `backup_to` was given a directory that is not empty (or not a directory).
     #[error("backup directory {0} exists and is not empty")]
     BackupTarget(String),
+    /// Cluster mode: the replicated log did not take or apply a shared write.
+    #[error("the cluster log did not take the write: {0}")]
+    Replication(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -151,7 +154,9 @@ pub struct LeadCommit<'a> {
 }
 
 mod group_commit;
+mod replicate;
 pub use group_commit::{Durability, StoreOptions};
+pub use replicate::{RawOp, Replicator};
 
 #[derive(Clone)]
 pub struct Store {
@@ -181,6 +186,8 @@ pub struct Store {
     idempotency: Space,
     meta: Space,
     notifications: Space,
+    /// Cluster mode: where [`Store::commit_shared`] writes go (`replicate.rs`).
+    replicator: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn Replicator>>>,
 }
 
 fn timeline_prefix(phone: &Phone) -> Vec<u8> {
@@ -312,6 +319,7 @@ impl Store {
             idempotency: space(Part::Idempotency),
             meta: space(Part::Meta),
             notifications: space(Part::Notifications),
+            replicator: Default::default(),
             db,
         };
         store.upgrade()?;
@@ -761,7 +769,7 @@ impl Store {
     pub async fn suppress(&self, phone: &Phone, entry: &Suppression) -> Result<()> {
         let mut w = Writes::default();
         w.put(&self.suppression, phone.as_str(), codec::encode(entry)?);
-        self.group.commit(w).await
+        self.commit_shared(w).await
     }
 
     /// Puts many numbers on the suppression list as one durable write (bulk imports).
@@ -770,7 +778,7 @@ impl Store {
         for (phone, entry) in entries {
             w.put(&self.suppression, phone.as_str(), codec::encode(entry)?);
         }
-        self.group.commit(w).await
+        self.commit_shared(w).await
     }
 
     /// Returns whether the number was on the list.
@@ -778,7 +786,7 @@ impl Store {
         let was = self.suppression.contains_key(phone.as_str())?;
         let mut w = Writes::default();
         w.del(&self.suppression, phone.as_str());
-        self.group.commit(w).await?;
+        self.commit_shared(w).await?;
         Ok(was)
     }
 
