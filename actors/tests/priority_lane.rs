@@ -69,6 +69,8 @@ async fn queue(store: &Store, texts: &[OutboundText]) {
         new_interests: &[],
         notifications: &[],
         suppress: None,
+        events: &[],
+        subscriptions: &[],
     };
     store.commit_lead(commit).await.unwrap();
 }

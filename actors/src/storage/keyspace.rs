@@ -32,10 +32,11 @@ pub(crate) enum Part {
     Idempotency,
     Meta,
     Notifications,
+    EventWebhooks,
 }
 
 impl Part {
-    pub(crate) const ALL: [Part; 13] = [
+    pub(crate) const ALL: [Part; 14] = [
         Part::Leads,
         Part::Timeline,
         Part::Outbox,
@@ -49,6 +50,7 @@ impl Part {
         Part::Idempotency,
         Part::Meta,
         Part::Notifications,
+        Part::EventWebhooks,
     ];
 
     pub(crate) fn prefix(self) -> u8 {
@@ -66,6 +68,7 @@ impl Part {
             Part::Idempotency => b'K',
             Part::Meta => b'M',
             Part::Notifications => b'N',
+            Part::EventWebhooks => b'E',
         }
     }
 
@@ -85,6 +88,8 @@ impl Part {
             Part::Idempotency => "idempotency",
             Part::Meta => "meta",
             Part::Notifications => "notifications",
+            // Added in schema 2: never a tree of its own.
+            Part::EventWebhooks => "event_webhooks",
         }
     }
 }

@@ -18,6 +18,10 @@
 //! - `K` idempotency: `Idempotency-Key` -> `StoredResponse`: replayed for re-deliveries until it expires.
 //! - `N` notifications: id -> `Notification`: hand-off messages for people, written with the
 //!   lead's snapshot and deleted once the hand-off webhook accepted them.
+//! - `E` event_webhooks: the outbound event webhooks' delivery queue (`event_webhooks.rs`):
+//!   `q` + subscription + 0 + phone + 0 + sequence -> `WebhookDelivery` (written with the
+//!   lead's snapshot, deleted once delivered), `d` + delivery id -> a dead (exhausted)
+//!   delivery, `n` + phone -> the lead's last event sequence number.
 //! - `M` meta: namespaced small values of the integrations (RESO poller watermark, last seen
 //!   price and status per listing), through `meta_get` / `meta_put`, and the schema marker.
 //!
@@ -41,8 +45,10 @@ use serde::{Deserialize, Serialize};
 use std::ops::Bound;
 use std::path::Path;
 
+mod event_webhooks;
 mod keyspace;
 mod search;
+pub use event_webhooks::{WebhookDelivery, WebhookQueueHead};
 use keyspace::{Part, Space, Writes, KV_TREE};
 pub use search::LeadFilter;
 
@@ -148,6 +154,10 @@ pub struct LeadCommit<'a> {
     pub notifications: &'a [Notification],
     /// A suppression-list entry this event created (a CRM do-not-contact status).
     pub suppress: Option<&'a Suppression>,
+    /// Outbound webhook events this change emitted (`lead_events::derive`, numbered), queued
+    /// for every subscription in `subscriptions` that wants them.
+    pub events: &'a [crate::lead_events::LeadEvent],
+    pub subscriptions: &'a [crate::lead_events::Subscription],
 }
 
 mod group_commit;
@@ -181,6 +191,7 @@ pub struct Store {
     idempotency: Space,
     meta: Space,
     notifications: Space,
+    event_webhooks: Space,
 }
 
 fn timeline_prefix(phone: &Phone) -> Vec<u8> {
@@ -312,6 +323,7 @@ impl Store {
             idempotency: space(Part::Idempotency),
             meta: space(Part::Meta),
             notifications: space(Part::Notifications),
+            event_webhooks: space(Part::EventWebhooks),
             db,
         };
         store.upgrade()?;
@@ -588,6 +600,7 @@ impl Store {
         if let Some(s) = c.suppress {
             w.put(&self.suppression, phone.as_str(), codec::encode(s)?);
         }
+        self.queue_events(&mut w, c.events, c.subscriptions)?;
         self.group.commit(w).await
     }
 

@@ -1,0 +1,265 @@
+//! The outbound event webhooks' delivery queue: part `E` of the keyspace.
+//!
+//! - `q` + subscription id + 0x00 + phone + 0x00 + sequence (u64 big-endian) ->
+//!   `WebhookDelivery`: one event still to deliver to one subscription. Written in the same
+//!   batch as the lead change that emitted it (`Store::commit_lead`), so an acknowledged
+//!   change never loses its events and a lost change never emits one. Key order is the
+//!   delivery order: per subscription, per lead, by sequence.
+//! - `d` + delivery id -> `WebhookDelivery`: a delivery that exhausted its retries (dead);
+//!   it no longer holds back the lead's later events; an operator may replay it.
+//! - `n` + phone -> u64: the lead's last event sequence number (written with the events).
+
+use super::keyspace::Writes;
+use super::{Result, Store};
+use crate::codec;
+use crate::lead_events::{LeadEvent, Subscription};
+use crate::phone::Phone;
+use crate::ts::Ts;
+use serde::{Deserialize, Serialize};
+use std::ops::Bound;
+
+const QUEUED: u8 = b'q';
+const DEAD: u8 = b'd';
+const SEQUENCE: u8 = b'n';
+
+/// One event on its way to one subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDelivery {
+    /// The subscription's id (`webhooks.subscriptions`, derived from its URL).
+    pub subscription: String,
+    pub event: LeadEvent,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// Why the last attempt failed ("" before the first failure).
+    pub last_error: String,
+    pub last_attempt_at: Option<Ts>,
+}
+
+impl WebhookDelivery {
+    /// `<subscription>.<event id>`: unique, URL-safe; the admin API's id.
+    pub fn id(&self) -> String {
+        format!("{}.{}", self.subscription, self.event.id)
+    }
+}
+
+/// The oldest queued delivery of one lead for one subscription, with its key.
+#[derive(Debug, Clone)]
+pub struct WebhookQueueHead {
+    pub key: Vec<u8>,
+    pub delivery: WebhookDelivery,
+}
+
+fn sub_prefix(subscription: &str) -> Vec<u8> {
+    let mut k = vec![QUEUED];
+    k.extend_from_slice(subscription.as_bytes());
+    k.push(0);
+    k
+}
+
+fn queue_key(subscription: &str, phone: &Phone, sequence: u64) -> Vec<u8> {
+    let mut k = sub_prefix(subscription);
+    k.extend_from_slice(phone.as_str().as_bytes());
+    k.push(0);
+    k.extend_from_slice(&sequence.to_be_bytes());
+    k
+}
+
+fn dead_key(id: &str) -> Vec<u8> {
+    let mut k = vec![DEAD];
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn sequence_key(phone: &Phone) -> Vec<u8> {
+    let mut k = vec![SEQUENCE];
+    k.extend_from_slice(phone.as_str().as_bytes());
+    k
+}
+
+impl Store {
+    /// Adds a lead change's events to its commit batch: one queue entry per subscription
+    /// that wants each event, and the lead's new last sequence number.
+    pub(super) fn queue_events(&self, w: &mut Writes, events: &[LeadEvent], subs: &[Subscription]) -> Result<()> {
+        let Some(last) = events.last() else { return Ok(()) };
+        for e in events {
+            for s in subs.iter().filter(|s| s.wants(&e.event_type)) {
+                let d = WebhookDelivery {
+                    subscription: s.id.clone(),
+                    event: e.clone(),
+                    attempts: 0,
+                    last_error: String::new(),
+                    last_attempt_at: None,
+                };
+                w.put(&self.event_webhooks, queue_key(&s.id, &e.phone, e.sequence), codec::encode(&d)?);
+            }
+        }
+        w.put(&self.event_webhooks, sequence_key(&last.phone), codec::encode(&last.sequence)?);
+        Ok(())
+    }
+
+    /// The lead's last event sequence number (0: none yet).
+    pub fn event_sequence(&self, phone: &Phone) -> Result<u64> {
+        match self.event_webhooks.get(sequence_key(phone))? {
+            Some(v) => Ok(codec::decode(&v)?),
+            None => Ok(0),
+        }
+    }
+
+    /// For one subscription: the oldest queued delivery of each lead (at most `limit`
+    /// leads), in key order. Only a lead's head may be attempted: that keeps each lead's
+    /// events in order. Reads one entry per lead (it skips over the rest of a lead's backlog).
+    pub fn webhook_queue_heads(&self, subscription: &str, limit: usize) -> Result<Vec<WebhookQueueHead>> {
+        let prefix = sub_prefix(subscription);
+        let mut end = prefix.clone();
+        if let Some(last) = end.last_mut() {
+            *last = 1; // the byte after the 0x00 separator: just past this subscription's keys
+        }
+        let mut start = prefix.clone();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let next = self
+                .event_webhooks
+                .range(Bound::Included(start.as_slice()), Bound::Excluded(end.as_slice()))
+                .next()
+                .transpose()?;
+            let Some((key, value)) = next else { break };
+            let delivery: WebhookDelivery = codec::decode(&value)?;
+            // The next lead: past every key of this one (phone, then 0x00, then the sequence).
+            start = sub_prefix(subscription);
+            start.extend_from_slice(delivery.event.phone.as_str().as_bytes());
+            start.push(1);
+            out.push(WebhookQueueHead { key: key.to_vec(), delivery });
+        }
+        Ok(out)
+    }
+
+    /// Every queued delivery (all subscriptions), oldest first per lead, at most `limit`.
+    pub fn webhook_queued(&self, limit: usize) -> Result<Vec<WebhookDelivery>> {
+        self.event_webhooks
+            .scan_prefix(&[QUEUED])
+            .take(limit)
+            .map(|kv| Ok(codec::decode(&kv?.1)?))
+            .collect()
+    }
+
+    /// How many deliveries are queued (all subscriptions).
+    pub fn webhook_queued_count(&self) -> usize {
+        self.event_webhooks.scan_prefix(&[QUEUED]).count()
+    }
+
+    /// The deliveries that exhausted their retries, by id.
+    pub fn webhook_dead(&self) -> Result<Vec<WebhookDelivery>> {
+        self.event_webhooks.scan_prefix(&[DEAD]).map(|kv| Ok(codec::decode(&kv?.1)?)).collect()
+    }
+
+    pub fn webhook_dead_count(&self) -> usize {
+        self.event_webhooks.scan_prefix(&[DEAD]).count()
+    }
+
+    /// The subscriber took it: it leaves the queue (durably, before the next one is sent).
+    pub async fn webhook_delivered(&self, key: &[u8]) -> Result<()> {
+        let mut w = Writes::default();
+        w.del(&self.event_webhooks, key);
+        self.group.commit(w).await
+    }
+
+    /// An attempt failed and it will be tried again: its count and error are kept.
+    pub async fn webhook_attempt_failed(&self, key: &[u8], delivery: &WebhookDelivery) -> Result<()> {
+        let mut w = Writes::default();
+        w.put(&self.event_webhooks, key, codec::encode(delivery)?);
+        self.group.commit(w).await
+    }
+
+    /// It exhausted its retries: out of the queue (the lead's next event may go) into the
+    /// dead deliveries, in one batch.
+    pub async fn webhook_give_up(&self, key: &[u8], delivery: &WebhookDelivery) -> Result<()> {
+        let mut w = Writes::default();
+        w.del(&self.event_webhooks, key);
+        w.put(&self.event_webhooks, dead_key(&delivery.id()), codec::encode(delivery)?);
+        self.group.commit(w).await
+    }
+
+    /// An operator replays a dead delivery: back in the queue at its own sequence, with its
+    /// attempts reset (so it goes before the lead's events still queued after it). `None`
+    /// if there is no such dead delivery.
+    pub async fn webhook_replay(&self, id: &str) -> Result<Option<WebhookDelivery>> {
+        let Some(v) = self.event_webhooks.get(dead_key(id))? else { return Ok(None) };
+        let mut d: WebhookDelivery = codec::decode(&v)?;
+        d.attempts = 0;
+        let mut w = Writes::default();
+        w.del(&self.event_webhooks, dead_key(id));
+        w.put(
+            &self.event_webhooks,
+            queue_key(&d.subscription, &d.event.phone, d.event.sequence),
+            codec::encode(&d)?,
+        );
+        self.group.commit(w).await?;
+        Ok(Some(d))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lead_events::number;
+    use crate::lead_events::EventFact;
+    use crate::model::LeadState;
+
+    fn events(phone: &str, from: u64, n: usize) -> Vec<LeadEvent> {
+        let lead = LeadState::new(Phone::parse(phone).unwrap(), Ts::from_millis(1_700_000_000_000).unwrap());
+        let facts = (0..n)
+            .map(|i| EventFact {
+                event_type: if i % 2 == 0 { "text.queued" } else { "text.sent" },
+                message_id: None,
+                rule: None,
+                detail: format!("e{i}"),
+                timeline_seq: i as u64,
+            })
+            .collect();
+        number(facts, &lead, from, lead.created_at)
+    }
+
+    #[tokio::test]
+    async fn heads_are_per_lead_in_sequence_order_and_dead_ones_stop_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let subs = [
+            Subscription { id: "all".into(), events: vec!["*".into()] },
+            Subscription { id: "sent".into(), events: vec!["text.sent".into()] },
+        ];
+        let a = events("+12125550101", 0, 3);
+        let b = events("+12125550102", 7, 2);
+        for evs in [&a, &b] {
+            let mut w = Writes::default();
+            store.queue_events(&mut w, evs, &subs).unwrap();
+            store.group.commit(w).await.unwrap();
+        }
+        assert_eq!(store.event_sequence(&a[0].phone).unwrap(), 3);
+        assert_eq!(store.event_sequence(&b[0].phone).unwrap(), 9);
+        assert_eq!(store.webhook_queued_count(), 5 + 2);
+        let heads = store.webhook_queue_heads("all", 10).unwrap();
+        let seqs: Vec<u64> = heads.iter().map(|h| h.delivery.event.sequence).collect();
+        assert_eq!(seqs, [1, 8]);
+        assert_eq!(store.webhook_queue_heads("all", 1).unwrap().len(), 1);
+        let sent = store.webhook_queue_heads("sent", 10).unwrap();
+        assert_eq!(sent.iter().map(|h| h.delivery.event.sequence).collect::<Vec<_>>(), [2, 9]);
+
+        // Delivered: the lead's next event is its head.
+        store.webhook_delivered(&heads[0].key).await.unwrap();
+        let head = &store.webhook_queue_heads("all", 10).unwrap()[0];
+        assert_eq!(head.delivery.event.sequence, 2);
+        // Given up: the next one after it, and it is listed as dead, then replayed in order.
+        let mut d = head.delivery.clone();
+        d.attempts = 5;
+        store.webhook_give_up(&head.key, &d).await.unwrap();
+        assert_eq!(store.webhook_queue_heads("all", 10).unwrap()[0].delivery.event.sequence, 3);
+        let dead = store.webhook_dead().unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].id(), "all.evt_12125550101_2");
+        let replayed = store.webhook_replay("all.evt_12125550101_2").await.unwrap().unwrap();
+        assert_eq!(replayed.attempts, 0);
+        assert_eq!(store.webhook_queue_heads("all", 10).unwrap()[0].delivery.event.sequence, 2);
+        assert!(store.webhook_dead().unwrap().is_empty());
+        assert!(store.webhook_replay("all.evt_12125550101_2").await.unwrap().is_none());
+    }
+}
