@@ -33,6 +33,8 @@ pub struct Application {
     background: crate::background::Background,
     /// The hand-off notifier task and its stop signal.
     notifier: (tokio::sync::watch::Sender<bool>, JoinHandle<()>),
+    /// The event webhook delivery task and its stop signal.
+    deliverer: (tokio::sync::watch::Sender<bool>, JoinHandle<()>),
 }
 
 /// Builds the SMS provider the config asks for.
@@ -61,6 +63,11 @@ impl Application {
     pub async fn build(settings: Settings, secrets: Secrets, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         check_bind_policy(&settings, &secrets)?;
         crate::integrations::standard_webhooks::parse_secrets(&secrets.webhook_secrets).map_err(anyhow::Error::msg)?;
+        let event_subscriptions = Arc::new(
+            crate::integrations::event_webhooks::resolve(&settings, |k| std::env::var(k).ok())
+                .map_err(anyhow::Error::msg)?,
+        );
+        let webhook_wake = Arc::new(tokio::sync::Notify::new());
         // Load the phone-number metadata and the area-code table now, off the async threads and
         // while storage opens; lazily, the first request paid ~200 ms for them (leadline-load
         // --probe million: "first event for a cold lead").
@@ -107,6 +114,8 @@ impl Application {
             clock,
             gateway: gateway.clone(),
             notify: notify.clone(),
+            subscriptions: Arc::new(event_subscriptions.iter().map(|s| s.core.clone()).collect()),
+            webhook_wake: webhook_wake.clone(),
             idle_after: Duration::from_millis(settings.actors.passivate_after_ms.max(10)),
         });
         let (stop_notifier, notifier_stopped) = tokio::sync::watch::channel(false);
@@ -117,6 +126,14 @@ impl Application {
             wake: notify,
         };
         let notifier = tokio::spawn(notifier.run(notifier_stopped));
+        let (stop_deliverer, deliverer_stopped) = tokio::sync::watch::channel(false);
+        let deliverer = crate::integrations::event_webhooks::Deliverer::new(
+            store.clone(),
+            &settings,
+            event_subscriptions.clone(),
+            webhook_wake.clone(),
+        );
+        let deliverer = tokio::spawn(deliverer.run(deliverer_stopped));
         let (supervisor, _) =
             Actor::spawn(None, LeadSupervisor, deps.clone()).await.context("cannot start the lead supervisor")?;
         gateway.cast(GatewayMsg::Attach(supervisor.clone()))?;
@@ -143,6 +160,8 @@ impl Application {
             gateway: gateway.clone(),
             metrics: crate::telemetry::metrics_handle(),
             clock: deps.clock.clone(),
+            event_subscriptions,
+            webhook_wake,
         }));
         let (stop_server, stopped) = oneshot::channel::<()>();
         let background = crate::background::Background::start(&state, &state.secrets)?;
@@ -163,6 +182,7 @@ impl Application {
             stop_server,
             background,
             notifier: (stop_notifier, notifier),
+            deliverer: (stop_deliverer, deliverer),
         })
     }
 
@@ -205,6 +225,8 @@ impl Application {
         self.gateway.stop_and_wait(None, Some(grace)).await.ok();
         let _ = self.notifier.0.send(true);
         let _ = tokio::time::timeout(grace, self.notifier.1).await;
+        let _ = self.deliverer.0.send(true);
+        let _ = tokio::time::timeout(grace, self.deliverer.1).await;
         self.store.flush().await.context("final flush failed")?;
         tracing::info!("leadline stopped");
         Ok(())

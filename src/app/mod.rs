@@ -13,6 +13,7 @@ pub mod compliance;
 pub mod crm;
 pub mod dead_letters;
 pub mod error;
+pub mod event_webhooks;
 pub mod expiry;
 pub mod fanout;
 pub mod leads;
@@ -47,6 +48,10 @@ pub struct AppInner {
     pub metrics: PrometheusHandle,
     /// The application clock (consent timestamps of web forms, idempotency expiry).
     pub clock: Arc<dyn leadline_core::clock::Clock>,
+    /// The outbound event webhooks' subscribers (`webhooks.subscriptions`).
+    pub event_subscriptions: Arc<Vec<event_webhooks::EventSubscription>>,
+    /// Wakes the event webhook delivery loop (a replay).
+    pub webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::ops::Deref for App {

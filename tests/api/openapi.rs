@@ -43,6 +43,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/admin/dead-letters"),
     ("POST", "/v1/admin/dead-letters/{id}/retry"),
     ("DELETE", "/v1/admin/dead-letters/{id}"),
+    ("GET", "/v1/admin/webhooks/deliveries"),
+    ("POST", "/v1/admin/webhooks/deliveries/{id}/replay"),
+    ("POST", "/v1/admin/webhooks/test"),
     ("POST", "/v1/admin/backup"),
     // The HTML admin pages (listed briefly in the document, tag `admin-ui`).
     ("GET", "/admin"),
