@@ -280,6 +280,22 @@ pub struct FollowUpBossSettings {
     /// Longest wait before the first retry; doubles on every attempt (full jitter, at least
     /// FUB's `Retry-After`, at most `integrations::followupboss::worker::MAX_BACKOFF`).
     pub retry_base_ms: u64,
+    pub writeback: FubWritebackSettings,
+}
+
+/// Follow Up Boss write-back (with `FUB_API_KEY` set): texts sent and replies received are
+/// logged on the lead's FUB person (`POST /v1/textMessages`), an opt-out tags it (and sets
+/// a stage), a hand-off adds a note.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FubWritebackSettings {
+    pub enabled: bool,
+    /// Added to the person on an opt-out (merged with its tags); empty: no tag.
+    pub opt_out_tag: String,
+    /// The stage the person moves to on an opt-out; empty: the stage is left alone.
+    pub opt_out_stage: String,
+    /// Attempts per write (network errors, 429, 5xx) before it is dead (admin view).
+    pub max_attempts: u32,
 }
 
 /// RESO Web API poller. Credentials: `RESO_TOKEN`, or `token_url` + `client_id` + `RESO_CLIENT_SECRET`.

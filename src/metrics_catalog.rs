@@ -158,6 +158,12 @@ pub fn describe() {
         "Outbound event webhook attempts that failed (network error, timeout, non-2xx); retried or given up."
     );
     describe_counter!(
+        "leadline_fub_writes_total",
+        "Follow Up Boss write-back attempts by outcome: written, reconciled (found applied by a read), skipped, unlinked (no FUB person), failed (retried), dead."
+    );
+    describe_gauge!("leadline_fub_writes_queued", "Follow Up Boss writes waiting, after the last round.");
+    describe_gauge!("leadline_fub_writes_dead", "Follow Up Boss writes given up (GET /v1/admin/fub/writes).");
+    describe_counter!(
         "leadline_event_webhooks_dead_total",
         "Outbound event webhook deliveries given up after webhooks.delivery.max_attempts."
     );

@@ -35,6 +35,8 @@ pub struct Application {
     notifier: (tokio::sync::watch::Sender<bool>, JoinHandle<()>),
     /// The event webhook delivery task and its stop signal.
     deliverer: (tokio::sync::watch::Sender<bool>, JoinHandle<()>),
+    /// The Follow Up Boss write-back task (when on) and its stop signal.
+    fub_writer: (tokio::sync::watch::Sender<bool>, Option<JoinHandle<()>>),
 }
 
 /// Builds the SMS provider the config asks for.
@@ -68,6 +70,8 @@ impl Application {
                 .map_err(anyhow::Error::msg)?,
         );
         let webhook_wake = Arc::new(tokio::sync::Notify::new());
+        let fub_writeback =
+            crate::integrations::followupboss::writeback::subscription(&settings, secrets.fub_api_key.is_some());
         // Load the phone-number metadata and the area-code table now, off the async threads and
         // while storage opens; lazily, the first request paid ~200 ms for them (leadline-load
         // --probe million: "first event for a cold lead").
@@ -116,6 +120,7 @@ impl Application {
             notify: notify.clone(),
             subscriptions: Arc::new(event_subscriptions.iter().map(|s| s.core.clone()).collect()),
             webhook_wake: webhook_wake.clone(),
+            fub_writeback: fub_writeback.clone(),
             idle_after: Duration::from_millis(settings.actors.passivate_after_ms.max(10)),
         });
         let (stop_notifier, notifier_stopped) = tokio::sync::watch::channel(false);
@@ -165,6 +170,19 @@ impl Application {
         }));
         let (stop_server, stopped) = oneshot::channel::<()>();
         let background = crate::background::Background::start(&state, &state.secrets)?;
+        let (stop_fub_writer, fub_writer_stopped) = tokio::sync::watch::channel(false);
+        let fub_writer = fub_writeback.map(|subscription| {
+            let f = &settings.integrations.followupboss;
+            let writer = crate::integrations::followupboss::writeback::Writer {
+                app: state.clone(),
+                subscription,
+                backoff: crate::integrations::retry::Backoff::new(
+                    Duration::from_millis(f.retry_base_ms),
+                    crate::integrations::followupboss::worker::MAX_BACKOFF,
+                ),
+            };
+            tokio::spawn(writer.run(fub_writer_stopped))
+        });
         let app = router(state);
         let limits = crate::serve::ServeLimits::from_settings(&settings.server);
         let server = tokio::spawn(crate::serve::serve(listener, app, limits, async move {
@@ -183,6 +201,7 @@ impl Application {
             background,
             notifier: (stop_notifier, notifier),
             deliverer: (stop_deliverer, deliverer),
+            fub_writer: (stop_fub_writer, fub_writer),
         })
     }
 
@@ -227,6 +246,10 @@ impl Application {
         let _ = tokio::time::timeout(grace, self.notifier.1).await;
         let _ = self.deliverer.0.send(true);
         let _ = tokio::time::timeout(grace, self.deliverer.1).await;
+        let _ = self.fub_writer.0.send(true);
+        if let Some(writer) = self.fub_writer.1 {
+            let _ = tokio::time::timeout(grace, writer).await;
+        }
         self.store.flush().await.context("final flush failed")?;
         tracing::info!("leadline stopped");
         Ok(())

@@ -71,6 +71,7 @@ async fn queue(store: &Store, texts: &[OutboundText]) {
         suppress: None,
         events: &[],
         subscriptions: &[],
+        fub: None,
     };
     store.commit_lead(commit).await.unwrap();
 }

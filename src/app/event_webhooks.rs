@@ -3,9 +3,10 @@
 //! the events (`leadline_core::lead_events`, `Store::commit_lead`); the delivery loop and
 //! the signing are in `integrations::event_webhooks`.
 
-use super::views::{WebhookDeliveryList, WebhookDeliveryView, WebhookSubscriptionView};
+use super::views::{FubWriteList, WebhookDeliveryList, WebhookDeliveryView, WebhookSubscriptionView};
 use super::{App, AppError};
 use leadline_core::lead_events::Subscription;
+use leadline_core::storage::Queue;
 use sha2::{Digest, Sha256};
 
 /// One subscriber, resolved from `webhooks.subscriptions` and the environment.
@@ -52,12 +53,12 @@ const QUEUED_LISTED: usize = 100;
 
 pub fn list(app: &App) -> Result<WebhookDeliveryList, AppError> {
     let queued: Vec<WebhookDeliveryView> =
-        app.store.webhook_queued(QUEUED_LISTED)?.iter().map(|d| WebhookDeliveryView::new(d, "queued")).collect();
+        app.store.webhook_queued(Queue::EventWebhooks, QUEUED_LISTED)?.iter().map(|d| WebhookDeliveryView::new(d, "queued")).collect();
     let dead: Vec<WebhookDeliveryView> =
-        app.store.webhook_dead()?.iter().map(|d| WebhookDeliveryView::new(d, "dead")).collect();
+        app.store.webhook_dead(Queue::EventWebhooks)?.iter().map(|d| WebhookDeliveryView::new(d, "dead")).collect();
     Ok(WebhookDeliveryList {
         subscriptions: app.event_subscriptions.iter().map(Into::into).collect(),
-        queued_count: app.store.webhook_queued_count(),
+        queued_count: app.store.webhook_queued_count(Queue::EventWebhooks),
         queued,
         dead_count: dead.len(),
         dead,
@@ -66,13 +67,41 @@ pub fn list(app: &App) -> Result<WebhookDeliveryList, AppError> {
 
 /// Puts a dead delivery back in the queue (at its own sequence, attempts reset).
 pub async fn replay(app: &App, id: &str) -> Result<(), AppError> {
-    match app.store.webhook_replay(id).await? {
+    match app.store.webhook_replay(Queue::EventWebhooks, id).await? {
         Some(_) => {
-            metrics::gauge!("leadline_event_webhooks_dead").set(app.store.webhook_dead_count() as f64);
+            metrics::gauge!("leadline_event_webhooks_dead").set(app.store.webhook_dead_count(Queue::EventWebhooks) as f64);
             tracing::info!(id = %leadline_core::phone::mask(id), "dead webhook delivery replayed by an operator");
             app.webhook_wake.notify_one();
             Ok(())
         }
         None => Err(AppError::NotFound(format!("no dead webhook delivery {id}"))),
+    }
+}
+
+/// The Follow Up Boss write-back queue (same layout, part `F`).
+pub fn list_fub(app: &App, enabled: bool) -> Result<FubWriteList, AppError> {
+    let queued: Vec<WebhookDeliveryView> =
+        app.store.webhook_queued(Queue::FubWrites, QUEUED_LISTED)?.iter().map(|d| WebhookDeliveryView::new(d, "queued")).collect();
+    let dead: Vec<WebhookDeliveryView> =
+        app.store.webhook_dead(Queue::FubWrites)?.iter().map(|d| WebhookDeliveryView::new(d, "dead")).collect();
+    Ok(FubWriteList {
+        enabled,
+        queued_count: app.store.webhook_queued_count(Queue::FubWrites),
+        queued,
+        dead_count: dead.len(),
+        dead,
+    })
+}
+
+/// Puts a dead Follow Up Boss write back in its queue. A write that died in doubt is read
+/// before it is sent again (its `last_error` keeps the mark), so a replay never duplicates.
+pub async fn replay_fub(app: &App, id: &str) -> Result<(), AppError> {
+    match app.store.webhook_replay(Queue::FubWrites, id).await? {
+        Some(_) => {
+            metrics::gauge!("leadline_fub_writes_dead").set(app.store.webhook_dead_count(Queue::FubWrites) as f64);
+            app.webhook_wake.notify_one();
+            Ok(())
+        }
+        None => Err(AppError::NotFound(format!("no dead Follow Up Boss write {id}"))),
     }
 }

@@ -665,3 +665,15 @@ pub struct WebhookTestResult {
     /// Why it was not delivered.
     pub error: Option<String>,
 }
+
+/// `GET /v1/admin/fub/writes`: the Follow Up Boss write-back queue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FubWriteList {
+    /// Whether the write-back is on (`FUB_API_KEY` set and `integrations.followupboss.writeback.enabled`).
+    pub enabled: bool,
+    pub queued_count: usize,
+    /// The first 100 waiting writes (`last_error` starting `in doubt:` = read before it is retried).
+    pub queued: Vec<WebhookDeliveryView>,
+    pub dead_count: usize,
+    pub dead: Vec<WebhookDeliveryView>,
+}

@@ -57,6 +57,8 @@ pub fn routes(state: &App) -> OpenApiRouter<App> {
         .routes(routes!(event_webhooks::list))
         .routes(routes!(event_webhooks::replay))
         .routes(routes!(event_webhooks::test))
+        .routes(routes!(event_webhooks::list_fub))
+        .routes(routes!(event_webhooks::replay_fub))
         .route_layer(from_fn_with_state(state.clone(), admin::require_admin));
     // Layers run outermost-last-added: the signature is checked before the idempotency
     // record is looked up, so a forged request can neither replay nor poison a key (and

@@ -21,7 +21,7 @@ use crate::integrations::retry::{self, Backoff};
 use crate::integrations::standard_webhooks::{self, WebhookKey};
 use leadline_core::lead_events::{Subscription, WEBHOOK_TEST};
 use leadline_core::model::LeadStatus;
-use leadline_core::storage::{Store, WebhookQueueHead};
+use leadline_core::storage::{Queue, Store, WebhookQueueHead};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -175,7 +175,7 @@ impl Deliverer {
         let now = Instant::now();
         let mut queued = 0usize;
         for (i, sub) in self.subscriptions.iter().enumerate() {
-            let heads = match self.store.webhook_queue_heads(&sub.core.id, HEADS_PER_ROUND) {
+            let heads = match self.store.webhook_queue_heads(Queue::EventWebhooks, &sub.core.id, HEADS_PER_ROUND) {
                 Ok(h) => h,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the event webhook queue");
@@ -205,7 +205,7 @@ impl Deliverer {
             let Ok((lead, head, result)) = joined else { continue };
             progressed |= self.record(lead, head, result, not_before).await;
         }
-        metrics::gauge!("leadline_event_webhooks_queued").set(self.store.webhook_queued_count() as f64);
+        metrics::gauge!("leadline_event_webhooks_queued").set(self.store.webhook_queued_count(Queue::EventWebhooks) as f64);
         progressed
     }
 
@@ -221,7 +221,7 @@ impl Deliverer {
         let event_type = delivery.event.event_type.clone();
         match result {
             Ok(_) => {
-                if let Err(e) = self.store.webhook_delivered(&key).await {
+                if let Err(e) = self.store.webhook_delivered(Queue::EventWebhooks, &key).await {
                     tracing::error!(error = %e, "cannot record a delivered event webhook; it will be sent again");
                     return false;
                 }
@@ -236,17 +236,17 @@ impl Deliverer {
                 metrics::counter!("leadline_event_webhooks_failures_total").increment(1);
                 if delivery.attempts >= self.max_attempts {
                     tracing::warn!(id = %delivery.id(), attempts = delivery.attempts, error = %failed.error, "event webhook delivery given up (dead); the lead's next events go on");
-                    if let Err(e) = self.store.webhook_give_up(&key, &delivery).await {
+                    if let Err(e) = self.store.webhook_give_up(Queue::EventWebhooks, &key, &delivery).await {
                         tracing::error!(error = %e, "cannot record a dead event webhook delivery");
                         return false;
                     }
                     not_before.remove(&lead);
                     metrics::counter!("leadline_event_webhooks_dead_total").increment(1);
-                    metrics::gauge!("leadline_event_webhooks_dead").set(self.store.webhook_dead_count() as f64);
+                    metrics::gauge!("leadline_event_webhooks_dead").set(self.store.webhook_dead_count(Queue::EventWebhooks) as f64);
                     return true;
                 }
                 tracing::debug!(id = %delivery.id(), attempts = delivery.attempts, error = %failed.error, "event webhook refused; will retry");
-                if let Err(e) = self.store.webhook_attempt_failed(&key, &delivery).await {
+                if let Err(e) = self.store.webhook_attempt_failed(Queue::EventWebhooks, &key, &delivery).await {
                     tracing::error!(error = %e, "cannot record a failed event webhook attempt");
                 }
                 let wait = self.backoff.delay(delivery.attempts, failed.retry_after);

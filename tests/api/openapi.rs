@@ -46,6 +46,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/admin/webhooks/deliveries"),
     ("POST", "/v1/admin/webhooks/deliveries/{id}/replay"),
     ("POST", "/v1/admin/webhooks/test"),
+    ("GET", "/v1/admin/fub/writes"),
+    ("POST", "/v1/admin/fub/writes/{id}/replay"),
     ("POST", "/v1/admin/backup"),
     // The HTML admin pages (listed briefly in the document, tag `admin-ui`).
     ("GET", "/admin"),

@@ -136,7 +136,7 @@ async fn apply(st: &mut LeadActorState, event: Event, dedupe_key: Option<&str>) 
     let Decision { state, notes, sends, notifications } = decision;
     let prepared = Prepared::new(&st.lead, state, notes, now);
     // Outbound webhook events: derived from the change, numbered, written in the same batch.
-    let events = if deps.subscriptions.is_empty() {
+    let events = if deps.subscriptions.is_empty() && deps.fub_writeback.is_none() {
         vec![]
     } else {
         let facts = lead_events::derive(&st.lead, &prepared.next, &prepared.entries, &notifications);
@@ -149,6 +149,7 @@ async fn apply(st: &mut LeadActorState, event: Event, dedupe_key: Option<&str>) 
     let mut commit = prepared.commit(&st.lead, &sends, &notifications, dedupe_key);
     commit.events = &events;
     commit.subscriptions = &deps.subscriptions;
+    commit.fub = deps.fub_writeback.as_ref();
     deps.store.commit_lead(commit).await.map_err(store_err)?;
     // Durable from here on: update memory, then let texts go (the output gate).
     let Prepared { next, entries, .. } = prepared;
@@ -215,6 +216,7 @@ impl Prepared {
             suppress: self.next.suppressed.as_ref().filter(|_| prev.suppressed.is_none()),
             events: &[],
             subscriptions: &[],
+            fub: None,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The outbound event webhooks' delivery queue: part `E` of the keyspace.
+//! The outbound event webhooks' delivery queue: part `E` of the keyspace; and the same
+//! queue layout for the Follow Up Boss write-back in part `F` ([`Queue`]).
 //!
 //! - `q` + subscription id + 0x00 + phone + 0x00 + sequence (u64 big-endian) ->
 //!   `WebhookDelivery`: one event still to deliver to one subscription. Written in the same
@@ -9,7 +10,7 @@
 //!   it no longer holds back the lead's later events; an operator may replay it.
 //! - `n` + phone -> u64: the lead's last event sequence number (written with the events).
 
-use super::keyspace::Writes;
+use super::keyspace::{Space, Writes};
 use super::{Result, Store};
 use crate::codec;
 use crate::lead_events::{LeadEvent, Subscription};
@@ -76,13 +77,36 @@ fn sequence_key(phone: &Phone) -> Vec<u8> {
     k
 }
 
+/// Which delivery queue: the outbound event webhooks (part `E`) or the Follow Up Boss
+/// write-back (part `F`, one pseudo-subscription). Same layout, same rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    EventWebhooks,
+    FubWrites,
+}
+
 impl Store {
+    fn queue_space(&self, queue: Queue) -> &Space {
+        match queue {
+            Queue::EventWebhooks => &self.event_webhooks,
+            Queue::FubWrites => &self.fub_writes,
+        }
+    }
+
     /// Adds a lead change's events to its commit batch: one queue entry per subscription
-    /// that wants each event, and the lead's new last sequence number.
-    pub(super) fn queue_events(&self, w: &mut Writes, events: &[LeadEvent], subs: &[Subscription]) -> Result<()> {
+    /// that wants each event (part `E`), one per event the Follow Up Boss write-back wants
+    /// (part `F`), and the lead's new last sequence number.
+    pub(super) fn queue_events(
+        &self,
+        w: &mut Writes,
+        events: &[LeadEvent],
+        subs: &[Subscription],
+        fub: Option<&Subscription>,
+    ) -> Result<()> {
         let Some(last) = events.last() else { return Ok(()) };
-        for e in events {
-            for s in subs.iter().filter(|s| s.wants(&e.event_type)) {
+        let targets = subs.iter().map(|s| (Queue::EventWebhooks, s)).chain(fub.map(|s| (Queue::FubWrites, s)));
+        for (queue, s) in targets {
+            for e in events.iter().filter(|e| s.wants(&e.event_type)) {
                 let d = WebhookDelivery {
                     subscription: s.id.clone(),
                     event: e.clone(),
@@ -90,7 +114,7 @@ impl Store {
                     last_error: String::new(),
                     last_attempt_at: None,
                 };
-                w.put(&self.event_webhooks, queue_key(&s.id, &e.phone, e.sequence), codec::encode(&d)?);
+                w.put(self.queue_space(queue), queue_key(&s.id, &e.phone, e.sequence), codec::encode(&d)?);
             }
         }
         w.put(&self.event_webhooks, sequence_key(&last.phone), codec::encode(&last.sequence)?);
@@ -108,7 +132,7 @@ impl Store {
     /// For one subscription: the oldest queued delivery of each lead (at most `limit`
     /// leads), in key order. Only a lead's head may be attempted: that keeps each lead's
     /// events in order. Reads one entry per lead (it skips over the rest of a lead's backlog).
-    pub fn webhook_queue_heads(&self, subscription: &str, limit: usize) -> Result<Vec<WebhookQueueHead>> {
+    pub fn webhook_queue_heads(&self, queue: Queue, subscription: &str, limit: usize) -> Result<Vec<WebhookQueueHead>> {
         let prefix = sub_prefix(subscription);
         let mut end = prefix.clone();
         if let Some(last) = end.last_mut() {
@@ -118,7 +142,7 @@ impl Store {
         let mut out = Vec::new();
         while out.len() < limit {
             let next = self
-                .event_webhooks
+                .queue_space(queue)
                 .range(Bound::Included(start.as_slice()), Bound::Excluded(end.as_slice()))
                 .next()
                 .transpose()?;
@@ -134,8 +158,8 @@ impl Store {
     }
 
     /// Every queued delivery (all subscriptions), oldest first per lead, at most `limit`.
-    pub fn webhook_queued(&self, limit: usize) -> Result<Vec<WebhookDelivery>> {
-        self.event_webhooks
+    pub fn webhook_queued(&self, queue: Queue, limit: usize) -> Result<Vec<WebhookDelivery>> {
+        self.queue_space(queue)
             .scan_prefix(&[QUEUED])
             .take(limit)
             .map(|kv| Ok(codec::decode(&kv?.1)?))
@@ -143,53 +167,54 @@ impl Store {
     }
 
     /// How many deliveries are queued (all subscriptions).
-    pub fn webhook_queued_count(&self) -> usize {
-        self.event_webhooks.scan_prefix(&[QUEUED]).count()
+    pub fn webhook_queued_count(&self, queue: Queue) -> usize {
+        self.queue_space(queue).scan_prefix(&[QUEUED]).count()
     }
 
     /// The deliveries that exhausted their retries, by id.
-    pub fn webhook_dead(&self) -> Result<Vec<WebhookDelivery>> {
-        self.event_webhooks.scan_prefix(&[DEAD]).map(|kv| Ok(codec::decode(&kv?.1)?)).collect()
+    pub fn webhook_dead(&self, queue: Queue) -> Result<Vec<WebhookDelivery>> {
+        self.queue_space(queue).scan_prefix(&[DEAD]).map(|kv| Ok(codec::decode(&kv?.1)?)).collect()
     }
 
-    pub fn webhook_dead_count(&self) -> usize {
-        self.event_webhooks.scan_prefix(&[DEAD]).count()
+    pub fn webhook_dead_count(&self, queue: Queue) -> usize {
+        self.queue_space(queue).scan_prefix(&[DEAD]).count()
     }
 
     /// The subscriber took it: it leaves the queue (durably, before the next one is sent).
-    pub async fn webhook_delivered(&self, key: &[u8]) -> Result<()> {
+    pub async fn webhook_delivered(&self, queue: Queue, key: &[u8]) -> Result<()> {
         let mut w = Writes::default();
-        w.del(&self.event_webhooks, key);
+        w.del(self.queue_space(queue), key);
         self.group.commit(w).await
     }
 
     /// An attempt failed and it will be tried again: its count and error are kept.
-    pub async fn webhook_attempt_failed(&self, key: &[u8], delivery: &WebhookDelivery) -> Result<()> {
+    pub async fn webhook_attempt_failed(&self, queue: Queue, key: &[u8], delivery: &WebhookDelivery) -> Result<()> {
         let mut w = Writes::default();
-        w.put(&self.event_webhooks, key, codec::encode(delivery)?);
+        w.put(self.queue_space(queue), key, codec::encode(delivery)?);
         self.group.commit(w).await
     }
 
     /// It exhausted its retries: out of the queue (the lead's next event may go) into the
     /// dead deliveries, in one batch.
-    pub async fn webhook_give_up(&self, key: &[u8], delivery: &WebhookDelivery) -> Result<()> {
+    pub async fn webhook_give_up(&self, queue: Queue, key: &[u8], delivery: &WebhookDelivery) -> Result<()> {
         let mut w = Writes::default();
-        w.del(&self.event_webhooks, key);
-        w.put(&self.event_webhooks, dead_key(&delivery.id()), codec::encode(delivery)?);
+        w.del(self.queue_space(queue), key);
+        w.put(self.queue_space(queue), dead_key(&delivery.id()), codec::encode(delivery)?);
         self.group.commit(w).await
     }
 
     /// An operator replays a dead delivery: back in the queue at its own sequence, with its
     /// attempts reset (so it goes before the lead's events still queued after it). `None`
     /// if there is no such dead delivery.
-    pub async fn webhook_replay(&self, id: &str) -> Result<Option<WebhookDelivery>> {
-        let Some(v) = self.event_webhooks.get(dead_key(id))? else { return Ok(None) };
+    pub async fn webhook_replay(&self, queue: Queue, id: &str) -> Result<Option<WebhookDelivery>> {
+        let space = self.queue_space(queue);
+        let Some(v) = space.get(dead_key(id))? else { return Ok(None) };
         let mut d: WebhookDelivery = codec::decode(&v)?;
         d.attempts = 0;
         let mut w = Writes::default();
-        w.del(&self.event_webhooks, dead_key(id));
+        w.del(space, dead_key(id));
         w.put(
-            &self.event_webhooks,
+            space,
             queue_key(&d.subscription, &d.event.phone, d.event.sequence),
             codec::encode(&d)?,
         );
@@ -231,35 +256,35 @@ mod tests {
         let b = events("+12125550102", 7, 2);
         for evs in [&a, &b] {
             let mut w = Writes::default();
-            store.queue_events(&mut w, evs, &subs).unwrap();
+            store.queue_events(&mut w, evs, &subs, None).unwrap();
             store.group.commit(w).await.unwrap();
         }
         assert_eq!(store.event_sequence(&a[0].phone).unwrap(), 3);
         assert_eq!(store.event_sequence(&b[0].phone).unwrap(), 9);
-        assert_eq!(store.webhook_queued_count(), 5 + 2);
-        let heads = store.webhook_queue_heads("all", 10).unwrap();
+        assert_eq!(store.webhook_queued_count(Queue::EventWebhooks), 5 + 2);
+        let heads = store.webhook_queue_heads(Queue::EventWebhooks, "all", 10).unwrap();
         let seqs: Vec<u64> = heads.iter().map(|h| h.delivery.event.sequence).collect();
         assert_eq!(seqs, [1, 8]);
-        assert_eq!(store.webhook_queue_heads("all", 1).unwrap().len(), 1);
-        let sent = store.webhook_queue_heads("sent", 10).unwrap();
+        assert_eq!(store.webhook_queue_heads(Queue::EventWebhooks, "all", 1).unwrap().len(), 1);
+        let sent = store.webhook_queue_heads(Queue::EventWebhooks, "sent", 10).unwrap();
         assert_eq!(sent.iter().map(|h| h.delivery.event.sequence).collect::<Vec<_>>(), [2, 9]);
 
         // Delivered: the lead's next event is its head.
-        store.webhook_delivered(&heads[0].key).await.unwrap();
-        let head = &store.webhook_queue_heads("all", 10).unwrap()[0];
+        store.webhook_delivered(Queue::EventWebhooks, &heads[0].key).await.unwrap();
+        let head = &store.webhook_queue_heads(Queue::EventWebhooks, "all", 10).unwrap()[0];
         assert_eq!(head.delivery.event.sequence, 2);
         // Given up: the next one after it, and it is listed as dead, then replayed in order.
         let mut d = head.delivery.clone();
         d.attempts = 5;
-        store.webhook_give_up(&head.key, &d).await.unwrap();
-        assert_eq!(store.webhook_queue_heads("all", 10).unwrap()[0].delivery.event.sequence, 3);
-        let dead = store.webhook_dead().unwrap();
+        store.webhook_give_up(Queue::EventWebhooks, &head.key, &d).await.unwrap();
+        assert_eq!(store.webhook_queue_heads(Queue::EventWebhooks, "all", 10).unwrap()[0].delivery.event.sequence, 3);
+        let dead = store.webhook_dead(Queue::EventWebhooks).unwrap();
         assert_eq!(dead.len(), 1);
         assert_eq!(dead[0].id(), "all.evt_12125550101_2");
-        let replayed = store.webhook_replay("all.evt_12125550101_2").await.unwrap().unwrap();
+        let replayed = store.webhook_replay(Queue::EventWebhooks, "all.evt_12125550101_2").await.unwrap().unwrap();
         assert_eq!(replayed.attempts, 0);
-        assert_eq!(store.webhook_queue_heads("all", 10).unwrap()[0].delivery.event.sequence, 2);
-        assert!(store.webhook_dead().unwrap().is_empty());
-        assert!(store.webhook_replay("all.evt_12125550101_2").await.unwrap().is_none());
+        assert_eq!(store.webhook_queue_heads(Queue::EventWebhooks, "all", 10).unwrap()[0].delivery.event.sequence, 2);
+        assert!(store.webhook_dead(Queue::EventWebhooks).unwrap().is_empty());
+        assert!(store.webhook_replay(Queue::EventWebhooks, "all.evt_12125550101_2").await.unwrap().is_none());
     }
 }

@@ -33,10 +33,11 @@ pub(crate) enum Part {
     Meta,
     Notifications,
     EventWebhooks,
+    FubWrites,
 }
 
 impl Part {
-    pub(crate) const ALL: [Part; 14] = [
+    pub(crate) const ALL: [Part; 15] = [
         Part::Leads,
         Part::Timeline,
         Part::Outbox,
@@ -51,6 +52,7 @@ impl Part {
         Part::Meta,
         Part::Notifications,
         Part::EventWebhooks,
+        Part::FubWrites,
     ];
 
     pub(crate) fn prefix(self) -> u8 {
@@ -69,6 +71,7 @@ impl Part {
             Part::Meta => b'M',
             Part::Notifications => b'N',
             Part::EventWebhooks => b'E',
+            Part::FubWrites => b'F',
         }
     }
 
@@ -90,6 +93,7 @@ impl Part {
             Part::Notifications => "notifications",
             // Added in schema 2: never a tree of its own.
             Part::EventWebhooks => "event_webhooks",
+            Part::FubWrites => "fub_writes",
         }
     }
 }

@@ -22,6 +22,8 @@
 //!   `q` + subscription + 0 + phone + 0 + sequence -> `WebhookDelivery` (written with the
 //!   lead's snapshot, deleted once delivered), `d` + delivery id -> a dead (exhausted)
 //!   delivery, `n` + phone -> the lead's last event sequence number.
+//! - `F` fub_writes: the Follow Up Boss write-back queue, the same layout as `E`'s `q` and
+//!   `d` entries (one pseudo-subscription, `fub`).
 //! - `M` meta: namespaced small values of the integrations (RESO poller watermark, last seen
 //!   price and status per listing), through `meta_get` / `meta_put`, and the schema marker.
 //!
@@ -48,7 +50,7 @@ use std::path::Path;
 mod event_webhooks;
 mod keyspace;
 mod search;
-pub use event_webhooks::{WebhookDelivery, WebhookQueueHead};
+pub use event_webhooks::{Queue, WebhookDelivery, WebhookQueueHead};
 use keyspace::{Part, Space, Writes, KV_TREE};
 pub use search::LeadFilter;
 
@@ -158,6 +160,8 @@ pub struct LeadCommit<'a> {
     /// for every subscription in `subscriptions` that wants them.
     pub events: &'a [crate::lead_events::LeadEvent],
     pub subscriptions: &'a [crate::lead_events::Subscription],
+    /// The Follow Up Boss write-back, when on: the event types it logs (part `F`).
+    pub fub: Option<&'a crate::lead_events::Subscription>,
 }
 
 mod group_commit;
@@ -192,6 +196,7 @@ pub struct Store {
     meta: Space,
     notifications: Space,
     event_webhooks: Space,
+    fub_writes: Space,
 }
 
 fn timeline_prefix(phone: &Phone) -> Vec<u8> {
@@ -324,6 +329,7 @@ impl Store {
             meta: space(Part::Meta),
             notifications: space(Part::Notifications),
             event_webhooks: space(Part::EventWebhooks),
+            fub_writes: space(Part::FubWrites),
             db,
         };
         store.upgrade()?;
@@ -600,7 +606,7 @@ impl Store {
         if let Some(s) = c.suppress {
             w.put(&self.suppression, phone.as_str(), codec::encode(s)?);
         }
-        self.queue_events(&mut w, c.events, c.subscriptions)?;
+        self.queue_events(&mut w, c.events, c.subscriptions, c.fub)?;
         self.group.commit(w).await
     }
 

@@ -2,7 +2,7 @@
 //! dead delivery, and a test ping.
 
 use crate::app::event_webhooks;
-use crate::app::views::{WebhookDeliveryList, WebhookReplayQueued, WebhookTestReport};
+use crate::app::views::{FubWriteList, WebhookDeliveryList, WebhookReplayQueued, WebhookTestReport};
 use crate::app::App;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::ApiJsonOrEmpty;
@@ -99,4 +99,50 @@ pub async fn test(
         .await
         .map(Json)
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/admin/fub/writes",
+    tag = "event-webhooks",
+    operation_id = "list_fub_writes",
+    summary = "The Follow Up Boss write-back: writes waiting (being retried) and dead ones",
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "Queued writes (first 100) and dead writes", body = FubWriteList),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 503, description = "The store is unavailable (`unavailable`)", body = ErrorBody),
+    )
+)]
+pub async fn list_fub(State(app): State<App>) -> Result<Json<FubWriteList>, ApiError> {
+    let enabled = crate::integrations::followupboss::writeback::subscription(
+        &app.settings,
+        app.secrets.fub_api_key.is_some(),
+    )
+    .is_some();
+    Ok(Json(event_webhooks::list_fub(&app, enabled)?))
+}
+
+/// Puts a dead write back in the queue (attempts reset). One that died in doubt is looked
+/// up in Follow Up Boss before it is sent again, so a replay never logs a fact twice.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/fub/writes/{id}/replay",
+    tag = "event-webhooks",
+    operation_id = "replay_fub_write",
+    params(("id" = String, Path, description = "The dead write's id (`fub.<event id>`)")),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 202, description = "Queued again", body = WebhookReplayQueued),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "No such dead write (`not_found`)", body = ErrorBody),
+        (status = 503, description = "The store is unavailable (`unavailable`)", body = ErrorBody),
+    )
+)]
+pub async fn replay_fub(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<WebhookReplayQueued>), ApiError> {
+    event_webhooks::replay_fub(&app, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(WebhookReplayQueued { id, status: "queued" })))
 }
