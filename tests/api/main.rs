@@ -12,6 +12,7 @@ mod event_webhooks;
 mod fake_twilio;
 mod fixture;
 mod foundation;
+mod fub_writeback;
 mod gateway;
 mod helpers;
 mod inputs;
