@@ -250,10 +250,7 @@ mod tests {
             entry(8, EntryKind::Delivery, "delivery.undelivered.30003", "unreachable"),
         ];
         let f = derive(&prev, &next, &entries, &[]);
-        assert_eq!(
-            types(&f),
-            [TEXT_QUEUED, TEXT_BLOCKED, TEXT_DEFERRED, TEXT_SENT, TEXT_DELIVERED, TEXT_FAILED]
-        );
+        assert_eq!(types(&f), [TEXT_QUEUED, TEXT_BLOCKED, TEXT_DEFERRED, TEXT_SENT, TEXT_DELIVERED, TEXT_FAILED]);
         assert_eq!(f[0].message_id.as_deref(), Some("m2"));
         assert_eq!(f[0].timeline_seq, 2);
     }

@@ -52,8 +52,12 @@ impl From<&EventSubscription> for WebhookSubscriptionView {
 const QUEUED_LISTED: usize = 100;
 
 pub fn list(app: &App) -> Result<WebhookDeliveryList, AppError> {
-    let queued: Vec<WebhookDeliveryView> =
-        app.store.webhook_queued(Queue::EventWebhooks, QUEUED_LISTED)?.iter().map(|d| WebhookDeliveryView::new(d, "queued")).collect();
+    let queued: Vec<WebhookDeliveryView> = app
+        .store
+        .webhook_queued(Queue::EventWebhooks, QUEUED_LISTED)?
+        .iter()
+        .map(|d| WebhookDeliveryView::new(d, "queued"))
+        .collect();
     let dead: Vec<WebhookDeliveryView> =
         app.store.webhook_dead(Queue::EventWebhooks)?.iter().map(|d| WebhookDeliveryView::new(d, "dead")).collect();
     Ok(WebhookDeliveryList {
@@ -69,7 +73,8 @@ pub fn list(app: &App) -> Result<WebhookDeliveryList, AppError> {
 pub async fn replay(app: &App, id: &str) -> Result<(), AppError> {
     match app.store.webhook_replay(Queue::EventWebhooks, id).await? {
         Some(_) => {
-            metrics::gauge!("leadline_event_webhooks_dead").set(app.store.webhook_dead_count(Queue::EventWebhooks) as f64);
+            metrics::gauge!("leadline_event_webhooks_dead")
+                .set(app.store.webhook_dead_count(Queue::EventWebhooks) as f64);
             tracing::info!(id = %leadline_core::phone::mask(id), "dead webhook delivery replayed by an operator");
             app.webhook_wake.notify_one();
             Ok(())
@@ -80,8 +85,12 @@ pub async fn replay(app: &App, id: &str) -> Result<(), AppError> {
 
 /// The Follow Up Boss write-back queue (same layout, part `F`).
 pub fn list_fub(app: &App, enabled: bool) -> Result<FubWriteList, AppError> {
-    let queued: Vec<WebhookDeliveryView> =
-        app.store.webhook_queued(Queue::FubWrites, QUEUED_LISTED)?.iter().map(|d| WebhookDeliveryView::new(d, "queued")).collect();
+    let queued: Vec<WebhookDeliveryView> = app
+        .store
+        .webhook_queued(Queue::FubWrites, QUEUED_LISTED)?
+        .iter()
+        .map(|d| WebhookDeliveryView::new(d, "queued"))
+        .collect();
     let dead: Vec<WebhookDeliveryView> =
         app.store.webhook_dead(Queue::FubWrites)?.iter().map(|d| WebhookDeliveryView::new(d, "dead")).collect();
     Ok(FubWriteList {

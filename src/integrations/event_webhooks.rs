@@ -119,7 +119,12 @@ pub struct Deliverer {
 const HEADS_PER_ROUND: usize = 64;
 
 impl Deliverer {
-    pub fn new(store: Store, settings: &Settings, subscriptions: Arc<Vec<EventSubscription>>, wake: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Store,
+        settings: &Settings,
+        subscriptions: Arc<Vec<EventSubscription>>,
+        wake: Arc<Notify>,
+    ) -> Self {
         let d = &settings.webhooks.delivery;
         Deliverer {
             store,
@@ -144,11 +149,8 @@ impl Deliverer {
         // Per (subscription, lead): when its head may be tried again.
         let mut not_before: HashMap<(usize, String), Instant> = HashMap::new();
         loop {
-            let progressed = if self.subscriptions.is_empty() {
-                false
-            } else {
-                self.round(&http, &keys, &mut not_before).await
-            };
+            let progressed =
+                if self.subscriptions.is_empty() { false } else { self.round(&http, &keys, &mut not_before).await };
             if progressed {
                 if *stop.borrow() {
                     return;
@@ -205,7 +207,8 @@ impl Deliverer {
             let Ok((lead, head, result)) = joined else { continue };
             progressed |= self.record(lead, head, result, not_before).await;
         }
-        metrics::gauge!("leadline_event_webhooks_queued").set(self.store.webhook_queued_count(Queue::EventWebhooks) as f64);
+        metrics::gauge!("leadline_event_webhooks_queued")
+            .set(self.store.webhook_queued_count(Queue::EventWebhooks) as f64);
         progressed
     }
 
@@ -242,7 +245,8 @@ impl Deliverer {
                     }
                     not_before.remove(&lead);
                     metrics::counter!("leadline_event_webhooks_dead_total").increment(1);
-                    metrics::gauge!("leadline_event_webhooks_dead").set(self.store.webhook_dead_count(Queue::EventWebhooks) as f64);
+                    metrics::gauge!("leadline_event_webhooks_dead")
+                        .set(self.store.webhook_dead_count(Queue::EventWebhooks) as f64);
                     return true;
                 }
                 tracing::debug!(id = %delivery.id(), attempts = delivery.attempts, error = %failed.error, "event webhook refused; will retry");

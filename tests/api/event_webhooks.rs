@@ -96,7 +96,9 @@ impl Subscriber {
         self.received()
             .iter()
             .filter(|g| g.json["data"]["phone"] == phone)
-            .map(|g| (g.json["type"].as_str().unwrap_or("").to_string(), g.json["data"]["sequence"].as_u64().unwrap_or(0)))
+            .map(|g| {
+                (g.json["type"].as_str().unwrap_or("").to_string(), g.json["data"]["sequence"].as_u64().unwrap_or(0))
+            })
             .collect()
     }
 
@@ -262,14 +264,7 @@ async fn a_subscriber_receives_every_event_in_order_per_lead_with_valid_signatur
     let types = |got: &[(String, u64)]| got.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>();
     assert_eq!(
         types(&ana_events),
-        [
-            "text.queued",
-            "text.sent",
-            "text.delivered",
-            "lead.replied",
-            "lead.handed_off",
-            "lead.frozen"
-        ],
+        ["text.queued", "text.sent", "text.delivered", "lead.replied", "lead.handed_off", "lead.frozen"],
         "{ana_events:?}"
     );
     let ben_types = types(&ben_events);

@@ -238,28 +238,24 @@ async fn texts_replies_opt_out_and_hand_off_reach_fub_once_each_across_429_5xx_a
     let confirmation = app.twilio.received_for(phone)[1].body().to_string();
     assert_eq!(
         logged,
-        [
-            (first_body, false),
-            ("Is it sold?".to_string(), true),
-            ("STOP".to_string(), true),
-            (confirmation, false),
-        ],
+        [(first_body, false), ("Is it sold?".to_string(), true), ("STOP".to_string(), true), (confirmation, false),],
         "each fact exactly once, in order"
     );
-    let f = fub.lock().unwrap();
-    assert_eq!(f.texts[0]["personId"], PERSON);
-    assert_eq!(f.texts[0]["toNumber"], phone);
-    assert_eq!(f.texts[0]["fromNumber"], FROM);
-    assert_eq!(f.texts[1]["fromNumber"], phone);
-    assert_eq!(f.notes.len(), 1, "{:?}", f.notes);
-    assert_eq!(f.notes[0]["subject"], "leadline: handoff.reply");
-    assert_eq!(f.person_updates.len(), 1, "{:?}", f.person_updates);
-    let (query, body) = &f.person_updates[0];
-    assert_eq!(query, "mergeTags=true");
-    assert_eq!(body["tags"], json!(["leadline-opted-out"]));
-    assert_eq!(body["stage"], "Do Not Contact");
-    assert!(f.bad_auth.is_empty(), "requests without FUB's auth headers: {:?}", f.bad_auth);
-    drop(f);
+    {
+        let f = fub.lock().unwrap();
+        assert_eq!(f.texts[0]["personId"], PERSON);
+        assert_eq!(f.texts[0]["toNumber"], phone);
+        assert_eq!(f.texts[0]["fromNumber"], FROM);
+        assert_eq!(f.texts[1]["fromNumber"], phone);
+        assert_eq!(f.notes.len(), 1, "{:?}", f.notes);
+        assert_eq!(f.notes[0]["subject"], "leadline: handoff.reply");
+        assert_eq!(f.person_updates.len(), 1, "{:?}", f.person_updates);
+        let (query, body) = &f.person_updates[0];
+        assert_eq!(query, "mergeTags=true");
+        assert_eq!(body["tags"], json!(["leadline-opted-out"]));
+        assert_eq!(body["stage"], "Do Not Contact");
+        assert!(f.bad_auth.is_empty(), "requests without FUB's auth headers: {:?}", f.bad_auth);
+    }
 
     let v: Value = app.admin_get("/v1/admin/fub/writes").await.json().await.unwrap();
     assert_eq!(v["enabled"], true);

@@ -159,11 +159,7 @@ impl Store {
 
     /// Every queued delivery (all subscriptions), oldest first per lead, at most `limit`.
     pub fn webhook_queued(&self, queue: Queue, limit: usize) -> Result<Vec<WebhookDelivery>> {
-        self.queue_space(queue)
-            .scan_prefix(&[QUEUED])
-            .take(limit)
-            .map(|kv| Ok(codec::decode(&kv?.1)?))
-            .collect()
+        self.queue_space(queue).scan_prefix(&[QUEUED]).take(limit).map(|kv| Ok(codec::decode(&kv?.1)?)).collect()
     }
 
     /// How many deliveries are queued (all subscriptions).
@@ -213,11 +209,7 @@ impl Store {
         d.attempts = 0;
         let mut w = Writes::default();
         w.del(space, dead_key(id));
-        w.put(
-            space,
-            queue_key(&d.subscription, &d.event.phone, d.event.sequence),
-            codec::encode(&d)?,
-        );
+        w.put(space, queue_key(&d.subscription, &d.event.phone, d.event.sequence), codec::encode(&d)?);
         self.group.commit(w).await?;
         Ok(Some(d))
     }

@@ -115,11 +115,9 @@ pub async fn test(
     )
 )]
 pub async fn list_fub(State(app): State<App>) -> Result<Json<FubWriteList>, ApiError> {
-    let enabled = crate::integrations::followupboss::writeback::subscription(
-        &app.settings,
-        app.secrets.fub_api_key.is_some(),
-    )
-    .is_some();
+    let enabled =
+        crate::integrations::followupboss::writeback::subscription(&app.settings, app.secrets.fub_api_key.is_some())
+            .is_some();
     Ok(Json(event_webhooks::list_fub(&app, enabled)?))
 }
 

@@ -44,9 +44,14 @@ pub const IN_DOUBT: &str = "in doubt: ";
 pub fn subscription(app_settings: &crate::config::Settings, api_key_set: bool) -> Option<Subscription> {
     (api_key_set && app_settings.integrations.followupboss.writeback.enabled).then(|| Subscription {
         id: SUBSCRIPTION.into(),
-        events: [lead_events::TEXT_SENT, lead_events::LEAD_REPLIED, lead_events::LEAD_OPTED_OUT, lead_events::LEAD_HANDED_OFF]
-            .map(String::from)
-            .to_vec(),
+        events: [
+            lead_events::TEXT_SENT,
+            lead_events::LEAD_REPLIED,
+            lead_events::LEAD_OPTED_OUT,
+            lead_events::LEAD_HANDED_OFF,
+        ]
+        .map(String::from)
+        .to_vec(),
     })
 }
 
@@ -225,12 +230,8 @@ impl Writer {
     async fn write(&self, key: &[u8], d: &WebhookDelivery) -> Result<&'static str, Outcome> {
         let app = &self.app;
         let Some(person) = self.person(d).await? else { return Ok("unlinked") };
-        let text_body = d
-            .event
-            .message_id
-            .as_deref()
-            .and_then(|id| app.store.outbox(id).ok().flatten())
-            .map(|r| r.text.body);
+        let text_body =
+            d.event.message_id.as_deref().and_then(|id| app.store.outbox(id).ok().flatten()).map(|r| r.text.body);
         let from = app.store.meta_get::<String>(&format!("gateway:sender:{}", d.event.phone.as_str())).ok().flatten();
         let public_url = app.settings.server.public_url.as_str().to_string();
         let writeback = &app.settings.integrations.followupboss.writeback;
@@ -244,11 +245,17 @@ impl Writer {
             }
             Write::Text { body, reference } => {
                 let list = format!("{base}/v1/textMessages?personId={person}&limit=100&sort=-created");
-                if in_doubt && self.already(&list, &["textmessages", "textMessages"], |t| t["externalUrl"] == reference.as_str()).await? {
+                if in_doubt
+                    && self
+                        .already(&list, &["textmessages", "textMessages"], |t| t["externalUrl"] == reference.as_str())
+                        .await?
+                {
                     return Ok("reconciled");
                 }
                 self.mark_in_doubt(key, d).await?;
-                self.send(reqwest::Method::POST, &format!("{base}/v1/textMessages"), Some(&body)).await.map(|_| "written")
+                self.send(reqwest::Method::POST, &format!("{base}/v1/textMessages"), Some(&body))
+                    .await
+                    .map(|_| "written")
             }
             Write::Note { body, reference } => {
                 let list = format!("{base}/v1/notes?personId={person}&limit=100&sort=-created");
@@ -345,7 +352,9 @@ impl Writer {
         let res = match req.send().await {
             Ok(res) => res,
             // Not connected: nothing was sent. Anything else (timeout, reset): maybe applied.
-            Err(e) if e.is_connect() => return Err(Outcome::Refused(Failure::retry(format!("{what}: {}", error_chain(&e))))),
+            Err(e) if e.is_connect() => {
+                return Err(Outcome::Refused(Failure::retry(format!("{what}: {}", error_chain(&e)))))
+            }
             Err(e) => return Err(Outcome::InDoubt(Failure::retry(format!("{what}: {}", error_chain(&e))))),
         };
         let status = res.status();
@@ -429,8 +438,12 @@ mod tests {
         assert_eq!(out, Write::Person { body: json!({"tags": ["opted-out"]}) });
         let out = plan(&delivery("lead.opted_out", "", None), "101", None, None, &settings("", "Trash"), url);
         assert_eq!(out, Write::Person { body: json!({"stage": "Trash"}) });
-        assert_eq!(plan(&delivery("lead.opted_out", "", None), "1", None, None, &settings("", ""), url), Write::Nothing);
-        let note = plan(&delivery("lead.handed_off", "The lead replied", Some("handoff.reply")), "101", None, None, &s, url);
+        assert_eq!(
+            plan(&delivery("lead.opted_out", "", None), "1", None, None, &settings("", ""), url),
+            Write::Nothing
+        );
+        let note =
+            plan(&delivery("lead.handed_off", "The lead replied", Some("handoff.reply")), "101", None, None, &s, url);
         let Write::Note { body, reference } = note else { panic!() };
         assert_eq!(body["subject"], "leadline: handoff.reply");
         assert!(body["body"].as_str().unwrap().ends_with(&format!("leadline ref {reference}")));
