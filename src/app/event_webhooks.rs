@@ -76,6 +76,7 @@ pub async fn replay(app: &App, id: &str) -> Result<(), AppError> {
             metrics::gauge!("leadline_event_webhooks_dead")
                 .set(app.store.webhook_dead_count(Queue::EventWebhooks) as f64);
             tracing::info!(id = %leadline_core::phone::mask(id), "dead webhook delivery replayed by an operator");
+            app.webhook_wake.notify_waiters();
             app.webhook_wake.notify_one();
             Ok(())
         }
@@ -108,6 +109,7 @@ pub async fn replay_fub(app: &App, id: &str) -> Result<(), AppError> {
     match app.store.webhook_replay(Queue::FubWrites, id).await? {
         Some(_) => {
             metrics::gauge!("leadline_fub_writes_dead").set(app.store.webhook_dead_count(Queue::FubWrites) as f64);
+            app.webhook_wake.notify_waiters();
             app.webhook_wake.notify_one();
             Ok(())
         }

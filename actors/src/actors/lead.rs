@@ -156,6 +156,9 @@ async fn apply(st: &mut LeadActorState, event: Event, dedupe_key: Option<&str>) 
     st.lead = next;
     if let Some(last) = events.last() {
         st.event_sequence = Some(last.sequence);
+        // Two tasks wait on it (event webhooks, FUB write-back): wake both, and leave a
+        // permit for one that is busy right now.
+        deps.webhook_wake.notify_waiters();
         deps.webhook_wake.notify_one();
     }
     if !notifications.is_empty() {
