@@ -115,6 +115,9 @@ pub struct Deliverer {
     pub wake: Arc<Notify>,
 }
 
+/// How often the queue gauge is refreshed (it scans the queue).
+const GAUGE_EVERY: Duration = Duration::from_secs(5);
+
 /// Leads whose head is attempted at once, per subscription.
 const HEADS_PER_ROUND: usize = 64;
 
@@ -148,7 +151,15 @@ impl Deliverer {
         let keys: Vec<Vec<WebhookKey>> = self.subscriptions.iter().map(keys).collect();
         // Per (subscription, lead): when its head may be tried again.
         let mut not_before: HashMap<(usize, String), Instant> = HashMap::new();
+        // The queue gauge counts the whole queue (a scan): at most every few seconds.
+        let mut gauge_at = Instant::now();
         loop {
+            if gauge_at.elapsed() >= GAUGE_EVERY {
+                gauge_at = Instant::now();
+                metrics::gauge!("leadline_event_webhooks_queued")
+                    .set(self.store.webhook_queued_count(Queue::EventWebhooks) as f64);
+                not_before.retain(|_, at| *at > gauge_at);
+            }
             let progressed =
                 if self.subscriptions.is_empty() { false } else { self.round(&http, &keys, &mut not_before).await };
             if progressed {
@@ -177,7 +188,13 @@ impl Deliverer {
         let now = Instant::now();
         let mut queued = 0usize;
         for (i, sub) in self.subscriptions.iter().enumerate() {
-            let heads = match self.store.webhook_queue_heads(Queue::EventWebhooks, &sub.core.id, HEADS_PER_ROUND) {
+            let waiting = |d: &leadline_core::storage::WebhookDelivery| {
+                not_before.get(&(i, d.event.phone.as_str().to_string())).is_some_and(|at| *at > now)
+            };
+            let heads =
+                self.store
+                    .webhook_queue_heads_where(Queue::EventWebhooks, &sub.core.id, HEADS_PER_ROUND, |d| !waiting(d));
+            let heads = match heads {
                 Ok(h) => h,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the event webhook queue");
@@ -186,9 +203,6 @@ impl Deliverer {
             };
             for head in heads {
                 let lead = (i, head.delivery.event.phone.as_str().to_string());
-                if not_before.get(&lead).is_some_and(|at| *at > now) {
-                    continue;
-                }
                 queued += 1;
                 let (http, sub, keys) = (http.clone(), sub.clone(), keys[i].clone());
                 tasks.spawn(async move {

@@ -392,3 +392,26 @@ async fn queued_events_survive_a_restart_and_are_delivered_in_order_after_it() {
     verify_in_rust(&sub.received());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_event_in_its_webhooks_section() {
+    let app = TestApp::spawn().await;
+    let doc: Value =
+        app.client.get(format!("{}/v1/openapi.json", app.base)).send().await.unwrap().json().await.unwrap();
+    let hooks = doc["webhooks"].as_object().expect("a webhooks section");
+    let names: Vec<&str> = hooks.keys().map(String::as_str).collect();
+    for event in leadline_core::lead_events::EVENT_TYPES {
+        assert!(names.contains(&event), "{event} missing from {names:?}");
+        let op = &hooks[event]["post"];
+        assert_eq!(
+            op["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/EventWebhookPayload"
+        );
+        let headers: Vec<&str> =
+            op["parameters"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+        assert_eq!(headers, ["webhook-id", "webhook-timestamp", "webhook-signature"]);
+    }
+    let payload = &doc["components"]["schemas"]["EventWebhookPayload"];
+    assert!(payload["properties"]["type"].is_object() && payload["properties"]["data"].is_object(), "{payload}");
+    app.stop().await;
+}

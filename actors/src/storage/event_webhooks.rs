@@ -133,6 +133,19 @@ impl Store {
     /// leads), in key order. Only a lead's head may be attempted: that keeps each lead's
     /// events in order. Reads one entry per lead (it skips over the rest of a lead's backlog).
     pub fn webhook_queue_heads(&self, queue: Queue, subscription: &str, limit: usize) -> Result<Vec<WebhookQueueHead>> {
+        self.webhook_queue_heads_where(queue, subscription, limit, |_| true)
+    }
+
+    /// Like `webhook_queue_heads`, but only heads for which `eligible` is true count towards
+    /// `limit` and are returned (the others, e.g. leads waiting for a retry, are passed over),
+    /// so leads in backoff never starve the leads behind them.
+    pub fn webhook_queue_heads_where(
+        &self,
+        queue: Queue,
+        subscription: &str,
+        limit: usize,
+        eligible: impl Fn(&WebhookDelivery) -> bool,
+    ) -> Result<Vec<WebhookQueueHead>> {
         let prefix = sub_prefix(subscription);
         let mut end = prefix.clone();
         if let Some(last) = end.last_mut() {
@@ -152,7 +165,9 @@ impl Store {
             start = sub_prefix(subscription);
             start.extend_from_slice(delivery.event.phone.as_str().as_bytes());
             start.push(1);
-            out.push(WebhookQueueHead { key: key.to_vec(), delivery });
+            if eligible(&delivery) {
+                out.push(WebhookQueueHead { key: key.to_vec(), delivery });
+            }
         }
         Ok(out)
     }
@@ -258,6 +273,10 @@ mod tests {
         let seqs: Vec<u64> = heads.iter().map(|h| h.delivery.event.sequence).collect();
         assert_eq!(seqs, [1, 8]);
         assert_eq!(store.webhook_queue_heads(Queue::EventWebhooks, "all", 1).unwrap().len(), 1);
+        // A lead passed over (in backoff) does not use up the limit.
+        let not_a = |d: &WebhookDelivery| d.event.phone != a[0].phone;
+        let heads_b = store.webhook_queue_heads_where(Queue::EventWebhooks, "all", 1, not_a).unwrap();
+        assert_eq!(heads_b.iter().map(|h| h.delivery.event.sequence).collect::<Vec<_>>(), [8]);
         let sent = store.webhook_queue_heads(Queue::EventWebhooks, "sent", 10).unwrap();
         assert_eq!(sent.iter().map(|h| h.delivery.event.sequence).collect::<Vec<_>>(), [2, 9]);
 

@@ -146,7 +146,15 @@ enum Outcome {
 impl Writer {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut not_before: HashMap<String, Instant> = HashMap::new();
+        // The queue gauge counts the whole queue (a scan): at most every few seconds.
+        let mut gauge_at = Instant::now();
         loop {
+            if gauge_at.elapsed() >= Duration::from_secs(5) {
+                gauge_at = Instant::now();
+                metrics::gauge!("leadline_fub_writes_queued")
+                    .set(self.app.store.webhook_queued_count(Queue::FubWrites) as f64);
+                not_before.retain(|_, at| *at > gauge_at);
+            }
             let progressed = self.round(&mut not_before).await;
             if progressed {
                 if *stop.borrow() {
@@ -163,7 +171,10 @@ impl Writer {
     }
 
     async fn round(&self, not_before: &mut HashMap<String, Instant>) -> bool {
-        let heads = match self.app.store.webhook_queue_heads(Queue::FubWrites, SUBSCRIPTION, 64) {
+        let now = Instant::now();
+        let waiting = |d: &WebhookDelivery| not_before.get(d.event.phone.as_str()).is_some_and(|at| *at > now);
+        let heads = self.app.store.webhook_queue_heads_where(Queue::FubWrites, SUBSCRIPTION, 64, |d| !waiting(d));
+        let heads = match heads {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the Follow Up Boss write queue");
@@ -171,15 +182,10 @@ impl Writer {
             }
         };
         let mut progressed = false;
-        let now = Instant::now();
         for head in heads {
             let lead = head.delivery.event.phone.as_str().to_string();
-            if not_before.get(&lead).is_some_and(|at| *at > now) {
-                continue;
-            }
             progressed |= self.attempt(head, lead, not_before).await;
         }
-        metrics::gauge!("leadline_fub_writes_queued").set(self.app.store.webhook_queued_count(Queue::FubWrites) as f64);
         progressed
     }
 
