@@ -296,6 +296,9 @@ pub struct FubWritebackSettings {
     pub opt_out_stage: String,
     /// Attempts per write (network errors, 429, 5xx) before it is dead (admin view).
     pub max_attempts: u32,
+    /// A lead with no FUB person is sent to FUB as a lead (`POST /v1/events`, which FUB
+    /// de-duplicates by phone) and then linked; off: such leads are skipped.
+    pub create_people: bool,
 }
 
 /// RESO Web API poller. Credentials: `RESO_TOKEN`, or `token_url` + `client_id` + `RESO_CLIENT_SECRET`.

@@ -42,6 +42,8 @@ struct Fub {
     /// Requests without the right Basic auth or X-System headers.
     bad_auth: Vec<String>,
     posts: usize,
+    /// Bodies of `POST /v1/events` (a lead sent in: the person is created from its phone).
+    events: Vec<Value>,
 }
 
 type FubState = Arc<Mutex<Fub>>;
@@ -142,8 +144,18 @@ async fn list_notes(State(fub): State<FubState>, RawQuery(q): RawQuery, headers:
     Json(json!({"_metadata": {"collection": "notes", "total": notes.len()}, "notes": notes})).into_response()
 }
 
+async fn post_event(State(fub): State<FubState>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    check_auth(&fub, "POST /v1/events", &headers);
+    let mut f = fub.lock().unwrap();
+    let phone = body["person"]["phones"][0]["value"].as_str().unwrap_or("").to_string();
+    f.phone_digits = phone.chars().filter(char::is_ascii_digit).collect();
+    f.events.push(body);
+    (StatusCode::OK, Json(json!({"id": 1, "personId": PERSON}))).into_response()
+}
+
 async fn start_fub(fub: FubState) -> String {
     let app = Router::new()
+        .route("/v1/events", axum::routing::post(post_event))
         .route("/v1/people", get(people))
         .route("/v1/people/{id}", put(put_person))
         .route("/v1/textMessages", get(list_texts).post(post_text))
@@ -315,5 +327,40 @@ async fn a_write_fub_keeps_refusing_is_dead_visible_and_replayable_without_a_dup
     assert_eq!(fub.lock().unwrap().posts, 2, "no POST after the replay's read");
     let res = app.admin_post(&format!("/v1/admin/fub/writes/{id}/replay"), None).await;
     assert_eq!(res.status(), 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_lead_fub_does_not_know_is_sent_in_as_a_lead_once_when_create_people_is_on() {
+    let phone = "+12125550343";
+    let fub: FubState = Arc::default();
+    let base = start_fub(fub.clone()).await;
+    let app = TestApp::spawn_with_secrets(
+        |s| {
+            s.integrations.followupboss.api_base = base.parse().unwrap();
+            s.integrations.followupboss.retry_base_ms = 10;
+            s.integrations.followupboss.writeback.create_people = true;
+        },
+        |secrets| {
+            secrets.fub_api_key = Some(API_KEY.into());
+            secrets.fub_system_key = Some(SYSTEM_KEY.into());
+        },
+    )
+    .await;
+    assert_eq!(app.post_lead(&lead_with_consent(phone, "WB-3")).await.status(), 202);
+    app.twilio.wait_for(phone, 1).await;
+    wait_until("the first text logged", || texts(&fub).len() == 1).await;
+    assert_eq!(app.inbound(phone, "Can I see it Sunday?", "SM-wb3").await.status(), 200);
+    wait_until("the reply logged", || texts(&fub).len() == 2).await;
+    {
+        let f = fub.lock().unwrap();
+        assert_eq!(f.events.len(), 1, "sent in once, then linked: {:?}", f.events);
+        let event = &f.events[0];
+        assert_eq!(event["source"], "leadline");
+        assert_eq!(event["type"], "General Inquiry");
+        assert_eq!(event["person"]["firstName"], "Ana");
+        assert_eq!(f.texts[0]["personId"], PERSON);
+        assert!(f.bad_auth.is_empty(), "{:?}", f.bad_auth);
+    }
     app.stop().await;
 }

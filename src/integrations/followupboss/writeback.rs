@@ -318,12 +318,23 @@ impl Writer {
         let base = app.settings.integrations.followupboss.api_base.as_str().trim_end_matches('/');
         let digits: String = phone.as_str().chars().filter(char::is_ascii_digit).collect();
         let url = format!("{base}/v1/people?phone={digits}&limit=2&fields=id");
-        let page = self.send(reqwest::Method::GET, &url, None).await.map_err(|o| match o {
-            // A read changes nothing, so it is never in doubt itself.
-            Outcome::Refused(f) | Outcome::InDoubt(f) => Outcome::Refused(f),
-        })?;
-        let ids: Vec<String> =
-            page["people"].as_array().into_iter().flatten().filter_map(|p| super::payload::id_text(&p["id"])).collect();
+        let mut ids = self.people_ids(&url).await?;
+        if ids.is_empty() && app.settings.integrations.followupboss.writeback.create_people {
+            // FUB's documented way to add a lead; it de-duplicates people by phone, so a
+            // repeat after an unknown outcome finds the same person.
+            let lead = app.store.lead(phone).ok().flatten();
+            let profile = lead.as_ref().map(|l| &l.profile);
+            let person = json!({
+                "firstName": profile.and_then(|p| p.first_name.clone()),
+                "lastName": profile.and_then(|p| p.last_name.clone()),
+                "phones": [{"value": phone.as_str()}],
+                "emails": profile.and_then(|p| p.email.clone()).map(|e| vec![json!({"value": e})]).unwrap_or_default(),
+            });
+            let event = json!({"source": "leadline", "system": app.settings.integrations.followupboss.system_name,
+                "type": "General Inquiry", "message": "Lead texted by leadline", "person": person});
+            self.send(reqwest::Method::POST, &format!("{base}/v1/events"), Some(&event)).await?;
+            ids = self.people_ids(&url).await?;
+        }
         match ids.as_slice() {
             [id] => {
                 if let Err(e) = app.store.meta_put(&cache, id) {
@@ -333,6 +344,15 @@ impl Writer {
             }
             _ => Ok(None),
         }
+    }
+
+    /// The ids of the people a `GET /v1/people?...` finds.
+    async fn people_ids(&self, url: &str) -> Result<Vec<String>, Outcome> {
+        let page = self.send(reqwest::Method::GET, url, None).await.map_err(|o| match o {
+            // A read changes nothing, so it is never in doubt itself.
+            Outcome::Refused(f) | Outcome::InDoubt(f) => Outcome::Refused(f),
+        })?;
+        Ok(page["people"].as_array().into_iter().flatten().filter_map(|p| super::payload::id_text(&p["id"])).collect())
     }
 
     /// One request with FUB's authentication; the JSON answer.
@@ -421,6 +441,7 @@ mod tests {
             opt_out_tag: tag.into(),
             opt_out_stage: stage.into(),
             max_attempts: 3,
+            create_people: false,
         }
     }
 
