@@ -166,9 +166,11 @@ async fn queued_events_and_fub_writes_survive_kill_9_and_nothing_is_logged_twice
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let confirmation = twilio.received_for(phone)[1].body().to_string();
-    let fub = fakes.fub.lock().unwrap();
-    let logged: Vec<(String, bool)> = fub
-        .texts
+    let (texts, person_updates) = {
+        let fub = fakes.fub.lock().unwrap();
+        (fub.texts.clone(), fub.person_updates.clone())
+    };
+    let logged: Vec<(String, bool)> = texts
         .iter()
         .map(|t| (t["message"].as_str().unwrap_or("").to_string(), t["isIncoming"].as_bool().unwrap_or(false)))
         .collect();
@@ -177,23 +179,21 @@ async fn queued_events_and_fub_writes_survive_kill_9_and_nothing_is_logged_twice
         [(first, false), ("STOP".to_string(), true), (confirmation, false)],
         "each fact once, across the kill"
     );
-    assert_eq!(fub.person_updates.len(), 1, "{:?}", fub.person_updates);
-    drop(fub);
+    assert_eq!(person_updates.len(), 1, "{person_updates:?}");
 
     // Every event, in order, no gap; the webhook-id is the event id.
-    let hooks = fakes.hooks.lock().unwrap();
+    let received = fakes.hooks.lock().unwrap().received.clone();
     let mut seen = std::collections::HashSet::new();
     let mut sequences = vec![];
-    for (id, body) in &hooks.received {
+    for (id, body) in &received {
         assert_eq!(id, body["data"]["id"].as_str().unwrap());
         if seen.insert(id.clone()) {
             sequences.push(body["data"]["sequence"].as_u64().unwrap());
         }
     }
     let expected: Vec<u64> = (1..=sequences.len() as u64).collect();
-    assert_eq!(sequences, expected, "{:?}", hooks.received.iter().map(|(_, b)| b["type"].clone()).collect::<Vec<_>>());
-    let types: Vec<&str> = hooks.received.iter().filter_map(|(_, b)| b["type"].as_str()).collect();
+    assert_eq!(sequences, expected, "{:?}", received.iter().map(|(_, b)| b["type"].clone()).collect::<Vec<_>>());
+    let types: Vec<&str> = received.iter().filter_map(|(_, b)| b["type"].as_str()).collect();
     assert_eq!(types[..2], ["text.queued", "text.sent"], "{types:?}");
-    drop(hooks);
     assert!(server.terminate().await, "graceful stop");
 }
