@@ -173,7 +173,8 @@ impl Writer {
     async fn round(&self, not_before: &mut HashMap<String, Instant>) -> bool {
         let now = Instant::now();
         let waiting = |d: &WebhookDelivery| not_before.get(d.event.phone.as_str()).is_some_and(|at| *at > now);
-        let heads = self.app.store.webhook_queue_heads_where(Queue::FubWrites, SUBSCRIPTION, 64, |d| !waiting(d));
+        let heads =
+            self.app.store.webhook_queue_heads_where(Queue::FubWrites, &self.subscription.id, 64, |d| !waiting(d));
         let heads = match heads {
             Ok(h) => h,
             Err(e) => {
