@@ -342,6 +342,14 @@ async fn a_failing_event_is_retried_then_dead_and_does_not_block_later_ones_then
     assert_eq!(dead["event"]["type"], "text.queued");
     let id = dead["id"].as_str().unwrap().to_string();
     assert!(id.ends_with(first), "{id}");
+    // The admin page shows it too.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = http.post(format!("{}/admin/login", app.base)).form(&[("token", ADMIN_TOKEN)]).send().await.unwrap();
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let res = http.get(format!("{}/admin/integrations", app.base)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&id) && html.contains("HTTP 500") && html.contains("1 dead"), "{html}");
 
     // The subscriber is fixed; the operator replays it.
     sub.fail(first, false);

@@ -63,6 +63,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/leads/{phone}/unfreeze"),
     ("POST", "/admin/leads/{phone}/unfreeze"),
     ("GET", "/admin/dead-letters"),
+    ("GET", "/admin/integrations"),
     ("GET", "/admin/dead-letters/{id}/retry"),
     ("POST", "/admin/dead-letters/{id}/retry"),
     ("GET", "/admin/dead-letters/{id}/discard"),
