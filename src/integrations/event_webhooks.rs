@@ -152,12 +152,14 @@ impl Deliverer {
         // Per (subscription, lead): when its head may be tried again.
         let mut not_before: HashMap<(usize, String), Instant> = HashMap::new();
         // The queue gauge counts the whole queue (a scan): at most every few seconds.
-        let mut gauge_at = Instant::now();
+        let mut gauge_at = Instant::now().checked_sub(GAUGE_EVERY).unwrap_or_else(Instant::now);
         loop {
             if gauge_at.elapsed() >= GAUGE_EVERY {
                 gauge_at = Instant::now();
                 metrics::gauge!("leadline_event_webhooks_queued")
                     .set(self.store.webhook_queued_count(Queue::EventWebhooks) as f64);
+                metrics::gauge!("leadline_event_webhooks_dead")
+                    .set(self.store.webhook_dead_count(Queue::EventWebhooks) as f64);
                 not_before.retain(|_, at| *at > gauge_at);
             }
             let progressed =
@@ -221,8 +223,6 @@ impl Deliverer {
             let Ok((lead, head, result)) = joined else { continue };
             progressed |= self.record(lead, head, result, not_before).await;
         }
-        metrics::gauge!("leadline_event_webhooks_queued")
-            .set(self.store.webhook_queued_count(Queue::EventWebhooks) as f64);
         progressed
     }
 
@@ -252,7 +252,7 @@ impl Deliverer {
                 delivery.last_attempt_at = Some(leadline_core::Ts::from(chrono::Utc::now()));
                 metrics::counter!("leadline_event_webhooks_failures_total").increment(1);
                 if delivery.attempts >= self.max_attempts {
-                    tracing::warn!(id = %delivery.id(), attempts = delivery.attempts, error = %failed.error, "event webhook delivery given up (dead); the lead's next events go on");
+                    tracing::warn!(subscription = %delivery.subscription, phone = %delivery.event.phone.masked(), sequence = delivery.event.sequence, attempts = delivery.attempts, error = %failed.error, "event webhook delivery given up (dead); the lead's next events go on");
                     if let Err(e) = self.store.webhook_give_up(Queue::EventWebhooks, &key, &delivery).await {
                         tracing::error!(error = %e, "cannot record a dead event webhook delivery");
                         return false;
@@ -263,7 +263,7 @@ impl Deliverer {
                         .set(self.store.webhook_dead_count(Queue::EventWebhooks) as f64);
                     return true;
                 }
-                tracing::debug!(id = %delivery.id(), attempts = delivery.attempts, error = %failed.error, "event webhook refused; will retry");
+                tracing::debug!(subscription = %delivery.subscription, phone = %delivery.event.phone.masked(), sequence = delivery.event.sequence, attempts = delivery.attempts, error = %failed.error, "event webhook refused; will retry");
                 if let Err(e) = self.store.webhook_attempt_failed(Queue::EventWebhooks, &key, &delivery).await {
                     tracing::error!(error = %e, "cannot record a failed event webhook attempt");
                 }

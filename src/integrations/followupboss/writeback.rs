@@ -147,12 +147,15 @@ impl Writer {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut not_before: HashMap<String, Instant> = HashMap::new();
         // The queue gauge counts the whole queue (a scan): at most every few seconds.
-        let mut gauge_at = Instant::now();
+        let gauge_every = Duration::from_secs(5);
+        let mut gauge_at = Instant::now().checked_sub(gauge_every).unwrap_or_else(Instant::now);
         loop {
-            if gauge_at.elapsed() >= Duration::from_secs(5) {
+            if gauge_at.elapsed() >= gauge_every {
                 gauge_at = Instant::now();
                 metrics::gauge!("leadline_fub_writes_queued")
                     .set(self.app.store.webhook_queued_count(Queue::FubWrites) as f64);
+                metrics::gauge!("leadline_fub_writes_dead")
+                    .set(self.app.store.webhook_dead_count(Queue::FubWrites) as f64);
                 not_before.retain(|_, at| *at > gauge_at);
             }
             let progressed = self.round(&mut not_before).await;
@@ -215,7 +218,7 @@ impl Writer {
         metrics::counter!("leadline_fub_writes_total", "outcome" => "failed").increment(1);
         let max = self.app.settings.integrations.followupboss.writeback.max_attempts;
         if !failure.retryable || delivery.attempts >= max {
-            tracing::error!(id = %delivery.id(), attempts = delivery.attempts, error = %failure.message, "Follow Up Boss write given up (GET /v1/admin/fub/writes)");
+            tracing::error!(subscription = %delivery.subscription, phone = %delivery.event.phone.masked(), sequence = delivery.event.sequence, attempts = delivery.attempts, error = %failure.message, "Follow Up Boss write given up (GET /v1/admin/fub/writes)");
             if let Err(e) = store.webhook_give_up(Queue::FubWrites, &key, &delivery).await {
                 tracing::error!(error = %e, "cannot record a dead Follow Up Boss write");
                 return false;
@@ -225,7 +228,7 @@ impl Writer {
             metrics::gauge!("leadline_fub_writes_dead").set(store.webhook_dead_count(Queue::FubWrites) as f64);
             return true;
         }
-        tracing::warn!(id = %delivery.id(), attempts = delivery.attempts, error = %failure.message, "Follow Up Boss write failed; will retry");
+        tracing::warn!(subscription = %delivery.subscription, phone = %delivery.event.phone.masked(), sequence = delivery.event.sequence, attempts = delivery.attempts, error = %failure.message, "Follow Up Boss write failed; will retry");
         if let Err(e) = store.webhook_attempt_failed(Queue::FubWrites, &key, &delivery).await {
             tracing::error!(error = %e, "cannot record a failed Follow Up Boss write");
         }
