@@ -169,9 +169,20 @@ fn compliance_rescan(config: Option<&Path>, dry_run: bool) -> Result<ExitCode, F
     let findings = crate::rescan::scan(&store, &policy).map_err(Fail::failed)?;
     let mut out = std::io::stdout().lock();
     let now = Ts::from(chrono::Utc::now());
+    // The opt-outs are outbound events too (webhook subscribers, the FUB write-back).
+    let subscriptions = crate::integrations::event_webhooks::resolve(&settings, |k| std::env::var(k).ok())
+        .map_err(Fail::usage)?
+        .into_iter()
+        .map(|s| s.core)
+        .collect();
+    let fub_key = crate::config::Secrets::from_env().fub_api_key.is_some();
+    let outbound = crate::rescan::Outbound {
+        subscriptions,
+        fub: crate::integrations::followupboss::writeback::subscription(&settings, fub_key),
+    };
     for f in &findings {
         if !dry_run {
-            block_on(crate::rescan::apply(&store, &policy, f, now))?.map_err(Fail::failed)?;
+            block_on(crate::rescan::apply(&store, &policy, f, now, &outbound))?.map_err(Fail::failed)?;
         }
         let verb = if dry_run { "would opt out" } else { "opted out" };
         writeln!(out, "{verb} {} (timeline seq {}, {}): \"{}\"", f.lead.phone.masked(), f.seq, f.rule, f.reply)

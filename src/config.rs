@@ -207,6 +207,76 @@ pub struct WebhookSettings {
     /// A Standard Webhooks request is refused (401) when its `webhook-timestamp` is more
     /// than this many seconds before or after the clock.
     pub inbound_tolerance_secs: u64,
+    /// Outbound event webhooks (`[[webhooks.subscriptions]]`; or the whole list in
+    /// `LEADLINE__WEBHOOKS__SUBSCRIPTIONS`). Empty: no events are derived or queued.
+    pub subscriptions: Vec<SubscriptionSettings>,
+    /// How outbound events are delivered.
+    pub delivery: EventDeliverySettings,
+}
+
+/// One outbound event webhook subscriber.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionSettings {
+    /// Where events are POSTed (http or https).
+    pub url: String,
+    /// Event types (`text.sent`, `lead.opted_out`, ...; `*` = all of them).
+    pub events: Vec<String>,
+    /// Standard Webhooks secret(s), `whsec_...`; several (separated by spaces or commas)
+    /// during a rotation: every delivery is signed with each.
+    #[serde(default)]
+    pub secret: String,
+    /// The name of an environment variable holding the secret(s) instead of `secret`.
+    #[serde(default)]
+    pub secret_env: String,
+}
+
+impl std::fmt::Debug for SubscriptionSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionSettings")
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("secret", &if self.secret.trim().is_empty() { "<unset>" } else { "<set>" })
+            .field("secret_env", &self.secret_env)
+            .finish()
+    }
+}
+
+impl SubscriptionSettings {
+    /// The secrets: `secret`, else the variable `secret_env` names (read through `env`);
+    /// split at spaces and commas.
+    pub fn secrets(&self, env: impl Fn(&str) -> Option<String>) -> Result<Vec<String>, String> {
+        let raw = if !self.secret.trim().is_empty() {
+            self.secret.clone()
+        } else if !self.secret_env.trim().is_empty() {
+            env(self.secret_env.trim()).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+                format!(
+                    "webhooks.subscriptions ({}): secret_env names {}, which is not set",
+                    self.url,
+                    self.secret_env.trim()
+                )
+            })?
+        } else {
+            return Err(format!(
+                "webhooks.subscriptions ({}): set secret (a Standard Webhooks whsec_... secret) or secret_env",
+                self.url
+            ));
+        };
+        Ok(raw.split([' ', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
+    }
+}
+
+/// Delivery of outbound events: per attempt timeout, retries with backoff, then dead.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventDeliverySettings {
+    pub timeout_ms: u64,
+    /// Attempts per event and subscription before it becomes a dead delivery.
+    pub max_attempts: u32,
+    /// The first retry waits up to this long; doubles on every attempt (full jitter, at
+    /// least the subscriber's `Retry-After`, at most `max_backoff_secs`).
+    pub retry_base_ms: u64,
+    pub max_backoff_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +299,25 @@ pub struct FollowUpBossSettings {
     /// Longest wait before the first retry; doubles on every attempt (full jitter, at least
     /// FUB's `Retry-After`, at most `integrations::followupboss::worker::MAX_BACKOFF`).
     pub retry_base_ms: u64,
+    pub writeback: FubWritebackSettings,
+}
+
+/// Follow Up Boss write-back (with `FUB_API_KEY` set): texts sent and replies received are
+/// logged on the lead's FUB person (`POST /v1/textMessages`), an opt-out tags it (and sets
+/// a stage), a hand-off adds a note.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FubWritebackSettings {
+    pub enabled: bool,
+    /// Added to the person on an opt-out (merged with its tags); empty: no tag.
+    pub opt_out_tag: String,
+    /// The stage the person moves to on an opt-out; empty: the stage is left alone.
+    pub opt_out_stage: String,
+    /// Attempts per write (network errors, 429, 5xx) before it is dead (admin view).
+    pub max_attempts: u32,
+    /// A lead with no FUB person is sent to FUB as a lead (`POST /v1/events`, which FUB
+    /// de-duplicates by phone) and then linked; off: such leads are skipped.
+    pub create_people: bool,
 }
 
 /// RESO Web API poller. Credentials: `RESO_TOKEN`, or `token_url` + `client_id` + `RESO_CLIENT_SECRET`.
@@ -454,6 +543,7 @@ impl Settings {
                 self.idempotency.ttl_hours
             ));
         }
+        self.validate_subscriptions()?;
         let f = &self.integrations.followupboss;
         if !matches!(f.api_base.scheme(), "http" | "https") {
             return Err(format!("integrations.followupboss.api_base must be http or https, got {}", f.api_base));
@@ -479,6 +569,41 @@ impl Settings {
             }
             if !r.token_url.trim().is_empty() && url::Url::parse(r.token_url.trim()).is_err() {
                 return Err(format!("integrations.reso.token_url is not a URL: '{}'", r.token_url));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_subscriptions(&self) -> Result<(), String> {
+        let d = &self.webhooks.delivery;
+        if d.max_attempts == 0 || d.timeout_ms == 0 || d.retry_base_ms == 0 || d.max_backoff_secs == 0 {
+            return Err("webhooks.delivery: timeout_ms, max_attempts, retry_base_ms and max_backoff_secs must be greater than 0".into());
+        }
+        let mut urls = std::collections::HashSet::new();
+        for s in &self.webhooks.subscriptions {
+            let web = url::Url::parse(s.url.trim()).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !web {
+                return Err(format!("webhooks.subscriptions: url must be an http(s) URL, got '{}'", s.url));
+            }
+            if !urls.insert(s.url.trim().to_string()) {
+                return Err(format!("webhooks.subscriptions: {} is listed twice (one subscription per URL)", s.url));
+            }
+            if s.events.is_empty() {
+                return Err(format!("webhooks.subscriptions ({}): events must not be empty", s.url));
+            }
+            let known = |e: &str| e == "*" || leadline_core::lead_events::EVENT_TYPES.contains(&e);
+            if let Some(bad) = s.events.iter().find(|e| !known(e.as_str())) {
+                return Err(format!(
+                    "webhooks.subscriptions ({}): unknown event type '{bad}' (known: {}, or * for all)",
+                    s.url,
+                    leadline_core::lead_events::EVENT_TYPES.join(", ")
+                ));
+            }
+            if s.secret.trim().is_empty() && s.secret_env.trim().is_empty() {
+                return Err(format!(
+                    "webhooks.subscriptions ({}): set secret (a Standard Webhooks whsec_... secret) or secret_env",
+                    s.url
+                ));
             }
         }
         Ok(())
@@ -586,6 +711,54 @@ mod blackout_config_tests {
 #[cfg(test)]
 mod webhook_config_tests {
     use super::*;
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own signature
+    fn subscriptions_come_from_toml_or_from_one_environment_variable() {
+        assert!(Settings::defaults().unwrap().webhooks.subscriptions.is_empty());
+        let toml = format!(
+            "[[webhooks.subscriptions]]\nurl = \"https://hooks.example.com/a\"\nevents = [\"text.sent\", \"lead.opted_out\"]\nsecret = \"{SECRET}\"\n\n[[webhooks.subscriptions]]\nurl = \"https://hooks.example.com/b\"\nevents = [\"*\"]\nsecret_env = \"HOOK_B_SECRET\"\n"
+        );
+        let fig = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string(&toml));
+        let s = Settings::from_figment(fig).unwrap();
+        assert_eq!(s.webhooks.subscriptions.len(), 2);
+        assert_eq!(s.webhooks.subscriptions[0].secrets(|_| None).unwrap(), [SECRET]);
+        let b = &s.webhooks.subscriptions[1];
+        let env = |k: &str| (k == "HOOK_B_SECRET").then(|| format!("{SECRET}, {SECRET}x"));
+        assert_eq!(b.secrets(env).unwrap(), [SECRET.to_string(), format!("{SECRET}x")]);
+        assert!(b.secrets(|_| None).unwrap_err().contains("HOOK_B_SECRET"));
+        assert!(!format!("{s:?}").contains(SECRET), "Debug prints no secret");
+
+        figment::Jail::expect_with(|jail| {
+            let value = format!(
+                r#"[{{url = "https://hooks.example.com/env", events = ["text.sent", "lead.replied"], secret = "{SECRET}"}}]"#
+            );
+            jail.set_env("LEADLINE__WEBHOOKS__SUBSCRIPTIONS", value);
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            let sub = &s.webhooks.subscriptions[0];
+            assert_eq!(sub.url, "https://hooks.example.com/env");
+            assert_eq!(sub.events, ["text.sent", "lead.replied"]);
+            assert_eq!(sub.secrets(|_| None).unwrap(), [SECRET]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_subscription_is_refused_with_its_reason() {
+        for (extra, why) in [
+            ("url = \"ftp://x\"\nevents = [\"*\"]\nsecret = \"s\"", "http(s) URL"),
+            ("url = \"https://x\"\nevents = []\nsecret = \"s\"", "events must not be empty"),
+            ("url = \"https://x\"\nevents = [\"text.snt\"]\nsecret = \"s\"", "unknown event type 'text.snt'"),
+            ("url = \"https://x\"\nevents = [\"*\"]", "set secret"),
+        ] {
+            let toml = format!("[[webhooks.subscriptions]]\n{extra}\n");
+            let fig = Figment::from(Toml::string(DEFAULT_CONFIG)).merge(Toml::string(&toml));
+            let err = Settings::from_figment(fig).unwrap_err().to_string();
+            assert!(err.contains(why), "{extra}: {err}");
+        }
+    }
 
     #[test]
     #[allow(clippy::result_large_err)] // figment::Jail's own signature

@@ -165,6 +165,26 @@ pub fn describe() {
     );
     describe_counter!("leadline_handoff_delivered_total", "Hand-off notifications delivered.");
     describe_counter!("leadline_handoff_failures_total", "Hand-off webhook deliveries that failed (retried later).");
+    describe_gauge!(
+        "leadline_event_webhooks_queued",
+        "Outbound event webhook deliveries waiting (all subscriptions), after the last delivery round."
+    );
+    describe_gauge!("leadline_event_webhooks_dead", "Outbound event webhook deliveries that exhausted their retries.");
+    describe_counter!("leadline_event_webhooks_delivered_total", "Outbound events delivered (2xx), by type.");
+    describe_counter!(
+        "leadline_event_webhooks_failures_total",
+        "Outbound event webhook attempts that failed (network error, timeout, non-2xx); retried or given up."
+    );
+    describe_counter!(
+        "leadline_fub_writes_total",
+        "Follow Up Boss write-back attempts by outcome: written, reconciled (found applied by a read), skipped, unlinked (no FUB person), failed (retried), dead."
+    );
+    describe_gauge!("leadline_fub_writes_queued", "Follow Up Boss writes waiting, after the last round.");
+    describe_gauge!("leadline_fub_writes_dead", "Follow Up Boss writes given up (GET /v1/admin/fub/writes).");
+    describe_counter!(
+        "leadline_event_webhooks_dead_total",
+        "Outbound event webhook deliveries given up after webhooks.delivery.max_attempts."
+    );
 
     // Storage
     describe_histogram!(

@@ -68,9 +68,18 @@ pub fn scan(store: &Store, policy: &Policy) -> Result<Vec<Finding>, String> {
     Ok(out)
 }
 
-/// Opts the lead out as the lead actor would (decide, chain, one commit). A re-run finds
-/// the lead opted out and does nothing.
-pub async fn apply(store: &Store, policy: &Policy, f: &Finding, now: Ts) -> Result<(), String> {
+/// Where the opt-outs a rescan applies are reported: the outbound event webhook
+/// subscriptions and the Follow Up Boss write-back (queued with the change, delivered by the
+/// next `serve`), as the lead actor does.
+#[derive(Default)]
+pub struct Outbound {
+    pub subscriptions: Vec<leadline_core::lead_events::Subscription>,
+    pub fub: Option<leadline_core::lead_events::Subscription>,
+}
+
+/// Opts the lead out as the lead actor would (decide, chain, one commit with its outbound
+/// events). A re-run finds the lead opted out and does nothing.
+pub async fn apply(store: &Store, policy: &Policy, f: &Finding, now: Ts, outbound: &Outbound) -> Result<(), String> {
     let mut lead = f.lead.clone();
     lead.suppressed = store.suppression(&lead.phone).map_err(|e| e.to_string())?;
     let event =
@@ -78,5 +87,16 @@ pub async fn apply(store: &Store, policy: &Policy, f: &Finding, now: Ts) -> Resu
     let Decision { state, notes, sends, notifications } = decide(&lead, &event, policy, now);
     let prepared = Prepared::new(&lead, state, notes, now);
     let key = format!("rescan:{}:{}:v{CLASSIFIER_VERSION}", lead.phone, f.seq);
-    store.commit_lead(prepared.commit(&lead, &sends, &notifications, Some(&key))).await.map_err(|e| e.to_string())
+    let events = if outbound.subscriptions.is_empty() && outbound.fub.is_none() {
+        vec![]
+    } else {
+        let facts = leadline_core::lead_events::derive(&lead, &prepared.next, &prepared.entries, &notifications);
+        let last = store.event_sequence(&lead.phone).map_err(|e| e.to_string())?;
+        leadline_core::lead_events::number(facts, &prepared.next, last, now)
+    };
+    let mut commit = prepared.commit(&lead, &sends, &notifications, Some(&key));
+    commit.events = &events;
+    commit.subscriptions = &outbound.subscriptions;
+    commit.fub = outbound.fub.as_ref();
+    store.commit_lead(commit).await.map_err(|e| e.to_string())
 }

@@ -37,6 +37,10 @@ pub struct Application {
     notifier: (tokio::sync::watch::Sender<bool>, JoinHandle<()>),
     /// Cluster mode: the log consumer and the lease task, and their stop signal.
     cluster: (tokio::sync::watch::Sender<bool>, Vec<JoinHandle<()>>),
+    /// The event webhook delivery task and its stop signal.
+    deliverer: (tokio::sync::watch::Sender<bool>, JoinHandle<()>),
+    /// The Follow Up Boss write-back task (when on) and its stop signal.
+    fub_writer: (tokio::sync::watch::Sender<bool>, Option<JoinHandle<()>>),
 }
 
 /// Builds the SMS provider the config asks for.
@@ -65,6 +69,13 @@ impl Application {
     pub async fn build(settings: Settings, secrets: Secrets, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         check_bind_policy(&settings, &secrets)?;
         crate::integrations::standard_webhooks::parse_secrets(&secrets.webhook_secrets).map_err(anyhow::Error::msg)?;
+        let event_subscriptions = Arc::new(
+            crate::integrations::event_webhooks::resolve(&settings, |k| std::env::var(k).ok())
+                .map_err(anyhow::Error::msg)?,
+        );
+        let webhook_wake = Arc::new(tokio::sync::Notify::new());
+        let fub_writeback =
+            crate::integrations::followupboss::writeback::subscription(&settings, secrets.fub_api_key.is_some());
         // Load the phone-number metadata and the area-code table now, off the async threads and
         // while storage opens; lazily, the first request paid ~200 ms for them (leadline-load
         // --probe million: "first event for a cold lead").
@@ -120,6 +131,9 @@ impl Application {
             clock,
             gateway: gateway.clone(),
             notify: notify.clone(),
+            subscriptions: Arc::new(event_subscriptions.iter().map(|s| s.core.clone()).collect()),
+            webhook_wake: webhook_wake.clone(),
+            fub_writeback: fub_writeback.clone(),
             idle_after: Duration::from_millis(settings.actors.passivate_after_ms.max(10)),
         });
         let (stop_notifier, notifier_stopped) = tokio::sync::watch::channel(false);
@@ -131,6 +145,15 @@ impl Application {
             cluster: cluster.clone(),
         };
         let notifier = tokio::spawn(notifier.run(notifier_stopped));
+        let (stop_deliverer, deliverer_stopped) = tokio::sync::watch::channel(false);
+        let mut deliverer = crate::integrations::event_webhooks::Deliverer::new(
+            store.clone(),
+            &settings,
+            event_subscriptions.clone(),
+            webhook_wake.clone(),
+        );
+        deliverer.cluster = cluster.clone();
+        let deliverer = tokio::spawn(deliverer.run(deliverer_stopped));
         let (supervisor, _) =
             Actor::spawn(None, LeadSupervisor, deps.clone()).await.context("cannot start the lead supervisor")?;
         gateway.cast(GatewayMsg::Attach(supervisor.clone()))?;
@@ -178,9 +201,24 @@ impl Application {
             metrics: crate::telemetry::metrics_handle(),
             clock: deps.clock.clone(),
             cluster: cluster.clone(),
+            event_subscriptions,
+            webhook_wake,
         }));
         let (stop_server, stopped) = oneshot::channel::<()>();
         let background = crate::background::Background::start(&state, &state.secrets)?;
+        let (stop_fub_writer, fub_writer_stopped) = tokio::sync::watch::channel(false);
+        let fub_writer = fub_writeback.map(|subscription| {
+            let f = &settings.integrations.followupboss;
+            let writer = crate::integrations::followupboss::writeback::Writer {
+                app: state.clone(),
+                subscription,
+                backoff: crate::integrations::retry::Backoff::new(
+                    Duration::from_millis(f.retry_base_ms),
+                    crate::integrations::followupboss::worker::MAX_BACKOFF,
+                ),
+            };
+            tokio::spawn(writer.run(fub_writer_stopped))
+        });
         let app = router(state);
         let limits = crate::serve::ServeLimits::from_settings(&settings.server);
         let server = tokio::spawn(crate::serve::serve(listener, app, limits, async move {
@@ -199,6 +237,8 @@ impl Application {
             background,
             notifier: (stop_notifier, notifier),
             cluster: (stop_cluster, cluster_tasks),
+            deliverer: (stop_deliverer, deliverer),
+            fub_writer: (stop_fub_writer, fub_writer),
         })
     }
 
@@ -247,6 +287,12 @@ impl Application {
         self.gateway.stop_and_wait(None, Some(grace)).await.ok();
         let _ = self.notifier.0.send(true);
         let _ = tokio::time::timeout(grace, self.notifier.1).await;
+        let _ = self.deliverer.0.send(true);
+        let _ = tokio::time::timeout(grace, self.deliverer.1).await;
+        let _ = self.fub_writer.0.send(true);
+        if let Some(writer) = self.fub_writer.1 {
+            let _ = tokio::time::timeout(grace, writer).await;
+        }
         self.store.flush().await.context("final flush failed")?;
         tracing::info!("leadline stopped");
         Ok(())

@@ -82,10 +82,13 @@ records! {
     crate::model::Suppression => "suppression", 1;
     crate::storage::StoredResponse => "stored_response", 1;
     crate::model::Notification => "notification", 1;
+    crate::storage::WebhookDelivery => "webhook_delivery", 1;
     // `meta` values: the schema marker and daily send count (u32), the sticky sender
     // (String), the outbox-index flag (bool), the RESO watermark (Ts). A meta value whose
     // meaning changes gets a new type, so these stay at version 1.
     u32 => "u32", 1;
+    // The last event sequence number of a lead (part `E`).
+    u64 => "u64", 1;
     bool => "bool", 1;
     String => "string", 1;
     crate::ts::Ts => "ts", 1;

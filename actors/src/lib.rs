@@ -8,6 +8,7 @@ pub mod codec;
 pub mod consent;
 pub mod content;
 pub mod decide;
+pub mod lead_events;
 pub mod limits;
 pub mod model;
 pub mod numbers;

@@ -330,3 +330,36 @@ proptest! {
         }
     }
 }
+
+/// The outbound event webhooks' and the Follow Up Boss write-back's queued record (parts `E`, `F`).
+fn golden_webhook_delivery() -> leadline_core::storage::WebhookDelivery {
+    leadline_core::storage::WebhookDelivery {
+        subscription: "3f1c2a9b0d4e".into(),
+        event: leadline_core::lead_events::LeadEvent {
+            id: "evt_12125550142_7".into(),
+            event_type: "lead.opted_out".into(),
+            phone: phone(),
+            sequence: 7,
+            at: ts(5_000),
+            status: leadline_core::model::LeadStatus::OptOut,
+            message_id: Some("+12125550142#3".into()),
+            rule: Some("opt_out.keyword".into()),
+            detail: "CONTACTED_SMS -> OPT_OUT: revoked consent (\"STOP\")".into(),
+            agent: Some("Sam".into()),
+            timeline_seq: 12,
+        },
+        attempts: 2,
+        last_error: "in doubt: HTTP 503".into(),
+        last_attempt_at: Some(ts(6_000)),
+    }
+}
+
+#[test]
+fn webhook_delivery_bytes_match_the_golden_file() {
+    let d = golden_webhook_delivery();
+    let bytes = codec::encode(&d).expect("encodes");
+    assert_golden("webhook_delivery", &bytes);
+    let path = golden_path("webhook_delivery", bytes[0]);
+    let golden = from_hex_lines(&std::fs::read_to_string(path).expect("golden file"));
+    assert_eq!(codec::decode::<leadline_core::storage::WebhookDelivery>(&golden).expect("decodes"), d);
+}

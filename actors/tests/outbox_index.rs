@@ -46,6 +46,9 @@ async fn open_records_are_found_and_final_ones_leave_the_index() {
         new_interests: &[],
         notifications: &[],
         suppress: None,
+        events: &[],
+        subscriptions: &[],
+        fub: None,
     };
     store.commit_lead(commit).await.unwrap();
     assert_eq!(open_ids(&store), vec![a.id.clone(), b.id.clone()]);

@@ -69,6 +69,9 @@ async fn queue(store: &Store, texts: &[OutboundText]) {
         new_interests: &[],
         notifications: &[],
         suppress: None,
+        events: &[],
+        subscriptions: &[],
+        fub: None,
     };
     store.commit_lead(commit).await.unwrap();
 }

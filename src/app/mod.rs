@@ -13,6 +13,7 @@ pub mod compliance;
 pub mod crm;
 pub mod dead_letters;
 pub mod error;
+pub mod event_webhooks;
 pub mod expiry;
 pub mod fanout;
 pub mod leads;
@@ -50,6 +51,10 @@ pub struct AppInner {
     pub clock: Arc<dyn leadline_core::clock::Clock>,
     /// Cluster mode (`[cluster] enabled`): state changes go through the replicated log.
     pub cluster: Option<Cluster>,
+    /// The outbound event webhooks' subscribers (`webhooks.subscriptions`).
+    pub event_subscriptions: Arc<Vec<event_webhooks::EventSubscription>>,
+    /// Wakes the event webhook delivery loop (a replay).
+    pub webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::ops::Deref for App {

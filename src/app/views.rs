@@ -528,3 +528,157 @@ pub struct BackupView {
     /// How long events waited for it (the copy, without the flush).
     pub writes_paused_ms: u64,
 }
+
+// ---------------------------------------------------------------------------------------
+// Outbound event webhooks: the payload subscribers receive, and the admin views
+// ---------------------------------------------------------------------------------------
+
+/// What leadline POSTs to an event webhook subscriber (Standard Webhooks envelope: `type`,
+/// `timestamp`, `data`), signed with `webhook-id` (= `data.id`), `webhook-timestamp` and
+/// `webhook-signature`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventWebhookPayload {
+    /// The event type, e.g. `text.sent`.
+    #[serde(rename = "type")]
+    #[schema(example = "text.sent")]
+    pub event_type: String,
+    /// When it happened (leadline's clock).
+    #[schema(value_type = String, format = DateTime)]
+    pub timestamp: Ts,
+    pub data: EventWebhookData,
+}
+
+/// The event's facts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventWebhookData {
+    /// Unique and the same on every retry (also the `webhook-id` header): `evt_<digits>_<sequence>`.
+    #[schema(example = "evt_12125550142_3")]
+    pub id: String,
+    /// Per lead: 1, 2, 3, ... in the order the lead's events happened. A subscriber that
+    /// receives a lower number than it has seen got a retry or a replay.
+    pub sequence: u64,
+    #[schema(value_type = String, example = "+12125550142")]
+    pub phone: Phone,
+    /// The lead's status after the event.
+    pub status: LeadStatus,
+    /// The text the event is about (`text.*`, `dead_letter.created`); the dead letter's id.
+    pub message_id: Option<String>,
+    /// The rule that caused it, e.g. `provider.accepted`, `opt_out.keyword`, `handoff.reply`.
+    pub rule: Option<String>,
+    /// What happened, in words (the timeline entry; for `lead.handed_off` the message for the agent).
+    pub detail: String,
+    pub agent: Option<String>,
+}
+
+impl From<&leadline_core::lead_events::LeadEvent> for EventWebhookPayload {
+    fn from(e: &leadline_core::lead_events::LeadEvent) -> Self {
+        EventWebhookPayload {
+            event_type: e.event_type.clone(),
+            timestamp: e.at,
+            data: EventWebhookData {
+                id: e.id.clone(),
+                sequence: e.sequence,
+                phone: e.phone.clone(),
+                status: e.status,
+                message_id: e.message_id.clone(),
+                rule: e.rule.clone(),
+                detail: e.detail.clone(),
+                agent: e.agent.clone(),
+            },
+        }
+    }
+}
+
+/// One configured event webhook subscription (without its secrets).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookSubscriptionView {
+    /// Derived from the URL; prefixes the ids of its deliveries.
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    /// How many secrets sign its deliveries (more than one during a rotation).
+    pub secrets: usize,
+}
+
+/// One event on its way to (or given up for) one subscription.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookDeliveryView {
+    /// `<subscription>.<event id>`: replay a dead one with `POST /v1/admin/webhooks/deliveries/{id}/replay`.
+    pub id: String,
+    pub subscription: String,
+    /// `queued` (waiting or being retried) or `dead` (retries exhausted).
+    #[schema(example = "dead")]
+    pub state: String,
+    pub event: EventWebhookPayload,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    pub last_error: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_attempt_at: Option<Ts>,
+}
+
+impl WebhookDeliveryView {
+    pub fn new(d: &leadline_core::storage::WebhookDelivery, state: &str) -> Self {
+        WebhookDeliveryView {
+            id: d.id(),
+            subscription: d.subscription.clone(),
+            state: state.into(),
+            event: (&d.event).into(),
+            attempts: d.attempts,
+            last_error: d.last_error.clone(),
+            last_attempt_at: d.last_attempt_at,
+        }
+    }
+}
+
+/// `GET /v1/admin/webhooks/deliveries`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookDeliveryList {
+    pub subscriptions: Vec<WebhookSubscriptionView>,
+    /// Deliveries waiting (all of them counted).
+    pub queued_count: usize,
+    /// The first 100 waiting deliveries, per subscription and lead in delivery order.
+    pub queued: Vec<WebhookDeliveryView>,
+    pub dead_count: usize,
+    /// Every dead delivery.
+    pub dead: Vec<WebhookDeliveryView>,
+}
+
+/// `POST /v1/admin/webhooks/deliveries/{id}/replay`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookReplayQueued {
+    pub id: String,
+    /// Always `queued`.
+    #[schema(example = "queued")]
+    pub status: &'static str,
+}
+
+/// `POST /v1/admin/webhooks/test`: what each subscriber answered to a `webhook.test` event.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookTestReport {
+    pub results: Vec<WebhookTestResult>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookTestResult {
+    pub subscription: String,
+    pub url: String,
+    /// The subscriber answered 2xx.
+    pub delivered: bool,
+    /// Its HTTP status, if it answered.
+    pub status: Option<u16>,
+    /// Why it was not delivered.
+    pub error: Option<String>,
+}
+
+/// `GET /v1/admin/fub/writes`: the Follow Up Boss write-back queue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FubWriteList {
+    /// Whether the write-back is on (`FUB_API_KEY` set and `integrations.followupboss.writeback.enabled`).
+    pub enabled: bool,
+    pub queued_count: usize,
+    /// The first 100 waiting writes (`last_error` starting `in doubt:` = read before it is retried).
+    pub queued: Vec<WebhookDeliveryView>,
+    pub dead_count: usize,
+    pub dead: Vec<WebhookDeliveryView>,
+}

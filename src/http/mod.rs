@@ -18,7 +18,7 @@ pub mod security;
 pub mod webhooks;
 
 use crate::app::App;
-use api::{admin, compliance, crm, dead_letters, health, leads, mls, search};
+use api::{admin, compliance, crm, dead_letters, event_webhooks, health, leads, mls, search};
 use axum::middleware::from_fn_with_state;
 use axum::Router;
 use error::ApiError;
@@ -54,6 +54,11 @@ pub fn routes(state: &App) -> OpenApiRouter<App> {
         .routes(routes!(dead_letters::list))
         .routes(routes!(dead_letters::retry))
         .routes(routes!(dead_letters::discard))
+        .routes(routes!(event_webhooks::list))
+        .routes(routes!(event_webhooks::replay))
+        .routes(routes!(event_webhooks::test))
+        .routes(routes!(event_webhooks::list_fub))
+        .routes(routes!(event_webhooks::replay_fub))
         .route_layer(from_fn_with_state(state.clone(), admin::require_admin));
     // Layers run outermost-last-added: the signature is checked before the idempotency
     // record is looked up, so a forged request can neither replay nor poison a key (and

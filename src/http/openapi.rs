@@ -49,7 +49,7 @@ page's own 404 (`/admin/{*rest}`, not listed).";
 #[derive(OpenApi)]
 #[openapi(
     info(title = "leadline"),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, crate::app::views::EventWebhookPayload)),
     modifiers(&SecuritySchemes, &AdminPages, &Describe),
     tags(
         (name = "health", description = "Liveness, readiness and Prometheus metrics"),
@@ -60,6 +60,7 @@ page's own 404 (`/admin/{*rest}`, not listed).";
         (name = "admin", description = "Admin JSON API (bearer token)"),
         (name = "compliance", description = "Consent export and the do-not-contact list (bearer token)"),
         (name = "dead-letters", description = "Texts that were not sent automatically (bearer token)"),
+        (name = "event-webhooks", description = "Outbound event webhooks: the delivery queue, replays and a test ping (bearer token); the events themselves are in `webhooks`"),
         (name = "admin-ui", description = "Server-rendered HTML admin pages (listed briefly, no schemas)"),
     )
 )]
@@ -72,12 +73,76 @@ static DOCUMENT: OnceLock<String> = OnceLock::new();
 /// Keeps the document the router was built with, for [`openapi_json`].
 pub fn publish(document: utoipa::openapi::OpenApi) {
     DOCUMENT.get_or_init(|| {
-        document.to_pretty_json().unwrap_or_else(|e| {
+        with_webhooks(&document).unwrap_or_else(|e| {
             tracing::error!(error = %e, "the OpenAPI document could not be serialised");
             let error = crate::app::views::ErrorDetail { code: "openapi_unavailable".into(), message: e.to_string() };
             serde_json::to_string(&ErrorBody { error }).unwrap_or_default()
         })
     });
+}
+
+/// The document with its `webhooks` section (OpenAPI 3.1): one entry per outbound event
+/// type (`leadline_core::lead_events::EVENT_TYPES`), each a POST that leadline makes to a
+/// subscriber with an `EventWebhookPayload` body and the three Standard Webhooks headers.
+/// utoipa 5.5's `OpenApi` has no `webhooks` field, so it is added to the serialised document.
+fn with_webhooks(document: &utoipa::openapi::OpenApi) -> Result<String, serde_json::Error> {
+    let mut value = serde_json::to_value(document)?;
+    let header = |name: &str, description: &str| {
+        serde_json::json!({"name": name, "in": "header", "required": true, "description": description,
+            "schema": {"type": "string"}})
+    };
+    let parameters = serde_json::json!([
+        header("webhook-id", "The event's id (`data.id`); the same on every retry: de-duplicate on it"),
+        header("webhook-timestamp", "Unix seconds when this attempt was signed; refuse stale ones (5 minutes)"),
+        header(
+            "webhook-signature",
+            "`v1,<base64 HMAC-SHA256 of \"{webhook-id}.{webhook-timestamp}.{body}\">`, one per secret, space-separated"
+        ),
+    ]);
+    let mut webhooks = serde_json::Map::new();
+    for event in leadline_core::lead_events::EVENT_TYPES {
+        let operation = serde_json::json!({
+            "post": {
+                "operationId": format!("event_{}", event.replace('.', "_")),
+                "summary": format!("`{event}`"),
+                "description": event_description(event),
+                "tags": ["event-webhooks"],
+                "parameters": parameters,
+                "requestBody": {"required": true, "content": {"application/json": {"schema":
+                    {"$ref": "#/components/schemas/EventWebhookPayload"}}}},
+                "responses": {
+                    "2XX": {"description": "Delivered: the next event of this lead follows"},
+                    "default": {"description": "Not delivered: retried with backoff (at least `Retry-After`), \
+                        then a dead delivery (`GET /v1/admin/webhooks/deliveries`)"}
+                }
+            }
+        });
+        webhooks.insert(event.to_string(), operation);
+    }
+    if let Some(doc) = value.as_object_mut() {
+        doc.insert("webhooks".into(), serde_json::Value::Object(webhooks));
+    }
+    serde_json::to_string_pretty(&value)
+}
+
+fn event_description(event: &str) -> &'static str {
+    use leadline_core::lead_events as e;
+    match event {
+        e::TEXT_QUEUED => "A text was decided and queued for sending (`data.message_id`).",
+        e::TEXT_SENT => "The SMS provider accepted a text.",
+        e::TEXT_DELIVERED => "The carrier reported a text delivered.",
+        e::TEXT_FAILED => "A text failed: the provider refused it, the carrier could not deliver it, or it was cancelled before sending (`data.rule` says which).",
+        e::TEXT_BLOCKED => "A text was not sent and never will be (`data.rule`: `consent.missing`, `opt_out`, `frozen`, ...).",
+        e::TEXT_DEFERRED => "A text waits for an allowed moment (quiet hours, caps).",
+        e::LEAD_REPLIED => "The lead sent a text (`data.detail` quotes it).",
+        e::LEAD_OPTED_OUT => "The lead opted out (a STOP keyword, a revocation, carrier error 21610, an admin action).",
+        e::LEAD_OPTED_IN => "The lead opted back in (START, UNSTOP, YES).",
+        e::LEAD_HANDED_OFF => "A person should act: the lead replied, or an opt-out needs review (`data.rule`: `handoff.reply`, `opt_out.ambiguous`, ...). The same facts as the hand-off webhook.",
+        e::LEAD_FROZEN => "An operator froze the lead's automation.",
+        e::DEAD_LETTER_CREATED => "A text was dead-lettered for a person to review (`data.message_id` is the dead letter's id).",
+        e::WEBHOOK_TEST => "A test event from `POST /v1/admin/webhooks/test` (`data.sequence` is 0).",
+        _ => "",
+    }
 }
 
 /// The OpenAPI 3.1 document of this service

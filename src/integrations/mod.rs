@@ -6,6 +6,7 @@
 //! Dependency rule: integrations use [`crate::app`] and the core crate, never `crate::http`;
 //! HTTP handlers call into them for everything but HTTP plumbing.
 
+pub mod event_webhooks;
 pub mod followupboss;
 pub mod handoff;
 pub mod reso;

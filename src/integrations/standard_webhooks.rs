@@ -117,6 +117,13 @@ pub fn sign(key: &WebhookKey, id: &str, timestamp: i64, body: &[u8]) -> String {
     }
 }
 
+/// The `webhook-signature` value of an outbound message signed with every key (several
+/// during a rotation): the `v1,<base64>` entries separated by spaces, as the specification
+/// writes them, so a receiver holding any one of the secrets verifies it.
+pub fn signature_header(keys: &[WebhookKey], id: &str, timestamp: i64, body: &[u8]) -> String {
+    keys.iter().map(|k| sign(k, id, timestamp, body)).collect::<Vec<_>>().join(" ")
+}
+
 /// Parses a `webhook-timestamp`: unix seconds, ASCII digits only (surrounding whitespace
 /// ignored). `None` for anything else.
 pub fn parse_timestamp(header: &str) -> Option<i64> {

@@ -648,6 +648,9 @@ async fn cli_audit_verify_and_consent_export_read_a_stopped_services_data() {
             new_interests: &[],
             notifications: &[],
             suppress: None,
+            events: &[],
+            subscriptions: &[],
+            fub: None,
         };
         store.commit_lead(commit).await.unwrap();
     }

@@ -7,10 +7,12 @@ mod compliance_v2;
 mod contract;
 mod conversation;
 mod event_sources;
+mod event_webhooks;
 #[path = "../support/fake_twilio.rs"]
 mod fake_twilio;
 mod fixture;
 mod foundation;
+mod fub_writeback;
 mod gateway;
 mod helpers;
 mod inputs;

@@ -5,6 +5,7 @@ use super::supervisor::SupervisorMsg;
 use super::LeadDeps;
 use crate::audit;
 use crate::decide::{decide, Decision};
+use crate::lead_events;
 use crate::model::{EntryKind, Event, LeadState, LeadStatus, Note, Notification, OutboundText, TimelineEntry};
 use crate::phone::Phone;
 use crate::storage::LeadCommit;
@@ -56,6 +57,8 @@ pub struct LeadActorState {
     last_activity: Instant,
     /// Already asked the supervisor to passivate us.
     asked_to_stop: bool,
+    /// The lead's last outbound-event sequence number, read from storage when first needed.
+    event_sequence: Option<u64>,
 }
 
 impl Actor for LeadActor {
@@ -77,6 +80,7 @@ impl Actor for LeadActor {
             supervisor: args.supervisor,
             last_activity: Instant::now(),
             asked_to_stop: false,
+            event_sequence: None,
         })
     }
 
@@ -141,10 +145,32 @@ async fn apply(
     }
     let Decision { state, notes, sends, notifications } = decision;
     let prepared = Prepared::new(&st.lead, state, notes, now);
-    deps.store.commit_lead(prepared.commit(&st.lead, &sends, &notifications, dedupe_key)).await.map_err(store_err)?;
+    // Outbound webhook events: derived from the change, numbered, written in the same batch.
+    let events = if deps.subscriptions.is_empty() && deps.fub_writeback.is_none() {
+        vec![]
+    } else {
+        let facts = lead_events::derive(&st.lead, &prepared.next, &prepared.entries, &notifications);
+        let last = match st.event_sequence {
+            Some(n) => n,
+            None => deps.store.event_sequence(&st.lead.phone).map_err(store_err)?,
+        };
+        lead_events::number(facts, &prepared.next, last, now)
+    };
+    let mut commit = prepared.commit(&st.lead, &sends, &notifications, dedupe_key);
+    commit.events = &events;
+    commit.subscriptions = &deps.subscriptions;
+    commit.fub = deps.fub_writeback.as_ref();
+    deps.store.commit_lead(commit).await.map_err(store_err)?;
     // Durable from here on: update memory, then let texts go (the output gate).
     let Prepared { next, entries, .. } = prepared;
     st.lead = next;
+    if let Some(last) = events.last() {
+        st.event_sequence = Some(last.sequence);
+        // Two tasks wait on it (event webhooks, FUB write-back): wake both, and leave a
+        // permit for one that is busy right now.
+        deps.webhook_wake.notify_waiters();
+        deps.webhook_wake.notify_one();
+    }
     if !notifications.is_empty() {
         deps.notify.notify_one();
     }
@@ -201,6 +227,9 @@ impl Prepared {
             new_interests: &self.new_interests,
             notifications,
             suppress: self.next.suppressed.as_ref().filter(|_| prev.suppressed.is_none()),
+            events: &[],
+            subscriptions: &[],
+            fub: None,
         }
     }
 }

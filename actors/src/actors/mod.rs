@@ -27,6 +27,12 @@ pub struct LeadDeps {
     pub gateway: ractor::ActorRef<gateway::GatewayMsg>,
     /// Woken after a commit that wrote hand-off notifications (the shell delivers them).
     pub notify: Arc<tokio::sync::Notify>,
+    /// The outbound event webhooks' subscriptions (empty: no events are derived or stored).
+    pub subscriptions: Arc<Vec<crate::lead_events::Subscription>>,
+    /// The Follow Up Boss write-back, when on: the event types it logs (queued in part `F`).
+    pub fub_writeback: Option<crate::lead_events::Subscription>,
+    /// Woken after a commit that queued outbound webhook events (or FUB writes).
+    pub webhook_wake: Arc<tokio::sync::Notify>,
     /// A lead actor with no activity for this long stops (passivation); its next message
     /// re-activates it from its snapshot.
     pub idle_after: std::time::Duration,

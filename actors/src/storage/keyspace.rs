@@ -32,10 +32,12 @@ pub(crate) enum Part {
     Idempotency,
     Meta,
     Notifications,
+    EventWebhooks,
+    FubWrites,
 }
 
 impl Part {
-    pub(crate) const ALL: [Part; 13] = [
+    pub(crate) const ALL: [Part; 15] = [
         Part::Leads,
         Part::Timeline,
         Part::Outbox,
@@ -49,6 +51,8 @@ impl Part {
         Part::Idempotency,
         Part::Meta,
         Part::Notifications,
+        Part::EventWebhooks,
+        Part::FubWrites,
     ];
 
     pub(crate) fn prefix(self) -> u8 {
@@ -66,6 +70,8 @@ impl Part {
             Part::Idempotency => b'K',
             Part::Meta => b'M',
             Part::Notifications => b'N',
+            Part::EventWebhooks => b'E',
+            Part::FubWrites => b'F',
         }
     }
 
@@ -85,6 +91,9 @@ impl Part {
             Part::Idempotency => "idempotency",
             Part::Meta => "meta",
             Part::Notifications => "notifications",
+            // Added in schema 2: never a tree of its own.
+            Part::EventWebhooks => "event_webhooks",
+            Part::FubWrites => "fub_writes",
         }
     }
 }

@@ -18,6 +18,12 @@
 //! - `K` idempotency: `Idempotency-Key` -> `StoredResponse`: replayed for re-deliveries until it expires.
 //! - `N` notifications: id -> `Notification`: hand-off messages for people, written with the
 //!   lead's snapshot and deleted once the hand-off webhook accepted them.
+//! - `E` event_webhooks: the outbound event webhooks' delivery queue (`event_webhooks.rs`):
+//!   `q` + subscription + 0 + phone + 0 + sequence -> `WebhookDelivery` (written with the
+//!   lead's snapshot, deleted once delivered), `d` + delivery id -> a dead (exhausted)
+//!   delivery, `n` + phone -> the lead's last event sequence number.
+//! - `F` fub_writes: the Follow Up Boss write-back queue, the same layout as `E`'s `q` and
+//!   `d` entries (one pseudo-subscription, `fub`).
 //! - `M` meta: namespaced small values of the integrations (RESO poller watermark, last seen
 //!   price and status per listing), through `meta_get` / `meta_put`, and the schema marker.
 //!
@@ -41,8 +47,10 @@ use serde::{Deserialize, Serialize};
 use std::ops::Bound;
 use std::path::Path;
 
+mod event_webhooks;
 mod keyspace;
 mod search;
+pub use event_webhooks::{Queue, WebhookDelivery, WebhookQueueHead};
 use keyspace::{Part, Space, Writes, KV_TREE};
 pub use search::LeadFilter;
 
@@ -151,6 +159,12 @@ pub struct LeadCommit<'a> {
     pub notifications: &'a [Notification],
     /// A suppression-list entry this event created (a CRM do-not-contact status).
     pub suppress: Option<&'a Suppression>,
+    /// Outbound webhook events this change emitted (`lead_events::derive`, numbered), queued
+    /// for every subscription in `subscriptions` that wants them.
+    pub events: &'a [crate::lead_events::LeadEvent],
+    pub subscriptions: &'a [crate::lead_events::Subscription],
+    /// The Follow Up Boss write-back, when on: the event types it logs (part `F`).
+    pub fub: Option<&'a crate::lead_events::Subscription>,
 }
 
 mod group_commit;
@@ -188,6 +202,8 @@ pub struct Store {
     notifications: Space,
     /// Cluster mode: where [`Store::commit_shared`] writes go (`replicate.rs`).
     replicator: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn Replicator>>>,
+    event_webhooks: Space,
+    fub_writes: Space,
 }
 
 fn timeline_prefix(phone: &Phone) -> Vec<u8> {
@@ -320,6 +336,8 @@ impl Store {
             meta: space(Part::Meta),
             notifications: space(Part::Notifications),
             replicator: Default::default(),
+            event_webhooks: space(Part::EventWebhooks),
+            fub_writes: space(Part::FubWrites),
             db,
         };
         store.upgrade()?;
@@ -596,6 +614,7 @@ impl Store {
         if let Some(s) = c.suppress {
             w.put(&self.suppression, phone.as_str(), codec::encode(s)?);
         }
+        self.queue_events(&mut w, c.events, c.subscriptions, c.fub)?;
         self.group.commit(w).await
     }
 

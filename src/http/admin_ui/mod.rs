@@ -11,6 +11,7 @@
 //! - [`templates`]: the minijinja environment, rendering, the context every page shares;
 //! - [`leads`]: the search page, a lead's page, freeze and unfreeze;
 //! - [`dead_letters`]: the dead letters page and its retry and discard buttons;
+//! - [`integrations`]: dead event webhook deliveries and Follow Up Boss writes;
 //! - [`error`]: [`UiError`], every error as a readable page with a 4xx (503 when busy).
 //!
 //! Actions run the same code as the JSON admin API (`App::submit` for freeze/unfreeze,
@@ -24,6 +25,7 @@
 
 mod dead_letters;
 mod error;
+mod integrations;
 mod leads;
 mod session;
 mod templates;
@@ -60,6 +62,7 @@ pub fn router() -> Router<App> {
         .route("/admin/dead-letters", get(dead_letters::dead_letters_page))
         .route("/admin/dead-letters/{id}/retry", get(dead_letters::back_to_dead_letters).post(dead_letters::retry))
         .route("/admin/dead-letters/{id}/discard", get(dead_letters::back_to_dead_letters).post(dead_letters::discard))
+        .route("/admin/integrations", get(integrations::integrations_page))
         .route("/admin/{*rest}", get(not_found_page).post(not_found_page))
 }
 
@@ -134,6 +137,7 @@ pub const ADMIN_PAGES: &[(&str, &str, &str, bool)] = &[
     ("POST", "/admin/dead-letters/{id}/retry", "Retry a dead letter (form: `csrf`)", true),
     ("GET", "/admin/dead-letters/{id}/discard", "Redirects to the dead letters page", false),
     ("POST", "/admin/dead-letters/{id}/discard", "Discard a dead letter (form: `csrf`)", true),
+    ("GET", "/admin/integrations", "Event webhook and Follow Up Boss write-back failures", true),
 ];
 
 /// Lists [`ADMIN_PAGES`] in the OpenAPI document, briefly (tag `admin-ui`, no schemas; the

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod compliance;
 pub mod crm;
 pub mod dead_letters;
+pub mod event_webhooks;
 pub mod health;
 pub mod leads;
 pub mod mls;

@@ -14,6 +14,9 @@
 //! - `peopleStageUpdated`, `peopleUpdated` -> `CrmChanged { status: stage }` (skipped when
 //!   the stage did not change; a person leadline does not know yet is captured first).
 //!
+//! The other direction, [`writeback`]: texts sent, replies, opt-outs and hand-offs logged on
+//! the lead's FUB person, from a durable queue.
+//!
 //! FUB people carry no consent record, so these leads are stored but never texted
 //! automatically (timeline: `consent.missing`).
 
@@ -21,6 +24,7 @@ pub mod client;
 pub mod payload;
 pub mod signature;
 pub mod worker;
+pub mod writeback;
 
 pub use payload::{Notification, PendingEvent};
 
