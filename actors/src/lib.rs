@@ -11,6 +11,7 @@ pub mod decide;
 pub mod limits;
 pub mod model;
 pub mod numbers;
+pub mod operators;
 pub mod phone;
 pub mod policy;
 pub mod provider;

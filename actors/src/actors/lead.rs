@@ -212,7 +212,11 @@ fn record_metrics(event: &Event, entries: &[TimelineEntry]) {
         Event::InboundText { .. } | Event::DeliveryReceipt { .. } => "twilio",
         Event::CrmChanged { .. } | Event::InterestAdded { .. } => "crm",
         Event::ListingChanged(_) => "mls",
-        Event::Freeze { .. } | Event::Unfreeze | Event::AdminOptOut { .. } => "admin",
+        Event::Freeze { .. }
+        | Event::Unfreeze
+        | Event::AdminOptOut { .. }
+        | Event::ByOperator { .. }
+        | Event::ManualReply(_) => "admin",
         Event::Wake | Event::SendOutcome { .. } => "internal",
         Event::RevocationFound { .. } => "rescan",
     };

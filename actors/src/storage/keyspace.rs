@@ -32,10 +32,14 @@ pub(crate) enum Part {
     Idempotency,
     Meta,
     Notifications,
+    /// Named operators of the admin API and page (`operators::Operator`), by name.
+    Operators,
+    /// Page sessions (`operators::Session`), by the SHA-256 of the cookie value.
+    Sessions,
 }
 
 impl Part {
-    pub(crate) const ALL: [Part; 13] = [
+    pub(crate) const ALL: [Part; 15] = [
         Part::Leads,
         Part::Timeline,
         Part::Outbox,
@@ -49,6 +53,8 @@ impl Part {
         Part::Idempotency,
         Part::Meta,
         Part::Notifications,
+        Part::Operators,
+        Part::Sessions,
     ];
 
     pub(crate) fn prefix(self) -> u8 {
@@ -66,6 +72,8 @@ impl Part {
             Part::Idempotency => b'K',
             Part::Meta => b'M',
             Part::Notifications => b'N',
+            Part::Operators => b'A',
+            Part::Sessions => b'a',
         }
     }
 
@@ -85,6 +93,9 @@ impl Part {
             Part::Idempotency => "idempotency",
             Part::Meta => "meta",
             Part::Notifications => "notifications",
+            // Added with schema 2 (never a tree of their own).
+            Part::Operators => "operators",
+            Part::Sessions => "sessions",
         }
     }
 }

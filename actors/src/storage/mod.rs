@@ -18,6 +18,10 @@
 //! - `K` idempotency: `Idempotency-Key` -> `StoredResponse`: replayed for re-deliveries until it expires.
 //! - `N` notifications: id -> `Notification`: hand-off messages for people, written with the
 //!   lead's snapshot and deleted once the hand-off webhook accepted them.
+//! - `A` operators: name -> `operators::Operator`: named operators of the admin API and page
+//!   (role, Argon2id password hash, SHA-256 of each API token, revocation).
+//! - `a` sessions: hex SHA-256 of the page cookie -> `operators::Session` (server-side, so
+//!   signing out or revoking the operator ends it at once).
 //! - `M` meta: namespaced small values of the integrations (RESO poller watermark, last seen
 //!   price and status per listing), through `meta_get` / `meta_put`, and the schema marker.
 //!
@@ -35,6 +39,7 @@
 
 use crate::codec::{self, CodecError, Record};
 use crate::model::{LeadState, Notification, OutboundText, Suppression, TimelineEntry};
+use crate::operators::{Operator, Session};
 use crate::phone::Phone;
 use crate::ts::Ts;
 use serde::{Deserialize, Serialize};
@@ -181,6 +186,8 @@ pub struct Store {
     idempotency: Space,
     meta: Space,
     notifications: Space,
+    operators: Space,
+    sessions: Space,
 }
 
 fn timeline_prefix(phone: &Phone) -> Vec<u8> {
@@ -232,7 +239,9 @@ pub const SCHEMA_VERSION: u32 = LAYOUT_KEYSPACE
     + (DeadLetter::VERSION as u32 - 1)
     + (Suppression::VERSION as u32 - 1)
     + (StoredResponse::VERSION as u32 - 1)
-    + (Notification::VERSION as u32 - 1);
+    + (Notification::VERSION as u32 - 1)
+    + (Operator::VERSION as u32 - 1)
+    + (Session::VERSION as u32 - 1);
 
 /// sled 0.34's log segment size (`Config::segment_size`, left at its default).
 const SEGMENT_BYTES: usize = 512 * 1024;
@@ -312,6 +321,8 @@ impl Store {
             idempotency: space(Part::Idempotency),
             meta: space(Part::Meta),
             notifications: space(Part::Notifications),
+            operators: space(Part::Operators),
+            sessions: space(Part::Sessions),
             db,
         };
         store.upgrade()?;
@@ -442,7 +453,9 @@ impl Store {
                 + rewrite_outdated::<DeadLetter>(&self.dead_letters)?
                 + rewrite_outdated::<Suppression>(&self.suppression)?
                 + rewrite_outdated::<StoredResponse>(&self.idempotency)?
-                + rewrite_outdated::<Notification>(&self.notifications)?;
+                + rewrite_outdated::<Notification>(&self.notifications)?
+                + rewrite_outdated::<Operator>(&self.operators)?
+                + rewrite_outdated::<Session>(&self.sessions)?;
             self.db.flush()?;
             tracing::info!(from = schema, to = SCHEMA_VERSION, rewritten, "storage: records migrated");
         }
@@ -904,6 +917,119 @@ impl Store {
         let mut w = Writes::default();
         w.del(&self.notifications, id);
         self.group.commit(w).await
+    }
+
+    /// Suppressed numbers after `after` (phone order), at most `limit`; `prefix` keeps only
+    /// numbers that start with it (a search by the start of an E.164 number).
+    pub fn suppression_page(
+        &self,
+        after: Option<&str>,
+        prefix: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(Phone, Suppression)>> {
+        let start = match after {
+            Some(a) => Bound::Excluded(a.as_bytes()),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for kv in self.suppression.range(start, Bound::Unbounded) {
+            let (k, v) = kv?;
+            let key = String::from_utf8_lossy(&k);
+            if prefix.is_some_and(|p| !key.starts_with(p)) {
+                if prefix.is_some_and(|p| key.as_ref() > p) {
+                    break;
+                }
+                continue;
+            }
+            if let Ok(phone) = Phone::parse(&key) {
+                out.push((phone, codec::decode(&v)?));
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Dead letters after id `after` (id order), at most `limit`.
+    pub fn dead_letters_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<DeadLetter>> {
+        let start = match after {
+            Some(a) => Bound::Excluded(a.as_bytes()),
+            None => Bound::Unbounded,
+        };
+        self.dead_letters.range(start, Bound::Unbounded).take(limit).map(|kv| Ok(codec::decode(&kv?.1)?)).collect()
+    }
+
+    // --- operators and their page sessions -------------------------------------------
+
+    pub fn operator(&self, name: &str) -> Result<Option<Operator>> {
+        match self.operators.get(name)? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every operator (revoked ones too), by name.
+    pub fn operators(&self) -> Result<Vec<Operator>> {
+        self.operators.iter().map(|kv| Ok(codec::decode(&kv?.1)?)).collect()
+    }
+
+    /// Creates or replaces an operator; returns once it is durable.
+    pub async fn put_operator(&self, op: &Operator) -> Result<()> {
+        let mut w = Writes::default();
+        w.put(&self.operators, op.name.as_str(), codec::encode(op)?);
+        self.group.commit(w).await
+    }
+
+    /// Writes an operator and ends every page session of theirs, as one durable write
+    /// (revocation, a new password).
+    pub async fn put_operator_ending_sessions(&self, op: &Operator) -> Result<usize> {
+        let mut w = Writes::default();
+        w.put(&self.operators, op.name.as_str(), codec::encode(op)?);
+        let mut ended = 0;
+        for kv in self.sessions.iter() {
+            let (k, v) = kv?;
+            let theirs = codec::decode::<Session>(&v).map(|s| s.operator == op.name).unwrap_or(true);
+            if theirs {
+                w.del(&self.sessions, &k);
+                ended += 1;
+            }
+        }
+        self.group.commit(w).await?;
+        Ok(ended)
+    }
+
+    pub fn session(&self, key: &str) -> Result<Option<Session>> {
+        match self.sessions.get(key)? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn put_session(&self, key: &str, session: &Session) -> Result<()> {
+        let mut w = Writes::default();
+        w.put(&self.sessions, key, codec::encode(session)?);
+        self.group.commit(w).await
+    }
+
+    pub async fn remove_session(&self, key: &str) -> Result<()> {
+        let mut w = Writes::default();
+        w.del(&self.sessions, key);
+        self.group.commit(w).await
+    }
+
+    /// Forgets sessions that expired before `now`; returns how many.
+    pub fn purge_sessions_before(&self, now: Ts) -> Result<usize> {
+        let mut purged = 0;
+        for kv in self.sessions.iter() {
+            let (k, v) = kv?;
+            if codec::decode::<Session>(&v).map(|s| s.expires_at < now).unwrap_or(true) {
+                let _barrier = self.shared();
+                self.sessions.remove(&k)?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
     }
 }
 
