@@ -143,6 +143,7 @@ impl Application {
             gateway: gateway.clone(),
             metrics: crate::telemetry::metrics_handle(),
             clock: deps.clock.clone(),
+            logins: crate::app::operators::LoginThrottle::default(),
         }));
         let (stop_server, stopped) = oneshot::channel::<()>();
         let background = crate::background::Background::start(&state, &state.secrets)?;

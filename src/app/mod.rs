@@ -17,6 +17,7 @@ pub mod expiry;
 pub mod fanout;
 pub mod leads;
 pub mod listings;
+pub mod operators;
 pub mod search;
 pub mod views;
 
@@ -47,6 +48,8 @@ pub struct AppInner {
     pub metrics: PrometheusHandle,
     /// The application clock (consent timestamps of web forms, idempotency expiry).
     pub clock: Arc<dyn leadline_core::clock::Clock>,
+    /// Sign-in throttles of the admin page (per account, per IP).
+    pub logins: operators::LoginThrottle,
 }
 
 impl std::ops::Deref for App {

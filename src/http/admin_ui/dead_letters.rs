@@ -78,6 +78,7 @@ pub(super) async fn discard(
     dead_letter_button(&app, &headers, path, body, Action::Discard).await
 }
 
+#[derive(Debug)]
 enum Action {
     Retry,
     Discard,
@@ -93,7 +94,9 @@ async fn dead_letter_button(
 ) -> UiResult {
     let id = path_param(path)?;
     let form = read_form(app, body).await?;
-    require_post_session(app, headers, &form)?;
+    let s = require_post_session(app, headers, &form)?;
+    s.require(leadline_core::operators::Role::Admin)?;
+    tracing::info!(operator = %s.operator.name, action = ?action, "admin page: dead letter");
     let done = match action {
         Action::Retry => {
             dead_letters::retry(app, &id).await?;

@@ -19,6 +19,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use leadline_core::model::{EntryKind, Event, TimelineEntry};
+use leadline_core::operators::Role;
 use leadline_core::Ts;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -306,10 +307,11 @@ pub(super) async fn freeze(
 ) -> UiResult {
     let raw = path_param(path)?;
     let form = read_form(&app, body).await?;
-    require_post_session(&app, &headers, &form)?;
+    let s = require_post_session(&app, &headers, &form)?;
+    s.require(Role::Agent)?;
     let reason: String = form.get("reason").map(|r| r.trim()).unwrap_or("").chars().take(REASON_MAX_CHARS).collect();
     let reason = (!reason.is_empty()).then_some(reason);
-    let changed = leads::command(&app, &raw, Event::Freeze { reason }).await?;
+    let changed = leads::command(&app, &raw, &s.operator.name, Event::Freeze { reason }).await?;
     tracing::info!(phone = %changed.lead.phone.masked(), "admin page: lead frozen");
     Ok(see_other(&format!("{}?done=frozen", lead_href(changed.lead.phone.as_str()))))
 }
@@ -322,8 +324,9 @@ pub(super) async fn unfreeze(
 ) -> UiResult {
     let raw = path_param(path)?;
     let form = read_form(&app, body).await?;
-    require_post_session(&app, &headers, &form)?;
-    let changed = leads::command(&app, &raw, Event::Unfreeze).await?;
+    let s = require_post_session(&app, &headers, &form)?;
+    s.require(Role::Agent)?;
+    let changed = leads::command(&app, &raw, &s.operator.name, Event::Unfreeze).await?;
     tracing::info!(phone = %changed.lead.phone.masked(), "admin page: lead unfrozen");
     Ok(see_other(&format!("{}?done=unfrozen", lead_href(changed.lead.phone.as_str()))))
 }

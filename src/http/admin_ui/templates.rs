@@ -81,6 +81,12 @@ pub(super) struct Base {
     pub nav: &'static str,
     pub signed_in: bool,
     pub csrf: String,
+    /// The signed-in operator's name and role ("" when signed out).
+    pub operator: String,
+    pub role: &'static str,
+    /// Whether the role includes `agent` (reply, freeze) and `admin` (the rest).
+    pub can_act: bool,
+    pub is_admin: bool,
 }
 
 impl Base {
@@ -90,6 +96,10 @@ impl Base {
             nav,
             signed_in: session.is_some(),
             csrf: session.map(|s| s.csrf.clone()).unwrap_or_default(),
+            operator: session.map(|s| s.operator.name.clone()).unwrap_or_default(),
+            role: session.map(|s| s.operator.role.as_str()).unwrap_or(""),
+            can_act: session.is_some_and(|s| s.operator.role.allows(leadline_core::operators::Role::Agent)),
+            is_admin: session.is_some_and(|s| s.operator.role.allows(leadline_core::operators::Role::Admin)),
         }
     }
 }

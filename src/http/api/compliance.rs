@@ -11,6 +11,7 @@
 
 use crate::app::compliance::{self, consent_csv};
 use crate::app::leads;
+use crate::app::operators::Principal;
 use crate::app::views::{
     consent_rows, ConsentExport, SuppressionList, SuppressionPut, SuppressionRemoved, SuppressionView,
 };
@@ -20,6 +21,7 @@ use crate::http::extract::{ApiJsonOrEmpty, ApiQuery};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::Deserialize;
 
@@ -63,10 +65,12 @@ fn accepts_csv(headers: &HeaderMap) -> bool {
 )]
 pub async fn consent_export(
     State(app): State<App>,
+    Extension(by): Extension<Principal>,
     Path(raw): Path<String>,
     ApiQuery(q): ApiQuery<ExportQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    tracing::info!(operator = %by.name, lead = %crate::http::security::mask_path(&raw), "consent export taken");
     let csv = match q.format.as_deref().map(str::trim) {
         None | Some("") => accepts_csv(&headers),
         Some(f) if f.eq_ignore_ascii_case("csv") => true,
@@ -172,9 +176,11 @@ pub struct SuppressBody {
 )]
 pub async fn put_suppression(
     State(app): State<App>,
+    Extension(by): Extension<Principal>,
     Path(raw): Path<String>,
     ApiJsonOrEmpty(body): ApiJsonOrEmpty<SuppressBody>,
 ) -> Result<(StatusCode, Json<SuppressionPut>), ApiError> {
+    tracing::info!(operator = %by.name, number = %crate::http::security::mask_path(&raw), "suppression added");
     let put = compliance::suppress(&app, &raw, body.list, body.reason).await?;
     let status = if put.previous.is_none() { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(put)))
@@ -197,8 +203,10 @@ pub async fn put_suppression(
 )]
 pub async fn delete_suppression(
     State(app): State<App>,
+    Extension(by): Extension<Principal>,
     Path(raw): Path<String>,
 ) -> Result<Json<SuppressionRemoved>, ApiError> {
+    tracing::info!(operator = %by.name, number = %crate::http::security::mask_path(&raw), "suppression removed");
     Ok(Json(compliance::unsuppress(&app, &raw).await?))
 }
 

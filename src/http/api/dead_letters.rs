@@ -2,12 +2,13 @@
 //! provider refusals, configuration errors, exhausted retries, in-doubt sends.
 
 use crate::app::dead_letters;
+use crate::app::operators::Principal;
 use crate::app::views::{DeadLetterList, RetryQueued};
 use crate::app::App;
 use crate::http::error::{ApiError, ErrorBody};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 
 #[utoipa::path(
     get,
@@ -44,8 +45,10 @@ pub async fn list(State(app): State<App>) -> Result<Json<DeadLetterList>, ApiErr
 )]
 pub async fn retry(
     State(app): State<App>,
+    Extension(by): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RetryQueued>), ApiError> {
+    tracing::info!(operator = %by.name, id = %leadline_core::phone::mask_message_id(&id), "dead letter retried");
     dead_letters::retry(&app, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(RetryQueued { id, status: "queued" })))
 }
@@ -65,7 +68,12 @@ pub async fn retry(
         (status = 503, description = "The store is unavailable (`unavailable`)", body = ErrorBody),
     )
 )]
-pub async fn discard(State(app): State<App>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn discard(
+    State(app): State<App>,
+    Extension(by): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    tracing::info!(operator = %by.name, id = %leadline_core::phone::mask_message_id(&id), "dead letter discarded");
     dead_letters::discard(&app, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

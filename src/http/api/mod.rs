@@ -9,4 +9,5 @@ pub mod dead_letters;
 pub mod health;
 pub mod leads;
 pub mod mls;
+pub mod operators;
 pub mod search;
