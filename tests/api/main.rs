@@ -17,4 +17,5 @@ mod inputs;
 mod lead_lifecycle;
 mod metrics;
 mod openapi;
+mod operators;
 mod signatures;
