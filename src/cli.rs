@@ -94,6 +94,34 @@ pub enum ComplianceCommand {
     },
 }
 
+/// `leadline operators …`: the bootstrap path for named operators. These open the
+/// database directly, so they run only while the service is stopped; while it runs, use
+/// the admin API (`/v1/admin/operators`) or the admin page's Operators tab.
+#[derive(Debug, Subcommand)]
+pub enum OperatorsCommand {
+    /// Create an operator (service stopped). With `--password-stdin`, the first line of
+    /// standard input is their admin-page password (at least 12 characters).
+    Add {
+        /// Letters, digits, `.`, `-`, `_`, `@`; shown on the timeline.
+        name: String,
+        /// `viewer` (reads), `agent` (also replies, freezes, unfreezes) or `admin` (everything).
+        #[arg(long)]
+        role: String,
+        /// Read the page password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the operators: name, role, password set, tokens, revoked (service stopped).
+    List,
+    /// Revoke an operator: tokens, password and sessions stop working (service stopped).
+    Revoke { name: String },
+    /// Set an operator's page password from the first line of standard input; ends their
+    /// sessions (service stopped).
+    SetPassword { name: String },
+    /// Issue an API token for an operator and print it (shown once; service stopped).
+    Token { name: String },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     /// One JSON document: current consent and the history.
@@ -129,6 +157,70 @@ pub fn suppress(command: SuppressCommand, config: Option<&Path>) -> ExitCode {
         SuppressCommand::Import { file, list } => suppress_import(config, &file, list.as_deref()),
         SuppressCommand::Export => suppress_export(config),
     })
+}
+
+pub fn operators(command: OperatorsCommand, config: Option<&Path>) -> ExitCode {
+    finish(operators_run(command, config))
+}
+
+fn read_password_line() -> Result<String, Fail> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Fail::failed(format!("cannot read the password from standard input: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn operators_run(command: OperatorsCommand, config: Option<&Path>) -> Result<ExitCode, Fail> {
+    use crate::app::operators as ops;
+    let settings = load_settings(config)?;
+    let store = open_store(&settings, matches!(command, OperatorsCommand::Add { .. }))?;
+    let now = Ts::from(chrono::Utc::now());
+    let by = "cli";
+    let app_err = |e: crate::app::AppError| match e {
+        crate::app::AppError::Unavailable(m) => Fail::failed(m),
+        other => Fail::usage(other.to_string()),
+    };
+    let mut out = std::io::stdout().lock();
+    match command {
+        OperatorsCommand::Add { name, role, password_stdin } => {
+            let role = leadline_core::operators::Role::parse(&role)
+                .ok_or_else(|| Fail::usage(format!("unknown role '{role}' (viewer, agent or admin)")))?;
+            let password = if password_stdin { Some(read_password_line()?) } else { None };
+            let op = block_on(ops::create(&store, by, &name, role, password.as_deref(), now))?.map_err(app_err)?;
+            writeln!(out, "created operator {} ({})", op.name, op.role.as_str()).map_err(stdout_error)?;
+        }
+        OperatorsCommand::List => {
+            for op in ops::list(&store).map_err(app_err)? {
+                let revoked = op.revoked_at.map(|t| format!(" revoked {t}")).unwrap_or_default();
+                writeln!(
+                    out,
+                    "{}\t{}\tpassword={}\ttokens={}{revoked}",
+                    op.name,
+                    op.role.as_str(),
+                    if op.has_password { "yes" } else { "no" },
+                    op.tokens.len()
+                )
+                .map_err(stdout_error)?;
+            }
+        }
+        OperatorsCommand::Revoke { name } => {
+            block_on(ops::revoke(&store, by, &name, now))?.map_err(app_err)?;
+            writeln!(out, "revoked operator {name}").map_err(stdout_error)?;
+        }
+        OperatorsCommand::SetPassword { name } => {
+            let password = read_password_line()?;
+            block_on(ops::set_password(&store, by, &name, &password))?.map_err(app_err)?;
+            writeln!(out, "password set for {name}").map_err(stdout_error)?;
+        }
+        OperatorsCommand::Token { name } => {
+            let issued = block_on(ops::issue_token(&store, by, &name, now))?.map_err(app_err)?;
+            writeln!(out, "{}", issued.token).map_err(stdout_error)?;
+            eprintln!("token {} for {name}: shown once, keep it secret", issued.token_id);
+        }
+    }
+    block_on(store.flush())?.map_err(|e| Fail::failed(e.to_string()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn audit(command: AuditCommand, config: Option<&Path>) -> ExitCode {
