@@ -220,3 +220,100 @@ async fn page_sessions_live_on_the_server_and_sign_ins_are_throttled() {
     assert!(res.text().await.unwrap().contains("Too many sign-in attempts"));
     app.stop().await;
 }
+
+fn csrf_of(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_lead_page_has_a_reply_box_for_agents_and_not_for_viewers() {
+    let app = TestApp::spawn_with(|s| s.server.rate_limit_per_ip_per_sec = 0).await;
+    assert_eq!(app.post_lead(&lead_with_consent(LEAD, "op-5")).await.status(), 202);
+    app.twilio.wait_for(LEAD, 1).await;
+    assert_eq!(app.inbound(LEAD, "Can I see it tomorrow?", "SMin-5").await.status(), 200);
+    operator(&app, "ana.agent", "agent").await;
+    operator(&app, "victor", "viewer").await;
+    let http = no_redirects();
+    let lead_page = format!("{}/admin/leads/{}", app.base, urlencode(LEAD));
+
+    let agent = cookie_of(&sign_in(&app, "ana.agent", PASSWORD).await);
+    let html = http.get(&lead_page).header("cookie", &agent).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Can I see it tomorrow?"), "the lead's reply is in the thread");
+    assert!(html.contains("id=\"reply-form\""));
+    let csrf = csrf_of(&html);
+    let res = http
+        .post(format!("{lead_page}/reply"))
+        .header("cookie", &agent)
+        .form(&[("csrf", csrf.as_str()), ("body", "Yes! 10am works?")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.contains("done=replied"), "{location}");
+    assert_eq!(app.twilio.wait_for(LEAD, 2).await.last().unwrap().body(), "Yes! 10am works?");
+    let html = http
+        .get(format!("{}{location}", app.base))
+        .header("cookie", &agent)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Your reply is queued"), "notice");
+    assert!(html.contains("by ana.agent"), "the thread names who answered");
+    // Agents do not manage operators.
+    let res = http.get(format!("{}/admin/operators", app.base)).header("cookie", &agent).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("needs the admin role"));
+
+    let viewer = cookie_of(&sign_in(&app, "victor", PASSWORD).await);
+    let html = http.get(&lead_page).header("cookie", &viewer).send().await.unwrap().text().await.unwrap();
+    assert!(!html.contains("id=\"reply-form\"") && html.contains("Replying needs the agent role"));
+    let csrf = csrf_of(&html);
+    let res = http
+        .post(format!("{lead_page}/reply"))
+        .header("cookie", &viewer)
+        .form(&[("csrf", csrf.as_str()), ("body", "sneaky")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("This needs the agent role"));
+    assert_eq!(app.twilio.received_for(LEAD).len(), 2, "nothing more was sent");
+
+    // The bootstrap admin (shared token) manages operators on the page.
+    let res = http
+        .post(format!("{}/admin/login", app.base))
+        .form(&[("token", ADMIN_TOKEN), ("next", "/admin/operators")])
+        .send()
+        .await
+        .unwrap();
+    let admin = cookie_of(&res);
+    let html = http
+        .get(format!("{}/admin/operators", app.base))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("ana.agent") && html.contains("victor"));
+    let csrf = csrf_of(&html);
+    let res = http
+        .post(format!("{}/admin/operators/victor/token", app.base))
+        .header("cookie", &admin)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let token = html.split("id=\"token-value\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    assert!(token.starts_with("llop_"));
+    assert_eq!(call(&app, "GET", &token, &format!("/v1/admin/leads/{}", urlencode(LEAD)), None).await.0, 200);
+    app.stop().await;
+}

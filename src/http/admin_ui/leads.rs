@@ -145,9 +145,8 @@ fn search_query(p: &SearchParams) -> String {
 struct LeadPage {
     lead: LeadView,
     name: String,
-    /// This page, and the lead in the JSON API.
+    /// This page.
     path: String,
-    api_path: String,
     conversation: Vec<Message>,
     /// The latest entries, newest first.
     timeline: Vec<TimelineEntry>,
@@ -157,7 +156,9 @@ struct LeadPage {
     /// cancelled before sending), and the latest of them.
     held_count: usize,
     held_recent: Vec<HeldText>,
-    notice: Option<&'static str>,
+    notice: Option<String>,
+    /// The page reloads itself every few seconds (new replies appear); no reply box then.
+    watch: bool,
 }
 
 /// A text that was not sent: its timeline entry (rule and reason), and where its dead letter
@@ -211,6 +212,11 @@ fn conversation(entries: &[TimelineEntry]) -> Vec<Message> {
             out.push(Message { dir: "in", at: e.at, body: body.to_string(), meta: String::new() });
         } else if e.kind == EntryKind::TextQueued {
             let (kind, body) = e.detail.split_once(": ").unwrap_or(("", &e.detail));
+            // A person's reply names them at the end (`decide`: "(by operator <name>)").
+            let (body, by) = match body.rsplit_once(" (by operator ") {
+                Some((b, who)) if who.ends_with(')') => (b, format!(" · by {}", who.trim_end_matches(')'))),
+                _ => (body, String::new()),
+            };
             let status = e
                 .message_id
                 .as_deref()
@@ -222,7 +228,7 @@ fn conversation(entries: &[TimelineEntry]) -> Vec<Message> {
                 dir: "out",
                 at: e.at,
                 body: body.to_string(),
-                meta: format!("{kind} · {rule} · {status}"),
+                meta: format!("{kind} · {rule} · {status}{by}"),
             });
         }
     }
@@ -233,7 +239,7 @@ fn lead_page_context(
     lead: LeadView,
     entries: Vec<TimelineEntry>,
     dead_letters: &HashSet<String>,
-    notice: Option<&'static str>,
+    notice: Option<String>,
 ) -> LeadPage {
     let conversation = conversation(&entries);
     let timeline_truncated = lead.timeline_entries > entries.len() as u64;
@@ -254,11 +260,9 @@ fn lead_page_context(
         })
         .collect();
     let path = lead_href(lead.phone.as_str());
-    let api_path = format!("/v1/admin/leads/{}", path_segment(lead.phone.as_str()));
     LeadPage {
         name: name_of(&lead),
         path,
-        api_path,
         conversation,
         timeline,
         timeline_truncated,
@@ -266,6 +270,7 @@ fn lead_page_context(
         held_recent,
         notice,
         lead,
+        watch: false,
     }
 }
 
@@ -285,12 +290,20 @@ pub(super) async fn lead_page(
     let after = lead.timeline_entries.saturating_sub(TIMELINE_SHOWN);
     let entries = leads::timeline(&app, phone.as_str(), after, TIMELINE_SHOWN as usize)?.entries;
     let dead_letters = dead_letters::ids_of_lead(&app, &phone)?;
-    let notice = match query_map(raw.as_deref()).get("done").map(String::as_str) {
-        Some("frozen") => Some("Automation frozen for this lead."),
-        Some("unfrozen") => Some("Automation resumed for this lead."),
+    let q = query_map(raw.as_deref());
+    let rule = q.get("rule").map(String::as_str).unwrap_or("");
+    let notice = match q.get("done").map(String::as_str) {
+        Some("frozen") => Some("Automation frozen for this lead.".to_string()),
+        Some("unfrozen") => Some("Automation resumed for this lead.".to_string()),
+        Some("replied") => Some(format!("Your reply is queued and goes out through the gateway (rule {rule}).")),
+        Some("deferred") => Some(format!(
+            "Your reply waits for the lead's allowed hours and goes out then (rule {rule}); see \"Texts not sent\"."
+        )),
+        Some("blocked") => Some(format!("Your reply was not sent (rule {rule}); the timeline says why.")),
         _ => None,
     };
-    let ctx = lead_page_context(lead, entries, &dead_letters, notice);
+    let mut ctx = lead_page_context(lead, entries, &dead_letters, notice);
+    ctx.watch = q.get("watch").is_some_and(|w| w == "1");
     Ok(page(StatusCode::OK, "lead.html", Base::new(Some(&s), format!("Lead {}", ctx.name), "leads"), ctx))
 }
 
@@ -329,6 +342,34 @@ pub(super) async fn unfreeze(
     let changed = leads::command(&app, &raw, &s.operator.name, Event::Unfreeze).await?;
     tracing::info!(phone = %changed.lead.phone.masked(), "admin page: lead unfrozen");
     Ok(see_other(&format!("{}?done=unfrozen", lead_href(changed.lead.phone.as_str()))))
+}
+
+/// The reply box: a person's reply through `app::leads::reply` (the lead's actor decides:
+/// `decide::manual_gate`), back to the lead's page with what became of it.
+pub(super) async fn reply(
+    State(app): State<App>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> UiResult {
+    let raw = path_param(path)?;
+    let form = read_form(&app, body).await?;
+    let s = require_post_session(&app, &headers, &form)?;
+    s.require(Role::Agent)?;
+    let text = form.get("body").map(|b| b.trim().to_string()).unwrap_or_default();
+    let body = leads::ReplyBody { body: Some(text), template: None, vars: None };
+    let d = leads::reply(&app, &raw, &s.operator.name, body).await?;
+    let (phone, _) = leads::find(&app, &raw)?;
+    let done = match d.decision {
+        "queued" => "replied",
+        "deferred" => "deferred",
+        _ => "blocked",
+    };
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("done", done)
+        .append_pair("rule", d.rule.as_deref().unwrap_or(""))
+        .finish();
+    Ok(see_other(&format!("{}?{q}#conversation", lead_href(phone.as_str()))))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! - [`templates`]: the minijinja environment, rendering, the context every page shares;
 //! - [`leads`]: the search page, a lead's page, freeze and unfreeze;
 //! - [`dead_letters`]: the dead letters page and its retry and discard buttons;
+//! - [`operators`]: the operators page (role admin): create, change a role, revoke, issue a token;
 //! - [`error`]: [`UiError`], every error as a readable page with a 4xx (503 when busy).
 //!
 //! Actions run the same code as the JSON admin API (`App::submit` for freeze/unfreeze,
@@ -25,6 +26,7 @@
 mod dead_letters;
 mod error;
 mod leads;
+mod operators;
 mod session;
 mod templates;
 
@@ -57,6 +59,11 @@ pub fn router() -> Router<App> {
         .route("/admin/leads/{phone}", get(leads::lead_page))
         .route("/admin/leads/{phone}/freeze", get(leads::back_to_lead).post(leads::freeze))
         .route("/admin/leads/{phone}/unfreeze", get(leads::back_to_lead).post(leads::unfreeze))
+        .route("/admin/leads/{phone}/reply", get(leads::back_to_lead).post(leads::reply))
+        .route("/admin/operators", get(operators::operators_page).post(operators::create))
+        .route("/admin/operators/{name}/revoke", get(operators::back).post(operators::revoke))
+        .route("/admin/operators/{name}/token", get(operators::back).post(operators::token))
+        .route("/admin/operators/{name}/role", get(operators::back).post(operators::role))
         .route("/admin/dead-letters", get(dead_letters::dead_letters_page))
         .route("/admin/dead-letters/{id}/retry", get(dead_letters::back_to_dead_letters).post(dead_letters::retry))
         .route("/admin/dead-letters/{id}/discard", get(dead_letters::back_to_dead_letters).post(dead_letters::discard))
@@ -129,6 +136,16 @@ pub const ADMIN_PAGES: &[(&str, &str, &str, bool)] = &[
     ("POST", "/admin/leads/{phone}/freeze", "Freeze the lead (form: `reason`, `csrf`)", true),
     ("GET", "/admin/leads/{phone}/unfreeze", "Redirects to the lead's page", false),
     ("POST", "/admin/leads/{phone}/unfreeze", "Unfreeze the lead (form: `csrf`)", true),
+    ("GET", "/admin/leads/{phone}/reply", "Redirects to the lead's page", false),
+    ("POST", "/admin/leads/{phone}/reply", "A person's reply to the lead, role agent (form: `body`, `csrf`)", true),
+    ("GET", "/admin/operators", "Operators page (role admin)", true),
+    ("POST", "/admin/operators", "Create an operator (form: `name`, `role`, `password`, `csrf`)", true),
+    ("GET", "/admin/operators/{name}/revoke", "Redirects to the operators page", false),
+    ("POST", "/admin/operators/{name}/revoke", "Revoke an operator (form: `csrf`)", true),
+    ("GET", "/admin/operators/{name}/token", "Redirects to the operators page", false),
+    ("POST", "/admin/operators/{name}/token", "Issue an API token, shown once (form: `csrf`)", true),
+    ("GET", "/admin/operators/{name}/role", "Redirects to the operators page", false),
+    ("POST", "/admin/operators/{name}/role", "Change an operator's role (form: `role`, `csrf`)", true),
     ("GET", "/admin/dead-letters", "Dead letters page", true),
     ("GET", "/admin/dead-letters/{id}/retry", "Redirects to the dead letters page", false),
     ("POST", "/admin/dead-letters/{id}/retry", "Retry a dead letter (form: `csrf`)", true),

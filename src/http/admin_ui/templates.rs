@@ -19,12 +19,13 @@ use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 use std::sync::LazyLock;
 
-pub(super) const TEMPLATES: [(&str, &str); 6] = [
+pub(super) const TEMPLATES: [(&str, &str); 7] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("leads.html", include_str!("templates/leads.html")),
     ("lead.html", include_str!("templates/lead.html")),
     ("dead_letters.html", include_str!("templates/dead_letters.html")),
+    ("operators.html", include_str!("templates/operators.html")),
     ("error.html", include_str!("templates/error.html")),
 ];
 
