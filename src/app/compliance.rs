@@ -93,15 +93,25 @@ pub fn clean_reason(reason: Option<&str>) -> Result<Option<String>, String> {
 }
 
 /// The listed numbers, optionally of one list only.
-pub fn suppressions(app: &App, list: Option<&str>) -> Result<SuppressionList, AppError> {
-    let suppressions: Vec<SuppressionView> = app
-        .store
-        .suppression_list()?
-        .into_iter()
-        .filter(|(_, s)| list.is_none_or(|l| s.list == l))
-        .map(|(p, s)| SuppressionView::new(&p, &s))
-        .collect();
-    Ok(SuppressionList { count: suppressions.len(), suppressions })
+pub fn suppressions(
+    app: &App,
+    list: Option<&str>,
+    q: Option<&str>,
+    after: Option<&Phone>,
+    limit: usize,
+) -> Result<SuppressionList, AppError> {
+    // `q`: digits the number contains (formatting ignored), e.g. an area code or the last four.
+    let digits: String = q.unwrap_or("").chars().filter(char::is_ascii_digit).collect();
+    let keep = |number: &str, s: &Suppression| {
+        list.is_none_or(|l| s.list == l) && (digits.is_empty() || number.contains(digits.as_str()))
+    };
+    // One more than asked: whether there is a next page.
+    let mut page = app.store.suppression_page(after.map(Phone::as_str), limit.saturating_add(1), keep)?;
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let suppressions: Vec<SuppressionView> = page.iter().map(|(p, s)| SuppressionView::new(p, s)).collect();
+    let next_cursor = if more { page.last().map(|(p, _)| p.clone()) } else { None };
+    Ok(SuppressionList { count: suppressions.len(), suppressions, next_cursor })
 }
 
 /// One number's entry (`raw`: E.164 or digits).

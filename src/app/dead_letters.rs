@@ -5,9 +5,14 @@ use super::views::{DeadLetterList, DeadLetterView};
 use super::{App, AppError};
 use leadline_core::actors::gateway::GatewayMsg;
 
-pub fn list(app: &App) -> Result<DeadLetterList, AppError> {
-    let dead_letters: Vec<DeadLetterView> = app.store.dead_letters()?.iter().map(Into::into).collect();
-    Ok(DeadLetterList { count: dead_letters.len(), dead_letters })
+/// A page of dead letters in id order: at most `limit` after id `after`.
+pub fn list(app: &App, after: Option<&str>, limit: usize) -> Result<DeadLetterList, AppError> {
+    let mut page = app.store.dead_letters_page(after, limit.saturating_add(1))?;
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let dead_letters: Vec<DeadLetterView> = page.iter().map(Into::into).collect();
+    let next_cursor = if more { dead_letters.last().map(|d| d.id.clone()) } else { None };
+    Ok(DeadLetterList { count: dead_letters.len(), dead_letters, next_cursor })
 }
 
 /// The ids of one lead's dead letters (a dead letter's id is its text's message id,

@@ -311,8 +311,11 @@ impl From<&DeadLetter> for DeadLetterView {
 /// `GET /v1/admin/dead-letters`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeadLetterList {
+    /// Dead letters on this page.
     pub count: usize,
     pub dead_letters: Vec<DeadLetterView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/admin/dead-letters/{id}/retry`.
@@ -460,8 +463,12 @@ pub struct SuppressionPut {
 /// `GET /v1/admin/suppressions`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SuppressionList {
+    /// Entries on this page.
     pub count: usize,
     pub suppressions: Vec<SuppressionView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<Phone>,
 }
 
 /// `DELETE /v1/admin/suppressions/{phone}`.

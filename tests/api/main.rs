@@ -18,4 +18,5 @@ mod lead_lifecycle;
 mod metrics;
 mod openapi;
 mod operators;
+mod paging;
 mod signatures;

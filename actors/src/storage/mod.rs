@@ -919,13 +919,13 @@ impl Store {
         self.group.commit(w).await
     }
 
-    /// Suppressed numbers after `after` (phone order), at most `limit`; `prefix` keeps only
-    /// numbers that start with it (a search by the start of an E.164 number).
+    /// Suppressed numbers after `after` (phone order) that `keep` accepts (given the stored
+    /// E.164 number and the entry), at most `limit`: a page of the list.
     pub fn suppression_page(
         &self,
         after: Option<&str>,
-        prefix: Option<&str>,
         limit: usize,
+        keep: impl Fn(&str, &Suppression) -> bool,
     ) -> Result<Vec<(Phone, Suppression)>> {
         let start = match after {
             Some(a) => Bound::Excluded(a.as_bytes()),
@@ -933,22 +933,27 @@ impl Store {
         };
         let mut out = Vec::new();
         for kv in self.suppression.range(start, Bound::Unbounded) {
-            let (k, v) = kv?;
-            let key = String::from_utf8_lossy(&k);
-            if prefix.is_some_and(|p| !key.starts_with(p)) {
-                if prefix.is_some_and(|p| key.as_ref() > p) {
-                    break;
-                }
-                continue;
-            }
-            if let Ok(phone) = Phone::parse(&key) {
-                out.push((phone, codec::decode(&v)?));
-            }
             if out.len() >= limit {
                 break;
             }
+            let (k, v) = kv?;
+            let key = String::from_utf8_lossy(&k);
+            let entry: Suppression = codec::decode(&v)?;
+            if !keep(&key, &entry) {
+                continue;
+            }
+            if let Ok(phone) = Phone::parse(&key) {
+                out.push((phone, entry));
+            }
         }
         Ok(out)
+    }
+
+    pub fn dead_letter(&self, id: &str) -> Result<Option<DeadLetter>> {
+        match self.dead_letters.get(id)? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
     }
 
     /// Dead letters after id `after` (id order), at most `limit`.

@@ -89,6 +89,17 @@ pub(super) async fn revoke(
     let form = read_form(&app, body).await?;
     let s = require_post_session(&app, &headers, &form)?;
     s.require(Role::Admin)?;
+    if form.get("confirm").map(String::as_str) != Some("yes") {
+        operators::find(&app.store, &name)?;
+        let ctx = super::templates::ConfirmPage {
+            question: format!("Revoke operator {name}?"),
+            detail: "Their API tokens, password and page sessions stop working at once. The name stays on record (the timeline keeps naming them); it cannot be used for a new operator.".into(),
+            action: format!("/admin/operators/{}/revoke", path_segment(&name)),
+            button: "Yes, revoke".into(),
+            back: "/admin/operators".into(),
+        };
+        return Ok(page(StatusCode::OK, "confirm.html", Base::new(Some(&s), "Confirm", "operators"), ctx));
+    }
     operators::revoke(&app.store, &s.operator.name, &name, app.clock.now().into()).await?;
     Ok(see_other("/admin/operators?done=revoked"))
 }

@@ -19,13 +19,14 @@ use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 use std::sync::LazyLock;
 
-pub(super) const TEMPLATES: [(&str, &str); 7] = [
+pub(super) const TEMPLATES: [(&str, &str); 8] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("leads.html", include_str!("templates/leads.html")),
     ("lead.html", include_str!("templates/lead.html")),
     ("dead_letters.html", include_str!("templates/dead_letters.html")),
     ("operators.html", include_str!("templates/operators.html")),
+    ("confirm.html", include_str!("templates/confirm.html")),
     ("error.html", include_str!("templates/error.html")),
 ];
 
@@ -103,6 +104,19 @@ impl Base {
             is_admin: session.is_some_and(|s| s.operator.role.allows(leadline_core::operators::Role::Admin)),
         }
     }
+}
+
+/// `confirm.html`: "are you sure?" before a destructive action (no JavaScript: the page's
+/// form posts the action again with `confirm=yes`).
+#[derive(Serialize)]
+pub(super) struct ConfirmPage {
+    pub question: String,
+    pub detail: String,
+    /// Where the real form posts.
+    pub action: String,
+    pub button: String,
+    /// Where "Cancel" goes.
+    pub back: String,
 }
 
 /// A page's context: [`Base`] and the page's own fields, side by side at the top level.

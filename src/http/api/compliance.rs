@@ -103,17 +103,41 @@ pub async fn consent_export(
 pub struct ListQuery {
     /// Only this list.
     pub list: Option<String>,
+    /// Only numbers containing these digits (formatting ignored): an area code, the last four.
+    pub q: Option<String>,
+    /// Page size: default 500, 1 to 1000.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Page size of the suppression and dead-letter lists when none is given, and the largest.
+pub const LIST_DEFAULT_LIMIT: usize = 500;
+pub const LIST_MAX_LIMIT: usize = 1000;
+
+/// `limit` checked: 1 to [`LIST_MAX_LIMIT`] (400 `invalid_query` otherwise).
+pub fn list_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(LIST_DEFAULT_LIMIT);
+    if !(1..=LIST_MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be a number from 1 to {LIST_MAX_LIMIT}"),
+        ));
+    }
+    Ok(limit)
 }
 
 #[utoipa::path(
     get,
     path = "/v1/admin/suppressions",
     tag = "compliance",
-    summary = "The do-not-contact list",
+    summary = "The do-not-contact list, a page at a time (phone order; `cursor` + `limit` as for leads)",
     params(ListQuery),
     security(("admin_bearer" = [])),
     responses(
-        (status = 200, description = "The listed numbers", body = SuppressionList),
+        (status = 200, description = "A page of the listed numbers", body = SuppressionList),
+        (status = 400, description = "A bad parameter (`invalid_query`) or cursor (`invalid_cursor`)", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
     )
 )]
@@ -121,7 +145,14 @@ pub async fn list_suppressions(
     State(app): State<App>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<SuppressionList>, ApiError> {
-    Ok(Json(compliance::suppressions(&app, q.list.as_deref())?))
+    let limit = list_limit(q.limit)?;
+    let after = match q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => Some(leadline_core::Phone::parse(c).map_err(|_| {
+            ApiError::bad_request("invalid_cursor", "cursor must be the next_cursor of a previous page")
+        })?),
+        None => None,
+    };
+    Ok(Json(compliance::suppressions(&app, q.list.as_deref(), q.q.as_deref(), after.as_ref(), limit)?))
 }
 
 #[utoipa::path(
