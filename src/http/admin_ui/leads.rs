@@ -159,6 +159,8 @@ struct LeadPage {
     notice: Option<String>,
     /// The page reloads itself every few seconds (new replies appear); no reply box then.
     watch: bool,
+    /// The lead's own local time now (zone from the area code), e.g. `Thu 09:03 EST (America/New_York)`.
+    lead_local: Option<String>,
 }
 
 /// A text that was not sent: its timeline entry (rule and reason), and where its dead letter
@@ -271,6 +273,7 @@ fn lead_page_context(
         notice,
         lead,
         watch: false,
+        lead_local: None,
     }
 }
 
@@ -304,6 +307,7 @@ pub(super) async fn lead_page(
     };
     let mut ctx = lead_page_context(lead, entries, &dead_letters, notice);
     ctx.watch = q.get("watch").is_some_and(|w| w == "1");
+    ctx.lead_local = lead_local_time(phone.as_str(), app.clock.now());
     Ok(page(StatusCode::OK, "lead.html", Base::new(Some(&s), format!("Lead {}", ctx.name), "leads"), ctx))
 }
 
@@ -342,6 +346,12 @@ pub(super) async fn unfreeze(
     let changed = leads::command(&app, &raw, &s.operator.name, Event::Unfreeze).await?;
     tracing::info!(phone = %changed.lead.phone.masked(), "admin page: lead unfrozen");
     Ok(see_other(&format!("{}?done=unfrozen", lead_href(changed.lead.phone.as_str()))))
+}
+
+/// The lead's local time at `now`, from the area code's primary zone (US/Canada numbers).
+fn lead_local_time(e164: &str, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let zone = *leadline_core::quiet_hours::area_info(e164)?.zones.first()?;
+    Some(format!("{} ({})", now.with_timezone(&zone).format("%a %H:%M %Z"), zone.name()))
 }
 
 /// The reply box: a person's reply through `app::leads::reply` (the lead's actor decides:

@@ -35,6 +35,8 @@ const DISABLED: &str =
 pub(super) struct Session {
     pub csrf: String,
     pub operator: Principal,
+    /// `[admin] time_zone`: the page's times are shown in it.
+    pub tz: String,
 }
 
 impl Session {
@@ -77,7 +79,9 @@ fn cookie_from(headers: &HeaderMap) -> Option<String> {
 pub(super) fn session(app: &App, headers: &HeaderMap) -> Option<Session> {
     let cookie = cookie_from(headers)?;
     match operators::session(&app.store, &cookie, app.clock.now().into()) {
-        Ok(Some((operator, s))) => Some(Session { csrf: s.csrf, operator }),
+        Ok(Some((operator, s))) => {
+            Some(Session { csrf: s.csrf, operator, tz: app.settings.admin.zone().name().to_string() })
+        }
         Ok(None) => None,
         Err(e) => {
             tracing::warn!(error = %e, "admin page: the session could not be read");

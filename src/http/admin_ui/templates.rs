@@ -6,7 +6,8 @@
 //! (`app::views`), plus presentation-only extras the handler adds (names, hrefs, notices).
 //! The filters do the formatting:
 //!
-//! - `when`: an RFC 3339 time (as the views serialise `Ts`) -> `2026-11-27 14:03 UTC`;
+//! - `when`: an RFC 3339 time (as the views serialise `Ts`) -> `2026-11-27 09:03 EST` in the
+//!   page's zone (`tz` in the context: `[admin] time_zone`), `2026-11-27 14:03 UTC` without one;
 //!   none/undefined -> `""` (so `x|when or "never"` works);
 //! - `status_class`: a lead status -> the CSS class of its badge;
 //! - `entry_class`: a timeline entry kind -> the CSS class of its row.
@@ -45,12 +46,15 @@ static ENV: LazyLock<Result<Environment<'static>, String>> = LazyLock::new(|| {
 
 /// `2026-11-27T14:03:06.000Z` -> `2026-11-27 14:03 UTC`; nothing -> `""`; a value that is
 /// not an RFC 3339 time is shown as it is.
-fn when(ts: Option<String>) -> String {
+fn when(state: &minijinja::State, ts: Option<String>) -> String {
+    let zone: Option<chrono_tz::Tz> =
+        state.lookup("tz").and_then(|v| v.as_str().and_then(|z| z.parse().ok()));
     match ts.as_deref() {
         None | Some("") => String::new(),
-        Some(s) => match DateTime::parse_from_rfc3339(s) {
-            Ok(t) => t.with_timezone(&Utc).format("%Y-%m-%d %H:%M UTC").to_string(),
-            Err(_) => s.to_string(),
+        Some(s) => match (DateTime::parse_from_rfc3339(s), zone) {
+            (Ok(t), Some(zone)) => t.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z").to_string(),
+            (Ok(t), None) => t.with_timezone(&Utc).format("%Y-%m-%d %H:%M UTC").to_string(),
+            (Err(_), _) => s.to_string(),
         },
     }
 }
@@ -89,6 +93,8 @@ pub(super) struct Base {
     /// Whether the role includes `agent` (reply, freeze) and `admin` (the rest).
     pub can_act: bool,
     pub is_admin: bool,
+    /// `[admin] time_zone` (the `when` filter's zone); "" = UTC.
+    pub tz: String,
 }
 
 impl Base {
@@ -102,6 +108,7 @@ impl Base {
             role: session.map(|s| s.operator.role.as_str()).unwrap_or(""),
             can_act: session.is_some_and(|s| s.operator.role.allows(leadline_core::operators::Role::Agent)),
             is_admin: session.is_some_and(|s| s.operator.role.allows(leadline_core::operators::Role::Admin)),
+            tz: session.map(|s| s.tz.clone()).unwrap_or_default(),
         }
     }
 }
