@@ -260,8 +260,7 @@ pub struct LeadList {
     pub leads: Vec<LeadView>,
     pub count: usize,
     /// Pass as `cursor` for the next page; `null` on the last page.
-    #[schema(value_type = Option<String>)]
-    pub next_cursor: Option<Phone>,
+    pub next_cursor: Option<String>,
 }
 
 /// `GET /v1/admin/stats`: counts for an operator's dashboard.

@@ -59,3 +59,42 @@ async fn the_suppression_list_comes_a_page_at_a_time() {
     assert!(v["next_cursor"].is_null());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn leads_newest_first_with_date_filters() {
+    let app = TestApp::spawn().await;
+    // Three leads on three days (the clock starts 2026-11-26 13:00 in New York).
+    let phones = ["+12125550181", "+12125550182", "+12125550183"];
+    for (i, p) in phones.iter().enumerate() {
+        if i > 0 {
+            app.clock.advance(chrono::Duration::days(1));
+        }
+        assert_eq!(app.post_lead(&lead_with_consent(p, &format!("pg-{i}"))).await.status(), 202);
+    }
+    let list = |q: &str| {
+        let q = q.to_string();
+        let app = &app;
+        async move {
+            let v: Value = app.admin_get(&format!("/v1/admin/leads?{q}")).await.json().await.unwrap();
+            let phones: Vec<String> =
+                v["leads"].as_array().unwrap().iter().map(|l| l["phone"].as_str().unwrap().to_string()).collect();
+            (phones, v["next_cursor"].as_str().map(str::to_string))
+        }
+    };
+    // The API keeps phone order by default; `sort=newest` is newest first, paged.
+    assert_eq!(list("").await.0, phones);
+    let (first, next) = list("sort=newest&limit=2").await;
+    assert_eq!(first, [phones[2], phones[1]]);
+    let next = next.expect("a second page");
+    let (second, end) = list(&format!("sort=newest&limit=2&cursor={}", next.replace('+', "%2B"))).await;
+    assert_eq!((second, end), (vec![phones[0].to_string()], None));
+    // Dates are days in [admin] time_zone (New York), both ends included.
+    assert_eq!(list("created_from=2026-11-27").await.0, [phones[1], phones[2]]);
+    assert_eq!(list("created_to=2026-11-27").await.0, [phones[0], phones[1]]);
+    assert_eq!(list("created_from=2026-11-27&created_to=2026-11-27").await.0, [phones[1]]);
+    assert_eq!(list("active_from=2026-11-28T00:00:00Z").await.0, [phones[2]]);
+    for bad in ["created_from=yesterday", "sort=oldest", "sort=newest&cursor=%2B12125550181"] {
+        assert_eq!(app.admin_get(&format!("/v1/admin/leads?{bad}")).await.status(), 400, "{bad}");
+    }
+    app.stop().await;
+}

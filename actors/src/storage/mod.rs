@@ -49,7 +49,7 @@ use std::path::Path;
 mod keyspace;
 mod search;
 use keyspace::{Part, Space, Writes, KV_TREE};
-pub use search::LeadFilter;
+pub use search::{LeadFilter, NewestCursor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -86,17 +86,25 @@ pub(super) async fn leads_page(State(app): State<App>, headers: HeaderMap, RawQu
         Ok(s) => s,
         Err(login) => return Ok(see_other(&login)),
     };
-    let params = SearchParams::from_query(raw.as_deref()).unwrap_or_default();
+    // The page lists the newest leads first unless asked otherwise.
+    let with_default = |mut p: SearchParams| {
+        if p.sort.trim().is_empty() {
+            p.sort = "newest".into();
+        }
+        p
+    };
+    let params = with_default(SearchParams::from_query(raw.as_deref()).unwrap_or_default());
     let mut error = None;
     let mut rows = Vec::new();
     let mut next_href = None;
-    match SearchParams::from_query(raw.as_deref()).and_then(|p| p.to_search()) {
+    let zone = app.settings.admin.zone();
+    match SearchParams::from_query(raw.as_deref()).map(with_default).and_then(|p| p.to_search(zone)) {
         Ok(found) => {
             let list = search::lead_list(&app, found).await?;
             rows = list.leads.into_iter().map(LeadRow::from).collect();
             if let Some(next) = list.next_cursor {
                 let mut p = params.clone();
-                p.cursor = next.as_str().to_string();
+                p.cursor = next;
                 next_href = Some(format!("/admin/leads?{}", search_query(&p)));
             }
         }
@@ -126,6 +134,11 @@ fn search_query(p: &SearchParams) -> String {
         ("crm_status", &p.crm_status),
         ("source", &p.source),
         ("listing", &p.listing),
+        ("created_from", &p.created_from),
+        ("created_to", &p.created_to),
+        ("active_from", &p.active_from),
+        ("active_to", &p.active_to),
+        ("sort", &p.sort),
         ("limit", &p.limit),
         ("cursor", &p.cursor),
     ] {

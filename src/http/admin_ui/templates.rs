@@ -47,8 +47,7 @@ static ENV: LazyLock<Result<Environment<'static>, String>> = LazyLock::new(|| {
 /// `2026-11-27T14:03:06.000Z` -> `2026-11-27 14:03 UTC`; nothing -> `""`; a value that is
 /// not an RFC 3339 time is shown as it is.
 fn when(state: &minijinja::State, ts: Option<String>) -> String {
-    let zone: Option<chrono_tz::Tz> =
-        state.lookup("tz").and_then(|v| v.as_str().and_then(|z| z.parse().ok()));
+    let zone: Option<chrono_tz::Tz> = state.lookup("tz").and_then(|v| v.as_str().and_then(|z| z.parse().ok()));
     match ts.as_deref() {
         None | Some("") => String::new(),
         Some(s) => match (DateTime::parse_from_rfc3339(s), zone) {
