@@ -19,6 +19,7 @@ pub mod leads;
 pub mod listings;
 pub mod operators;
 pub mod search;
+pub mod suppress_import;
 pub mod views;
 
 pub use error::{AppError, SubmitError};

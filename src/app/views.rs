@@ -604,3 +604,25 @@ pub struct ReplyDecision {
     /// Who sent it.
     pub operator: String,
 }
+
+/// `POST /v1/admin/suppressions/import`: what an upload did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SuppressionImport {
+    /// Numbers stored (new or updated).
+    pub imported: usize,
+    /// Of those, numbers that were already listed (their entry was replaced).
+    pub already_listed: usize,
+    /// Lines not imported, with why.
+    pub skipped: Vec<SkippedLine>,
+    /// The lists the numbers went on.
+    pub lists: Vec<String>,
+    /// Durable writes used (one per 5,000 numbers).
+    pub batches: usize,
+}
+
+/// A line of an upload that was not imported.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SkippedLine {
+    pub line: u64,
+    pub reason: String,
+}

@@ -54,6 +54,7 @@ pub fn routes(state: &App) -> OpenApiRouter<App> {
         .routes(routes!(admin::post_backup))
         .routes(routes!(compliance::consent_export))
         .routes(routes!(compliance::list_suppressions))
+        .routes(routes!(compliance::import_suppressions))
         .routes(routes!(compliance::get_suppression, compliance::put_suppression, compliance::delete_suppression))
         .routes(routes!(search::stats))
         .routes(routes!(dead_letters::list))

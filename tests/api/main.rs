@@ -4,6 +4,7 @@
 mod admin_search;
 mod compliance;
 mod compliance_v2;
+mod console_pages;
 mod contract;
 mod conversation;
 mod event_sources;

@@ -7,7 +7,7 @@
 //! the timeline), and the texts that were not sent (blocked, deferred, refused by the
 //! provider or cancelled before sending; a refused one linked to its dead letter).
 
-use super::error::UiResult;
+use super::error::{UiError, UiResult};
 use super::session::{require_post_session, require_session};
 use super::templates::{page, Base};
 use super::{path_param, path_segment, query_map, read_form, see_other};
@@ -316,6 +316,9 @@ pub(super) async fn lead_page(
             "Your reply waits for the lead's allowed hours and goes out then (rule {rule}); see \"Texts not sent\"."
         )),
         Some("blocked") => Some(format!("Your reply was not sent (rule {rule}); the timeline says why.")),
+        Some("opted_out") => {
+            Some("Opt-out recorded: nothing more goes to this lead unless they text START.".to_string())
+        }
         _ => None,
     };
     let mut ctx = lead_page_context(lead, entries, &dead_letters, notice);
@@ -359,6 +362,63 @@ pub(super) async fn unfreeze(
     let changed = leads::command(&app, &raw, &s.operator.name, Event::Unfreeze).await?;
     tracing::info!(phone = %changed.lead.phone.masked(), "admin page: lead unfrozen");
     Ok(see_other(&format!("{}?done=unfrozen", lead_href(changed.lead.phone.as_str()))))
+}
+
+/// Records an opt-out the lead gave another way (role admin), after a confirmation page.
+pub(super) async fn opt_out(
+    State(app): State<App>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> UiResult {
+    let raw = path_param(path)?;
+    let form = read_form(&app, body).await?;
+    let s = require_post_session(&app, &headers, &form)?;
+    s.require(Role::Admin)?;
+    let reason: String = form.get("reason").map(|r| r.trim()).unwrap_or("").chars().take(REASON_MAX_CHARS).collect();
+    if form.get("confirm").map(String::as_str) != Some("yes") {
+        let (phone, _) = leads::find(&app, &raw)?;
+        let ctx = super::templates::ConfirmPage {
+            question: format!("Record an opt-out for {phone}?"),
+            detail: "Use this when the lead asked not to be texted another way (a call, an email). Nothing automated, and no reply, goes to this number until the lead texts START. No confirmation text is sent.".into(),
+            action: format!("{}/opt-out", lead_href(phone.as_str())),
+            button: "Yes, opt this lead out".into(),
+            back: lead_href(phone.as_str()),
+        };
+        return Ok(page(StatusCode::OK, "confirm.html", Base::new(Some(&s), "Confirm", "leads"), ctx));
+    }
+    let reason = (!reason.is_empty()).then_some(reason);
+    let event = Event::AdminOptOut { reason, send_confirmation: false };
+    let changed = leads::command(&app, &raw, &s.operator.name, event).await?;
+    Ok(see_other(&format!("{}?done=opted_out", lead_href(changed.lead.phone.as_str()))))
+}
+
+/// The lead's consent history as CSV (role admin), logged with who took it.
+pub(super) async fn consent_csv(
+    State(app): State<App>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> UiResult {
+    let raw = path_param(path)?;
+    let s = match require_session(&app, &headers, &lead_href(&raw)) {
+        Ok(s) => s,
+        Err(login) => return Ok(see_other(&login)),
+    };
+    s.require(Role::Admin)?;
+    let (phone, lead) = leads::find(&app, &raw)?;
+    let body = crate::app::compliance::consent_csv(&crate::app::views::consent_rows(&lead)).map_err(|e| {
+        UiError::new(StatusCode::SERVICE_UNAVAILABLE, "The service is busy", format!("The export failed: {e}"))
+    })?;
+    tracing::info!(operator = %s.operator.name, lead = %phone.masked(), "consent export taken (admin page)");
+    let file = format!("attachment; filename=\"consent-{}.csv\"", phone.as_str().trim_start_matches('+'));
+    let mut res = axum::response::IntoResponse::into_response(body);
+    let h = res.headers_mut();
+    h.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/csv; charset=utf-8"));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&file) {
+        h.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(res)
 }
 
 /// The lead's local time at `now`, from the area code's primary zone (US/Canada numbers).

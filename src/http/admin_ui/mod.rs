@@ -28,6 +28,7 @@ mod error;
 mod leads;
 mod operators;
 mod session;
+mod suppressions;
 mod templates;
 
 pub use error::UiError;
@@ -61,6 +62,11 @@ pub fn router() -> Router<App> {
         .route("/admin/leads/{phone}/unfreeze", get(leads::back_to_lead).post(leads::unfreeze))
         .route("/admin/leads/{phone}/reply", get(leads::back_to_lead).post(leads::reply))
         .route("/admin/operators", get(operators::operators_page).post(operators::create))
+        .route("/admin/suppressions", get(suppressions::suppressions_page).post(suppressions::add))
+        .route("/admin/suppressions/import", get(suppressions::back).post(suppressions::import))
+        .route("/admin/suppressions/{phone}/remove", get(suppressions::back).post(suppressions::remove))
+        .route("/admin/leads/{phone}/opt-out", get(leads::back_to_lead).post(leads::opt_out))
+        .route("/admin/leads/{phone}/consent.csv", get(leads::consent_csv))
         .route("/admin/operators/{name}/revoke", get(operators::back).post(operators::revoke))
         .route("/admin/operators/{name}/token", get(operators::back).post(operators::token))
         .route("/admin/operators/{name}/role", get(operators::back).post(operators::role))
@@ -139,6 +145,30 @@ pub const ADMIN_PAGES: &[(&str, &str, &str, bool)] = &[
     ("GET", "/admin/leads/{phone}/reply", "Redirects to the lead's page", false),
     ("POST", "/admin/leads/{phone}/reply", "A person's reply to the lead, role agent (form: `body`, `csrf`)", true),
     ("GET", "/admin/operators", "Operators page (role admin)", true),
+    ("GET", "/admin/suppressions", "Do-not-contact list page: search (`q`), paged (`cursor`)", true),
+    ("POST", "/admin/suppressions", "Add a number, role admin (form: `phone`, `list`, `reason`, `csrf`)", true),
+    ("GET", "/admin/suppressions/import", "Redirects to the do-not-contact page", false),
+    ("POST", "/admin/suppressions/import", "Import pasted CSV, role admin (form: `csv`, `list`, `csrf`)", true),
+    ("GET", "/admin/suppressions/{phone}/remove", "Redirects to the do-not-contact page", false),
+    (
+        "POST",
+        "/admin/suppressions/{phone}/remove",
+        "Remove a number after a confirmation, role admin (form: `reason`, `confirm`, `csrf`)",
+        true,
+    ),
+    ("GET", "/admin/leads/{phone}/opt-out", "Redirects to the lead's page", false),
+    (
+        "POST",
+        "/admin/leads/{phone}/opt-out",
+        "Record an opt-out after a confirmation, role admin (form: `reason`, `confirm`, `csrf`)",
+        true,
+    ),
+    (
+        "GET",
+        "/admin/leads/{phone}/consent.csv",
+        "The lead's consent history as CSV, role admin (logged with the operator)",
+        true,
+    ),
     ("POST", "/admin/operators", "Create an operator (form: `name`, `role`, `password`, `csrf`)", true),
     ("GET", "/admin/operators/{name}/revoke", "Redirects to the operators page", false),
     ("POST", "/admin/operators/{name}/revoke", "Revoke an operator (form: `csrf`)", true),

@@ -20,7 +20,7 @@ use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 use std::sync::LazyLock;
 
-pub(super) const TEMPLATES: [(&str, &str); 8] = [
+pub(super) const TEMPLATES: [(&str, &str); 9] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("leads.html", include_str!("templates/leads.html")),
@@ -28,6 +28,7 @@ pub(super) const TEMPLATES: [(&str, &str); 8] = [
     ("dead_letters.html", include_str!("templates/dead_letters.html")),
     ("operators.html", include_str!("templates/operators.html")),
     ("confirm.html", include_str!("templates/confirm.html")),
+    ("suppressions.html", include_str!("templates/suppressions.html")),
     ("error.html", include_str!("templates/error.html")),
 ];
 

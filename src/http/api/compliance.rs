@@ -12,6 +12,7 @@
 use crate::app::compliance::{self, consent_csv};
 use crate::app::leads;
 use crate::app::operators::Principal;
+use crate::app::views::SuppressionImport;
 use crate::app::views::{
     consent_rows, ConsentExport, SuppressionList, SuppressionPut, SuppressionRemoved, SuppressionView,
 };
@@ -239,6 +240,54 @@ pub async fn delete_suppression(
 ) -> Result<Json<SuppressionRemoved>, ApiError> {
     tracing::info!(operator = %by.name, number = %crate::http::security::mask_path(&raw), "suppression removed");
     Ok(Json(compliance::unsuppress(&app, &raw).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// The list for every number (overrides a `list` column; default `internal_dnc`).
+    pub list: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/suppressions/import",
+    tag = "compliance",
+    operation_id = "import_suppressions",
+    summary = "Upload a CSV of numbers onto the do-not-contact list (stored 5,000 per durable write)",
+    description = "The format of `leadline suppress import`: the first column is the phone; a header row         (first column `phone`) may name `reason` and `list` columns; without one a second column is the reason.         Invalid lines are reported and skipped. The body is limited by `server.max_body_bytes`; for files larger         than that, split them or use `leadline suppress import` while the service is stopped.",
+    params(ImportQuery),
+    request_body(content = String, content_type = "text/csv", description = "The CSV"),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "Imported; the lines skipped and why", body = SuppressionImport),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "Not an admin (`forbidden`)", body = ErrorBody),
+        (status = 413, description = "Larger than `server.max_body_bytes` (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "Not `text/csv` or `text/plain` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "A bad `list` or unreadable CSV (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "Not (fully) stored; retry, an import is idempotent (`unavailable`)", body = ErrorBody),
+    )
+)]
+pub async fn import_suppressions(
+    State(app): State<App>,
+    Extension(by): Extension<Principal>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<SuppressionImport>, ApiError> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if mime != "text/csv" && mime != "text/plain" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the CSV with Content-Type: text/csv",
+        ));
+    }
+    let data = crate::http::body::read_limited(body, app.settings.server.max_body_bytes).await?;
+    Ok(Json(crate::app::suppress_import::import(&app, &by.name, &data, q.list.as_deref()).await?))
 }
 
 #[cfg(test)]
