@@ -272,6 +272,11 @@ async fn the_lead_page_has_a_reply_box_for_agents_and_not_for_viewers() {
     let viewer = cookie_of(&sign_in(&app, "victor", PASSWORD).await);
     let html = http.get(&lead_page).header("cookie", &viewer).send().await.unwrap().text().await.unwrap();
     assert!(!html.contains("id=\"reply-form\"") && html.contains("Replying needs the agent role"));
+    assert!(!html.contains("id=\"freeze\"") && html.contains("Freezing and unfreezing need the agent role"));
+    // Watching for replies: the page reloads itself, and has no reply box to lose text from.
+    let watch =
+        http.get(format!("{lead_page}?watch=1")).header("cookie", &agent).send().await.unwrap().text().await.unwrap();
+    assert!(watch.contains("http-equiv=\"refresh\"") && !watch.contains("id=\"reply-form\""));
     let csrf = csrf_of(&html);
     let res = http
         .post(format!("{lead_page}/reply"))
