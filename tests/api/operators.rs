@@ -218,6 +218,8 @@ async fn page_sessions_live_on_the_server_and_sign_ins_are_throttled() {
     let res = sign_in(&app, "bob", PASSWORD).await;
     assert_eq!(res.status(), 429);
     assert!(res.text().await.unwrap().contains("Too many sign-in attempts"));
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("leadline_admin_sign_ins_total{outcome=\"throttled\"}"), "on-call sees the guessing");
     app.stop().await;
 }
 

@@ -211,6 +211,7 @@ pub(super) async fn login(State(app): State<App>, req: Request) -> Response {
     let new = match result {
         Ok(new) => new,
         Err(LoginError::Wrong) => {
+            metrics::counter!("leadline_admin_sign_ins_total", "outcome" => "wrong").increment(1);
             tracing::warn!(operator = %name, "admin page: failed sign-in");
             // Slow down guessing a little.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -218,6 +219,7 @@ pub(super) async fn login(State(app): State<App>, req: Request) -> Response {
             return login_form(StatusCode::UNAUTHORIZED, &next, Some(msg), None);
         }
         Err(LoginError::Throttled) => {
+            metrics::counter!("leadline_admin_sign_ins_total", "outcome" => "throttled").increment(1);
             let msg = "Too many sign-in attempts. Wait a minute and try again.";
             let mut res = login_form(StatusCode::TOO_MANY_REQUESTS, &next, Some(msg), None);
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
@@ -233,6 +235,7 @@ pub(super) async fn login(State(app): State<App>, req: Request) -> Response {
             );
         }
     };
+    metrics::counter!("leadline_admin_sign_ins_total", "outcome" => "ok").increment(1);
     let mut res = see_other(&next);
     let ttl = operators::SESSION_TTL_HOURS * 3600;
     set_cookie(&mut res, &new.cookie, ttl, over_https(&app, &headers));

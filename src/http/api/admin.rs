@@ -45,6 +45,7 @@ pub(crate) async fn require_operator(State(app): State<App>, mut req: Request, n
     let needed = required_role(req.method(), &path);
     if !principal.role.allows(needed) {
         tracing::info!(operator = %principal.name, needed = needed.as_str(), path = %path, "admin API: forbidden");
+        metrics::counter!("leadline_admin_forbidden_total").increment(1);
         return ApiError::role(needed, &principal.name, principal.role).into_response();
     }
     req.extensions_mut().insert(principal);
