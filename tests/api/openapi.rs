@@ -85,6 +85,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/operators/{name}/token"),
     ("GET", "/admin/operators/{name}/role"),
     ("POST", "/admin/operators/{name}/role"),
+    ("GET", "/admin/operators/{name}/password"),
+    ("POST", "/admin/operators/{name}/password"),
     ("GET", "/admin/dead-letters"),
     ("GET", "/admin/dead-letters/{id}/retry"),
     ("POST", "/admin/dead-letters/{id}/retry"),

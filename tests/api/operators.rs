@@ -322,5 +322,25 @@ async fn the_lead_page_has_a_reply_box_for_agents_and_not_for_viewers() {
     let token = html.split("id=\"token-value\">").nth(1).unwrap().split('<').next().unwrap().to_string();
     assert!(token.starts_with("llop_"));
     assert_eq!(call(&app, "GET", &token, &format!("/v1/admin/leads/{}", urlencode(LEAD)), None).await.0, 200);
+
+    // A new password from the page ends the operator's sessions; the new one works.
+    let res = http
+        .post(format!("{}/admin/operators/ana.agent/password", app.base))
+        .header("cookie", &admin)
+        .form(&[("csrf", csrf.as_str()), ("password", "another long passphrase")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(http.get(&lead_page).header("cookie", &agent).send().await.unwrap().status(), 303, "signed out");
+    assert_eq!(sign_in(&app, "ana.agent", "another long passphrase").await.status(), 303);
+    let res = http
+        .post(format!("{}/admin/operators/ana.agent/password", app.base))
+        .header("cookie", &admin)
+        .form(&[("csrf", csrf.as_str()), ("password", "short")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422, "a short password is refused with a readable page");
     app.stop().await;
 }

@@ -70,6 +70,7 @@ pub fn router() -> Router<App> {
         .route("/admin/operators/{name}/revoke", get(operators::back).post(operators::revoke))
         .route("/admin/operators/{name}/token", get(operators::back).post(operators::token))
         .route("/admin/operators/{name}/role", get(operators::back).post(operators::role))
+        .route("/admin/operators/{name}/password", get(operators::back).post(operators::password))
         .route("/admin/dead-letters", get(dead_letters::dead_letters_page))
         .route("/admin/dead-letters/{id}/retry", get(dead_letters::back_to_dead_letters).post(dead_letters::retry))
         .route("/admin/dead-letters/{id}/discard", get(dead_letters::back_to_dead_letters).post(dead_letters::discard))
@@ -176,6 +177,13 @@ pub const ADMIN_PAGES: &[(&str, &str, &str, bool)] = &[
     ("POST", "/admin/operators/{name}/token", "Issue an API token, shown once (form: `csrf`)", true),
     ("GET", "/admin/operators/{name}/role", "Redirects to the operators page", false),
     ("POST", "/admin/operators/{name}/role", "Change an operator's role (form: `role`, `csrf`)", true),
+    ("GET", "/admin/operators/{name}/password", "Redirects to the operators page", false),
+    (
+        "POST",
+        "/admin/operators/{name}/password",
+        "Set an operator's page password; ends their sessions (form: `password`, `csrf`)",
+        true,
+    ),
     ("GET", "/admin/dead-letters", "Dead letters page", true),
     ("GET", "/admin/dead-letters/{id}/retry", "Redirects to the dead letters page", false),
     ("POST", "/admin/dead-letters/{id}/retry", "Retry a dead letter (form: `csrf`)", true),

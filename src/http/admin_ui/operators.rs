@@ -56,6 +56,7 @@ pub(super) async fn operators_page(State(app): State<App>, headers: HeaderMap, R
         Some("created") => Some("Operator created.".to_string()),
         Some("revoked") => Some("Operator revoked: their tokens, password and sessions no longer work.".to_string()),
         Some("role") => Some("Role changed.".to_string()),
+        Some("password") => Some("Password set; the operator's page sessions were ended.".to_string()),
         _ => None,
     };
     list_page(&app, &s, notice, None)
@@ -119,6 +120,22 @@ pub(super) async fn role(
     })?;
     operators::set_role(&app.store, &s.operator.name, &name, role).await?;
     Ok(see_other("/admin/operators?done=role"))
+}
+
+/// Sets an operator's page password (their page sessions end).
+pub(super) async fn password(
+    State(app): State<App>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> UiResult {
+    let name = path_param(path)?;
+    let form = read_form(&app, body).await?;
+    let s = require_post_session(&app, &headers, &form)?;
+    s.require(Role::Admin)?;
+    let password = form.get("password").map(String::as_str).unwrap_or("");
+    operators::set_password(&app.store, &s.operator.name, &name, password).await?;
+    Ok(see_other("/admin/operators?done=password"))
 }
 
 /// Issues a token and shows it on the page this once (not in a redirect's address).
