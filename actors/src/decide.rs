@@ -255,6 +255,7 @@ impl Draft<'_> {
                 }
             }
             Event::ManualReply(reply) => d.manual_reply(reply),
+            Event::OperatorAction { rule, detail } => d.note(EntryKind::Admin, Some(rule), detail.clone()),
         }
     }
 }

@@ -517,6 +517,13 @@ pub enum Event {
     /// A person answers the lead (one-to-one, not automation): checked by
     /// `decide::manual_gate`, recorded on the timeline, sent by the gateway.
     ManualReply(ManualReply),
+    /// An operator acted on something of this lead's outside its actor (a dead letter
+    /// retried or discarded, the number put on or taken off a do-not-contact list): recorded
+    /// on the timeline (inside `ByOperator`, so with the operator's name).
+    OperatorAction {
+        rule: String,
+        detail: String,
+    },
 }
 
 /// What a person's reply says: their own words, or a configured template.
@@ -544,6 +551,7 @@ impl Event {
             Event::RevocationFound { .. } => "revocation_found",
             Event::ByOperator { command, .. } => command.kind(),
             Event::ManualReply(_) => "manual_reply",
+            Event::OperatorAction { .. } => "operator_action",
         }
     }
 }

@@ -131,6 +131,7 @@ pub async fn suppress(
     raw: &str,
     list: Option<String>,
     reason: Option<String>,
+    operator: &str,
 ) -> Result<SuppressionPut, AppError> {
     let phone = Phone::parse(raw)?;
     let list = list.unwrap_or_else(|| DEFAULT_ADMIN_LIST.to_string());
@@ -139,7 +140,13 @@ pub async fn suppress(
     let previous = app.store.suppression(&phone)?;
     let entry = Suppression { list, reason, added_at: Ts::from(app.clock.now()) };
     app.store.suppress(&phone, &entry).await?;
-    tracing::info!(phone = %phone.masked(), list = %entry.list, "number suppressed");
+    tracing::info!(phone = %phone.masked(), list = %entry.list, operator = %operator, "number suppressed");
+    let detail = format!(
+        "number put on the {} list ({}): nothing automated and no reply goes to it",
+        entry.list,
+        entry.reason.as_deref().unwrap_or("no reason given")
+    );
+    super::leads::note_operator_action(app, &phone, operator, "admin.suppressed", detail).await;
     Ok(SuppressionPut {
         entry: SuppressionView::new(&phone, &entry),
         previous: previous.map(|p| SuppressionView::new(&phone, &p)),
@@ -147,13 +154,20 @@ pub async fn suppress(
 }
 
 /// Takes a number off the list; the entry it had.
-pub async fn unsuppress(app: &App, raw: &str) -> Result<SuppressionRemoved, AppError> {
+pub async fn unsuppress(
+    app: &App,
+    raw: &str,
+    operator: &str,
+    why: Option<&str>,
+) -> Result<SuppressionRemoved, AppError> {
     let phone = Phone::parse(raw)?;
     let Some(entry) = app.store.suppression(&phone)? else {
         return Err(AppError::NotFound(format!("{phone} is not on the suppression list")));
     };
     app.store.unsuppress(&phone).await?;
-    tracing::info!(phone = %phone.masked(), list = %entry.list, "number removed from the suppression list");
+    tracing::info!(phone = %phone.masked(), list = %entry.list, operator = %operator, "number removed from the suppression list");
+    let detail = format!("number taken off the {} list ({})", entry.list, why.unwrap_or("no reason given"));
+    super::leads::note_operator_action(app, &phone, operator, "admin.unsuppressed", detail).await;
     Ok(SuppressionRemoved { removed: SuppressionView::new(&phone, &entry), phone })
 }
 

@@ -23,22 +23,34 @@ pub fn ids_of_lead(app: &App, phone: &leadline_core::Phone) -> Result<std::colle
 
 /// Hands a dead letter back to the gateway. It passes the compliance gate before it is
 /// sent: an opt-out, freeze, suppression or quiet hours since it failed still win.
-pub async fn retry(app: &App, id: &str) -> Result<(), AppError> {
+pub async fn retry(app: &App, id: &str, operator: &str) -> Result<(), AppError> {
+    let letter = app.store.dead_letter(id)?;
     let result = ractor::call_t!(app.gateway, GatewayMsg::RetryDeadLetter, 5000, id.to_string())
         .map_err(|e| AppError::Unavailable(format!("gateway unavailable: {e}")))?;
     match result {
-        Ok(true) => Ok(()),
+        Ok(true) => {
+            if let Some(dl) = letter {
+                let detail = format!(
+                    "dead letter {} ({}) retried: queued again, it passes the gate first",
+                    dl.text.id, dl.reason
+                );
+                super::leads::note_operator_action(app, &dl.text.to, operator, "admin.dead_letter_retry", detail).await;
+            }
+            Ok(())
+        }
         Ok(false) => Err(AppError::NotFound(format!("no dead letter {id}"))),
         Err(e) => Err(AppError::Unavailable(e)),
     }
 }
 
 /// Drops a dead letter for good.
-pub async fn discard(app: &App, id: &str) -> Result<(), AppError> {
+pub async fn discard(app: &App, id: &str, operator: &str) -> Result<(), AppError> {
     match app.store.take_dead_letter(id).await? {
-        Some(_) => {
+        Some(dl) => {
             metrics::gauge!("leadline_dead_letters").set(app.store.dead_letter_count() as f64);
-            tracing::info!(id = %leadline_core::phone::mask_message_id(id), "dead letter discarded by an operator");
+            tracing::info!(id = %leadline_core::phone::mask_message_id(id), operator = %operator, "dead letter discarded by an operator");
+            let detail = format!("dead letter {} ({}) discarded: that text will never be sent", dl.text.id, dl.reason);
+            super::leads::note_operator_action(app, &dl.text.to, operator, "admin.dead_letter_discard", detail).await;
             Ok(())
         }
         None => Err(AppError::NotFound(format!("no dead letter {id}"))),

@@ -257,3 +257,20 @@ pub async fn reply(app: &App, raw: &str, operator: &str, body: ReplyBody) -> Res
         operator: operator.to_string(),
     })
 }
+
+/// Records an operator's action on a known lead's timeline (`Event::OperatorAction`, with
+/// the operator's name): dead letters retried or discarded, the number put on or taken off a
+/// do-not-contact list. The action itself is already done; if the note cannot be recorded
+/// now, that is logged and the action still stands. Numbers that are not leads get no note.
+pub async fn note_operator_action(app: &App, phone: &Phone, operator: &str, rule: &str, detail: String) {
+    if !app.store.lead_exists(phone).unwrap_or(false) {
+        return;
+    }
+    let event = Event::ByOperator {
+        operator: operator.to_string(),
+        command: Box::new(Event::OperatorAction { rule: rule.to_string(), detail }),
+    };
+    if let Err(e) = app.submit(phone.clone(), event, None).await {
+        tracing::warn!(lead = %phone.masked(), rule, error = %e, "the operator's action could not be noted on the timeline");
+    }
+}

@@ -131,6 +131,25 @@ async fn the_do_not_contact_page_adds_searches_and_removes_with_a_reason() {
 async fn the_lead_page_records_an_opt_out_after_a_confirmation_and_downloads_consent() {
     let app = TestApp::spawn().await;
     assert_eq!(app.post_lead(&lead_with_consent(LEAD, "cp-1")).await.status(), 202);
+    // Suppressing and un-suppressing a lead's number is on its timeline, with who did it.
+    let suppression = format!("{}/v1/admin/suppressions/{}", app.base, urlencode(LEAD));
+    let res = app
+        .client
+        .put(&suppression)
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"reason": "asked"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(app.lead(LEAD).await["suppressed"]["list"], "admin", "the lead's view shows it at once");
+    assert_eq!(app.client.delete(&suppression).bearer_auth(ADMIN_TOKEN).send().await.unwrap().status(), 200);
+    let timeline = app.timeline(LEAD).await;
+    for rule in ["admin.suppressed", "admin.unsuppressed"] {
+        let e = timeline.iter().find(|e| e["rule"] == rule).unwrap_or_else(|| panic!("{rule} on the timeline"));
+        assert!(e["detail"].as_str().unwrap().ends_with("(by operator admin-token)"), "{e}");
+    }
+
     let http = no_redirects();
     let cookie = admin_cookie(&app).await;
     let lead_page = format!("{}/admin/leads/{}", app.base, urlencode(LEAD));

@@ -216,7 +216,8 @@ fn record_metrics(event: &Event, entries: &[TimelineEntry]) {
         | Event::Unfreeze
         | Event::AdminOptOut { .. }
         | Event::ByOperator { .. }
-        | Event::ManualReply(_) => "admin",
+        | Event::ManualReply(_)
+        | Event::OperatorAction { .. } => "admin",
         Event::Wake | Event::SendOutcome { .. } => "internal",
         Event::RevocationFound { .. } => "rescan",
     };

@@ -131,11 +131,11 @@ async fn dead_letter_button(
     }
     let done = match action {
         Action::Retry => {
-            dead_letters::retry(app, &id).await?;
+            dead_letters::retry(app, &id, &s.operator.name).await?;
             "retried"
         }
         Action::Discard => {
-            dead_letters::discard(app, &id).await?;
+            dead_letters::discard(app, &id, &s.operator.name).await?;
             "discarded"
         }
     };

@@ -93,7 +93,8 @@ pub(super) async fn add(State(app): State<App>, headers: HeaderMap, body: Body) 
     let s = require_post_session(&app, &headers, &form)?;
     s.require(Role::Admin)?;
     let phone = field(&form, "phone").unwrap_or_default();
-    let put = compliance::suppress(&app, &phone, field(&form, "list"), field(&form, "reason")).await?;
+    let put =
+        compliance::suppress(&app, &phone, field(&form, "list"), field(&form, "reason"), &s.operator.name).await?;
     tracing::info!(operator = %s.operator.name, number = %put.entry.phone.masked(), "admin page: suppression added");
     Ok(see_other("/admin/suppressions?done=added"))
 }
@@ -128,7 +129,7 @@ pub(super) async fn remove(
         }
         return Ok(res);
     }
-    let removed = compliance::unsuppress(&app, &raw).await?;
+    let removed = compliance::unsuppress(&app, &raw, &s.operator.name, reason.as_deref()).await?;
     tracing::info!(
         operator = %s.operator.name,
         number = %removed.phone.masked(),

@@ -213,7 +213,7 @@ pub async fn put_suppression(
     ApiJsonOrEmpty(body): ApiJsonOrEmpty<SuppressBody>,
 ) -> Result<(StatusCode, Json<SuppressionPut>), ApiError> {
     tracing::info!(operator = %by.name, number = %crate::http::security::mask_path(&raw), "suppression added");
-    let put = compliance::suppress(&app, &raw, body.list, body.reason).await?;
+    let put = compliance::suppress(&app, &raw, body.list, body.reason, &by.name).await?;
     let status = if put.previous.is_none() { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(put)))
 }
@@ -239,7 +239,7 @@ pub async fn delete_suppression(
     Path(raw): Path<String>,
 ) -> Result<Json<SuppressionRemoved>, ApiError> {
     tracing::info!(operator = %by.name, number = %crate::http::security::mask_path(&raw), "suppression removed");
-    Ok(Json(compliance::unsuppress(&app, &raw).await?))
+    Ok(Json(compliance::unsuppress(&app, &raw, &by.name, None).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -66,7 +66,7 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<RetryQueued>), ApiError> {
     tracing::info!(operator = %by.name, id = %leadline_core::phone::mask_message_id(&id), "dead letter retried");
-    dead_letters::retry(&app, &id).await?;
+    dead_letters::retry(&app, &id, &by.name).await?;
     Ok((StatusCode::ACCEPTED, Json(RetryQueued { id, status: "queued" })))
 }
 
@@ -91,6 +91,6 @@ pub async fn discard(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     tracing::info!(operator = %by.name, id = %leadline_core::phone::mask_message_id(&id), "dead letter discarded");
-    dead_letters::discard(&app, &id).await?;
+    dead_letters::discard(&app, &id, &by.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
