@@ -8,20 +8,22 @@
 //! Exit codes: 0 success, 1 failure (a broken audit chain, an unknown lead, an unusable
 //! database), 2 bad usage (invalid configuration, file, phone or list name).
 
-use crate::app::compliance::{check_list_name, clean_reason, consent_csv};
+use crate::app::compliance::{check_list_name, consent_csv};
+#[cfg(test)]
+use crate::app::suppress_import::ImportPlan;
+use crate::app::suppress_import::{parse_import, store_rows, IMPORT_CHUNK};
 use crate::app::views::{consent_rows, BackupView, ConsentExport, LeadView};
 use crate::config::Settings;
 use clap::{Subcommand, ValueEnum};
 use leadline_core::audit;
-use leadline_core::model::{Suppression, TimelineEntry};
+use leadline_core::model::TimelineEntry;
 use leadline_core::storage::{Store, StoreError};
 use leadline_core::{Phone, Ts};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The list `suppress import` uses when neither `--list` nor a `list` column names one.
-pub const DEFAULT_IMPORT_LIST: &str = "internal_dnc";
+pub use crate::app::suppress_import::DEFAULT_IMPORT_LIST;
 
 #[derive(Debug, Subcommand)]
 pub enum SuppressCommand {
@@ -106,6 +108,34 @@ pub enum ComplianceCommand {
     },
 }
 
+/// `leadline operators …`: the bootstrap path for named operators. These open the
+/// database directly, so they run only while the service is stopped; while it runs, use
+/// the admin API (`/v1/admin/operators`) or the admin page's Operators tab.
+#[derive(Debug, Subcommand)]
+pub enum OperatorsCommand {
+    /// Create an operator (service stopped). With `--password-stdin`, the first line of
+    /// standard input is their admin-page password (at least 12 characters).
+    Add {
+        /// Letters, digits, `.`, `-`, `_`, `@`; shown on the timeline.
+        name: String,
+        /// `viewer` (reads), `agent` (also replies, freezes, unfreezes) or `admin` (everything).
+        #[arg(long)]
+        role: String,
+        /// Read the page password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the operators: name, role, password set, tokens, revoked (service stopped).
+    List,
+    /// Revoke an operator: tokens, password and sessions stop working (service stopped).
+    Revoke { name: String },
+    /// Set an operator's page password from the first line of standard input; ends their
+    /// sessions (service stopped).
+    SetPassword { name: String },
+    /// Issue an API token for an operator and print it (shown once; service stopped).
+    Token { name: String },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     /// One JSON document: current consent and the history.
@@ -141,6 +171,70 @@ pub fn suppress(command: SuppressCommand, config: Option<&Path>) -> ExitCode {
         SuppressCommand::Import { file, list } => suppress_import(config, &file, list.as_deref()),
         SuppressCommand::Export => suppress_export(config),
     })
+}
+
+pub fn operators(command: OperatorsCommand, config: Option<&Path>) -> ExitCode {
+    finish(operators_run(command, config))
+}
+
+fn read_password_line() -> Result<String, Fail> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Fail::failed(format!("cannot read the password from standard input: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn operators_run(command: OperatorsCommand, config: Option<&Path>) -> Result<ExitCode, Fail> {
+    use crate::app::operators as ops;
+    let settings = load_settings(config)?;
+    let store = open_store(&settings, matches!(command, OperatorsCommand::Add { .. }))?;
+    let now = Ts::from(chrono::Utc::now());
+    let by = "cli";
+    let app_err = |e: crate::app::AppError| match e {
+        crate::app::AppError::Unavailable(m) => Fail::failed(m),
+        other => Fail::usage(other.to_string()),
+    };
+    let mut out = std::io::stdout().lock();
+    match command {
+        OperatorsCommand::Add { name, role, password_stdin } => {
+            let role = leadline_core::operators::Role::parse(&role)
+                .ok_or_else(|| Fail::usage(format!("unknown role '{role}' (viewer, agent or admin)")))?;
+            let password = if password_stdin { Some(read_password_line()?) } else { None };
+            let op = block_on(ops::create(&store, by, &name, role, password.as_deref(), now))?.map_err(app_err)?;
+            writeln!(out, "created operator {} ({})", op.name, op.role.as_str()).map_err(stdout_error)?;
+        }
+        OperatorsCommand::List => {
+            for op in ops::list(&store).map_err(app_err)? {
+                let revoked = op.revoked_at.map(|t| format!(" revoked {t}")).unwrap_or_default();
+                writeln!(
+                    out,
+                    "{}\t{}\tpassword={}\ttokens={}{revoked}",
+                    op.name,
+                    op.role.as_str(),
+                    if op.has_password { "yes" } else { "no" },
+                    op.tokens.len()
+                )
+                .map_err(stdout_error)?;
+            }
+        }
+        OperatorsCommand::Revoke { name } => {
+            block_on(ops::revoke(&store, by, &name, now))?.map_err(app_err)?;
+            writeln!(out, "revoked operator {name}").map_err(stdout_error)?;
+        }
+        OperatorsCommand::SetPassword { name } => {
+            let password = read_password_line()?;
+            block_on(ops::set_password(&store, by, &name, &password))?.map_err(app_err)?;
+            writeln!(out, "password set for {name}").map_err(stdout_error)?;
+        }
+        OperatorsCommand::Token { name } => {
+            let issued = block_on(ops::issue_token(&store, by, &name, now))?.map_err(app_err)?;
+            writeln!(out, "{}", issued.token).map_err(stdout_error)?;
+            eprintln!("token {} for {name}: shown once, keep it secret", issued.token_id);
+        }
+    }
+    block_on(store.flush())?.map_err(|e| Fail::failed(e.to_string()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn audit(command: AuditCommand, config: Option<&Path>) -> ExitCode {
@@ -263,110 +357,6 @@ fn stdout_error(e: std::io::Error) -> Fail {
 // suppress import / export
 // ---------------------------------------------------------------------------------------
 
-/// One usable line of an import file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ImportRow {
-    line: u64,
-    phone: Phone,
-    reason: Option<String>,
-    list: String,
-}
-
-/// The parsed import file: usable rows, and skipped lines with why.
-#[derive(Debug, Default)]
-struct ImportPlan {
-    rows: Vec<ImportRow>,
-    skipped: Vec<(u64, String)>,
-}
-
-/// Reads an import CSV. `list_flag` wins over a `list` column; `fallback_reason` is used for
-/// rows without a reason.
-fn parse_import(data: &[u8], list_flag: Option<&str>, fallback_reason: &str) -> Result<ImportPlan, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_reader(data);
-    let mut plan = ImportPlan::default();
-    // Column positions: phone, reason, list.
-    let mut cols: (usize, Option<usize>, Option<usize>) = (0, Some(1), None);
-    let mut first = true;
-    // csv's own line numbers do not count blank and comment lines, so count them here.
-    let (mut counted_to, mut line) = (0usize, 1u64);
-    for record in reader.byte_records() {
-        let record = record.map_err(|e| format!("cannot read the CSV: {e}"))?;
-        let start = record.position().map(|p| p.byte() as usize).unwrap_or(counted_to).clamp(counted_to, data.len());
-        (counted_to, line) = record_line(data, counted_to, line, start);
-        let field = |i: Option<usize>| {
-            i.and_then(|i| record.get(i))
-                .map(|b| String::from_utf8_lossy(b).trim_start_matches('\u{feff}').trim().to_string())
-        };
-        if std::mem::take(&mut first) {
-            let names: Vec<String> = (0..record.len()).filter_map(|i| field(Some(i))).collect();
-            if names.first().is_some_and(|n| n.eq_ignore_ascii_case("phone")) {
-                let find = |name: &str| names.iter().position(|n| n.eq_ignore_ascii_case(name));
-                cols = (0, find("reason"), find("list"));
-                continue;
-            }
-        }
-        let raw = field(Some(cols.0)).unwrap_or_default();
-        if raw.is_empty() && record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-            continue; // a blank line
-        }
-        let phone = match Phone::parse(&raw) {
-            Ok(p) => p,
-            Err(e) => {
-                plan.skipped.push((line, e.to_string()));
-                continue;
-            }
-        };
-        let list = match list_flag {
-            Some(l) => l.to_string(),
-            None => field(cols.2).filter(|l| !l.is_empty()).unwrap_or_else(|| DEFAULT_IMPORT_LIST.to_string()),
-        };
-        if let Err(e) = check_list_name(&list) {
-            plan.skipped.push((line, e));
-            continue;
-        }
-        // A reason from `suppress export` may carry the formula escape's `'`: not part of it.
-        let reason = match clean_reason(field(cols.1).as_deref().map(crate::csv_cell::unescape)) {
-            Ok(r) => r.or_else(|| Some(fallback_reason.to_string())),
-            Err(e) => {
-                plan.skipped.push((line, e));
-                continue;
-            }
-        };
-        plan.rows.push(ImportRow { line, phone, reason, list });
-    }
-    Ok(plan)
-}
-
-/// The line a record starts on. `pos`/`line` is a position already counted; csv reports a
-/// record as starting where it began skipping the blank and comment lines before it.
-fn record_line(data: &[u8], mut pos: usize, mut line: u64, start: usize) -> (usize, u64) {
-    line += data[pos..start].iter().filter(|b| **b == b'\n').count() as u64;
-    pos = start;
-    loop {
-        let rest = &data[pos..];
-        let skip = if rest.starts_with(b"\n") {
-            1
-        } else if rest.starts_with(b"\r\n") {
-            2
-        } else if rest.starts_with(b"#") {
-            rest.iter().position(|b| *b == b'\n').map_or(rest.len(), |i| i + 1)
-        } else {
-            break;
-        };
-        pos += skip;
-        line += 1;
-    }
-    (pos, line)
-}
-
-/// Rows per durable write in `suppress import` (and between two progress lines).
-const IMPORT_CHUNK: usize = 5_000;
-
 fn suppress_import(config: Option<&Path>, file: &Path, list: Option<&str>) -> Result<ExitCode, Fail> {
     let settings = load_settings(config)?;
     if let Some(l) = list {
@@ -392,28 +382,11 @@ fn suppress_import(config: Option<&Path>, file: &Path, list: Option<&str>) -> Re
     }
     let store = open_store(&settings, true)?;
     let now = Ts::from(chrono::Utc::now());
-    let total = plan.rows.len();
-    let written = block_on(async {
-        let mut replaced = 0usize;
-        let mut done = 0usize;
-        // One durable write per chunk, not per row: 100,000 numbers in seconds.
-        for chunk in plan.rows.chunks(IMPORT_CHUNK) {
-            let mut entries = Vec::with_capacity(chunk.len());
-            for row in chunk {
-                if store.suppression(&row.phone)?.is_some() {
-                    replaced += 1;
-                }
-                let entry = Suppression { list: row.list.clone(), reason: row.reason.clone(), added_at: now };
-                entries.push((row.phone.clone(), entry));
-            }
-            store.suppress_many(&entries).await?;
-            done += chunk.len();
-            if total > IMPORT_CHUNK {
-                eprintln!("imported {done} / {total}");
-            }
+    let written = block_on(store_rows(&store, &plan.rows, now, |done, total| {
+        if total > IMPORT_CHUNK {
+            eprintln!("imported {done} / {total}");
         }
-        Ok::<_, leadline_core::storage::StoreError>(replaced)
-    })?;
+    }))?;
     let replaced = written.map_err(|e| Fail::failed(format!("import stopped: {e}")))?;
     let mut lists: Vec<&str> = plan.rows.iter().map(|r| r.list.as_str()).collect();
     lists.sort_unstable();

@@ -43,6 +43,7 @@ pub struct Settings {
     pub integrations: IntegrationSettings,
     pub webhooks: WebhookSettings,
     pub cluster: ClusterSettings,
+    pub admin: AdminSettings,
 }
 
 /// `[cluster]`: cluster mode on NATS JetStream (src/cluster/, docs/cluster.md).
@@ -61,6 +62,22 @@ pub struct ClusterSettings {
     /// The gateway lease: its holder renews it every third of this; another node takes it
     /// over when it saw no renewal for this long.
     pub lease_ms: u64,
+}
+
+/// `[admin]`: the admin page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// The brokerage's IANA time zone: the admin page shows times in it (and each lead's own
+    /// local time beside it). Checked at start-up.
+    pub time_zone: String,
+}
+
+impl AdminSettings {
+    /// The zone (validated by `Settings::validate`; New York if it somehow is not one).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::America::New_York)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -462,6 +479,12 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         self.validate_integrations().map_err(ConfigError::Invalid)?;
+        if self.admin.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return bad(format!(
+                "admin.time_zone must be an IANA time zone such as America/New_York, got '{}'",
+                self.admin.time_zone
+            ));
+        }
         if self.gateway.limits.max_concurrent_sends == 0 {
             return bad("gateway.limits.max_concurrent_sends must be greater than 0".into());
         }

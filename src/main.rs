@@ -38,6 +38,13 @@ enum Command {
         #[command(subcommand)]
         command: leadline::cli::SuppressCommand,
     },
+    /// Named operators of the admin API and page: add, list, revoke, set-password, token.
+    /// These open the database directly: run them only while the service is stopped (the
+    /// bootstrap path); while it runs, use /v1/admin/operators or the admin page.
+    Operators {
+        #[command(subcommand)]
+        command: leadline::cli::OperatorsCommand,
+    },
     /// Audit timeline commands. Run while the service is stopped.
     Audit {
         #[command(subcommand)]
@@ -129,6 +136,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Suppress { command } => leadline::cli::suppress(command, cli.config.as_deref()),
         Command::Audit { command } => leadline::cli::audit(command, cli.config.as_deref()),
+        Command::Operators { command } => leadline::cli::operators(command, cli.config.as_deref()),
         Command::Consent { command } => leadline::cli::consent(command, cli.config.as_deref()),
         Command::Lead { command } => leadline::cli::lead(command, cli.config.as_deref()),
         Command::Compliance { command } => leadline::cli::compliance(command, cli.config.as_deref()),

@@ -55,6 +55,14 @@ pub fn describe() {
     );
     describe_counter!("leadline_request_timeouts_total", "Requests that exceeded the server's request deadline.");
     describe_counter!(
+        "leadline_admin_sign_ins_total",
+        "Admin page sign-in attempts by outcome (ok, wrong, throttled): many wrong or throttled ones mean password guessing."
+    );
+    describe_counter!(
+        "leadline_admin_forbidden_total",
+        "Admin API requests refused with 403 because the operator's role does not include the route's."
+    );
+    describe_counter!(
         "leadline_idempotent_replays_total",
         "Requests answered from a stored reply because their Idempotency-Key was seen before."
     );

@@ -203,6 +203,7 @@ impl Application {
             cluster: cluster.clone(),
             event_subscriptions,
             webhook_wake,
+            logins: crate::app::operators::LoginThrottle::default(),
         }));
         let (stop_server, stopped) = oneshot::channel::<()>();
         let background = crate::background::Background::start(&state, &state.secrets)?;

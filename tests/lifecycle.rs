@@ -199,3 +199,53 @@ fn the_data_directory_database_and_dry_run_record_are_private() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!assert_private_tree(&offline).is_empty());
 }
+
+/// `leadline operators …` (offline, the bootstrap path): add with a password from stdin,
+/// issue a token that the service then accepts, list, refuse a bad role, revoke.
+#[test]
+fn operators_are_managed_offline_and_their_tokens_work() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_leadline"))
+            .args(args)
+            .env("LEADLINE__STORAGE__PATH", &data)
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) =
+        run(&["operators", "add", "ana.ruiz", "--role", "agent", "--password-stdin"], "a long passphrase\n");
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, _, err) = run(&["operators", "add", "bob", "--role", "boss"], "");
+    assert_eq!(code, Some(2), "a bad role is a usage error: {err}");
+    assert!(err.contains("unknown role"));
+    let (code, token, _) = run(&["operators", "token", "ana.ruiz"], "");
+    assert_eq!(code, Some(0));
+    let token = token.trim().to_string();
+    assert!(token.starts_with("llop_"), "{token}");
+    let (_, list, _) = run(&["operators", "list"], "");
+    assert!(list.contains("ana.ruiz\tagent\tpassword=yes\ttokens=1"), "{list}");
+
+    // What the service would check: the token names the agent.
+    {
+        let store = leadline_core::storage::Store::open(&data).unwrap();
+        let who = leadline::app::operators::bearer(&store, None, &token).unwrap().expect("the token is known");
+        assert_eq!((who.name.as_str(), who.role), ("ana.ruiz", leadline_core::operators::Role::Agent));
+    }
+    let (code, _, _) = run(&["operators", "revoke", "ana.ruiz"], "");
+    assert_eq!(code, Some(0));
+    let store = leadline_core::storage::Store::open(&data).unwrap();
+    assert!(leadline::app::operators::bearer(&store, None, &token).unwrap().is_none(), "revoked");
+}

@@ -83,6 +83,8 @@ records! {
     crate::storage::StoredResponse => "stored_response", 1;
     crate::model::Notification => "notification", 1;
     crate::storage::WebhookDelivery => "webhook_delivery", 1;
+    crate::operators::Operator => "operator", 1;
+    crate::operators::Session => "session", 1;
     // `meta` values: the schema marker and daily send count (u32), the sticky sender
     // (String), the outbox-index flag (bool), the RESO watermark (Ts). A meta value whose
     // meaning changes gets a new type, so these stay at version 1.

@@ -64,6 +64,9 @@ pub fn gate(state: &LeadState, kind: TextKind, policy: &Policy, now: Ts, stage: 
     if state.status == LeadStatus::Undeliverable {
         return block("undeliverable", "the number cannot receive texts".into());
     }
+    if kind == TextKind::ManualReply {
+        return manual_gate(state, policy, now);
+    }
     if !kind.is_automated() {
         // HELP replies and the opt-in confirmation answer the lead; exempt from the rest.
         return Gate::Allow;
@@ -100,6 +103,55 @@ pub fn gate(state: &LeadState, kind: TextKind, policy: &Policy, now: Ts, stage: 
     if stage == Stage::Decide {
         if let Some(g) = cap_gate(state, policy, &recipient, now) {
             return g;
+        }
+    }
+    Gate::Allow
+}
+
+/// How recently the lead must have written for a person's reply to need no consent record
+/// (a reply to someone who just texted you is a conversation, not marketing).
+pub const MANUAL_REPLY_WINDOW_HOURS: i64 = 24;
+/// How recently the lead must have written for a person's reply to go out in quiet hours
+/// (they are awake and waiting for the answer).
+pub const MANUAL_REPLY_QUIET_HOURS_EXEMPT_MINUTES: i64 = 60;
+
+/// The rule of a person's reply blocked for want of consent and a recent message.
+pub const RULE_MANUAL_NO_CONSENT: &str = "manual.no_consent";
+
+/// A person's one-to-one reply (`TextKind::ManualReply`), after the opt-out and
+/// undeliverable checks every text gets (`gate`): never to a suppressed number; needs a
+/// current consent or a message from the lead in the last 24 hours; allowed on a frozen
+/// lead (a freeze stops automation, not people) and after the hand-off; deferred by quiet
+/// hours unless the lead wrote within the last hour; no automated-text caps (a person
+/// answering is not a campaign). docs/console.md says why.
+pub fn manual_gate(state: &LeadState, policy: &Policy, now: Ts) -> Gate {
+    if let Some(s) = &state.suppressed {
+        let why = s.reason.as_deref().unwrap_or("no reason given");
+        return Gate::Block {
+            rule: format!("suppression.{}", s.list),
+            reason: format!("the number is on the {} list ({why})", s.list),
+        };
+    }
+    let wrote_within = |window: chrono::Duration| {
+        state.last_inbound_at.is_some_and(|t| t.0 <= now.0 + chrono::Duration::minutes(5) && now.0 - t.0 <= window)
+    };
+    if !wrote_within(chrono::Duration::hours(MANUAL_REPLY_WINDOW_HOURS)) {
+        if let Some(Gate::Block { rule, reason }) = consent_gate(state, policy, now) {
+            return Gate::Block {
+                rule: RULE_MANUAL_NO_CONSENT.into(),
+                reason: format!(
+                    "no message from the lead in the last {MANUAL_REPLY_WINDOW_HOURS} hours and no current consent ({rule}: {reason})"
+                ),
+            };
+        }
+    }
+    if !wrote_within(chrono::Duration::minutes(MANUAL_REPLY_QUIET_HOURS_EXEMPT_MINUTES)) {
+        let c = &policy.compliance;
+        let recipient = Recipient { e164: state.phone.as_str(), address_state: state.profile.address_state.as_deref() };
+        if let WindowCheck::DeferUntil { until, rule, reason } =
+            check_window(&c.quiet_hours, &c.blackouts, &recipient, now.0)
+        {
+            return Gate::Defer { until: Ts::from(until), rule, reason };
         }
     }
     Gate::Allow
@@ -171,24 +223,41 @@ fn cap_gate(state: &LeadState, policy: &Policy, recipient: &Recipient, now: Ts) 
 pub fn decide(state: &LeadState, event: &Event, policy: &Policy, now: Ts) -> Decision {
     let mut d =
         Draft { state: state.clone(), notes: Vec::new(), sends: Vec::new(), notifications: Vec::new(), policy, now };
-    match event {
-        Event::LeadCaptured(capture) => d.lead_captured(capture),
-        Event::InboundText { body, .. } => d.inbound(body),
-        Event::Freeze { reason } => d.freeze(reason.clone()),
-        Event::Unfreeze => d.unfreeze(),
-        Event::AdminOptOut { reason, send_confirmation } => d.admin_opt_out(reason.as_deref(), *send_confirmation),
-        Event::Wake => d.release_due(),
-        Event::CrmChanged { status, agent, source } => d.crm_changed(status, agent.as_deref(), source.as_deref()),
-        Event::ListingChanged(change) => d.listing_changed(change),
-        Event::InterestAdded { listing_id, address, how } => d.interest_added(listing_id, address.as_deref(), how),
-        Event::DeliveryReceipt { message_id, provider_id, status, error_code, failure } => {
-            d.delivery_receipt(message_id, provider_id, status, *error_code, *failure)
-        }
-        Event::SendOutcome { message_id, kind, result } => d.send_outcome(message_id, *kind, result),
-        Event::RevocationFound { reply, rule, classifier } => d.revocation_found(reply, rule, classifier),
-    }
+    d.apply(event);
     d.state.updated_at = now;
     Decision { state: d.state, notes: d.notes, sends: d.sends, notifications: d.notifications }
+}
+
+impl Draft<'_> {
+    fn apply(&mut self, event: &Event) {
+        let d = self;
+        match event {
+            Event::LeadCaptured(capture) => d.lead_captured(capture),
+            Event::InboundText { body, .. } => d.inbound(body),
+            Event::Freeze { reason } => d.freeze(reason.clone()),
+            Event::Unfreeze => d.unfreeze(),
+            Event::AdminOptOut { reason, send_confirmation } => d.admin_opt_out(reason.as_deref(), *send_confirmation),
+            Event::Wake => d.release_due(),
+            Event::CrmChanged { status, agent, source } => d.crm_changed(status, agent.as_deref(), source.as_deref()),
+            Event::ListingChanged(change) => d.listing_changed(change),
+            Event::InterestAdded { listing_id, address, how } => d.interest_added(listing_id, address.as_deref(), how),
+            Event::DeliveryReceipt { message_id, provider_id, status, error_code, failure } => {
+                d.delivery_receipt(message_id, provider_id, status, *error_code, *failure)
+            }
+            Event::SendOutcome { message_id, kind, result } => d.send_outcome(message_id, *kind, result),
+            Event::RevocationFound { reply, rule, classifier } => d.revocation_found(reply, rule, classifier),
+            Event::ByOperator { operator, command } => {
+                let first = d.notes.len();
+                d.apply(command);
+                // Every entry the command caused names who gave it.
+                for n in &mut d.notes[first..] {
+                    n.detail = format!("{} (by operator {operator})", n.detail);
+                }
+            }
+            Event::ManualReply(reply) => d.manual_reply(reply),
+            Event::OperatorAction { rule, detail } => d.note(EntryKind::Admin, Some(rule), detail.clone()),
+        }
+    }
 }
 
 struct Draft<'a> {
@@ -861,6 +930,75 @@ impl Draft<'_> {
         self.notify(RESCAN_OPT_OUT, format!("Opted out by a compliance rescan, please review: \"{reply}\""));
     }
 
+    /// A person's reply: rendered (their words, or a template), checked against the segment
+    /// limit (never shortened: a person chose these words), then gated like any text by
+    /// `gate`, which sends `ManualReply` texts to `manual_gate`.
+    fn manual_reply(&mut self, reply: &ManualReply) {
+        let kind = TextKind::ManualReply;
+        let body = match reply {
+            ManualReply::Body(body) => body.trim().to_string(),
+            ManualReply::Template { name, first_name, agent, property } => {
+                if !self.policy.has_template(name) {
+                    let detail = format!("manual_reply not sent: there is no template '{name}'");
+                    self.note(EntryKind::TextBlocked, Some("template.unknown"), detail);
+                    return;
+                }
+                let vars = TemplateVars {
+                    brand: &self.policy.brand,
+                    support: &self.policy.support,
+                    first_name: first_name.as_deref().or(self.state.profile.first_name.as_deref()),
+                    agent: agent.as_deref().or(self.state.agent.as_deref()),
+                    property: property.as_deref().or(self.state.last_property.as_deref()),
+                    ..TemplateVars::default()
+                };
+                match self.policy.render(name, &vars) {
+                    Ok(Some(body)) => body,
+                    Ok(None) => {
+                        let detail = format!("manual_reply not sent: templates.{name} is empty");
+                        self.note(EntryKind::TextBlocked, Some("template.disabled"), detail);
+                        return;
+                    }
+                    Err(e) => {
+                        self.note(
+                            EntryKind::TextBlocked,
+                            Some("template.error"),
+                            format!("manual_reply not sent: {e}"),
+                        );
+                        return;
+                    }
+                }
+            }
+        };
+        let id = format!("{}#{}", self.state.phone, self.state.next_message_seq);
+        self.state.next_message_seq += 1;
+        let max = self.policy.delivery.max_segments as usize;
+        let segments = crate::segments::count(&body).segments;
+        if body.is_empty() || segments > max {
+            let why = if body.is_empty() {
+                "the reply is empty".to_string()
+            } else {
+                format!("it is {segments} SMS segments, over delivery.max_segments = {max}")
+            };
+            let rule = if body.is_empty() { "manual.empty" } else { TEXT_TOO_LONG };
+            self.notes.push(Note {
+                kind: EntryKind::TextBlocked,
+                rule: Some(rule.into()),
+                detail: format!("manual_reply not sent: {why}"),
+                message_id: Some(id),
+            });
+            return;
+        }
+        let text = OutboundText {
+            id,
+            to: self.state.phone.clone(),
+            kind,
+            body,
+            rule: "manual.reply".into(),
+            created_at: self.now,
+        };
+        self.offer(text);
+    }
+
     /// Freezes automation. The follow-up sequence is paused, not cancelled: its step stays
     /// in `follow_up` (not due while frozen, `LeadState::active_follow_up`) and `unfreeze`
     /// re-plans it. Freezing a frozen lead only changes the reason: the pause still counts
@@ -979,7 +1117,7 @@ impl Draft<'_> {
     /// accepted while the lead is still NEW (an operator retried it from the dead letters
     /// after it had failed) makes the lead CONTACTED_SMS and starts the follow-ups then.
     fn accepted(&mut self, kind: TextKind) {
-        if !kind.is_automated() {
+        if !kind.is_automated() && kind != TextKind::ManualReply {
             return;
         }
         self.state.last_contacted_at = Some(self.now);

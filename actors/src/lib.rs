@@ -12,6 +12,7 @@ pub mod lead_events;
 pub mod limits;
 pub mod model;
 pub mod numbers;
+pub mod operators;
 pub mod phone;
 pub mod policy;
 pub mod provider;

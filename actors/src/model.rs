@@ -288,6 +288,9 @@ pub enum TextKind {
     OptInConfirmation,
     /// Reply to HELP/INFO.
     Help,
+    /// A person's one-to-one reply from the admin API or page (`decide::manual_gate`).
+    /// Added last: bincode numbers variants by position.
+    ManualReply,
 }
 
 impl TextKind {
@@ -306,6 +309,7 @@ impl TextKind {
             TextKind::OptOutConfirmation => "opt_out_confirmation",
             TextKind::OptInConfirmation => "opt_in_confirmation",
             TextKind::Help => "help",
+            TextKind::ManualReply => "manual_reply",
         }
     }
 }
@@ -503,6 +507,30 @@ pub enum Event {
         rule: String,
         classifier: String,
     },
+    /// An operator's command (freeze, unfreeze, opt-out, a reply), applied as `command`
+    /// with the operator's name on every timeline entry it causes. Added after the older
+    /// variants: bincode numbers variants by position.
+    ByOperator {
+        operator: String,
+        command: Box<Event>,
+    },
+    /// A person answers the lead (one-to-one, not automation): checked by
+    /// `decide::manual_gate`, recorded on the timeline, sent by the gateway.
+    ManualReply(ManualReply),
+    /// An operator acted on something of this lead's outside its actor (a dead letter
+    /// retried or discarded, the number put on or taken off a do-not-contact list): recorded
+    /// on the timeline (inside `ByOperator`, so with the operator's name).
+    OperatorAction {
+        rule: String,
+        detail: String,
+    },
+}
+
+/// What a person's reply says: their own words, or a configured template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ManualReply {
+    Body(String),
+    Template { name: String, first_name: Option<String>, agent: Option<String>, property: Option<String> },
 }
 
 impl Event {
@@ -521,6 +549,9 @@ impl Event {
             Event::DeliveryReceipt { .. } => "delivery_receipt",
             Event::SendOutcome { .. } => "send_outcome",
             Event::RevocationFound { .. } => "revocation_found",
+            Event::ByOperator { command, .. } => command.kind(),
+            Event::ManualReply(_) => "manual_reply",
+            Event::OperatorAction { .. } => "operator_action",
         }
     }
 }

@@ -93,15 +93,25 @@ pub fn clean_reason(reason: Option<&str>) -> Result<Option<String>, String> {
 }
 
 /// The listed numbers, optionally of one list only.
-pub fn suppressions(app: &App, list: Option<&str>) -> Result<SuppressionList, AppError> {
-    let suppressions: Vec<SuppressionView> = app
-        .store
-        .suppression_list()?
-        .into_iter()
-        .filter(|(_, s)| list.is_none_or(|l| s.list == l))
-        .map(|(p, s)| SuppressionView::new(&p, &s))
-        .collect();
-    Ok(SuppressionList { count: suppressions.len(), suppressions })
+pub fn suppressions(
+    app: &App,
+    list: Option<&str>,
+    q: Option<&str>,
+    after: Option<&Phone>,
+    limit: usize,
+) -> Result<SuppressionList, AppError> {
+    // `q`: digits the number contains (formatting ignored), e.g. an area code or the last four.
+    let digits: String = q.unwrap_or("").chars().filter(char::is_ascii_digit).collect();
+    let keep = |number: &str, s: &Suppression| {
+        list.is_none_or(|l| s.list == l) && (digits.is_empty() || number.contains(digits.as_str()))
+    };
+    // One more than asked: whether there is a next page.
+    let mut page = app.store.suppression_page(after.map(Phone::as_str), limit.saturating_add(1), keep)?;
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let suppressions: Vec<SuppressionView> = page.iter().map(|(p, s)| SuppressionView::new(p, s)).collect();
+    let next_cursor = if more { page.last().map(|(p, _)| p.clone()) } else { None };
+    Ok(SuppressionList { count: suppressions.len(), suppressions, next_cursor })
 }
 
 /// One number's entry (`raw`: E.164 or digits).
@@ -121,6 +131,7 @@ pub async fn suppress(
     raw: &str,
     list: Option<String>,
     reason: Option<String>,
+    operator: &str,
 ) -> Result<SuppressionPut, AppError> {
     let phone = Phone::parse(raw)?;
     let list = list.unwrap_or_else(|| DEFAULT_ADMIN_LIST.to_string());
@@ -130,7 +141,13 @@ pub async fn suppress(
     let entry = Suppression { list, reason, added_at: Ts::from(app.clock.now()) };
     // In cluster mode the store publishes it to the log; answered once this node applied it.
     app.store.suppress(&phone, &entry).await?;
-    tracing::info!(phone = %phone.masked(), list = %entry.list, "number suppressed");
+    tracing::info!(phone = %phone.masked(), list = %entry.list, operator = %operator, "number suppressed");
+    let detail = format!(
+        "number put on the {} list ({}): nothing automated and no reply goes to it",
+        entry.list,
+        entry.reason.as_deref().unwrap_or("no reason given")
+    );
+    super::leads::note_operator_action(app, &phone, operator, "admin.suppressed", detail).await;
     Ok(SuppressionPut {
         entry: SuppressionView::new(&phone, &entry),
         previous: previous.map(|p| SuppressionView::new(&phone, &p)),
@@ -138,13 +155,20 @@ pub async fn suppress(
 }
 
 /// Takes a number off the list; the entry it had.
-pub async fn unsuppress(app: &App, raw: &str) -> Result<SuppressionRemoved, AppError> {
+pub async fn unsuppress(
+    app: &App,
+    raw: &str,
+    operator: &str,
+    why: Option<&str>,
+) -> Result<SuppressionRemoved, AppError> {
     let phone = Phone::parse(raw)?;
     let Some(entry) = app.store.suppression(&phone)? else {
         return Err(AppError::NotFound(format!("{phone} is not on the suppression list")));
     };
     app.store.unsuppress(&phone).await?;
-    tracing::info!(phone = %phone.masked(), list = %entry.list, "number removed from the suppression list");
+    tracing::info!(phone = %phone.masked(), list = %entry.list, operator = %operator, "number removed from the suppression list");
+    let detail = format!("number taken off the {} list ({})", entry.list, why.unwrap_or("no reason given"));
+    super::leads::note_operator_action(app, &phone, operator, "admin.unsuppressed", detail).await;
     Ok(SuppressionRemoved { removed: SuppressionView::new(&phone, &entry), phone })
 }
 

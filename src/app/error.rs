@@ -33,6 +33,10 @@ pub enum AppError {
     /// No such lead, suppression entry or dead letter.
     #[error("{0}")]
     NotFound(String),
+    /// The request contradicts the current state (an operator that exists, a reply the
+    /// rules refuse); `code` is the API's error code.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     /// Not done now (storage, an actor, shutting down): retry.
     #[error("{0}")]
     Unavailable(String),

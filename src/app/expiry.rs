@@ -1,5 +1,5 @@
-//! Expiry of `Idempotency-Key` records and event dedupe keys: both are kept for
-//! `idempotency.ttl_hours`, then purged by a background task.
+//! Expiry of `Idempotency-Key` records and event dedupe keys (kept for
+//! `idempotency.ttl_hours`) and of expired admin-page sessions, purged by a background task.
 
 use super::App;
 use leadline_core::storage::{Store, StoreError};
@@ -11,7 +11,9 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// Deletes idempotency records (and event dedupe keys) older than the TTL; returns how many.
 pub fn purge(store: &Store, now: Ts, ttl_hours: u64) -> Result<usize, StoreError> {
     let cutoff = Ts::from(now.0 - chrono::Duration::hours(ttl_hours as i64));
-    store.purge_idempotency_before(cutoff)
+    // Expired page sessions no longer work (`operators::session` checks the expiry); this
+    // only frees their space.
+    Ok(store.purge_idempotency_before(cutoff)? + store.purge_sessions_before(now)?)
 }
 
 /// The first purge waits this long after start-up: it reads every dedupe key (two or more

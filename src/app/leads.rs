@@ -2,11 +2,11 @@
 //! lead-source adapters (Realtor.com, Zillow, web form, Follow Up Boss) map their payloads
 //! onto, validated into the core's `LeadCapture` and submitted to the lead.
 
-use super::views::{LeadChanged, TimelinePage};
+use super::views::{LeadChanged, ReplyDecision, TimelinePage};
 use super::{App, AppError};
 use leadline_core::actors::lead::Applied;
 use leadline_core::limits;
-use leadline_core::model::{ConsentInput, Event, LeadCapture, LeadState, ListingRef};
+use leadline_core::model::{ConsentInput, EntryKind, Event, LeadCapture, LeadState, ListingRef, ManualReply};
 use leadline_core::{Phone, Ts};
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -147,10 +147,130 @@ pub fn timeline(app: &App, raw: &str, after: u64, limit: usize) -> Result<Timeli
 }
 
 /// An operator's command for a known lead (freeze, unfreeze, opt-out): applied through the
-/// lead's actor like any event; the lead after it, with the decisions.
-pub async fn command(app: &App, raw: &str, event: Event) -> Result<LeadChanged, AppError> {
+/// lead's actor like any event, with the operator's name on every timeline entry it
+/// causes; the lead after it, with the decisions.
+pub async fn command(app: &App, raw: &str, operator: &str, event: Event) -> Result<LeadChanged, AppError> {
     let (phone, _) = find(app, raw)?;
+    tracing::info!(operator = %operator, command = event.kind(), lead = %phone.masked(), "operator command");
+    let event = Event::ByOperator { operator: operator.to_string(), command: Box::new(event) };
     let applied = app.submit(phone.clone(), event, None).await?;
     let lead = app.store.lead(&phone)?.ok_or_else(|| AppError::NotFound(format!("no lead with phone {phone}")))?;
     Ok(LeadChanged::new(&lead, &applied))
+}
+
+/// `POST /v1/admin/leads/{phone}/messages`: a person's reply, either their own words
+/// (`body`) or a configured template (`template`, with `vars` among `first_name`, `agent`,
+/// `property`; the lead's own values fill the rest).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"body": "Hi Ana, yes it is still available. Would Saturday at 11 work?"}))]
+pub struct ReplyBody {
+    pub body: Option<String>,
+    pub template: Option<String>,
+    pub vars: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The longest reply body accepted (the segment limit usually refuses far less).
+pub const REPLY_MAX_CHARS: usize = 1600;
+
+impl ReplyBody {
+    fn into_reply(self) -> Result<ManualReply, AppError> {
+        match (self.body, self.template) {
+            (Some(body), None) => {
+                if self.vars.is_some() {
+                    return Err(AppError::field("`vars` goes with `template`, not with `body`"));
+                }
+                let body = body.trim().to_string();
+                if body.is_empty() {
+                    return Err(AppError::field("`body` must not be empty"));
+                }
+                if body.chars().count() > REPLY_MAX_CHARS {
+                    return Err(AppError::field(format!("`body` has at most {REPLY_MAX_CHARS} characters")));
+                }
+                Ok(ManualReply::Body(body))
+            }
+            (None, Some(name)) => {
+                let mut vars = self.vars.unwrap_or_default();
+                let mut take = |k: &str| vars.remove(k).filter(|v| !v.trim().is_empty());
+                let (first_name, agent, property) = (take("first_name"), take("agent"), take("property"));
+                if let Some(k) = vars.keys().next() {
+                    return Err(AppError::field(format!(
+                        "unknown template variable `{k}` (known: first_name, agent, property)"
+                    )));
+                }
+                limits::check_name("vars.first_name", first_name.as_deref())?;
+                limits::check_name("vars.agent", agent.as_deref())?;
+                limits::check_address("vars.property", property.as_deref())?;
+                Ok(ManualReply::Template { name: name.trim().to_string(), first_name, agent, property })
+            }
+            (Some(_), Some(_)) => Err(AppError::field("send either `body` or `template`, not both")),
+            (None, None) => Err(AppError::missing("send `body` (the reply) or `template`")),
+        }
+    }
+}
+
+/// Rules under which a reply is refused outright (4xx, nothing sent): the number must
+/// never get a text now.
+fn never_texted(rule: &str) -> bool {
+    rule == "opt_out"
+        || rule == "undeliverable"
+        || rule.starts_with("suppression.")
+        || rule == leadline_core::numbers::RULE_COUNTRY_NOT_ALLOWED
+        || rule == leadline_core::numbers::RULE_NON_GEOGRAPHIC
+}
+
+/// A person's reply to a lead, decided by the lead's actor (`decide::manual_gate`):
+/// queued, deferred (quiet hours) or blocked. An opted-out, suppressed or undeliverable
+/// number is a 409 `reply_blocked`; a reply over the segment limit a 422; everything else
+/// is the decision, recorded on the timeline with the operator's name.
+pub async fn reply(app: &App, raw: &str, operator: &str, body: ReplyBody) -> Result<ReplyDecision, AppError> {
+    let reply = body.into_reply()?;
+    let (phone, _) = find(app, raw)?;
+    let event = Event::ByOperator { operator: operator.to_string(), command: Box::new(Event::ManualReply(reply)) };
+    let applied = app.submit(phone, event, None).await?;
+    let entry = applied
+        .entries
+        .iter()
+        .find(|e| matches!(e.kind, EntryKind::TextQueued | EntryKind::TextDeferred | EntryKind::TextBlocked))
+        .ok_or_else(|| AppError::Unavailable("the lead recorded no decision about the reply; retry".into()))?;
+    let rule = entry.rule.clone().unwrap_or_default();
+    tracing::info!(operator = %operator, message_id = ?entry.message_id.as_deref().map(leadline_core::phone::mask_message_id), rule = %rule, "manual reply");
+    let decision = match entry.kind {
+        EntryKind::TextQueued => "queued",
+        EntryKind::TextDeferred => "deferred",
+        _ if never_texted(&rule) => {
+            return Err(AppError::Conflict {
+                code: "reply_blocked",
+                message: format!("not sent (rule {rule}): {}", entry.detail),
+            })
+        }
+        _ if rule == leadline_core::decide::TEXT_TOO_LONG || rule == "template.unknown" => {
+            return Err(AppError::field(format!("not sent (rule {rule}): {}", entry.detail)))
+        }
+        _ => "blocked",
+    };
+    Ok(ReplyDecision {
+        message_id: entry.message_id.clone(),
+        decision,
+        rule: entry.rule.clone(),
+        detail: entry.detail.clone(),
+        operator: operator.to_string(),
+    })
+}
+
+/// Records an operator's action on a known lead's timeline (`Event::OperatorAction`, with
+/// the operator's name): dead letters retried or discarded, the number put on or taken off a
+/// do-not-contact list. The action itself is already done; if the note cannot be recorded
+/// now, that is logged and the action still stands. Numbers that are not leads get no note.
+pub async fn note_operator_action(app: &App, phone: &Phone, operator: &str, rule: &str, detail: String) {
+    if !app.store.lead_exists(phone).unwrap_or(false) {
+        return;
+    }
+    let event = Event::ByOperator {
+        operator: operator.to_string(),
+        command: Box::new(Event::OperatorAction { rule: rule.to_string(), detail }),
+    };
+    if let Err(e) = app.submit(phone.clone(), event, None).await {
+        tracing::warn!(lead = %phone.masked(), rule, error = %e, "the operator's action could not be noted on the timeline");
+    }
 }

@@ -18,7 +18,9 @@ pub mod expiry;
 pub mod fanout;
 pub mod leads;
 pub mod listings;
+pub mod operators;
 pub mod search;
+pub mod suppress_import;
 pub mod views;
 
 pub use error::{AppError, SubmitError};
@@ -55,6 +57,8 @@ pub struct AppInner {
     pub event_subscriptions: Arc<Vec<event_webhooks::EventSubscription>>,
     /// Wakes the event webhook delivery loop (a replay).
     pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// Sign-in throttles of the admin page (per account, per IP).
+    pub logins: operators::LoginThrottle,
 }
 
 impl std::ops::Deref for App {

@@ -8,19 +8,41 @@ use super::views::{LeadList, Stats};
 use super::{App, AppError};
 use leadline_core::actors::supervisor::SupervisorMsg;
 use leadline_core::model::{LeadState, LeadStatus};
-use leadline_core::storage::LeadFilter;
+use leadline_core::storage::{LeadFilter, NewestCursor};
 use leadline_core::Phone;
 
 /// Page size when none is given, and the largest allowed.
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
 
-/// A validated search: what `Store::search_leads` takes.
+/// The order of a page of leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Phone order (`Store::search_leads`; the API's default).
+    Phone,
+    /// Newest first by creation (`Store::search_leads_newest`; the admin page's default).
+    Newest,
+}
+
+/// A validated search: what `Store::search_leads` (or `search_leads_newest`) takes.
 #[derive(Debug, Clone)]
 pub struct Search {
     pub filter: LeadFilter,
     pub after: Option<Phone>,
     pub limit: usize,
+    pub order: Order,
+    /// The cursor of a newest-first page.
+    pub newest_after: Option<NewestCursor>,
+}
+
+/// A newest-first cursor as text: `<created millis>~<phone>`.
+pub fn newest_cursor_text(c: &NewestCursor) -> String {
+    format!("{}~{}", c.0.millis(), c.1)
+}
+
+pub fn parse_newest_cursor(s: &str) -> Option<NewestCursor> {
+    let (ms, phone) = s.split_once('~')?;
+    Some((leadline_core::Ts::from_millis(ms.parse().ok()?)?, Phone::parse(phone).ok()?))
 }
 
 /// `NEW`, `contacted_sms`, ... through the same names the API prints.
@@ -29,12 +51,19 @@ pub fn parse_status(s: &str) -> Option<LeadStatus> {
 }
 
 /// One page of leads and the cursor of the next (`None` on the last page).
-pub async fn leads(app: &App, search: Search) -> Result<(Vec<LeadState>, Option<Phone>), AppError> {
+pub async fn leads(app: &App, search: Search) -> Result<(Vec<LeadState>, Option<String>), AppError> {
     let store = app.store.clone();
-    tokio::task::spawn_blocking(move || store.search_leads(&search.filter, search.after.as_ref(), search.limit))
-        .await
-        .map_err(|_| AppError::Unavailable("the search was interrupted; retry".into()))?
-        .map_err(AppError::from)
+    tokio::task::spawn_blocking(move || match search.order {
+        Order::Phone => store
+            .search_leads(&search.filter, search.after.as_ref(), search.limit)
+            .map(|(leads, next)| (leads, next.map(|p| p.as_str().to_string()))),
+        Order::Newest => store
+            .search_leads_newest(&search.filter, search.newest_after.as_ref(), search.limit)
+            .map(|(leads, next)| (leads, next.as_ref().map(newest_cursor_text))),
+    })
+    .await
+    .map_err(|_| AppError::Unavailable("the search was interrupted; retry".into()))?
+    .map_err(AppError::from)
 }
 
 /// One page of leads as the API lists them.

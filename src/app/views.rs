@@ -260,8 +260,7 @@ pub struct LeadList {
     pub leads: Vec<LeadView>,
     pub count: usize,
     /// Pass as `cursor` for the next page; `null` on the last page.
-    #[schema(value_type = Option<String>)]
-    pub next_cursor: Option<Phone>,
+    pub next_cursor: Option<String>,
 }
 
 /// `GET /v1/admin/stats`: counts for an operator's dashboard.
@@ -311,8 +310,11 @@ impl From<&DeadLetter> for DeadLetterView {
 /// `GET /v1/admin/dead-letters`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeadLetterList {
+    /// Dead letters on this page.
     pub count: usize,
     pub dead_letters: Vec<DeadLetterView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/admin/dead-letters/{id}/retry`.
@@ -460,8 +462,12 @@ pub struct SuppressionPut {
 /// `GET /v1/admin/suppressions`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SuppressionList {
+    /// Entries on this page.
     pub count: usize,
     pub suppressions: Vec<SuppressionView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<Phone>,
 }
 
 /// `DELETE /v1/admin/suppressions/{phone}`.
@@ -589,6 +595,47 @@ impl From<&leadline_core::lead_events::LeadEvent> for EventWebhookPayload {
     }
 }
 
+/// One operator of the admin API and page (`/v1/admin/operators`). Never carries a
+/// password hash or a token, only the tokens' public ids.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OperatorView {
+    pub name: String,
+    #[schema(value_type = String, example = "agent")]
+    pub role: leadline_core::operators::Role,
+    /// Whether the operator can sign in to the admin page.
+    pub has_password: bool,
+    /// The public ids of the operator's API tokens.
+    pub tokens: Vec<TokenView>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Ts,
+    pub created_by: String,
+    /// Set once revoked: nothing of theirs works any more.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<Ts>,
+}
+
+/// An API token's public id.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Ts,
+}
+
+impl From<&leadline_core::operators::Operator> for OperatorView {
+    fn from(o: &leadline_core::operators::Operator) -> Self {
+        OperatorView {
+            name: o.name.clone(),
+            role: o.role,
+            has_password: o.password_hash.is_some(),
+            tokens: o.tokens.iter().map(|t| TokenView { id: t.id.clone(), created_at: t.created_at }).collect(),
+            created_at: o.created_at,
+            created_by: o.created_by.clone(),
+            revoked_at: o.revoked_at,
+        }
+    }
+}
+
 /// One configured event webhook subscription (without its secrets).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WebhookSubscriptionView {
@@ -681,4 +728,60 @@ pub struct FubWriteList {
     pub queued: Vec<WebhookDeliveryView>,
     pub dead_count: usize,
     pub dead: Vec<WebhookDeliveryView>,
+}
+
+/// `GET /v1/admin/operators`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OperatorList {
+    pub count: usize,
+    pub operators: Vec<OperatorView>,
+}
+
+/// `POST /v1/admin/operators/{name}/tokens`: the new token, shown this once (only its
+/// SHA-256 is stored).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IssuedToken {
+    pub operator: String,
+    pub token_id: String,
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+/// `POST /v1/admin/leads/{phone}/messages`: what became of a person's reply.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReplyDecision {
+    /// The text's id (`<phone>#<seq>`).
+    pub message_id: Option<String>,
+    /// `queued` (handed to the gateway), `deferred` (quiet hours: sent at `not_before`) or
+    /// `blocked` (never sent).
+    #[schema(example = "queued")]
+    pub decision: &'static str,
+    /// The rule behind the decision, e.g. `manual.reply`, `quiet_hours.federal`,
+    /// `manual.no_consent`.
+    pub rule: Option<String>,
+    pub detail: String,
+    /// Who sent it.
+    pub operator: String,
+}
+
+/// `POST /v1/admin/suppressions/import`: what an upload did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SuppressionImport {
+    /// Numbers stored (new or updated).
+    pub imported: usize,
+    /// Of those, numbers that were already listed (their entry was replaced).
+    pub already_listed: usize,
+    /// Lines not imported, with why.
+    pub skipped: Vec<SkippedLine>,
+    /// The lists the numbers went on.
+    pub lists: Vec<String>,
+    /// Durable writes used (one per 5,000 numbers).
+    pub batches: usize,
+}
+
+/// A line of an upload that was not imported.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SkippedLine {
+    pub line: u64,
+    pub reason: String,
 }

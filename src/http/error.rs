@@ -41,6 +41,19 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
+    /// 403 `forbidden`: the operator's role does not include the one this needs.
+    pub fn role(needed: leadline_core::operators::Role, who: &str, has: leadline_core::operators::Role) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this needs the {} role; operator '{who}' is {} {}",
+                needed.as_str(),
+                if has == leadline_core::operators::Role::Admin { "an" } else { "a" },
+                has.as_str()
+            ),
+        )
+    }
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "invalid_signature", message)
     }
@@ -115,6 +128,7 @@ impl From<crate::app::AppError> for ApiError {
         match e {
             AppError::Invalid { code, message } => ApiError::unprocessable(code, message),
             AppError::NotFound(message) => ApiError::not_found(message),
+            AppError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             AppError::Unavailable(message) => ApiError::unavailable(message),
             AppError::Queued(message) => ApiError::new(StatusCode::ACCEPTED, "queued", message),
         }

@@ -18,7 +18,7 @@ pub mod security;
 pub mod webhooks;
 
 use crate::app::App;
-use api::{admin, compliance, crm, dead_letters, event_webhooks, health, leads, mls, search};
+use api::{admin, compliance, crm, dead_letters, event_webhooks, health, leads, mls, operators, search};
 use axum::middleware::from_fn_with_state;
 use axum::Router;
 use error::ApiError;
@@ -32,7 +32,7 @@ use webhooks::{followupboss, lead_sources, signed, twilio};
 ///
 /// | routes | guard |
 /// |---|---|
-/// | `/v1/admin/*` | bearer `LEADLINE_ADMIN_TOKEN` |
+/// | `/v1/admin/*` | bearer `LEADLINE_ADMIN_TOKEN` (bootstrap admin) or an operator's token; the route's role (`api::admin::required_role`) |
 /// | `POST /v1/events/{leads,crm,interest,mls}` | Standard Webhooks `webhook-*` headers (`LEADLINE_WEBHOOK_SECRETS`) or the legacy `X-Leadline-Signature` (`LEADLINE_WEBHOOK_SECRET`), when either is set; then `Idempotency-Key` and the verified `webhook-id` |
 /// | `POST /v1/webhooks/{realtor,zillow,webform}` | the same, or the per-source `?key=` (legacy secret); then `Idempotency-Key` and `webhook-id` |
 /// | `POST /v1/webhooks/followupboss` | `FUB-Signature` (system key `FUB_SYSTEM_KEY`), de-duplicated by `eventId` |
@@ -46,9 +46,15 @@ pub fn routes(state: &App) -> OpenApiRouter<App> {
         .routes(routes!(admin::freeze))
         .routes(routes!(admin::unfreeze))
         .routes(routes!(admin::opt_out))
+        .routes(routes!(admin::reply))
+        .routes(routes!(operators::list, operators::create))
+        .routes(routes!(operators::get, operators::update, operators::revoke))
+        .routes(routes!(operators::issue_token))
+        .routes(routes!(operators::revoke_token))
         .routes(routes!(admin::post_backup))
         .routes(routes!(compliance::consent_export))
         .routes(routes!(compliance::list_suppressions))
+        .routes(routes!(compliance::import_suppressions))
         .routes(routes!(compliance::get_suppression, compliance::put_suppression, compliance::delete_suppression))
         .routes(routes!(search::stats))
         .routes(routes!(dead_letters::list))
@@ -59,7 +65,7 @@ pub fn routes(state: &App) -> OpenApiRouter<App> {
         .routes(routes!(event_webhooks::test))
         .routes(routes!(event_webhooks::list_fub))
         .routes(routes!(event_webhooks::replay_fub))
-        .route_layer(from_fn_with_state(state.clone(), admin::require_admin));
+        .route_layer(from_fn_with_state(state.clone(), admin::require_operator));
     // Layers run outermost-last-added: the signature is checked before the idempotency
     // record is looked up, so a forged request can neither replay nor poison a key (and
     // only a verified, fresh webhook-id reaches the idempotency layer).

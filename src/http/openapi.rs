@@ -33,8 +33,11 @@ with the body `{\"error\": {\"code\", \"message\"}}` (`ErrorBody`). Any route ma
 and 503 `request_timeout`. An unknown path is 404 `not_found` (\"no such route\"), a known path with \
 another method 405 `method_not_allowed`.
 
-**Authentication.** The admin JSON API (`/v1/admin/*`) needs `Authorization: Bearer \
-<LEADLINE_ADMIN_TOKEN>` (`admin_bearer`). Twilio webhooks are verified with `X-Twilio-Signature`. \
+**Authentication.** The admin JSON API (`/v1/admin/*`) needs `Authorization: Bearer <token>` \
+(`admin_bearer`): an operator's own token (`/v1/admin/operators`) or the shared \
+`LEADLINE_ADMIN_TOKEN` (a bootstrap admin named `admin-token`). Roles: `viewer` reads; `agent` also \
+replies, freezes and unfreezes; `admin` also manages suppressions, dead letters, consent exports, \
+backups and operators. A role that does not include the route's is a 403 `forbidden` naming the role needed. Twilio webhooks are verified with `X-Twilio-Signature`. \
 `/v1/events/*` and the lead-source adapters are signed when a webhook secret is set: with Standard \
 Webhooks headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`; secrets \
 `LEADLINE_WEBHOOK_SECRETS`; a repeated `webhook-id` gets the first response back) or the legacy \
@@ -61,6 +64,7 @@ page's own 404 (`/admin/{*rest}`, not listed).";
         (name = "compliance", description = "Consent export and the do-not-contact list (bearer token)"),
         (name = "dead-letters", description = "Texts that were not sent automatically (bearer token)"),
         (name = "event-webhooks", description = "Outbound event webhooks: the delivery queue, replays and a test ping (bearer token); the events themselves are in `webhooks`"),
+        (name = "operators", description = "Named operators, their roles and API tokens (bearer token, role admin)"),
         (name = "admin-ui", description = "Server-rendered HTML admin pages (listed briefly, no schemas)"),
     )
 )]

@@ -80,6 +80,10 @@ async fn exhausted_retries_go_to_dead_letters_and_an_operator_can_retry_or_disca
         .admin_post(&format!("/v1/admin/dead-letters/{}/retry", id.replace('+', "%2B").replace('#', "%23")), None)
         .await;
     assert_eq!(again.status(), 404);
+    let timeline = app.timeline(phone).await;
+    let retried =
+        timeline.iter().find(|e| e["rule"] == "admin.dead_letter_retry").expect("the retry is on the timeline");
+    assert!(retried["detail"].as_str().unwrap().ends_with("(by operator admin-token)"), "{retried}");
 
     // Discard.
     let other = "+12125550303";
@@ -99,6 +103,9 @@ async fn exhausted_retries_go_to_dead_letters_and_an_operator_can_retry_or_disca
     let res = app.client.delete(&url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     assert_eq!(res.status(), 204);
     assert!(dead_letters(&app).await.is_empty());
+    let timeline = app.timeline(other).await;
+    assert!(timeline.iter().any(|e| e["rule"] == "admin.dead_letter_discard"
+        && e["detail"].as_str().unwrap_or("").ends_with("(by operator admin-token)")));
     app.stop().await;
 }
 

@@ -4,6 +4,7 @@
 mod admin_search;
 mod compliance;
 mod compliance_v2;
+mod console_pages;
 mod contract;
 mod conversation;
 mod event_sources;
@@ -19,4 +20,6 @@ mod inputs;
 mod lead_lifecycle;
 mod metrics;
 mod openapi;
+mod operators;
+mod paging;
 mod signatures;

@@ -343,6 +343,110 @@ async fn steps(r: &Run<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Signs in on the form with a name (empty: the shared token) and password.
+async fn sign_in(r: &Run<'_>, name: &str, password: &str) -> Result<()> {
+    r.goto("/admin/login").await?;
+    r.wait_for("#token").await?;
+    if !name.is_empty() {
+        r.wait_for("#name").await?.send_keys(name).await?;
+    }
+    r.wait_for("#token").await?.send_keys(password).await?;
+    r.wait_for("#sign-in").await?.click().await?;
+    r.wait_for("#q").await?;
+    Ok(())
+}
+
+/// Signs out (the header's button, or its link on an error page).
+async fn sign_out(r: &Run<'_>) -> Result<()> {
+    match r.c.find(Locator::Css("header form button[type=submit]")).await {
+        Ok(button) => button.click().await?,
+        Err(_) => r.goto("/admin/logout").await?,
+    }
+    r.wait_for("#token").await?;
+    Ok(())
+}
+
+/// The operator console: an agent signs in under their own name, sees the lead's reply and
+/// answers it from the page (the text goes out through the gateway, the timeline names the
+/// agent); a viewer cannot; an admin manages operators and the do-not-contact list.
+async fn console_steps(r: &Run<'_>) -> Result<()> {
+    let app = r.app;
+    const PASSWORD: &str = "a long agent passphrase";
+    for (name, role) in [("ana.agent", "agent"), ("victor", "viewer")] {
+        let res = app
+            .admin_post("/v1/admin/operators", Some(json!({"name": name, "role": role, "password": PASSWORD})))
+            .await;
+        ensure!(res.status() == 201, "operator {name}: {}", res.status());
+    }
+    r.size(LAPTOP).await?;
+
+    // The agent: sees Ana's reply, answers it.
+    sign_in(r, "ana.agent", PASSWORD).await?;
+    ensure!(r.wait_for("#whoami").await?.text().await?.contains("ana.agent"), "the header names the agent");
+    r.goto(&format!("/admin/leads/{}", urlencode(ANA))).await?;
+    r.wait_for("#reply-form").await?;
+    ensure!(r.body_text().await?.contains("Could I see it Saturday?"), "the agent sees Ana's reply");
+    let before = app.twilio.received_for(ANA).len();
+    let answer = "Hi Ana, yes! Saturday at 11 at 123 Main St works?";
+    r.wait_for("#reply-body").await?.send_keys(answer).await?;
+    r.shot("20-laptop-agent-reply-typed").await?;
+    r.wait_for("#send-reply").await?.click().await?;
+    r.wait_url("done=replied").await?;
+    ensure!(r.body_text().await?.contains("Your reply is queued"), "the page says the reply is queued");
+    let sent = app.twilio.wait_for(ANA, before + 1).await;
+    ensure!(sent.last().map(|m| m.body()) == Some(answer), "the reply went out through the gateway as written");
+    let conversation = r.wait_for("#conversation").await?.text().await?;
+    ensure!(conversation.contains(answer) && conversation.contains("by ana.agent"), "thread: {conversation}");
+    let timeline = app.timeline(ANA).await;
+    ensure!(
+        timeline
+            .iter()
+            .any(|e| e["kind"] == "text_queued"
+                && e["detail"].as_str().unwrap_or("").contains("(by operator ana.agent)")),
+        "the timeline names the agent"
+    );
+    r.shot_view("21-laptop-agent-reply-sent", Some("#conversation-card")).await?;
+    sign_out(r).await?;
+
+    // The viewer: reads, but has no reply box, and the operators page is not theirs.
+    sign_in(r, "victor", PASSWORD).await?;
+    r.goto(&format!("/admin/leads/{}", urlencode(ANA))).await?;
+    r.wait_for("#conversation-card").await?;
+    ensure!(r.c.find(Locator::Css("#reply-form")).await.is_err(), "a viewer has no reply box");
+    ensure!(r.body_text().await?.contains("Replying needs the agent role"));
+    r.shot_view("22-laptop-viewer-no-reply", Some("#conversation-card")).await?;
+    r.goto("/admin/operators").await?;
+    ensure!(r.wait_for("h1").await?.text().await? == "Not allowed", "a viewer cannot manage operators");
+    r.shot("23-laptop-viewer-not-allowed").await?;
+    sign_out(r).await?;
+
+    // The bootstrap admin: operators, the do-not-contact list, a confirmation.
+    sign_in(r, "", ADMIN_TOKEN).await?;
+    r.shot("24-laptop-leads-newest-first").await?;
+    r.goto("/admin/operators").await?;
+    let table = r.wait_for("#operators").await?.text().await?;
+    ensure!(table.contains("ana.agent") && table.contains("victor"), "operators: {table}");
+    r.shot("25-laptop-operators").await?;
+    r.goto("/admin/suppressions").await?;
+    r.wait_for("#s-phone").await?.send_keys("(212) 555-0199").await?;
+    r.wait_for("#s-reason").await?.send_keys("asked by phone").await?;
+    r.wait_for("#add-number").await?.click().await?;
+    r.wait_url("done=added").await?;
+    let list = r.wait_for("#suppressions").await?.text().await?;
+    ensure!(list.contains("+12125550199"), "the list shows the number: {list}");
+    r.shot("26-laptop-do-not-contact").await?;
+    r.c.find(Locator::Css("#suppressions button[type=submit]")).await?.click().await?;
+    r.wait_for("#confirm").await?;
+    r.shot("27-laptop-confirm-removal").await?;
+    r.wait_for("#confirm-cancel").await?.click().await?;
+    r.wait_for("#suppressions").await?;
+    r.size(PHONE).await?;
+    r.fits_width().await?;
+    r.shot("28-phone-do-not-contact").await?;
+    r.size(LAPTOP).await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn admin_page_signs_in_searches_and_freezes_a_lead_in_chromium() {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
@@ -367,7 +471,10 @@ async fn admin_page_signs_in_searches_and_freezes_a_lead_in_chromium() {
     let client = open_browser(&driver, profile.path()).await.expect("a browser session");
 
     let run = Run { c: &client, app: &app, dir: dir.clone() };
-    let result = steps(&run).await;
+    let mut result = steps(&run).await;
+    if result.is_ok() {
+        result = console_steps(&run).await;
+    }
     if result.is_err() {
         let _ = run.shot("zz-failure").await;
     }

@@ -251,7 +251,12 @@ fn record_metrics(event: &Event, entries: &[TimelineEntry]) {
         Event::InboundText { .. } | Event::DeliveryReceipt { .. } => "twilio",
         Event::CrmChanged { .. } | Event::InterestAdded { .. } => "crm",
         Event::ListingChanged(_) => "mls",
-        Event::Freeze { .. } | Event::Unfreeze | Event::AdminOptOut { .. } => "admin",
+        Event::Freeze { .. }
+        | Event::Unfreeze
+        | Event::AdminOptOut { .. }
+        | Event::ByOperator { .. }
+        | Event::ManualReply(_)
+        | Event::OperatorAction { .. } => "admin",
         Event::Wake | Event::SendOutcome { .. } => "internal",
         Event::RevocationFound { .. } => "rescan",
     };

@@ -34,10 +34,14 @@ pub(crate) enum Part {
     Notifications,
     EventWebhooks,
     FubWrites,
+    /// Named operators of the admin API and page (`operators::Operator`), by name.
+    Operators,
+    /// Page sessions (`operators::Session`), by the SHA-256 of the cookie value.
+    Sessions,
 }
 
 impl Part {
-    pub(crate) const ALL: [Part; 15] = [
+    pub(crate) const ALL: [Part; 17] = [
         Part::Leads,
         Part::Timeline,
         Part::Outbox,
@@ -53,6 +57,8 @@ impl Part {
         Part::Notifications,
         Part::EventWebhooks,
         Part::FubWrites,
+        Part::Operators,
+        Part::Sessions,
     ];
 
     pub(crate) fn prefix(self) -> u8 {
@@ -72,6 +78,8 @@ impl Part {
             Part::Notifications => b'N',
             Part::EventWebhooks => b'E',
             Part::FubWrites => b'F',
+            Part::Operators => b'A',
+            Part::Sessions => b'a',
         }
     }
 
@@ -94,6 +102,9 @@ impl Part {
             // Added in schema 2: never a tree of its own.
             Part::EventWebhooks => "event_webhooks",
             Part::FubWrites => "fub_writes",
+            // Added with schema 2 (never a tree of their own).
+            Part::Operators => "operators",
+            Part::Sessions => "sessions",
         }
     }
 }

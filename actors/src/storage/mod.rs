@@ -24,6 +24,10 @@
 //!   delivery, `n` + phone -> the lead's last event sequence number.
 //! - `F` fub_writes: the Follow Up Boss write-back queue, the same layout as `E`'s `q` and
 //!   `d` entries (one pseudo-subscription, `fub`).
+//! - `A` operators: name -> `operators::Operator`: named operators of the admin API and page
+//!   (role, Argon2id password hash, SHA-256 of each API token, revocation).
+//! - `a` sessions: hex SHA-256 of the page cookie -> `operators::Session` (server-side, so
+//!   signing out or revoking the operator ends it at once).
 //! - `M` meta: namespaced small values of the integrations (RESO poller watermark, last seen
 //!   price and status per listing), through `meta_get` / `meta_put`, and the schema marker.
 //!
@@ -41,6 +45,7 @@
 
 use crate::codec::{self, CodecError, Record};
 use crate::model::{LeadState, Notification, OutboundText, Suppression, TimelineEntry};
+use crate::operators::{Operator, Session};
 use crate::phone::Phone;
 use crate::ts::Ts;
 use serde::{Deserialize, Serialize};
@@ -52,7 +57,7 @@ mod keyspace;
 mod search;
 pub use event_webhooks::{Queue, WebhookDelivery, WebhookQueueHead};
 use keyspace::{Part, Space, Writes, KV_TREE};
-pub use search::LeadFilter;
+pub use search::{LeadFilter, NewestCursor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -204,6 +209,8 @@ pub struct Store {
     replicator: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<dyn Replicator>>>,
     event_webhooks: Space,
     fub_writes: Space,
+    operators: Space,
+    sessions: Space,
 }
 
 fn timeline_prefix(phone: &Phone) -> Vec<u8> {
@@ -255,7 +262,9 @@ pub const SCHEMA_VERSION: u32 = LAYOUT_KEYSPACE
     + (DeadLetter::VERSION as u32 - 1)
     + (Suppression::VERSION as u32 - 1)
     + (StoredResponse::VERSION as u32 - 1)
-    + (Notification::VERSION as u32 - 1);
+    + (Notification::VERSION as u32 - 1)
+    + (Operator::VERSION as u32 - 1)
+    + (Session::VERSION as u32 - 1);
 
 /// sled 0.34's log segment size (`Config::segment_size`, left at its default).
 const SEGMENT_BYTES: usize = 512 * 1024;
@@ -338,6 +347,8 @@ impl Store {
             replicator: Default::default(),
             event_webhooks: space(Part::EventWebhooks),
             fub_writes: space(Part::FubWrites),
+            operators: space(Part::Operators),
+            sessions: space(Part::Sessions),
             db,
         };
         store.upgrade()?;
@@ -468,7 +479,9 @@ impl Store {
                 + rewrite_outdated::<DeadLetter>(&self.dead_letters)?
                 + rewrite_outdated::<Suppression>(&self.suppression)?
                 + rewrite_outdated::<StoredResponse>(&self.idempotency)?
-                + rewrite_outdated::<Notification>(&self.notifications)?;
+                + rewrite_outdated::<Notification>(&self.notifications)?
+                + rewrite_outdated::<Operator>(&self.operators)?
+                + rewrite_outdated::<Session>(&self.sessions)?;
             self.db.flush()?;
             tracing::info!(from = schema, to = SCHEMA_VERSION, rewritten, "storage: records migrated");
         }
@@ -931,6 +944,126 @@ impl Store {
         let mut w = Writes::default();
         w.del(&self.notifications, id);
         self.group.commit(w).await
+    }
+
+    /// Suppressed numbers after `after` (phone order) that `keep` accepts (given the stored
+    /// E.164 number and the entry), at most `limit`: a page of the list.
+    pub fn suppression_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&str, &Suppression) -> bool,
+    ) -> Result<Vec<(Phone, Suppression)>> {
+        let start = match after {
+            Some(a) => Bound::Excluded(a.as_bytes()),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for kv in self.suppression.range(start, Bound::Unbounded) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = kv?;
+            let key = String::from_utf8_lossy(&k);
+            let entry: Suppression = codec::decode(&v)?;
+            if !keep(&key, &entry) {
+                continue;
+            }
+            if let Ok(phone) = Phone::parse(&key) {
+                out.push((phone, entry));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn dead_letter(&self, id: &str) -> Result<Option<DeadLetter>> {
+        match self.dead_letters.get(id)? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Dead letters after id `after` (id order), at most `limit`.
+    pub fn dead_letters_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<DeadLetter>> {
+        let start = match after {
+            Some(a) => Bound::Excluded(a.as_bytes()),
+            None => Bound::Unbounded,
+        };
+        self.dead_letters.range(start, Bound::Unbounded).take(limit).map(|kv| Ok(codec::decode(&kv?.1)?)).collect()
+    }
+
+    // --- operators and their page sessions -------------------------------------------
+    // Shared writes: in cluster mode every node knows every operator and session, so a
+    // token or a page sign-in works through any node.
+
+    pub fn operator(&self, name: &str) -> Result<Option<Operator>> {
+        match self.operators.get(name)? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every operator (revoked ones too), by name.
+    pub fn operators(&self) -> Result<Vec<Operator>> {
+        self.operators.iter().map(|kv| Ok(codec::decode(&kv?.1)?)).collect()
+    }
+
+    /// Creates or replaces an operator; returns once it is durable.
+    pub async fn put_operator(&self, op: &Operator) -> Result<()> {
+        let mut w = Writes::default();
+        w.put(&self.operators, op.name.as_str(), codec::encode(op)?);
+        self.commit_shared(w).await
+    }
+
+    /// Writes an operator and ends every page session of theirs, as one durable write
+    /// (revocation, a new password).
+    pub async fn put_operator_ending_sessions(&self, op: &Operator) -> Result<usize> {
+        let mut w = Writes::default();
+        w.put(&self.operators, op.name.as_str(), codec::encode(op)?);
+        let mut ended = 0;
+        for kv in self.sessions.iter() {
+            let (k, v) = kv?;
+            let theirs = codec::decode::<Session>(&v).map(|s| s.operator == op.name).unwrap_or(true);
+            if theirs {
+                w.del(&self.sessions, &k);
+                ended += 1;
+            }
+        }
+        self.commit_shared(w).await?;
+        Ok(ended)
+    }
+
+    pub fn session(&self, key: &str) -> Result<Option<Session>> {
+        match self.sessions.get(key)? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn put_session(&self, key: &str, session: &Session) -> Result<()> {
+        let mut w = Writes::default();
+        w.put(&self.sessions, key, codec::encode(session)?);
+        self.commit_shared(w).await
+    }
+
+    pub async fn remove_session(&self, key: &str) -> Result<()> {
+        let mut w = Writes::default();
+        w.del(&self.sessions, key);
+        self.commit_shared(w).await
+    }
+
+    /// Forgets sessions that expired before `now`; returns how many.
+    pub fn purge_sessions_before(&self, now: Ts) -> Result<usize> {
+        let mut purged = 0;
+        for kv in self.sessions.iter() {
+            let (k, v) = kv?;
+            if codec::decode::<Session>(&v).map(|s| s.expires_at < now).unwrap_or(true) {
+                let _barrier = self.shared();
+                self.sessions.remove(&k)?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
     }
 }
 

@@ -27,7 +27,16 @@ pub struct LeadFilter {
     /// Free text: case-insensitive part of the first name, the last name or "first last",
     /// or, when it is made of digits and phone punctuation, part of the phone's digits.
     pub q: Option<String>,
+    /// Created at or after / before this moment.
+    pub created_from: Option<crate::ts::Ts>,
+    pub created_before: Option<crate::ts::Ts>,
+    /// Last activity (the snapshot's last change) at or after / before this moment.
+    pub active_from: Option<crate::ts::Ts>,
+    pub active_before: Option<crate::ts::Ts>,
 }
+
+/// Where a newest-first page starts: after this lead (created at, phone), descending.
+pub type NewestCursor = (crate::ts::Ts, Phone);
 
 fn eq_ci(wanted: &Option<String>, have: Option<&str>) -> bool {
     match wanted.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
@@ -43,6 +52,13 @@ impl LeadFilter {
             return false;
         }
         if self.frozen.is_some_and(|f| f != lead.frozen.is_some()) {
+            return false;
+        }
+        if self.created_from.is_some_and(|t| lead.created_at < t)
+            || self.created_before.is_some_and(|t| lead.created_at >= t)
+            || self.active_from.is_some_and(|t| lead.updated_at < t)
+            || self.active_before.is_some_and(|t| lead.updated_at >= t)
+        {
             return false;
         }
         if !eq_ci(&self.crm_status, lead.crm_status.as_deref()) || !eq_ci(&self.source, lead.profile.source.as_deref())
@@ -76,6 +92,49 @@ fn text_matches(q: &str, lead: &LeadState) -> bool {
 }
 
 impl Store {
+    /// Leads matching `filter`, newest first (by creation; the phone breaks ties), after
+    /// `after` (the previous page's last lead), at most `limit`; and the next page's cursor.
+    ///
+    /// Cost: a full scan of the leads on every page (the keyspace is in phone order; there is
+    /// no index by date), keeping only the best `limit + 1` in memory. Fine up to roughly
+    /// 100k leads, like `search_leads` without a selective filter.
+    pub fn search_leads_newest(
+        &self,
+        filter: &LeadFilter,
+        after: Option<&NewestCursor>,
+        limit: usize,
+    ) -> Result<(Vec<LeadState>, Option<NewestCursor>)> {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        if limit == 0 {
+            return Ok((Vec::new(), None));
+        }
+        // A min-heap of the newest `limit + 1` seen so far.
+        let mut heap: BinaryHeap<Reverse<(crate::ts::Ts, String, Vec<u8>)>> = BinaryHeap::new();
+        for kv in self.leads.iter() {
+            let (_, value) = kv?;
+            let Ok(lead) = codec::decode::<LeadState>(&value) else { continue };
+            let key = (lead.created_at, lead.phone.as_str().to_string());
+            if after.is_some_and(|(t, p)| key >= (*t, p.as_str().to_string())) {
+                continue;
+            }
+            if !filter.matches(&lead) {
+                continue;
+            }
+            heap.push(Reverse((key.0, key.1, value.to_vec())));
+            if heap.len() > limit + 1 {
+                heap.pop();
+            }
+        }
+        let mut rows: Vec<(crate::ts::Ts, String, Vec<u8>)> = heap.into_iter().map(|Reverse(r)| r).collect();
+        rows.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let leads: Vec<LeadState> = rows.iter().filter_map(|(_, _, v)| codec::decode(v).ok()).collect();
+        let next = if more { leads.last().map(|l| (l.created_at, l.phone.clone())) } else { None };
+        Ok((leads, next))
+    }
+
     /// Leads matching `filter`, in phone order, starting after the phone `after` (the
     /// previous page's cursor), at most `limit` of them. The scan stops as soon as `limit`
     /// leads matched. Returns the page and the cursor of the next page: the last phone

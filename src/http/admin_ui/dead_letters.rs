@@ -2,8 +2,9 @@
 //! as `app::views::DeadLetterView`s, with their retry and discard buttons (the same
 //! `app::dead_letters` operations as the JSON admin API).
 
-use super::error::UiResult;
+use super::error::{UiError, UiResult};
 use super::session::{require_post_session, require_session};
+use super::templates::ConfirmPage;
 use super::templates::{page, Base};
 use super::{path_param, path_segment, query_map, read_form, see_other};
 use crate::app::views::DeadLetterView;
@@ -20,7 +21,12 @@ use serde::Serialize;
 struct DeadLettersPage {
     items: Vec<DeadLetterRow>,
     notice: Option<&'static str>,
+    /// The next page, if any.
+    next_href: Option<String>,
 }
+
+/// Dead letters per page.
+const PAGE: usize = 200;
 
 /// A dead letter as the API lists it, with the hrefs of its lead and its buttons.
 #[derive(Serialize)]
@@ -46,13 +52,20 @@ pub(super) async fn dead_letters_page(State(app): State<App>, headers: HeaderMap
         Ok(s) => s,
         Err(login) => return Ok(see_other(&login)),
     };
-    let items = dead_letters::list(&app)?.dead_letters.into_iter().map(DeadLetterRow::from).collect();
-    let notice = match query_map(raw.as_deref()).get("done").map(String::as_str) {
+    let q = query_map(raw.as_deref());
+    let after = q.get("cursor").map(String::as_str).filter(|c| !c.is_empty());
+    let list = dead_letters::list(&app, after, PAGE)?;
+    let next_href = list.next_cursor.as_deref().map(|c| {
+        let q: String = form_urlencoded::Serializer::new(String::new()).append_pair("cursor", c).finish();
+        format!("/admin/dead-letters?{q}")
+    });
+    let items = list.dead_letters.into_iter().map(DeadLetterRow::from).collect();
+    let notice = match q.get("done").map(String::as_str) {
         Some("retried") => Some("Queued again. It passes the compliance checks again before it is sent."),
         Some("discarded") => Some("Dead letter discarded."),
         _ => None,
     };
-    let ctx = DeadLettersPage { items, notice };
+    let ctx = DeadLettersPage { items, notice, next_href };
     Ok(page(StatusCode::OK, "dead_letters.html", Base::new(Some(&s), "Dead letters", "dead"), ctx))
 }
 
@@ -78,6 +91,7 @@ pub(super) async fn discard(
     dead_letter_button(&app, &headers, path, body, Action::Discard).await
 }
 
+#[derive(Debug)]
 enum Action {
     Retry,
     Discard,
@@ -93,14 +107,35 @@ async fn dead_letter_button(
 ) -> UiResult {
     let id = path_param(path)?;
     let form = read_form(app, body).await?;
-    require_post_session(app, headers, &form)?;
+    let s = require_post_session(app, headers, &form)?;
+    s.require(leadline_core::operators::Role::Admin)?;
+    tracing::info!(operator = %s.operator.name, action = ?action, "admin page: dead letter");
+    if matches!(action, Action::Discard) && form.get("confirm").map(String::as_str) != Some("yes") {
+        // Discarding is for good: ask first (no JavaScript: a page with the real button).
+        let Some(dl) = app.store.dead_letter(&id).map_err(crate::app::AppError::from)? else {
+            return Err(UiError::new(StatusCode::NOT_FOUND, "Not found", format!("no dead letter {id}")));
+        };
+        let ctx = ConfirmPage {
+            question: "Discard this dead letter for good?".into(),
+            detail: format!(
+                "The text to {} will never be sent: \"{}\" ({})",
+                dl.text.to.masked(),
+                dl.text.body,
+                dl.reason
+            ),
+            action: format!("/admin/dead-letters/{}/discard", path_segment(&id)),
+            button: "Yes, discard it".into(),
+            back: "/admin/dead-letters".into(),
+        };
+        return Ok(page(StatusCode::OK, "confirm.html", Base::new(Some(&s), "Confirm", "dead"), ctx));
+    }
     let done = match action {
         Action::Retry => {
-            dead_letters::retry(app, &id).await?;
+            dead_letters::retry(app, &id, &s.operator.name).await?;
             "retried"
         }
         Action::Discard => {
-            dead_letters::discard(app, &id).await?;
+            dead_letters::discard(app, &id, &s.operator.name).await?;
             "discarded"
         }
     };

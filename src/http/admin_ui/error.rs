@@ -66,7 +66,8 @@ impl IntoResponse for UiError {
             tracing::warn!(status = %self.status, message = %self.message, "admin page error");
         }
         // No CSRF token on an error page: its only form would be "sign out", a link here.
-        let base = Base { title: self.title.to_string(), nav: "", signed_in: self.signed_in, csrf: String::new() };
+        let mut base = Base::new(None, self.title.to_string(), "");
+        base.signed_in = self.signed_in;
         page(self.status, "error.html", base, ErrorPage { status: self.status.as_u16(), message: self.message })
     }
 }

@@ -7,7 +7,7 @@
 //! the timeline), and the texts that were not sent (blocked, deferred, refused by the
 //! provider or cancelled before sending; a refused one linked to its dead letter).
 
-use super::error::UiResult;
+use super::error::{UiError, UiResult};
 use super::session::{require_post_session, require_session};
 use super::templates::{page, Base};
 use super::{path_param, path_segment, query_map, read_form, see_other};
@@ -19,6 +19,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use leadline_core::model::{EntryKind, Event, TimelineEntry};
+use leadline_core::operators::Role;
 use leadline_core::Ts;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -85,17 +86,25 @@ pub(super) async fn leads_page(State(app): State<App>, headers: HeaderMap, RawQu
         Ok(s) => s,
         Err(login) => return Ok(see_other(&login)),
     };
-    let params = SearchParams::from_query(raw.as_deref()).unwrap_or_default();
+    // The page lists the newest leads first unless asked otherwise.
+    let with_default = |mut p: SearchParams| {
+        if p.sort.trim().is_empty() {
+            p.sort = "newest".into();
+        }
+        p
+    };
+    let params = with_default(SearchParams::from_query(raw.as_deref()).unwrap_or_default());
     let mut error = None;
     let mut rows = Vec::new();
     let mut next_href = None;
-    match SearchParams::from_query(raw.as_deref()).and_then(|p| p.to_search()) {
+    let zone = app.settings.admin.zone();
+    match SearchParams::from_query(raw.as_deref()).map(with_default).and_then(|p| p.to_search(zone)) {
         Ok(found) => {
             let list = search::lead_list(&app, found).await?;
             rows = list.leads.into_iter().map(LeadRow::from).collect();
             if let Some(next) = list.next_cursor {
                 let mut p = params.clone();
-                p.cursor = next.as_str().to_string();
+                p.cursor = next;
                 next_href = Some(format!("/admin/leads?{}", search_query(&p)));
             }
         }
@@ -125,6 +134,11 @@ fn search_query(p: &SearchParams) -> String {
         ("crm_status", &p.crm_status),
         ("source", &p.source),
         ("listing", &p.listing),
+        ("created_from", &p.created_from),
+        ("created_to", &p.created_to),
+        ("active_from", &p.active_from),
+        ("active_to", &p.active_to),
+        ("sort", &p.sort),
         ("limit", &p.limit),
         ("cursor", &p.cursor),
     ] {
@@ -144,9 +158,8 @@ fn search_query(p: &SearchParams) -> String {
 struct LeadPage {
     lead: LeadView,
     name: String,
-    /// This page, and the lead in the JSON API.
+    /// This page.
     path: String,
-    api_path: String,
     conversation: Vec<Message>,
     /// The latest entries, newest first.
     timeline: Vec<TimelineEntry>,
@@ -156,7 +169,11 @@ struct LeadPage {
     /// cancelled before sending), and the latest of them.
     held_count: usize,
     held_recent: Vec<HeldText>,
-    notice: Option<&'static str>,
+    notice: Option<String>,
+    /// The page reloads itself every few seconds (new replies appear); no reply box then.
+    watch: bool,
+    /// The lead's own local time now (zone from the area code), e.g. `Thu 09:03 EST (America/New_York)`.
+    lead_local: Option<String>,
 }
 
 /// A text that was not sent: its timeline entry (rule and reason), and where its dead letter
@@ -210,6 +227,11 @@ fn conversation(entries: &[TimelineEntry]) -> Vec<Message> {
             out.push(Message { dir: "in", at: e.at, body: body.to_string(), meta: String::new() });
         } else if e.kind == EntryKind::TextQueued {
             let (kind, body) = e.detail.split_once(": ").unwrap_or(("", &e.detail));
+            // A person's reply names them at the end (`decide`: "(by operator <name>)").
+            let (body, by) = match body.rsplit_once(" (by operator ") {
+                Some((b, who)) if who.ends_with(')') => (b, format!(" · by {}", who.trim_end_matches(')'))),
+                _ => (body, String::new()),
+            };
             let status = e
                 .message_id
                 .as_deref()
@@ -221,7 +243,7 @@ fn conversation(entries: &[TimelineEntry]) -> Vec<Message> {
                 dir: "out",
                 at: e.at,
                 body: body.to_string(),
-                meta: format!("{kind} · {rule} · {status}"),
+                meta: format!("{kind} · {rule} · {status}{by}"),
             });
         }
     }
@@ -232,7 +254,7 @@ fn lead_page_context(
     lead: LeadView,
     entries: Vec<TimelineEntry>,
     dead_letters: &HashSet<String>,
-    notice: Option<&'static str>,
+    notice: Option<String>,
 ) -> LeadPage {
     let conversation = conversation(&entries);
     let timeline_truncated = lead.timeline_entries > entries.len() as u64;
@@ -253,11 +275,9 @@ fn lead_page_context(
         })
         .collect();
     let path = lead_href(lead.phone.as_str());
-    let api_path = format!("/v1/admin/leads/{}", path_segment(lead.phone.as_str()));
     LeadPage {
         name: name_of(&lead),
         path,
-        api_path,
         conversation,
         timeline,
         timeline_truncated,
@@ -265,6 +285,8 @@ fn lead_page_context(
         held_recent,
         notice,
         lead,
+        watch: false,
+        lead_local: None,
     }
 }
 
@@ -284,12 +306,24 @@ pub(super) async fn lead_page(
     let after = lead.timeline_entries.saturating_sub(TIMELINE_SHOWN);
     let entries = leads::timeline(&app, phone.as_str(), after, TIMELINE_SHOWN as usize)?.entries;
     let dead_letters = dead_letters::ids_of_lead(&app, &phone)?;
-    let notice = match query_map(raw.as_deref()).get("done").map(String::as_str) {
-        Some("frozen") => Some("Automation frozen for this lead."),
-        Some("unfrozen") => Some("Automation resumed for this lead."),
+    let q = query_map(raw.as_deref());
+    let rule = q.get("rule").map(String::as_str).unwrap_or("");
+    let notice = match q.get("done").map(String::as_str) {
+        Some("frozen") => Some("Automation frozen for this lead.".to_string()),
+        Some("unfrozen") => Some("Automation resumed for this lead.".to_string()),
+        Some("replied") => Some(format!("Your reply is queued and goes out through the gateway (rule {rule}).")),
+        Some("deferred") => Some(format!(
+            "Your reply waits for the lead's allowed hours and goes out then (rule {rule}); see \"Texts not sent\"."
+        )),
+        Some("blocked") => Some(format!("Your reply was not sent (rule {rule}); the timeline says why.")),
+        Some("opted_out") => {
+            Some("Opt-out recorded: nothing more goes to this lead unless they text START.".to_string())
+        }
         _ => None,
     };
-    let ctx = lead_page_context(lead, entries, &dead_letters, notice);
+    let mut ctx = lead_page_context(lead, entries, &dead_letters, notice);
+    ctx.watch = q.get("watch").is_some_and(|w| w == "1");
+    ctx.lead_local = lead_local_time(phone.as_str(), app.clock.now());
     Ok(page(StatusCode::OK, "lead.html", Base::new(Some(&s), format!("Lead {}", ctx.name), "leads"), ctx))
 }
 
@@ -306,10 +340,11 @@ pub(super) async fn freeze(
 ) -> UiResult {
     let raw = path_param(path)?;
     let form = read_form(&app, body).await?;
-    require_post_session(&app, &headers, &form)?;
+    let s = require_post_session(&app, &headers, &form)?;
+    s.require(Role::Agent)?;
     let reason: String = form.get("reason").map(|r| r.trim()).unwrap_or("").chars().take(REASON_MAX_CHARS).collect();
     let reason = (!reason.is_empty()).then_some(reason);
-    let changed = leads::command(&app, &raw, Event::Freeze { reason }).await?;
+    let changed = leads::command(&app, &raw, &s.operator.name, Event::Freeze { reason }).await?;
     tracing::info!(phone = %changed.lead.phone.masked(), "admin page: lead frozen");
     Ok(see_other(&format!("{}?done=frozen", lead_href(changed.lead.phone.as_str()))))
 }
@@ -322,10 +357,102 @@ pub(super) async fn unfreeze(
 ) -> UiResult {
     let raw = path_param(path)?;
     let form = read_form(&app, body).await?;
-    require_post_session(&app, &headers, &form)?;
-    let changed = leads::command(&app, &raw, Event::Unfreeze).await?;
+    let s = require_post_session(&app, &headers, &form)?;
+    s.require(Role::Agent)?;
+    let changed = leads::command(&app, &raw, &s.operator.name, Event::Unfreeze).await?;
     tracing::info!(phone = %changed.lead.phone.masked(), "admin page: lead unfrozen");
     Ok(see_other(&format!("{}?done=unfrozen", lead_href(changed.lead.phone.as_str()))))
+}
+
+/// Records an opt-out the lead gave another way (role admin), after a confirmation page.
+pub(super) async fn opt_out(
+    State(app): State<App>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> UiResult {
+    let raw = path_param(path)?;
+    let form = read_form(&app, body).await?;
+    let s = require_post_session(&app, &headers, &form)?;
+    s.require(Role::Admin)?;
+    let reason: String = form.get("reason").map(|r| r.trim()).unwrap_or("").chars().take(REASON_MAX_CHARS).collect();
+    if form.get("confirm").map(String::as_str) != Some("yes") {
+        let (phone, _) = leads::find(&app, &raw)?;
+        let ctx = super::templates::ConfirmPage {
+            question: format!("Record an opt-out for {phone}?"),
+            detail: "Use this when the lead asked not to be texted another way (a call, an email). Nothing automated, and no reply, goes to this number until the lead texts START. No confirmation text is sent.".into(),
+            action: format!("{}/opt-out", lead_href(phone.as_str())),
+            button: "Yes, opt this lead out".into(),
+            back: lead_href(phone.as_str()),
+        };
+        return Ok(page(StatusCode::OK, "confirm.html", Base::new(Some(&s), "Confirm", "leads"), ctx));
+    }
+    let reason = (!reason.is_empty()).then_some(reason);
+    let event = Event::AdminOptOut { reason, send_confirmation: false };
+    let changed = leads::command(&app, &raw, &s.operator.name, event).await?;
+    Ok(see_other(&format!("{}?done=opted_out", lead_href(changed.lead.phone.as_str()))))
+}
+
+/// The lead's consent history as CSV (role admin), logged with who took it.
+pub(super) async fn consent_csv(
+    State(app): State<App>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> UiResult {
+    let raw = path_param(path)?;
+    let s = match require_session(&app, &headers, &lead_href(&raw)) {
+        Ok(s) => s,
+        Err(login) => return Ok(see_other(&login)),
+    };
+    s.require(Role::Admin)?;
+    let (phone, lead) = leads::find(&app, &raw)?;
+    let body = crate::app::compliance::consent_csv(&crate::app::views::consent_rows(&lead)).map_err(|e| {
+        UiError::new(StatusCode::SERVICE_UNAVAILABLE, "The service is busy", format!("The export failed: {e}"))
+    })?;
+    tracing::info!(operator = %s.operator.name, lead = %phone.masked(), "consent export taken (admin page)");
+    let file = format!("attachment; filename=\"consent-{}.csv\"", phone.as_str().trim_start_matches('+'));
+    let mut res = axum::response::IntoResponse::into_response(body);
+    let h = res.headers_mut();
+    h.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/csv; charset=utf-8"));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&file) {
+        h.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+/// The lead's local time at `now`, from the area code's primary zone (US/Canada numbers).
+fn lead_local_time(e164: &str, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let zone = *leadline_core::quiet_hours::area_info(e164)?.zones.first()?;
+    Some(format!("{} ({})", now.with_timezone(&zone).format("%a %H:%M %Z"), zone.name()))
+}
+
+/// The reply box: a person's reply through `app::leads::reply` (the lead's actor decides:
+/// `decide::manual_gate`), back to the lead's page with what became of it.
+pub(super) async fn reply(
+    State(app): State<App>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> UiResult {
+    let raw = path_param(path)?;
+    let form = read_form(&app, body).await?;
+    let s = require_post_session(&app, &headers, &form)?;
+    s.require(Role::Agent)?;
+    let text = form.get("body").map(|b| b.trim().to_string()).unwrap_or_default();
+    let body = leads::ReplyBody { body: Some(text), template: None, vars: None };
+    let d = leads::reply(&app, &raw, &s.operator.name, body).await?;
+    let (phone, _) = leads::find(&app, &raw)?;
+    let done = match d.decision {
+        "queued" => "replied",
+        "deferred" => "deferred",
+        _ => "blocked",
+    };
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("done", done)
+        .append_pair("rule", d.rule.as_deref().unwrap_or(""))
+        .finish();
+    Ok(see_other(&format!("{}?{q}#conversation", lead_href(phone.as_str()))))
 }
 
 #[cfg(test)]

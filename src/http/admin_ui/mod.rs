@@ -12,6 +12,7 @@
 //! - [`leads`]: the search page, a lead's page, freeze and unfreeze;
 //! - [`dead_letters`]: the dead letters page and its retry and discard buttons;
 //! - [`integrations`]: dead event webhook deliveries and Follow Up Boss writes;
+//! - [`operators`]: the operators page (role admin): create, change a role, revoke, issue a token;
 //! - [`error`]: [`UiError`], every error as a readable page with a 4xx (503 when busy).
 //!
 //! Actions run the same code as the JSON admin API (`App::submit` for freeze/unfreeze,
@@ -27,7 +28,9 @@ mod dead_letters;
 mod error;
 mod integrations;
 mod leads;
+mod operators;
 mod session;
+mod suppressions;
 mod templates;
 
 pub use error::UiError;
@@ -59,6 +62,17 @@ pub fn router() -> Router<App> {
         .route("/admin/leads/{phone}", get(leads::lead_page))
         .route("/admin/leads/{phone}/freeze", get(leads::back_to_lead).post(leads::freeze))
         .route("/admin/leads/{phone}/unfreeze", get(leads::back_to_lead).post(leads::unfreeze))
+        .route("/admin/leads/{phone}/reply", get(leads::back_to_lead).post(leads::reply))
+        .route("/admin/operators", get(operators::operators_page).post(operators::create))
+        .route("/admin/suppressions", get(suppressions::suppressions_page).post(suppressions::add))
+        .route("/admin/suppressions/import", get(suppressions::back).post(suppressions::import))
+        .route("/admin/suppressions/{phone}/remove", get(suppressions::back).post(suppressions::remove))
+        .route("/admin/leads/{phone}/opt-out", get(leads::back_to_lead).post(leads::opt_out))
+        .route("/admin/leads/{phone}/consent.csv", get(leads::consent_csv))
+        .route("/admin/operators/{name}/revoke", get(operators::back).post(operators::revoke))
+        .route("/admin/operators/{name}/token", get(operators::back).post(operators::token))
+        .route("/admin/operators/{name}/role", get(operators::back).post(operators::role))
+        .route("/admin/operators/{name}/password", get(operators::back).post(operators::password))
         .route("/admin/dead-letters", get(dead_letters::dead_letters_page))
         .route("/admin/dead-letters/{id}/retry", get(dead_letters::back_to_dead_letters).post(dead_letters::retry))
         .route("/admin/dead-letters/{id}/discard", get(dead_letters::back_to_dead_letters).post(dead_letters::discard))
@@ -132,6 +146,47 @@ pub const ADMIN_PAGES: &[(&str, &str, &str, bool)] = &[
     ("POST", "/admin/leads/{phone}/freeze", "Freeze the lead (form: `reason`, `csrf`)", true),
     ("GET", "/admin/leads/{phone}/unfreeze", "Redirects to the lead's page", false),
     ("POST", "/admin/leads/{phone}/unfreeze", "Unfreeze the lead (form: `csrf`)", true),
+    ("GET", "/admin/leads/{phone}/reply", "Redirects to the lead's page", false),
+    ("POST", "/admin/leads/{phone}/reply", "A person's reply to the lead, role agent (form: `body`, `csrf`)", true),
+    ("GET", "/admin/operators", "Operators page (role admin)", true),
+    ("GET", "/admin/suppressions", "Do-not-contact list page: search (`q`), paged (`cursor`)", true),
+    ("POST", "/admin/suppressions", "Add a number, role admin (form: `phone`, `list`, `reason`, `csrf`)", true),
+    ("GET", "/admin/suppressions/import", "Redirects to the do-not-contact page", false),
+    ("POST", "/admin/suppressions/import", "Import pasted CSV, role admin (form: `csv`, `list`, `csrf`)", true),
+    ("GET", "/admin/suppressions/{phone}/remove", "Redirects to the do-not-contact page", false),
+    (
+        "POST",
+        "/admin/suppressions/{phone}/remove",
+        "Remove a number after a confirmation, role admin (form: `reason`, `confirm`, `csrf`)",
+        true,
+    ),
+    ("GET", "/admin/leads/{phone}/opt-out", "Redirects to the lead's page", false),
+    (
+        "POST",
+        "/admin/leads/{phone}/opt-out",
+        "Record an opt-out after a confirmation, role admin (form: `reason`, `confirm`, `csrf`)",
+        true,
+    ),
+    (
+        "GET",
+        "/admin/leads/{phone}/consent.csv",
+        "The lead's consent history as CSV, role admin (logged with the operator)",
+        true,
+    ),
+    ("POST", "/admin/operators", "Create an operator (form: `name`, `role`, `password`, `csrf`)", true),
+    ("GET", "/admin/operators/{name}/revoke", "Redirects to the operators page", false),
+    ("POST", "/admin/operators/{name}/revoke", "Revoke an operator (form: `csrf`)", true),
+    ("GET", "/admin/operators/{name}/token", "Redirects to the operators page", false),
+    ("POST", "/admin/operators/{name}/token", "Issue an API token, shown once (form: `csrf`)", true),
+    ("GET", "/admin/operators/{name}/role", "Redirects to the operators page", false),
+    ("POST", "/admin/operators/{name}/role", "Change an operator's role (form: `role`, `csrf`)", true),
+    ("GET", "/admin/operators/{name}/password", "Redirects to the operators page", false),
+    (
+        "POST",
+        "/admin/operators/{name}/password",
+        "Set an operator's page password; ends their sessions (form: `password`, `csrf`)",
+        true,
+    ),
     ("GET", "/admin/dead-letters", "Dead letters page", true),
     ("GET", "/admin/dead-letters/{id}/retry", "Redirects to the dead letters page", false),
     ("POST", "/admin/dead-letters/{id}/retry", "Retry a dead letter (form: `csrf`)", true),

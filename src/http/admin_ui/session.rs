@@ -1,55 +1,67 @@
 //! Signing in to the admin page, the session cookie and the CSRF token of every form.
 //!
-//! The sign-in form posts the admin token (`LEADLINE_ADMIN_TOKEN`) to `/admin/login`, which
-//! sets the cookie `leadline_admin` = `<issued millis>.<HMAC-SHA256(token, "session:" + millis)>`
-//! (HttpOnly, SameSite=Strict, Path=/admin, 12 hours; `Secure` when the request came over
-//! HTTPS, i.e. `X-Forwarded-Proto: https` or the `Host` of an https `server.public_url`).
-//! The raw token is never stored in the browser; rotating the token ends every session.
-//! Every POST form carries a CSRF token, the HMAC of the session cookie; with SameSite=Strict
-//! cookies that is defence in depth.
+//! The sign-in form posts an operator's name and password (or, with the name left empty,
+//! the shared `LEADLINE_ADMIN_TOKEN`; the legacy form field `token` still works) to
+//! `/admin/login`. Sign-ins are throttled per account and per client IP
+//! (`app::operators::LoginThrottle`). A success stores a server-side session
+//! (`app::operators::login`: the `Sessions` part, keyed by the SHA-256 of the cookie) and
+//! sets the cookie `leadline_admin` = 32 random bytes, hex (HttpOnly, SameSite=Strict,
+//! Path=/admin, 12 hours; `Secure` when the request came over HTTPS, i.e.
+//! `X-Forwarded-Proto: https` or the `Host` of an https `server.public_url`). Signing out
+//! deletes the session, and revoking the operator or setting a new password ends all of
+//! theirs, at once. Every POST form carries the session's random CSRF token; with
+//! SameSite=Strict cookies that is defence in depth.
 
 use super::error::UiError;
 use super::templates::{page, Base};
 use super::{query_map, read_form, see_other};
+use crate::app::operators::{self, LoginError, Principal};
 use crate::app::App;
-use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, Mac};
+use leadline_core::operators::Role;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 
 const COOKIE: &str = "leadline_admin";
-const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
-const DISABLED: &str = "The admin page is disabled until LEADLINE_ADMIN_TOKEN is set on the server.";
+const DISABLED: &str =
+    "The admin page is disabled until LEADLINE_ADMIN_TOKEN is set on the server or an operator with a password exists (leadline operators add).";
 
-/// A signed-in operator: the CSRF token their forms carry.
+/// A signed-in operator: who, and the CSRF token their forms carry.
 pub(super) struct Session {
     pub csrf: String,
+    pub operator: Principal,
+    /// `[admin] time_zone`: the page's times are shown in it.
+    pub tz: String,
 }
 
-/// `None` only if the key were refused, which HMAC never does (it takes keys of any length).
-fn hmac_hex(key: &str, msg: &str) -> Option<String> {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes()).ok()?;
-    m.update(msg.as_bytes());
-    Some(hex::encode(m.finalize().into_bytes()))
+impl Session {
+    /// A page for the operator's role or a "not allowed" page naming the role needed.
+    pub fn require(&self, needed: Role) -> Result<(), UiError> {
+        if self.operator.role.allows(needed) {
+            return Ok(());
+        }
+        Err(UiError::new(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            format!(
+                "This needs the {} role. You are signed in as {} with the {} role; ask an admin if you need more.",
+                needed.as_str(),
+                self.operator.name,
+                self.operator.role.as_str()
+            ),
+        ))
+    }
 }
 
 fn ct_eq_str(a: &str, b: &str) -> bool {
     // Compare fixed-length digests so the comparison does not leak the length either.
     let (da, db) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
     bool::from(da.as_slice().ct_eq(db.as_slice()))
-}
-
-fn session_cookie_value(token: &str, issued_ms: i64) -> Option<String> {
-    Some(format!("{issued_ms}.{}", hmac_hex(token, &format!("leadline-admin-session:{issued_ms}"))?))
-}
-
-fn csrf_for(token: &str, cookie: &str) -> Option<String> {
-    hmac_hex(token, &format!("leadline-admin-csrf:{cookie}"))
 }
 
 fn cookie_from(headers: &HeaderMap) -> Option<String> {
@@ -63,25 +75,19 @@ fn cookie_from(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.trim().to_string())
 }
 
-fn now_ms(app: &App) -> i64 {
-    app.clock.now().timestamp_millis()
-}
-
-/// The signed-in operator's session, if the cookie is valid and not expired.
+/// The signed-in operator's session, if the cookie names a live server-side session.
 pub(super) fn session(app: &App, headers: &HeaderMap) -> Option<Session> {
-    let token = app.secrets.admin_token.as_deref().filter(|t| !t.is_empty())?;
     let cookie = cookie_from(headers)?;
-    let (issued, _) = cookie.split_once('.')?;
-    let issued: i64 = issued.parse().ok()?;
-    let age = now_ms(app) - issued;
-    // A little slack for clocks that moved back.
-    if !(-5 * 60 * 1000..=SESSION_TTL_MS).contains(&age) {
-        return None;
+    match operators::session(&app.store, &cookie, app.clock.now().into()) {
+        Ok(Some((operator, s))) => {
+            Some(Session { csrf: s.csrf, operator, tz: app.settings.admin.zone().name().to_string() })
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "admin page: the session could not be read");
+            None
+        }
     }
-    if !ct_eq_str(&cookie, &session_cookie_value(token, issued)?) {
-        return None;
-    }
-    Some(Session { csrf: csrf_for(token, &cookie)? })
 }
 
 /// The session of a GET page, or the address of the sign-in form to redirect to (back to
@@ -165,10 +171,16 @@ fn login_form(status: StatusCode, next: &str, error: Option<&str>, notice: Optio
     page(status, "login.html", Base::new(None, "Sign in", "login"), LoginPage { next, error, notice })
 }
 
+/// Whether any way of signing in exists: the shared token, or an operator.
+fn sign_in_possible(app: &App) -> bool {
+    app.secrets.admin_token.as_deref().is_some_and(|t| !t.is_empty())
+        || app.store.operators().is_ok_and(|ops| ops.iter().any(|o| o.active() && o.password_hash.is_some()))
+}
+
 pub(super) async fn login_page(State(app): State<App>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let q = query_map(raw.as_deref());
     let next = safe_next(q.get("next").map(String::as_str));
-    if app.secrets.admin_token.as_deref().is_none_or(str::is_empty) {
+    if !sign_in_possible(&app) {
         return login_form(StatusCode::SERVICE_UNAVAILABLE, &next, Some(DISABLED), None);
     }
     if session(&app, &headers).is_some() {
@@ -178,37 +190,65 @@ pub(super) async fn login_page(State(app): State<App>, headers: HeaderMap, RawQu
     login_form(StatusCode::OK, &next, None, notice)
 }
 
-pub(super) async fn login(State(app): State<App>, headers: HeaderMap, body: Body) -> Response {
+pub(super) async fn login(State(app): State<App>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let headers = parts.headers;
     let form = match read_form(&app, body).await {
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
     let next = safe_next(form.get("next").map(String::as_str));
-    let Some(expected) = app.secrets.admin_token.as_deref().filter(|t| !t.is_empty()) else {
+    if !sign_in_possible(&app) {
         return login_form(StatusCode::SERVICE_UNAVAILABLE, &next, Some(DISABLED), None);
-    };
-    let given = form.get("token").map(|t| t.trim()).unwrap_or("");
-    if given.is_empty() || !ct_eq_str(given, expected) {
-        tracing::warn!("admin page: failed sign-in");
-        // Slow down guessing a little.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        return login_form(StatusCode::UNAUTHORIZED, &next, Some("That token is not right."), None);
     }
-    let Some(value) = session_cookie_value(expected, now_ms(&app)) else {
-        return login_form(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &next,
-            Some("No session could be created; try again."),
-            None,
-        );
+    let name = form.get("name").map(|n| n.trim()).unwrap_or("");
+    // `token` is the sign-in form's field before named operators (the shared token).
+    let secret = form.get("password").or_else(|| form.get("token")).map(|t| t.trim()).unwrap_or("");
+    let now = app.clock.now().into();
+    let result =
+        operators::login(&app.store, &app.logins, app.secrets.admin_token.as_deref(), name, secret, ip, now).await;
+    let new = match result {
+        Ok(new) => new,
+        Err(LoginError::Wrong) => {
+            metrics::counter!("leadline_admin_sign_ins_total", "outcome" => "wrong").increment(1);
+            tracing::warn!(operator = %name, "admin page: failed sign-in");
+            // Slow down guessing a little.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let msg = if name.is_empty() { "That token is not right." } else { "That name and password do not match." };
+            return login_form(StatusCode::UNAUTHORIZED, &next, Some(msg), None);
+        }
+        Err(LoginError::Throttled) => {
+            metrics::counter!("leadline_admin_sign_ins_total", "outcome" => "throttled").increment(1);
+            let msg = "Too many sign-in attempts. Wait a minute and try again.";
+            let mut res = login_form(StatusCode::TOO_MANY_REQUESTS, &next, Some(msg), None);
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            return res;
+        }
+        Err(LoginError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "admin page: no session could be created");
+            return login_form(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &next,
+                Some("No session could be created; try again."),
+                None,
+            );
+        }
     };
+    metrics::counter!("leadline_admin_sign_ins_total", "outcome" => "ok").increment(1);
     let mut res = see_other(&next);
-    set_cookie(&mut res, &value, SESSION_TTL_MS / 1000, over_https(&app, &headers));
-    tracing::info!("admin page: operator signed in");
+    let ttl = operators::SESSION_TTL_HOURS * 3600;
+    set_cookie(&mut res, &new.cookie, ttl, over_https(&app, &headers));
+    tracing::info!(operator = %new.session.operator, "admin page: operator signed in");
     res
 }
 
 pub(super) async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Some(cookie) = cookie_from(&headers) {
+        if let Err(e) = operators::logout(&app.store, &cookie).await {
+            tracing::warn!(error = %e, "admin page: the session could not be ended");
+        }
+    }
     let mut res = see_other("/admin/login?signed_out=1");
     set_cookie(&mut res, "", 0, over_https(&app, &headers));
     res
@@ -217,18 +257,6 @@ pub(super) async fn logout(State(app): State<App>, headers: HeaderMap) -> Respon
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sessions_and_csrf_are_bound_to_the_token() {
-        let cookie = |token: &str, ms: i64| session_cookie_value(token, ms).unwrap();
-        let a = cookie("token-a", 1_000);
-        assert_eq!(a, cookie("token-a", 1_000));
-        assert_ne!(a, cookie("token-b", 1_000));
-        assert_ne!(a, cookie("token-a", 1_001));
-        assert!(!a.contains("token-a"));
-        assert_ne!(csrf_for("token-a", &a), csrf_for("token-b", &a));
-        assert!(ct_eq_str("x", "x") && !ct_eq_str("x", "xy"));
-    }
 
     #[test]
     fn only_local_admin_pages_follow_a_sign_in() {

@@ -6,7 +6,8 @@
 //! (`app::views`), plus presentation-only extras the handler adds (names, hrefs, notices).
 //! The filters do the formatting:
 //!
-//! - `when`: an RFC 3339 time (as the views serialise `Ts`) -> `2026-11-27 14:03 UTC`;
+//! - `when`: an RFC 3339 time (as the views serialise `Ts`) -> `2026-11-27 09:03 EST` in the
+//!   page's zone (`tz` in the context: `[admin] time_zone`), `2026-11-27 14:03 UTC` without one;
 //!   none/undefined -> `""` (so `x|when or "never"` works);
 //! - `status_class`: a lead status -> the CSS class of its badge;
 //! - `entry_class`: a timeline entry kind -> the CSS class of its row.
@@ -19,13 +20,16 @@ use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 use std::sync::LazyLock;
 
-pub(super) const TEMPLATES: [(&str, &str); 7] = [
+pub(super) const TEMPLATES: [(&str, &str); 10] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("leads.html", include_str!("templates/leads.html")),
     ("lead.html", include_str!("templates/lead.html")),
     ("dead_letters.html", include_str!("templates/dead_letters.html")),
     ("integrations.html", include_str!("templates/integrations.html")),
+    ("operators.html", include_str!("templates/operators.html")),
+    ("confirm.html", include_str!("templates/confirm.html")),
+    ("suppressions.html", include_str!("templates/suppressions.html")),
     ("error.html", include_str!("templates/error.html")),
 ];
 
@@ -44,12 +48,14 @@ static ENV: LazyLock<Result<Environment<'static>, String>> = LazyLock::new(|| {
 
 /// `2026-11-27T14:03:06.000Z` -> `2026-11-27 14:03 UTC`; nothing -> `""`; a value that is
 /// not an RFC 3339 time is shown as it is.
-fn when(ts: Option<String>) -> String {
+fn when(state: &minijinja::State, ts: Option<String>) -> String {
+    let zone: Option<chrono_tz::Tz> = state.lookup("tz").and_then(|v| v.as_str().and_then(|z| z.parse().ok()));
     match ts.as_deref() {
         None | Some("") => String::new(),
-        Some(s) => match DateTime::parse_from_rfc3339(s) {
-            Ok(t) => t.with_timezone(&Utc).format("%Y-%m-%d %H:%M UTC").to_string(),
-            Err(_) => s.to_string(),
+        Some(s) => match (DateTime::parse_from_rfc3339(s), zone) {
+            (Ok(t), Some(zone)) => t.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z").to_string(),
+            (Ok(t), None) => t.with_timezone(&Utc).format("%Y-%m-%d %H:%M UTC").to_string(),
+            (Err(_), _) => s.to_string(),
         },
     }
 }
@@ -82,6 +88,14 @@ pub(super) struct Base {
     pub nav: &'static str,
     pub signed_in: bool,
     pub csrf: String,
+    /// The signed-in operator's name and role ("" when signed out).
+    pub operator: String,
+    pub role: &'static str,
+    /// Whether the role includes `agent` (reply, freeze) and `admin` (the rest).
+    pub can_act: bool,
+    pub is_admin: bool,
+    /// `[admin] time_zone` (the `when` filter's zone); "" = UTC.
+    pub tz: String,
 }
 
 impl Base {
@@ -91,8 +105,26 @@ impl Base {
             nav,
             signed_in: session.is_some(),
             csrf: session.map(|s| s.csrf.clone()).unwrap_or_default(),
+            operator: session.map(|s| s.operator.name.clone()).unwrap_or_default(),
+            role: session.map(|s| s.operator.role.as_str()).unwrap_or(""),
+            can_act: session.is_some_and(|s| s.operator.role.allows(leadline_core::operators::Role::Agent)),
+            is_admin: session.is_some_and(|s| s.operator.role.allows(leadline_core::operators::Role::Admin)),
+            tz: session.map(|s| s.tz.clone()).unwrap_or_default(),
         }
     }
+}
+
+/// `confirm.html`: "are you sure?" before a destructive action (no JavaScript: the page's
+/// form posts the action again with `confirm=yes`).
+#[derive(Serialize)]
+pub(super) struct ConfirmPage {
+    pub question: String,
+    pub detail: String,
+    /// Where the real form posts.
+    pub action: String,
+    pub button: String,
+    /// Where "Cancel" goes.
+    pub back: String,
 }
 
 /// A page's context: [`Base`] and the page's own fields, side by side at the top level.

@@ -1,36 +1,71 @@
 //! The admin API (bearer `LEADLINE_ADMIN_TOKEN`): inspect a lead, read its timeline,
 //! freeze and unfreeze its automation, record an opt-out; back the database up.
 
-use crate::app::views::{BackupView, LeadChanged, LeadView, TimelinePage};
+use crate::app::leads::ReplyBody;
+use crate::app::operators::{self, Principal};
+use crate::app::views::{BackupView, LeadChanged, LeadView, ReplyDecision, TimelinePage};
 use crate::app::App;
 use crate::app::{backup, leads};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, ApiJsonOrEmpty, ApiQuery};
-use axum::extract::{Path, Request, State};
-use axum::http::header;
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use leadline_core::model::Event;
+use leadline_core::operators::Role;
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
-/// Lets a request through only with `Authorization: Bearer <LEADLINE_ADMIN_TOKEN>`;
-/// 401 (with `WWW-Authenticate: Bearer`) otherwise.
-pub(crate) async fn require_admin(State(app): State<App>, req: Request, next: Next) -> Response {
-    let Some(expected) = app.secrets.admin_token.as_deref() else {
-        return ApiError::unauthorized("the admin API is disabled until LEADLINE_ADMIN_TOKEN is set").into_response();
-    };
+/// Authenticates every admin API request and checks its role: `Authorization: Bearer`
+/// with the shared `LEADLINE_ADMIN_TOKEN` (the bootstrap admin, `admin-token`) or an
+/// operator's own token. 401 (with `WWW-Authenticate: Bearer`) without a valid token; 403
+/// `forbidden`, naming the role needed, when the operator's role does not include the one
+/// the route needs ([`required_role`]). The operator is handed to the handler as an
+/// `Extension<Principal>`.
+pub(crate) async fn require_operator(State(app): State<App>, mut req: Request, next: Next) -> Response {
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if given.is_empty() || !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-        return ApiError::unauthorized("missing or wrong bearer token").into_response();
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let principal = match operators::bearer(&app.store, app.secrets.admin_token.as_deref(), &given) {
+        Ok(Some(p)) => p,
+        Ok(None) if given.is_empty() => {
+            return ApiError::unauthorized("missing bearer token (LEADLINE_ADMIN_TOKEN or an operator's token)")
+                .into_response()
+        }
+        Ok(None) => return ApiError::unauthorized("missing or wrong bearer token").into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let path = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+    let needed = required_role(req.method(), &path);
+    if !principal.role.allows(needed) {
+        tracing::info!(operator = %principal.name, needed = needed.as_str(), path = %path, "admin API: forbidden");
+        metrics::counter!("leadline_admin_forbidden_total").increment(1);
+        return ApiError::role(needed, &principal.name, principal.role).into_response();
     }
+    req.extensions_mut().insert(principal);
     next.run(req).await
+}
+
+/// The role an admin API route needs (by its path template): `viewer` reads; `agent` also
+/// replies, freezes and unfreezes; `admin` also manages suppressions, dead letters, consent
+/// exports, backups and operators (and reads consent exports and operators).
+pub fn required_role(method: &Method, path: &str) -> Role {
+    match (method, path) {
+        (&Method::GET, "/v1/admin/leads/{phone}/consent") => Role::Admin,
+        (&Method::GET, p) if p.starts_with("/v1/admin/operators") => Role::Admin,
+        (&Method::GET, _) => Role::Viewer,
+        (
+            &Method::POST,
+            "/v1/admin/leads/{phone}/freeze" | "/v1/admin/leads/{phone}/unfreeze" | "/v1/admin/leads/{phone}/messages",
+        ) => Role::Agent,
+        _ => Role::Admin,
+    }
 }
 
 #[utoipa::path(
@@ -124,10 +159,11 @@ pub struct FreezeBody {
 )]
 pub async fn freeze(
     State(app): State<App>,
+    Extension(by): Extension<Principal>,
     Path(raw): Path<String>,
     ApiJsonOrEmpty(FreezeBody { reason }): ApiJsonOrEmpty<FreezeBody>,
 ) -> Result<Json<LeadChanged>, ApiError> {
-    Ok(Json(leads::command(&app, &raw, Event::Freeze { reason }).await?))
+    Ok(Json(leads::command(&app, &raw, &by.name, Event::Freeze { reason }).await?))
 }
 
 #[utoipa::path(
@@ -146,8 +182,12 @@ pub async fn freeze(
         (status = 503, description = "Not applied; retry (`unavailable`)", body = ErrorBody),
     )
 )]
-pub async fn unfreeze(State(app): State<App>, Path(raw): Path<String>) -> Result<Json<LeadChanged>, ApiError> {
-    Ok(Json(leads::command(&app, &raw, Event::Unfreeze).await?))
+pub async fn unfreeze(
+    State(app): State<App>,
+    Extension(by): Extension<Principal>,
+    Path(raw): Path<String>,
+) -> Result<Json<LeadChanged>, ApiError> {
+    Ok(Json(leads::command(&app, &raw, &by.name, Event::Unfreeze).await?))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -181,10 +221,11 @@ pub struct OptOutBody {
 )]
 pub async fn opt_out(
     State(app): State<App>,
+    Extension(by): Extension<Principal>,
     Path(raw): Path<String>,
     ApiJsonOrEmpty(OptOutBody { reason, send_confirmation }): ApiJsonOrEmpty<OptOutBody>,
 ) -> Result<Json<LeadChanged>, ApiError> {
-    Ok(Json(leads::command(&app, &raw, Event::AdminOptOut { reason, send_confirmation }).await?))
+    Ok(Json(leads::command(&app, &raw, &by.name, Event::AdminOptOut { reason, send_confirmation }).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -214,7 +255,58 @@ pub struct BackupBody {
 )]
 pub async fn post_backup(
     State(app): State<App>,
+    Extension(by): Extension<Principal>,
     ApiJson(BackupBody { dir }): ApiJson<BackupBody>,
 ) -> Result<Json<BackupView>, ApiError> {
+    tracing::info!(operator = %by.name, "backup requested");
     Ok(Json(backup::backup(&app.store, std::path::Path::new(&dir)).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/leads/{phone}/messages",
+    tag = "admin",
+    operation_id = "reply_to_lead",
+    summary = "A person's reply to the lead, sent by the gateway like any text (role agent)",
+    description = "Never to an opted-out, suppressed or undeliverable number (409 `reply_blocked`, nothing sent). Needs a current consent or a message from the lead in the last 24 hours (else `blocked`, rule `manual.no_consent`). Allowed on a frozen lead. Deferred by quiet hours unless the lead wrote within the last hour. Over `delivery.max_segments` is a 422. Recorded on the timeline with the operator's name (docs/console.md).",
+    params(("phone" = String, Path, description = "E.164 (URL-encoded `%2B...` or not) or plain digits", example = "+12125550142")),
+    request_body(content = ReplyBody, content_type = "application/json"),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 202, description = "Decided and recorded: `queued`, `deferred` or `blocked`, with the rule", body = ReplyDecision),
+        (status = 400, description = "Not JSON (`malformed_json`)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "The operator's role does not include `agent` (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No lead with this phone (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The number must not get texts: opted out, suppressed or undeliverable (`reply_blocked`, the rule in the message); nothing was sent", body = ErrorBody),
+        (status = 415, description = "A body that is not `Content-Type: application/json` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "Not a phone number (`invalid_phone`), neither or both of `body` and `template`, an unknown template or variable, a reply over the segment limit (`invalid_field`, `missing_field`)", body = ErrorBody),
+        (status = 503, description = "Not applied; retry (`unavailable`)", body = ErrorBody),
+    )
+)]
+pub async fn reply(
+    State(app): State<App>,
+    Extension(by): Extension<Principal>,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<ReplyBody>,
+) -> Result<(StatusCode, Json<ReplyDecision>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(leads::reply(&app, &raw, &by.name, body).await?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_per_route() {
+        assert_eq!(required_role(&Method::GET, "/v1/admin/leads/{phone}"), Role::Viewer);
+        assert_eq!(required_role(&Method::GET, "/v1/admin/leads/{phone}/consent"), Role::Admin);
+        assert_eq!(required_role(&Method::GET, "/v1/admin/operators"), Role::Admin);
+        assert_eq!(required_role(&Method::POST, "/v1/admin/leads/{phone}/freeze"), Role::Agent);
+        assert_eq!(required_role(&Method::POST, "/v1/admin/leads/{phone}/messages"), Role::Agent);
+        assert_eq!(required_role(&Method::POST, "/v1/admin/leads/{phone}/opt-out"), Role::Admin);
+        assert_eq!(required_role(&Method::PUT, "/v1/admin/suppressions/{phone}"), Role::Admin);
+        assert_eq!(required_role(&Method::DELETE, "/v1/admin/dead-letters/{id}"), Role::Admin);
+        assert_eq!(required_role(&Method::POST, "/v1/admin/dead-letters/{id}/retry"), Role::Admin);
+    }
 }

@@ -11,6 +11,8 @@
 
 use crate::app::compliance::{self, consent_csv};
 use crate::app::leads;
+use crate::app::operators::Principal;
+use crate::app::views::SuppressionImport;
 use crate::app::views::{
     consent_rows, ConsentExport, SuppressionList, SuppressionPut, SuppressionRemoved, SuppressionView,
 };
@@ -20,6 +22,7 @@ use crate::http::extract::{ApiJsonOrEmpty, ApiQuery};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::Deserialize;
 
@@ -63,10 +66,12 @@ fn accepts_csv(headers: &HeaderMap) -> bool {
 )]
 pub async fn consent_export(
     State(app): State<App>,
+    Extension(by): Extension<Principal>,
     Path(raw): Path<String>,
     ApiQuery(q): ApiQuery<ExportQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    tracing::info!(operator = %by.name, lead = %crate::http::security::mask_path(&raw), "consent export taken");
     let csv = match q.format.as_deref().map(str::trim) {
         None | Some("") => accepts_csv(&headers),
         Some(f) if f.eq_ignore_ascii_case("csv") => true,
@@ -99,17 +104,41 @@ pub async fn consent_export(
 pub struct ListQuery {
     /// Only this list.
     pub list: Option<String>,
+    /// Only numbers containing these digits (formatting ignored): an area code, the last four.
+    pub q: Option<String>,
+    /// Page size: default 500, 1 to 1000.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Page size of the suppression and dead-letter lists when none is given, and the largest.
+pub const LIST_DEFAULT_LIMIT: usize = 500;
+pub const LIST_MAX_LIMIT: usize = 1000;
+
+/// `limit` checked: 1 to [`LIST_MAX_LIMIT`] (400 `invalid_query` otherwise).
+pub fn list_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(LIST_DEFAULT_LIMIT);
+    if !(1..=LIST_MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be a number from 1 to {LIST_MAX_LIMIT}"),
+        ));
+    }
+    Ok(limit)
 }
 
 #[utoipa::path(
     get,
     path = "/v1/admin/suppressions",
     tag = "compliance",
-    summary = "The do-not-contact list",
+    summary = "The do-not-contact list, a page at a time (phone order; `cursor` + `limit` as for leads)",
     params(ListQuery),
     security(("admin_bearer" = [])),
     responses(
-        (status = 200, description = "The listed numbers", body = SuppressionList),
+        (status = 200, description = "A page of the listed numbers", body = SuppressionList),
+        (status = 400, description = "A bad parameter (`invalid_query`) or cursor (`invalid_cursor`)", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
     )
 )]
@@ -117,7 +146,14 @@ pub async fn list_suppressions(
     State(app): State<App>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<SuppressionList>, ApiError> {
-    Ok(Json(compliance::suppressions(&app, q.list.as_deref())?))
+    let limit = list_limit(q.limit)?;
+    let after = match q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => Some(leadline_core::Phone::parse(c).map_err(|_| {
+            ApiError::bad_request("invalid_cursor", "cursor must be the next_cursor of a previous page")
+        })?),
+        None => None,
+    };
+    Ok(Json(compliance::suppressions(&app, q.list.as_deref(), q.q.as_deref(), after.as_ref(), limit)?))
 }
 
 #[utoipa::path(
@@ -172,10 +208,12 @@ pub struct SuppressBody {
 )]
 pub async fn put_suppression(
     State(app): State<App>,
+    Extension(by): Extension<Principal>,
     Path(raw): Path<String>,
     ApiJsonOrEmpty(body): ApiJsonOrEmpty<SuppressBody>,
 ) -> Result<(StatusCode, Json<SuppressionPut>), ApiError> {
-    let put = compliance::suppress(&app, &raw, body.list, body.reason).await?;
+    tracing::info!(operator = %by.name, number = %crate::http::security::mask_path(&raw), "suppression added");
+    let put = compliance::suppress(&app, &raw, body.list, body.reason, &by.name).await?;
     let status = if put.previous.is_none() { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(put)))
 }
@@ -197,9 +235,59 @@ pub async fn put_suppression(
 )]
 pub async fn delete_suppression(
     State(app): State<App>,
+    Extension(by): Extension<Principal>,
     Path(raw): Path<String>,
 ) -> Result<Json<SuppressionRemoved>, ApiError> {
-    Ok(Json(compliance::unsuppress(&app, &raw).await?))
+    tracing::info!(operator = %by.name, number = %crate::http::security::mask_path(&raw), "suppression removed");
+    Ok(Json(compliance::unsuppress(&app, &raw, &by.name, None).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// The list for every number (overrides a `list` column; default `internal_dnc`).
+    pub list: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/suppressions/import",
+    tag = "compliance",
+    operation_id = "import_suppressions",
+    summary = "Upload a CSV of numbers onto the do-not-contact list (stored 5,000 per durable write)",
+    description = "The format of `leadline suppress import`: the first column is the phone; a header row         (first column `phone`) may name `reason` and `list` columns; without one a second column is the reason.         Invalid lines are reported and skipped. The body is limited by `server.max_body_bytes`; for files larger         than that, split them or use `leadline suppress import` while the service is stopped.",
+    params(ImportQuery),
+    request_body(content = String, content_type = "text/csv", description = "The CSV"),
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "Imported; the lines skipped and why", body = SuppressionImport),
+        (status = 401, description = "Missing or wrong bearer token (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "Not an admin (`forbidden`)", body = ErrorBody),
+        (status = 413, description = "Larger than `server.max_body_bytes` (`body_too_large`)", body = ErrorBody),
+        (status = 415, description = "Not `text/csv` or `text/plain` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "A bad `list` or unreadable CSV (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "Not (fully) stored; retry, an import is idempotent (`unavailable`)", body = ErrorBody),
+    )
+)]
+pub async fn import_suppressions(
+    State(app): State<App>,
+    Extension(by): Extension<Principal>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<SuppressionImport>, ApiError> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if mime != "text/csv" && mime != "text/plain" {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the CSV with Content-Type: text/csv",
+        ));
+    }
+    let data = crate::http::body::read_limited(body, app.settings.server.max_body_bytes).await?;
+    Ok(Json(crate::app::suppress_import::import(&app, &by.name, &data, q.list.as_deref()).await?))
 }
 
 #[cfg(test)]

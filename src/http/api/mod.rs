@@ -10,4 +10,5 @@ pub mod event_webhooks;
 pub mod health;
 pub mod leads;
 pub mod mls;
+pub mod operators;
 pub mod search;
