@@ -1,11 +1,12 @@
-//! Applies the log, in order, to this node's storage: every node runs this over the whole
-//! log, so every node holds every lead's state (admin reads work anywhere).
+//! Applies the log to this node's storage: every node runs this over the whole log, so
+//! every node holds every lead's state (admin reads work anywhere).
 //!
 //! Lead events go to the lead's actor (the same single writer and pure `decide` as
 //! single-node mode) at the entry's time, with a dedupe key (the event's own, else
-//! `log:<sequence>`), so an entry applied again after a crash changes nothing. Gateway
-//! records, suppressions and dead-letter actions are idempotent writes. The applied
-//! sequence is checkpointed in `meta`; after a restart the node resumes from there.
+//! `log:<sequence>`), so an entry applied again after a crash changes nothing. Different
+//! leads' events are applied at the same time, each lead's in log order ([`Pipeline`]).
+//! Gateway records, shared records and dead-letter actions are idempotent writes. The
+//! applied sequence is checkpointed in `meta`; after a restart the node resumes from there.
 
 use super::log::{Entry, Envelope, SUBJECTS};
 use super::{Cluster, Outcome};
@@ -16,11 +17,13 @@ use leadline_core::actors::lead::LeadMsg;
 use leadline_core::actors::supervisor::SupervisorMsg;
 use leadline_core::codec;
 use leadline_core::storage::{OutboxStatus, Store};
+use leadline_core::Phone;
 use ractor::ActorRef;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// Where the applied sequence is checkpointed (a `meta` key).
 const CHECKPOINT: &str = "cluster:applied";
@@ -76,8 +79,13 @@ pub fn spawn(cluster: Cluster, targets: Targets, mut stop: watch::Receiver<bool>
                     }
                 }
             };
+            let mut pipe = Pipeline::new(&cluster, &targets, applied);
             loop {
                 let next = tokio::select! {
+                    done = pipe.tasks.join_next(), if !pipe.tasks.is_empty() => {
+                        pipe.finished(done);
+                        continue;
+                    }
                     next = tokio::time::timeout(STALL_CHECK, messages.next()) => next,
                     _ = stop.wait_for(|s| *s) => Ok(None),
                 };
@@ -86,9 +94,9 @@ pub fn spawn(cluster: Cluster, targets: Targets, mut stop: watch::Receiver<bool>
                     // Quiet for a while: fine if the log has nothing newer, else the consumer
                     // stalled (seen after a NATS server died): make a new one.
                     Err(_) => match cluster.stream.get_info().await {
-                        Ok(info) if info.state.last_sequence <= applied => continue,
+                        Ok(info) if info.state.last_sequence <= pipe.last => continue,
                         Ok(_) => {
-                            tracing::warn!(applied, "the cluster log's consumer stalled; resuming");
+                            tracing::warn!(applied = pipe.applied(), "the cluster log's consumer stalled; resuming");
                             break;
                         }
                         Err(_) => continue,
@@ -96,20 +104,21 @@ pub fn spawn(cluster: Cluster, targets: Targets, mut stop: watch::Receiver<bool>
                 };
                 let Some(Ok(message)) = next else { break };
                 let Ok(seq) = message.info().map(|i| i.stream_sequence) else { continue };
-                if seq <= applied {
+                if seq <= pipe.last {
                     continue;
                 }
-                apply_one(&cluster, &targets, seq, &message.payload).await;
-                applied = seq;
-                cluster.applied.send_replace(seq);
-                if seq >= target {
+                pipe.push(seq, &message.payload).await;
+                if pipe.applied() >= target {
                     cluster.caught_up.store(true, Ordering::Relaxed);
                 }
                 if saved_at.elapsed() >= CHECKPOINT_EVERY {
                     saved_at = Instant::now();
-                    save(&targets.store, applied);
+                    save(&targets.store, pipe.applied());
                 }
             }
+            // Resume (or stop) from an exact point: let what is under way finish first.
+            pipe.drain_all().await;
+            applied = pipe.applied();
             save(&targets.store, applied);
             if *stop.borrow() {
                 break;
@@ -120,24 +129,147 @@ pub fn spawn(cluster: Cluster, targets: Targets, mut stop: watch::Receiver<bool>
     })
 }
 
+/// Applies entries of different leads at the same time, so their writes share group
+/// commits as in single-node mode, while every lead's own entries stay in log order: a
+/// lead's next event starts only when its previous one is done. An entry that is not a lead
+/// event (the gateway's records, an operator's dead-letter action) waits until its lead has
+/// nothing under way; shared records wait until nothing at all is. So every node reaches the
+/// same state whatever the timing. `applied` is the last sequence below which everything is
+/// done (the checkpoint, and what `Cluster::applied_through` waits for).
+struct Pipeline<'a> {
+    cluster: &'a Cluster,
+    targets: &'a Targets,
+    tasks: JoinSet<(u64, Phone)>,
+    /// Leads with an event under way, and their events waiting behind it.
+    busy: HashMap<Phone, VecDeque<(u64, Envelope)>>,
+    /// Sequences taken from the log and not done yet.
+    pending: BTreeSet<u64>,
+    /// The last sequence taken from the log.
+    last: u64,
+    /// What each running task applies (to finish it even if it panicked).
+    running: HashMap<tokio::task::Id, (u64, Phone)>,
+}
+
+/// Lead events under way at most; the log waits beyond it.
+const MAX_IN_FLIGHT: usize = 256;
+
+impl<'a> Pipeline<'a> {
+    fn new(cluster: &'a Cluster, targets: &'a Targets, applied: u64) -> Self {
+        Pipeline {
+            cluster,
+            targets,
+            tasks: JoinSet::new(),
+            busy: HashMap::new(),
+            pending: BTreeSet::new(),
+            last: applied,
+            running: HashMap::new(),
+        }
+    }
+
+    fn applied(&self) -> u64 {
+        self.pending.first().map_or(self.last, |first| first - 1)
+    }
+
+    fn publish_applied(&self) {
+        self.cluster.applied.send_replace(self.applied());
+    }
+
+    async fn push(&mut self, seq: u64, payload: &[u8]) {
+        self.last = seq;
+        let envelope: Envelope = match codec::decode(payload) {
+            Ok(e) => e,
+            Err(e) => {
+                // Written by a newer version, or damaged: nothing this node can apply.
+                tracing::error!(seq, error = %e, "cluster log entry cannot be decoded; skipped");
+                metrics::counter!("leadline_cluster_apply_failures_total").increment(1);
+                self.publish_applied();
+                return;
+            }
+        };
+        match (&envelope.entry, envelope.phone.clone()) {
+            (Entry::Lead { .. }, Some(phone)) => {
+                while self.tasks.len() >= MAX_IN_FLIGHT {
+                    let done = self.tasks.join_next().await;
+                    self.finished(done);
+                }
+                self.pending.insert(seq);
+                match self.busy.get_mut(&phone) {
+                    Some(waiting) => waiting.push_back((seq, envelope)),
+                    None => {
+                        self.busy.insert(phone.clone(), VecDeque::new());
+                        self.start(seq, phone, envelope);
+                    }
+                }
+            }
+            (_, Some(phone)) => {
+                while self.busy.contains_key(&phone) {
+                    let done = self.tasks.join_next().await;
+                    self.finished(done);
+                }
+                apply_one(self.cluster, self.targets, seq, &envelope).await;
+                self.publish_applied();
+            }
+            (_, None) => {
+                self.drain_all().await;
+                apply_one(self.cluster, self.targets, seq, &envelope).await;
+                self.publish_applied();
+            }
+        }
+    }
+
+    fn start(&mut self, seq: u64, phone: Phone, envelope: Envelope) {
+        let (cluster, targets, key) = (self.cluster.clone(), self.targets.clone(), phone.clone());
+        let task = self.tasks.spawn(async move {
+            apply_one(&cluster, &targets, seq, &envelope).await;
+            (seq, phone)
+        });
+        self.running.insert(task.id(), (seq, key));
+    }
+
+    /// A lead event is done: start that lead's next one, if any.
+    fn finished(&mut self, done: Option<Result<(u64, Phone), tokio::task::JoinError>>) {
+        let (seq, phone) = match done {
+            Some(Ok(done)) => done,
+            // A task that panicked: its entry is skipped like one that kept failing.
+            Some(Err(e)) => match self.running.get(&e.id()).cloned() {
+                Some(done) => {
+                    tracing::error!(seq = done.0, error = %e, "cluster log entry not applied (task failed); skipped");
+                    metrics::counter!("leadline_cluster_apply_failures_total").increment(1);
+                    done
+                }
+                None => return,
+            },
+            None => return,
+        };
+        self.running.retain(|_, (s, _)| *s != seq);
+        self.pending.remove(&seq);
+        let next = self.busy.get_mut(&phone).and_then(VecDeque::pop_front);
+        match next {
+            Some((seq, envelope)) => self.start(seq, phone, envelope),
+            None => {
+                self.busy.remove(&phone);
+            }
+        }
+        self.publish_applied();
+    }
+
+    async fn drain_all(&mut self) {
+        while !self.tasks.is_empty() {
+            let done = self.tasks.join_next().await;
+            self.finished(done);
+        }
+    }
+}
+
 fn save(store: &Store, applied: u64) {
     if let Err(e) = store.meta_put(CHECKPOINT, &applied.to_string()) {
         tracing::warn!(error = %e, "cannot checkpoint the applied log sequence");
     }
 }
 
-async fn apply_one(cluster: &Cluster, targets: &Targets, seq: u64, payload: &[u8]) {
-    let envelope: Envelope = match codec::decode(payload) {
-        Ok(e) => e,
-        Err(e) => {
-            // Written by a newer version, or damaged: nothing this node can apply.
-            tracing::error!(seq, error = %e, "cluster log entry cannot be decoded; skipped");
-            metrics::counter!("leadline_cluster_apply_failures_total").increment(1);
-            return;
-        }
-    };
+async fn apply_one(cluster: &Cluster, targets: &Targets, seq: u64, envelope: &Envelope) {
     for attempt in 1..=MAX_TRIES {
-        match apply_entry(cluster, targets, seq, &envelope).await {
+        match apply_entry(cluster, targets, seq, envelope).await {
             Ok(outcome) => {
                 cluster.settle(&envelope.id, outcome);
                 return;
