@@ -44,4 +44,4 @@ sleep 5   # let every node finish applying
 for p in "${PIDS[@]}"; do echo "node pid $p: cpu ticks $(($(cpu "$p") - ${C0[$p]}))"; done
 for i in $(seq 1 "$NODES"); do curl -s "localhost:$((19080 + i))/metrics" | grep -E "^leadline_cluster_lag"; done
 kill "${PIDS[@]}"; wait "${PIDS[@]}" 2> /dev/null
-[ "$MODE" = cluster ] && kill "$NATS"
+if [ "$MODE" = cluster ]; then kill "$NATS"; wait "$NATS" 2> /dev/null; fi

@@ -130,11 +130,11 @@ pub fn spawn(cluster: Cluster, targets: Targets, mut stop: watch::Receiver<bool>
 }
 
 /// Applies entries of different leads at the same time, so their writes share group
-/// commits as in single-node mode, while every lead's own entries stay in log order: a
-/// lead's next event starts only when its previous one is done. An entry that is not a lead
-/// event (the gateway's records, an operator's dead-letter action) waits until its lead has
-/// nothing under way; shared records wait until nothing at all is. So every node reaches the
-/// same state whatever the timing. `applied` is the last sequence below which everything is
+/// commits as in single-node mode, while every lead's own entries (its events, the gateway's
+/// records of its texts, dead-letter actions, hand-off deliveries) stay in log order: a
+/// lead's next entry starts only when its previous one is done. Shared records (no lead)
+/// wait until nothing is under way and are applied alone. Each entry touches only its own
+/// lead's records, or is alone, so every node reaches the same state whatever the timing. `applied` is the last sequence below which everything is
 /// done (the checkpoint, and what `Cluster::applied_through` waits for).
 struct Pipeline<'a> {
     cluster: &'a Cluster,
@@ -150,7 +150,7 @@ struct Pipeline<'a> {
     running: HashMap<tokio::task::Id, (u64, Phone)>,
 }
 
-/// Lead events under way at most; the log waits beyond it.
+/// Entries under way at most; the log waits beyond it.
 const MAX_IN_FLIGHT: usize = 256;
 
 impl<'a> Pipeline<'a> {
@@ -186,8 +186,8 @@ impl<'a> Pipeline<'a> {
                 return;
             }
         };
-        match (&envelope.entry, envelope.phone.clone()) {
-            (Entry::Lead { .. }, Some(phone)) => {
+        match envelope.phone.clone() {
+            Some(phone) => {
                 while self.tasks.len() >= MAX_IN_FLIGHT {
                     let done = self.tasks.join_next().await;
                     self.finished(done);
@@ -201,15 +201,7 @@ impl<'a> Pipeline<'a> {
                     }
                 }
             }
-            (_, Some(phone)) => {
-                while self.busy.contains_key(&phone) {
-                    let done = self.tasks.join_next().await;
-                    self.finished(done);
-                }
-                apply_one(self.cluster, self.targets, seq, &envelope).await;
-                self.publish_applied();
-            }
-            (_, None) => {
+            None => {
                 self.drain_all().await;
                 apply_one(self.cluster, self.targets, seq, &envelope).await;
                 self.publish_applied();
