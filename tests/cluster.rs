@@ -45,6 +45,21 @@ fn nats_server() -> Option<PathBuf> {
 struct Nats {
     child: std::process::Child,
     port: u16,
+    /// Its config file and log, to start it again on the same store.
+    conf: PathBuf,
+    log: PathBuf,
+}
+
+impl Nats {
+    fn spawn(bin: &Path, conf: &Path, log: &Path) -> std::process::Child {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        std::process::Command::new(bin).arg("-c").arg(conf).stdout(Stdio::null()).stderr(log).spawn().unwrap()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn start_nats(bin: &Path, dir: &Path) -> Vec<Nats> {
@@ -66,10 +81,9 @@ fn start_nats(bin: &Path, dir: &Path) -> Vec<Nats> {
                 ),
             )
             .unwrap();
-            let log = std::fs::File::create(dir.join(format!("nats-{i}.log"))).unwrap();
-            let child =
-                std::process::Command::new(bin).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(log).spawn().unwrap();
-            Nats { child, port: *port }
+            let log = dir.join(format!("nats-{i}.log"));
+            let child = Nats::spawn(bin, &conf, &log);
+            Nats { child, port: *port, conf, log }
         })
         .collect()
 }
@@ -345,6 +359,64 @@ async fn a_single_node_database_moves_into_a_new_cluster() {
     for mut n in nats {
         let _ = n.child.kill();
         let _ = n.child.wait();
+    }
+}
+
+/// Two of three NATS servers down: JetStream has no quorum, so nothing can be acknowledged.
+/// Events get 503 (nothing acknowledged that is not replicated) and `/readyz` turns 503
+/// `no_quorum`; once the servers are back, events are taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_nats_quorum_events_are_refused_and_readiness_fails_until_it_returns() {
+    let Some(nats_bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let mut nats = start_nats(&nats_bin, dir.path());
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let node = Server::start(&work, &node_env(&dir.path().join("node-0"), &twilio.base_url, 0, &nats)).await;
+    let capture = |n: usize| lead_body(&format!("+1212555{:04}", 300 + n), &format!("QU-{n}"), "MLS-QU", "Ana");
+    let res = node.client.post_event("/v1/events/leads", &capture(0)).await.unwrap();
+    assert!(res.status().is_success(), "with a quorum: {}", res.status());
+
+    nats[1].kill();
+    nats[2].kill();
+    let started = Instant::now();
+    let refused =
+        tokio::time::timeout(Duration::from_secs(30), node.client.post_event("/v1/events/leads", &capture(1)))
+            .await
+            .expect("an answer within 30 s")
+            .unwrap();
+    assert_eq!(refused.status(), 503, "no quorum: {:?}", refused.text().await);
+    let readiness = loop {
+        let res = reqwest::get(format!("{}/readyz", node.base)).await.unwrap();
+        if res.status() == 503 {
+            break res.json::<Value>().await.unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "/readyz still 200 without a quorum");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(readiness["cluster"], "no_quorum", "{readiness}");
+    println!("readiness failed {} ms after the quorum was lost", started.elapsed().as_millis());
+
+    for n in &mut nats[1..] {
+        n.child = Nats::spawn(&nats_bin, &n.conf, &n.log);
+    }
+    let back = Instant::now();
+    loop {
+        let res = reqwest::get(format!("{}/readyz", node.base)).await.unwrap();
+        if res.status() == 200 {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(90), "/readyz not 200 after the servers returned");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let res = node.client.post_event("/v1/events/leads", &capture(1)).await.unwrap();
+    assert!(res.status().is_success(), "quorum back: {}", res.status());
+    assert!(node.client.lead("+12125550301").await.is_some());
+    println!("ready again {} ms after the servers returned", back.elapsed().as_millis());
+    node.terminate().await;
+    for mut n in nats {
+        n.kill();
     }
 }
 

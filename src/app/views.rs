@@ -497,8 +497,9 @@ pub struct Readiness {
     pub store: &'static str,
     /// `null` when the lead supervisor did not answer.
     pub live_lead_actors: Option<usize>,
-    /// Cluster mode only: `ok` (connected to NATS and caught up with the log once since
-    /// start), `disconnected` or `catching_up`; absent on a single node.
+    /// Cluster mode only: `ok` (connected to NATS, JetStream acknowledging writes, caught up
+    /// with the log once since start), `disconnected`, `no_quorum` or `catching_up`; absent
+    /// on a single node.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "ok")]
     pub cluster: Option<&'static str>,

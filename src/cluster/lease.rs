@@ -160,5 +160,7 @@ async fn heartbeat(cluster: &Cluster) {
     metrics::gauge!("leadline_cluster_lag").set(lag as f64);
     metrics::gauge!("leadline_cluster_applied_sequence").set(cluster.applied() as f64);
     let value = format!("applied={} lag={} leader={}", cluster.applied(), lag, cluster.is_leader());
-    let _ = cluster.kv.put(format!("node.{}", cluster.node_id), value.into()).await;
+    if cluster.kv.put(format!("node.{}", cluster.node_id), value.into()).await.is_ok() {
+        cluster.acked();
+    }
 }

@@ -104,6 +104,9 @@ pub struct Inner {
     /// The stream's last sequence when last looked at (lag = this - applied).
     last_seen: AtomicU64,
     ids: AtomicU64,
+    /// When JetStream last acknowledged a write of ours (the heartbeat's): without a quorum
+    /// it acknowledges nothing, and `/readyz` says so.
+    acked_at: Mutex<std::time::Instant>,
 }
 
 impl Cluster {
@@ -139,6 +142,7 @@ impl Cluster {
             lease: lease::LeaseState::default(),
             last_seen: AtomicU64::new(0),
             ids: AtomicU64::new(0),
+            acked_at: Mutex::new(std::time::Instant::now()),
         })))
     }
 }
@@ -275,15 +279,27 @@ impl Cluster {
         tokio::time::timeout(wait, self.applied_through(last)).await.is_ok()
     }
 
-    /// `/readyz`'s view: `ok` when connected to NATS and caught up with the log once since
-    /// start, else `disconnected` or `catching_up`.
+    /// `/readyz`'s view: `ok` when connected to NATS, JetStream acknowledged a write within
+    /// about `lease_ms` (no quorum: `no_quorum`), and caught up with the log once since start
+    /// (else `catching_up`).
     pub fn readiness(&self) -> &'static str {
+        let acked = self.acked_at.lock().map(|at| at.elapsed()).unwrap_or_default();
+        let quiet = Duration::from_millis(self.settings.lease_ms) + Duration::from_secs(2);
         if self.client.connection_state() != async_nats::connection::State::Connected {
             "disconnected"
+        } else if acked > quiet {
+            "no_quorum"
         } else if !self.caught_up.load(Ordering::Relaxed) {
             "catching_up"
         } else {
             "ok"
+        }
+    }
+
+    /// JetStream acknowledged a write of ours just now.
+    pub(crate) fn acked(&self) {
+        if let Ok(mut at) = self.acked_at.lock() {
+            *at = std::time::Instant::now();
         }
     }
 
