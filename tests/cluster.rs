@@ -420,6 +420,59 @@ async fn without_a_nats_quorum_events_are_refused_and_readiness_fails_until_it_r
     }
 }
 
+/// The daily cap holds across a failover: the count is kept by applying the log on every
+/// node, so the next lease holder does not start again from zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_cap_holds_across_a_failover() {
+    let Some(nats_bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let nats = start_nats(&nats_bin, dir.path());
+    let mut nodes = Vec::new();
+    for i in 0..2 {
+        let work = dir.path().join(format!("work-{i}"));
+        std::fs::create_dir_all(&work).unwrap();
+        let mut env = node_env(&dir.path().join(format!("node-{i}")), &twilio.base_url, i, &nats);
+        env.push(("LEADLINE__GATEWAY__LIMITS__DAILY_CAP".into(), "2".into()));
+        nodes.push(Some(Server::start(&work, &env).await));
+    }
+    let bases: Bases = Arc::new(Mutex::new(nodes.iter().map(|n| n.as_ref().map(|s| s.base.clone())).collect()));
+    let leader_at = Instant::now();
+    let first = loop {
+        if let Some(l) = leader(&bases).await {
+            break l;
+        }
+        assert!(leader_at.elapsed() < Duration::from_secs(30), "no lease holder");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let other = 1 - first;
+    let numbers: Vec<String> = (0..4).map(|i| format!("+1312555{:04}", 400 + i)).collect();
+    for (i, phone) in numbers.iter().enumerate() {
+        let client = &nodes[other].as_ref().unwrap().client;
+        let res = client.post_event("/v1/events/leads", &lead_body(phone, &format!("CAP-{i}"), "MLS-CAP", "Ana")).await;
+        assert!(res.unwrap().status().is_success());
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while twilio.received().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(twilio.received().len(), 2, "the cap of 2 held on the first holder");
+
+    nodes[first].take().unwrap().kill9().await;
+    bases.lock().unwrap()[first] = None;
+    failover(&bases, first, Instant::now()).await;
+    // The new holder has the same two texts waiting; it must count today's two sends.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(twilio.received().len(), 2, "the new lease holder kept the cap");
+    for node in nodes.into_iter().flatten() {
+        node.terminate().await;
+    }
+    for mut n in nats {
+        n.kill();
+    }
+}
+
 #[derive(Default)]
 struct Acks {
     captured: Vec<String>,

@@ -306,6 +306,10 @@ async fn apply_entry(cluster: &Cluster, t: &Targets, seq: u64, env: &Envelope) -
                 metrics::gauge!("leadline_dead_letters").set(t.store.dead_letter_count() as f64);
             }
             t.store.set_outbox_status(&text.id, status.clone(), at).await.map_err(err)?;
+            if let OutboxStatus::Attempting { attempt: 1, at } = status {
+                // The daily cap's count, the same on every node (a retry is not a new text).
+                leadline_core::actors::pacer::count_attempt(&t.store, *at).map_err(err)?;
+            }
             if *status == OutboxStatus::Queued && cluster.is_leader() {
                 let _ = t.gateway.cast(GatewayMsg::Send(text.clone()));
             }

@@ -183,6 +183,24 @@ async fn an_opt_out_that_arrives_during_retries_wins() {
     app.stop().await;
 }
 
+/// The daily cap holds when many texts wait at once: it is checked holding the sending turn
+/// (a check before waiting let every waiting text through while the count was below the cap).
+#[tokio::test]
+async fn the_daily_cap_holds_when_texts_wait_together() {
+    let app = TestApp::spawn_with(|s| s.gateway.limits.daily_cap = 2).await;
+    let phones: Vec<String> = (0..5).map(|i| format!("+1212555{:04}", 450 + i)).collect();
+    for (i, p) in phones.iter().enumerate() {
+        assert_eq!(app.post_lead(&lead_with_consent(p, &format!("CAP-{i}"))).await.status(), 202);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.twilio.received().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.twilio.received().len(), 2, "two texts today, the other three wait for tomorrow");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn account_and_per_sender_rates_are_never_exceeded() {
     let senders = ["+12125550100", "+12125550101", "+12125550102"];

@@ -143,7 +143,7 @@ impl Actor for Gateway {
         let max_tasks = a.limits.max_concurrent_sends.max(1);
         let ctx = Ctx {
             stopping,
-            pacer: Arc::new(Pacer::new(&a.limits, a.store.clone(), a.clock.clone())),
+            pacer: Arc::new(Pacer::new(&a.limits, a.store.clone(), a.clock.clone(), a.link.is_some())),
             provider: a.provider,
             store: a.store,
             policy: a.policy,

@@ -92,12 +92,28 @@ pub struct Pacer {
     /// normal acquirer cannot miss the drop to zero (no lost wake-up).
     priority_waiting: watch::Sender<usize>,
     daily_cap: u32,
+    /// Cluster mode: today's count is kept by applying the log (`count_attempt`, on every
+    /// node), so a new lease holder starts from the cluster's count; the pacer only reads it.
+    counted_by_log: bool,
     store: Store,
     clock: Arc<dyn Clock>,
 }
 
+/// The `meta` key of the sends counted on `day` (UTC).
+fn day_key(day: Ts) -> String {
+    format!("gateway:sent:{}", day.0.format("%Y-%m-%d"))
+}
+
+/// Counts one send attempt of `at`'s UTC day toward the daily cap (cluster mode: done by every
+/// node as it applies the first `Attempting` of a text from the log).
+pub fn count_attempt(store: &Store, at: Ts) -> Result<(), crate::storage::StoreError> {
+    let key = day_key(at);
+    let sent: u32 = store.meta_get(&key)?.unwrap_or(0);
+    store.meta_put(&key, &(sent + 1))
+}
+
 impl Pacer {
-    pub fn new(limits: &SendLimits, store: Store, clock: Arc<dyn Clock>) -> Pacer {
+    pub fn new(limits: &SendLimits, store: Store, clock: Arc<dyn Clock>, counted_by_log: bool) -> Pacer {
         let mps = limits.account_mps;
         let quota = if limits.strict_window {
             Quota::with_period(Duration::from_secs(1) / mps.get()).unwrap_or_else(|| Quota::per_second(mps))
@@ -110,6 +126,7 @@ impl Pacer {
             next_ok: Mutex::new(HashMap::new()),
             priority_waiting: watch::Sender::new(0),
             daily_cap: limits.daily_cap,
+            counted_by_log,
             store,
             clock,
         }
@@ -154,13 +171,25 @@ impl Pacer {
                     drop(next_ok);
                     tokio::time::sleep(at.saturating_duration_since(Instant::now())).await;
                 }
+                // The daily cap is checked again holding the turn: the check before the wait
+                // lets every waiting text through at once when the count is below the cap.
+                _ if lane == Lane::Normal && self.cap_reached() => {
+                    drop(next_ok);
+                    metrics::gauge!("leadline_gateway_daily_cap_reached").set(1.0);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
                 _ => return Turn { pacer: self, next_ok, started, sender: sender.to_string(), lane },
             }
         }
     }
 
     fn day_key(&self) -> String {
-        format!("gateway:sent:{}", Ts::from(self.clock.now()).0.format("%Y-%m-%d"))
+        day_key(Ts::from(self.clock.now()))
+    }
+
+    /// Today's sends reached the cap (never with no cap).
+    fn cap_reached(&self) -> bool {
+        self.daily_cap > 0 && self.store.meta_get::<u32>(&self.day_key()).ok().flatten().unwrap_or(0) >= self.daily_cap
     }
 
     /// Over the brand's daily cap the send waits for the next UTC day; it is not dropped.
@@ -169,8 +198,7 @@ impl Pacer {
             return;
         }
         loop {
-            let sent: u32 = self.store.meta_get(&self.day_key()).ok().flatten().unwrap_or(0);
-            if sent < self.daily_cap {
+            if !self.cap_reached() {
                 return;
             }
             metrics::gauge!("leadline_gateway_daily_cap_reached").set(1.0);
@@ -183,9 +211,10 @@ impl Pacer {
             return;
         }
         metrics::gauge!("leadline_gateway_daily_cap_reached").set(0.0);
-        let key = self.day_key();
-        let sent: u32 = self.store.meta_get(&key).ok().flatten().unwrap_or(0);
-        if let Err(e) = self.store.meta_put(&key, &(sent + 1)) {
+        if self.counted_by_log {
+            return;
+        }
+        if let Err(e) = count_attempt(&self.store, Ts::from(self.clock.now())) {
             tracing::error!(error = %e, "cannot count today's sends");
         }
     }
@@ -243,7 +272,7 @@ mod tests {
             sender_mps: NonZeroU32::new(sender_mps).unwrap(),
             ..SendLimits::default()
         };
-        Arc::new(Pacer::new(&limits, Store::open(dir.path()).unwrap(), Arc::new(SystemClock)))
+        Arc::new(Pacer::new(&limits, Store::open(dir.path()).unwrap(), Arc::new(SystemClock), false))
     }
 
     type Log = Arc<std::sync::Mutex<Vec<Lane>>>;
