@@ -8,9 +8,9 @@
 //! provider or cancelled before sending; a refused one linked to its dead letter).
 
 use super::error::{UiError, UiResult};
-use super::session::{require_post_session, require_session};
+use super::session::require_session;
 use super::templates::{page, Base};
-use super::{path_param, path_segment, query_map, read_form, see_other};
+use super::{path_param, path_segment, posted_form, query_map, see_other};
 use crate::app::views::{LeadView, Stats};
 use crate::app::{dead_letters, leads, search, App};
 use crate::http::api::search::SearchParams;
@@ -339,9 +339,7 @@ pub(super) async fn freeze(
     body: Body,
 ) -> UiResult {
     let raw = path_param(path)?;
-    let form = read_form(&app, body).await?;
-    let s = require_post_session(&app, &headers, &form)?;
-    s.require(Role::Agent)?;
+    let (form, s) = posted_form(&app, &headers, body, Role::Agent).await?;
     let reason: String = form.get("reason").map(|r| r.trim()).unwrap_or("").chars().take(REASON_MAX_CHARS).collect();
     let reason = (!reason.is_empty()).then_some(reason);
     let changed = leads::command(&app, &raw, &s.operator.name, Event::Freeze { reason }).await?;
@@ -356,9 +354,7 @@ pub(super) async fn unfreeze(
     body: Body,
 ) -> UiResult {
     let raw = path_param(path)?;
-    let form = read_form(&app, body).await?;
-    let s = require_post_session(&app, &headers, &form)?;
-    s.require(Role::Agent)?;
+    let (_, s) = posted_form(&app, &headers, body, Role::Agent).await?;
     let changed = leads::command(&app, &raw, &s.operator.name, Event::Unfreeze).await?;
     tracing::info!(phone = %changed.lead.phone.masked(), "admin page: lead unfrozen");
     Ok(see_other(&format!("{}?done=unfrozen", lead_href(changed.lead.phone.as_str()))))
@@ -372,9 +368,7 @@ pub(super) async fn opt_out(
     body: Body,
 ) -> UiResult {
     let raw = path_param(path)?;
-    let form = read_form(&app, body).await?;
-    let s = require_post_session(&app, &headers, &form)?;
-    s.require(Role::Admin)?;
+    let (form, s) = posted_form(&app, &headers, body, Role::Admin).await?;
     let reason: String = form.get("reason").map(|r| r.trim()).unwrap_or("").chars().take(REASON_MAX_CHARS).collect();
     if form.get("confirm").map(String::as_str) != Some("yes") {
         let (phone, _) = leads::find(&app, &raw)?;
@@ -436,9 +430,7 @@ pub(super) async fn reply(
     body: Body,
 ) -> UiResult {
     let raw = path_param(path)?;
-    let form = read_form(&app, body).await?;
-    let s = require_post_session(&app, &headers, &form)?;
-    s.require(Role::Agent)?;
+    let (form, s) = posted_form(&app, &headers, body, Role::Agent).await?;
     let text = form.get("body").map(|b| b.trim().to_string()).unwrap_or_default();
     let body = leads::ReplyBody { body: Some(text), template: None, vars: None };
     let d = leads::reply(&app, &raw, &s.operator.name, body).await?;

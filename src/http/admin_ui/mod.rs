@@ -124,6 +124,20 @@ async fn read_form(app: &App, body: Body) -> Result<HashMap<String, String>, UiE
     Ok(form_urlencoded::parse(&bytes).into_owned().collect())
 }
 
+/// A POST form of a signed-in operator with at least `role`: its fields and the session
+/// (CSRF checked), or the error page.
+async fn posted_form(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+    role: leadline_core::operators::Role,
+) -> Result<(HashMap<String, String>, session::Session), UiError> {
+    let form = read_form(app, body).await?;
+    let s = session::require_post_session(app, headers, &form)?;
+    s.require(role)?;
+    Ok((form, s))
+}
+
 fn query_map(raw: Option<&str>) -> HashMap<String, String> {
     form_urlencoded::parse(raw.unwrap_or("").as_bytes()).into_owned().collect()
 }

@@ -3,9 +3,9 @@
 //! `app::operators` operations as `/v1/admin/operators`.
 
 use super::error::{UiError, UiResult};
-use super::session::{require_post_session, require_session};
+use super::session::require_session;
 use super::templates::{page, Base};
-use super::{path_param, path_segment, query_map, read_form, see_other};
+use super::{path_param, path_segment, posted_form, query_map, see_other};
 use crate::app::operators;
 use crate::app::views::OperatorView;
 use crate::app::App;
@@ -67,9 +67,7 @@ pub(super) async fn back() -> Response {
 }
 
 pub(super) async fn create(State(app): State<App>, headers: HeaderMap, body: Body) -> UiResult {
-    let form = read_form(&app, body).await?;
-    let s = require_post_session(&app, &headers, &form)?;
-    s.require(Role::Admin)?;
+    let (form, s) = posted_form(&app, &headers, body, Role::Admin).await?;
     let name = form.get("name").map(|n| n.trim()).unwrap_or("");
     let role = form.get("role").and_then(|r| Role::parse(r)).ok_or_else(|| {
         UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "That did not work", "Choose a role: viewer, agent or admin.")
@@ -87,9 +85,7 @@ pub(super) async fn revoke(
     body: Body,
 ) -> UiResult {
     let name = path_param(path)?;
-    let form = read_form(&app, body).await?;
-    let s = require_post_session(&app, &headers, &form)?;
-    s.require(Role::Admin)?;
+    let (form, s) = posted_form(&app, &headers, body, Role::Admin).await?;
     if form.get("confirm").map(String::as_str) != Some("yes") {
         operators::find(&app.store, &name)?;
         let ctx = super::templates::ConfirmPage {
@@ -112,9 +108,7 @@ pub(super) async fn role(
     body: Body,
 ) -> UiResult {
     let name = path_param(path)?;
-    let form = read_form(&app, body).await?;
-    let s = require_post_session(&app, &headers, &form)?;
-    s.require(Role::Admin)?;
+    let (form, s) = posted_form(&app, &headers, body, Role::Admin).await?;
     let role = form.get("role").and_then(|r| Role::parse(r)).ok_or_else(|| {
         UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "That did not work", "Choose a role: viewer, agent or admin.")
     })?;
@@ -130,9 +124,7 @@ pub(super) async fn password(
     body: Body,
 ) -> UiResult {
     let name = path_param(path)?;
-    let form = read_form(&app, body).await?;
-    let s = require_post_session(&app, &headers, &form)?;
-    s.require(Role::Admin)?;
+    let (form, s) = posted_form(&app, &headers, body, Role::Admin).await?;
     let password = form.get("password").map(String::as_str).unwrap_or("");
     operators::set_password(&app.store, &s.operator.name, &name, password).await?;
     Ok(see_other("/admin/operators?done=password"))
@@ -146,9 +138,7 @@ pub(super) async fn token(
     body: Body,
 ) -> UiResult {
     let name = path_param(path)?;
-    let form = read_form(&app, body).await?;
-    let s = require_post_session(&app, &headers, &form)?;
-    s.require(Role::Admin)?;
+    let (_, s) = posted_form(&app, &headers, body, Role::Admin).await?;
     let issued = operators::issue_token(&app.store, &s.operator.name, &name, app.clock.now().into()).await?;
     let notice = Some(format!("New API token for {}: copy it now, it is not shown again.", issued.operator));
     list_page(&app, &s, notice, Some((issued.operator, issued.token)))

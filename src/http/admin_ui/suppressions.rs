@@ -5,9 +5,9 @@
 //! `app::suppress_import` operations as the JSON API.
 
 use super::error::{UiError, UiResult};
-use super::session::{require_post_session, require_session};
+use super::session::require_session;
 use super::templates::{page, Base, ConfirmPage};
-use super::{path_param, path_segment, query_map, read_form, see_other};
+use super::{path_param, path_segment, posted_form, query_map, see_other};
 use crate::app::views::{SuppressionImport, SuppressionView};
 use crate::app::{compliance, suppress_import, App};
 use axum::body::Body;
@@ -89,9 +89,7 @@ fn field(form: &std::collections::HashMap<String, String>, name: &str) -> Option
 }
 
 pub(super) async fn add(State(app): State<App>, headers: HeaderMap, body: Body) -> UiResult {
-    let form = read_form(&app, body).await?;
-    let s = require_post_session(&app, &headers, &form)?;
-    s.require(Role::Admin)?;
+    let (form, s) = posted_form(&app, &headers, body, Role::Admin).await?;
     let phone = field(&form, "phone").unwrap_or_default();
     let put =
         compliance::suppress(&app, &phone, field(&form, "list"), field(&form, "reason"), &s.operator.name).await?;
@@ -106,9 +104,7 @@ pub(super) async fn remove(
     body: Body,
 ) -> UiResult {
     let raw = path_param(path)?;
-    let form = read_form(&app, body).await?;
-    let s = require_post_session(&app, &headers, &form)?;
-    s.require(Role::Admin)?;
+    let (form, s) = posted_form(&app, &headers, body, Role::Admin).await?;
     let reason = field(&form, "reason");
     if form.get("confirm").map(String::as_str) != Some("yes") || reason.is_none() {
         let entry = compliance::suppression(&app, &raw)?;
@@ -140,9 +136,7 @@ pub(super) async fn remove(
 }
 
 pub(super) async fn import(State(app): State<App>, headers: HeaderMap, body: Body) -> UiResult {
-    let form = read_form(&app, body).await?;
-    let s = require_post_session(&app, &headers, &form)?;
-    s.require(Role::Admin)?;
+    let (form, s) = posted_form(&app, &headers, body, Role::Admin).await?;
     let csv = form.get("csv").map(String::as_str).unwrap_or("");
     if csv.trim().is_empty() {
         return Err(UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Nothing to import", "Paste the CSV first."));
