@@ -410,7 +410,15 @@ async fn without_a_nats_quorum_events_are_refused_and_readiness_fails_until_it_r
         assert!(back.elapsed() < Duration::from_secs(90), "/readyz not 200 after the servers returned");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let res = node.client.post_event("/v1/events/leads", &capture(1)).await.unwrap();
+    // A sender retries a 503; the log's stream may elect its leader a moment after readiness.
+    let retry_until = Instant::now() + Duration::from_secs(15);
+    let res = loop {
+        let res = node.client.post_event("/v1/events/leads", &capture(1)).await.unwrap();
+        if res.status().is_success() || Instant::now() > retry_until {
+            break res;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     assert!(res.status().is_success(), "quorum back: {}", res.status());
     assert!(node.client.lead("+12125550301").await.is_some());
     println!("ready again {} ms after the servers returned", back.elapsed().as_millis());

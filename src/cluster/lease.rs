@@ -153,14 +153,20 @@ async fn try_take(
 /// This node's heartbeat (`node.<id>`: applied sequence and lag), for `leadline cluster status`;
 /// also refreshes the lag gauge.
 async fn heartbeat(cluster: &Cluster) {
-    if let Ok(info) = cluster.stream.get_info().await {
-        cluster.last_seen.fetch_max(info.state.last_sequence, Ordering::Relaxed);
-    }
+    // The log's stream answers only with a leader: with the bucket's acknowledged write below,
+    // the sign that JetStream can take events (readiness).
+    let log_ok = match cluster.stream.get_info().await {
+        Ok(info) => {
+            cluster.last_seen.fetch_max(info.state.last_sequence, Ordering::Relaxed);
+            true
+        }
+        Err(_) => false,
+    };
     let lag = cluster.lag();
     metrics::gauge!("leadline_cluster_lag").set(lag as f64);
     metrics::gauge!("leadline_cluster_applied_sequence").set(cluster.applied() as f64);
     let value = format!("applied={} lag={} leader={}", cluster.applied(), lag, cluster.is_leader());
-    if cluster.kv.put(format!("node.{}", cluster.node_id), value.into()).await.is_ok() {
+    if cluster.kv.put(format!("node.{}", cluster.node_id), value.into()).await.is_ok() && log_ok {
         cluster.acked();
     }
 }
