@@ -420,7 +420,12 @@ async fn without_a_nats_quorum_events_are_refused_and_readiness_fails_until_it_r
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert!(res.status().is_success(), "quorum back: {}", res.status());
-    assert!(node.client.lead("+12125550301").await.is_some());
+    // Acknowledged may be `202 queued` (in the log, applied a moment later).
+    let applied_by = Instant::now() + Duration::from_secs(15);
+    while node.client.lead("+12125550301").await.is_none() {
+        assert!(Instant::now() < applied_by, "the acknowledged lead was never applied");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     println!("ready again {} ms after the servers returned", back.elapsed().as_millis());
     node.terminate().await;
     for mut n in nats {
