@@ -62,6 +62,10 @@ pub struct ClusterSettings {
     /// The gateway lease: its holder renews it every third of this; another node takes it
     /// over when it saw no renewal for this long.
     pub lease_ms: u64,
+    /// Log compaction: the gateway lease holder snapshots every shared record once the log
+    /// has grown by this many entries since the last snapshot, and older entries are purged
+    /// (a new node starts from the snapshot). 0: never (the log is kept for ever).
+    pub snapshot_every: u64,
 }
 
 /// `[admin]`: the admin page.

@@ -138,6 +138,14 @@ pub fn describe() {
         "leadline_cluster_apply_failures_total",
         "Cluster mode: log entries this node skipped (undecodable, or failed after retries): investigate at once."
     );
+    describe_counter!(
+        "leadline_cluster_snapshots_total",
+        "Cluster mode: snapshots of the replicated state this node took (log compaction)."
+    );
+    describe_counter!(
+        "leadline_cluster_snapshot_restores_total",
+        "Cluster mode: times this node loaded a snapshot at start-up (the log was compacted past its checkpoint)."
+    );
     describe_gauge!("leadline_gateway_in_flight", "Texts the gateway is working on now (send tasks and backlog).");
     describe_gauge!("leadline_gateway_backlog", "Automated texts waiting for a free send task.");
     describe_gauge!(

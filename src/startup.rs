@@ -100,12 +100,17 @@ impl Application {
         }
         let store = Store::open_with(path, settings.storage.store_options())
             .with_context(|| format!("cannot open the database in storage.path {}", path.display()))?;
+        // The recorder first: start-up work (a snapshot restore) counts in the metrics too.
+        let metrics = crate::telemetry::metrics_handle();
         let cluster = match settings.cluster.enabled {
             true => Some(Cluster::connect(&settings.cluster, settings.server.bind.port(), clock.clone()).await?),
             false => None,
         };
         let link = cluster.clone().map(|c| Arc::new(c) as Arc<dyn ClusterLink>);
         if let Some(c) = &cluster {
+            // A node the log was compacted past starts from the snapshot (before anything reads
+            // the store).
+            crate::cluster::snapshot::restore_if_needed(c, &store).await?;
             store.set_replicator(Arc::new(c.clone()));
         }
         let gateway_args = GatewayArgs {
@@ -182,6 +187,7 @@ impl Application {
                 tracing::info!(node = %c.node_id, "cluster mode: applying the JetStream log");
                 vec![
                     crate::cluster::apply::spawn(c.clone(), targets, cluster_stopping.clone()),
+                    crate::cluster::snapshot::spawn_trigger(c.clone(), cluster_stopping.clone()),
                     crate::cluster::lease::spawn(c.clone(), gateway.clone(), cluster_stopping),
                 ]
             }
@@ -198,7 +204,7 @@ impl Application {
             store: store.clone(),
             supervisor: supervisor.clone(),
             gateway: gateway.clone(),
-            metrics: crate::telemetry::metrics_handle(),
+            metrics,
             clock: deps.clock.clone(),
             cluster: cluster.clone(),
             event_subscriptions,

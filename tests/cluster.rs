@@ -660,3 +660,157 @@ async fn three_nodes_survive_a_kill_a_pause_and_a_lost_nats_server() {
         let _ = n.child.wait();
     }
 }
+
+/// One NATS server with JetStream (replicas = 1), for tests that need no NATS failover.
+fn start_one_nats(bin: &Path, dir: &Path) -> Nats {
+    let port = free_port();
+    let conf = dir.join("nats-single.conf");
+    let store = dir.join("nats-single");
+    std::fs::write(&conf, format!("listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\n", store.display()))
+        .unwrap();
+    let log = dir.join("nats-single.log");
+    let child = Nats::spawn(bin, &conf, &log);
+    Nats { child, port, conf, log }
+}
+
+fn cluster_status(nats: &Nats) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadline"))
+        .args(["cluster", "status"])
+        .env_clear()
+        .env("LEADLINE__CLUSTER__NATS_URL", format!("nats://127.0.0.1:{}", nats.port))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("cluster status: {e} {out:?}"))
+}
+
+/// Waits until the log was compacted past `above` (its first entry is a later snapshot's marker).
+async fn compacted_past(nats: &Nats, above: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = cluster_status(nats);
+        if status["first_sequence"].as_u64().is_some_and(|f| f > above) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the log was not compacted within 60 s: {status}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Log compaction: once the log grew by `snapshot_every` entries, the lease holder snapshots
+/// its replica and the older entries are purged. A node starting on an empty data directory,
+/// and one that was down through a compaction, load the snapshot and then serve every lead as
+/// the others do; a lead that said STOP before the snapshot gets nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compacted_log_starts_new_and_returning_nodes_from_its_snapshot() {
+    let Some(nats_bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let nats = start_one_nats(&nats_bin, dir.path());
+    let env = |i: usize| {
+        let mut env = node_env(&dir.path().join(format!("node-{i}")), &twilio.base_url, i, std::slice::from_ref(&nats));
+        env.retain(|(k, _)| k != "LEADLINE__CLUSTER__REPLICAS");
+        env.push(("LEADLINE__CLUSTER__REPLICAS".into(), "1".into()));
+        env.push(("LEADLINE__CLUSTER__SNAPSHOT_EVERY".into(), "40".into()));
+        env
+    };
+    let work = |i: usize| {
+        let work = dir.path().join(format!("work-{i}"));
+        std::fs::create_dir_all(&work).unwrap();
+        work
+    };
+    let a = Server::start(&work(0), &env(0)).await;
+    let b = Server::start(&work(1), &env(1)).await;
+
+    // Leads captured (each: its event and its text's outbox records), one of them opted out.
+    let first = phones(&["312", "415", "646"], 12, 300);
+    for (i, phone) in first.iter().enumerate() {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let body = lead_body(phone, &format!("CMP-{i}"), "MLS-CMP", "Ana");
+        assert!(node.client.post_event("/v1/events/leads", &body).await.unwrap().status().is_success());
+    }
+    for phone in &first {
+        assert_eq!(twilio.wait_for_within(phone, 1, Duration::from_secs(30)).await.len(), 1, "{phone}");
+    }
+    let stopped = &first[0];
+    assert!(b.client.inbound(stopped, "STOP", "SMCMP00000000000000000000000000001").await.unwrap().status().is_success());
+    assert_eq!(twilio.wait_for_within(stopped, 2, Duration::from_secs(30)).await.len(), 2);
+
+    let status = compacted_past(&nats, 1).await;
+    assert!(status["snapshot"]["records"].as_u64().unwrap() > 12, "{status}");
+    let purged_at = status["first_sequence"].as_u64().unwrap();
+
+    // A new node on an empty data directory: from the snapshot, then the log's rest.
+    let c = Server::start(&work(2), &env(2)).await;
+    wait_ready(&c).await;
+    for phone in &first {
+        same_timeline(&c, &a, phone).await;
+    }
+    assert_eq!(c.client.lead(stopped).await.unwrap()["status"], "OPT_OUT");
+    assert_eq!(restores(&c).await, 1, "the new node started from the snapshot");
+
+    // Node b stops; more leads compact the log again; b returns on its stale replica.
+    assert!(b.terminate().await);
+    let second = phones(&["312", "415", "646"], 12, 400);
+    for (i, phone) in second.iter().enumerate() {
+        let body = lead_body(phone, &format!("CMP2-{i}"), "MLS-CMP", "Ana");
+        assert!(c.client.post_event("/v1/events/leads", &body).await.unwrap().status().is_success());
+    }
+    for phone in &second {
+        assert_eq!(twilio.wait_for_within(phone, 1, Duration::from_secs(30)).await.len(), 1, "{phone}");
+    }
+    compacted_past(&nats, purged_at).await;
+    let b = Server::start(&work(1), &env(1)).await;
+    wait_ready(&b).await;
+    assert_eq!(restores(&b).await, 1, "the returning node's replica was behind the log's start");
+    for phone in first.iter().chain(&second) {
+        same_timeline(&b, &a, phone).await;
+    }
+
+    // The opted-out lead's new inquiry, through the restored node: no text.
+    let again = lead_body(stopped, "CMP-AGAIN", "MLS-CMP2", "Ana");
+    assert!(b.client.post_event("/v1/events/leads", &again).await.unwrap().status().is_success());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(twilio.received_for(stopped).len(), 2, "nothing after the STOP's confirmation");
+    for phone in first.iter().chain(&second).skip(1) {
+        assert_eq!(twilio.received_for(phone).len(), 1, "{phone}: no text sent twice");
+    }
+    for node in [a, b, c] {
+        node.terminate().await;
+    }
+    let mut nats = nats;
+    nats.kill();
+}
+
+/// The lead's timeline reads the same through both nodes (within 15 s: replicas apply the
+/// log at their own pace).
+async fn same_timeline(x: &Server, y: &Server, phone: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (tx, ty) = (x.client.timeline(phone).await, y.client.timeline(phone).await);
+        if !tx.is_empty() && tx == ty {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{phone}: {} shows {tx:?}, {} shows {ty:?}", x.base, y.base);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// How many snapshots the node loaded (its `/metrics`).
+async fn restores(node: &Server) -> u64 {
+    let metrics = reqwest::get(format!("{}/metrics", node.base)).await.unwrap().text().await.unwrap();
+    let line = metrics.lines().find_map(|l| l.strip_prefix("leadline_cluster_snapshot_restores_total "));
+    line.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+async fn wait_ready(node: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(res) = reqwest::get(format!("{}/readyz", node.base)).await {
+            if res.status().is_success() {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{} not ready within 60 s", node.base);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

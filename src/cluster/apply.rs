@@ -34,6 +34,9 @@ const MAX_TRIES: u32 = 10;
 /// With no entry for this long, the consumer is checked against the log's last sequence.
 const STALL_CHECK: Duration = Duration::from_secs(2);
 
+/// The exit code of a node the log was compacted past while it ran (EX_TEMPFAIL: restart it).
+const EXIT_COMPACTED: i32 = 75;
+
 #[derive(Clone)]
 pub struct Targets {
     pub store: Store,
@@ -106,6 +109,20 @@ pub fn spawn(cluster: Cluster, targets: Targets, mut stop: watch::Receiver<bool>
                 let Ok(seq) = message.info().map(|i| i.stream_sequence) else { continue };
                 if seq <= pipe.last {
                     continue;
+                }
+                if seq > pipe.last + 1 {
+                    // The log's sequences have no gaps but a purge: the log was compacted past
+                    // this node while it lagged. Its replica cannot catch up entry by entry;
+                    // a restart loads the snapshot (`snapshot::restore_if_needed`).
+                    pipe.drain_all().await;
+                    save(&targets.store, pipe.applied());
+                    tracing::error!(
+                        applied = pipe.applied(),
+                        next = seq,
+                        "the cluster log was compacted past this node's position; exiting so that a restart \
+                         loads the snapshot"
+                    );
+                    std::process::exit(EXIT_COMPACTED);
                 }
                 pipe.push(seq, &message.payload).await;
                 if pipe.applied() >= target {
@@ -253,7 +270,7 @@ impl<'a> Pipeline<'a> {
     }
 }
 
-fn save(store: &Store, applied: u64) {
+pub(super) fn save(store: &Store, applied: u64) {
     if let Err(e) = store.meta_put(CHECKPOINT, &applied.to_string()) {
         tracing::warn!(error = %e, "cannot checkpoint the applied log sequence");
     }
@@ -332,6 +349,10 @@ async fn apply_entry(cluster: &Cluster, t: &Targets, seq: u64, env: &Envelope) -
         Entry::DiscardDeadLetter { id } => {
             t.store.take_dead_letter(id).await.map_err(err)?;
             metrics::gauge!("leadline_dead_letters").set(t.store.dead_letter_count() as f64);
+            Ok(Outcome::Done)
+        }
+        Entry::Snapshot { node } => {
+            super::snapshot::take(cluster, &t.store, seq, node).await?;
             Ok(Outcome::Done)
         }
         Entry::NotificationDelivered { id } => {

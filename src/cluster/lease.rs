@@ -150,6 +150,15 @@ async fn try_take(
     taken
 }
 
+/// The applied sequence a heartbeat value reports (`applied=<n> ...`).
+pub fn applied_in(value: &[u8]) -> u64 {
+    String::from_utf8_lossy(value)
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("applied="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// This node's heartbeat (`node.<id>`: applied sequence and lag), for `leadline cluster status`;
 /// also refreshes the lag gauge.
 async fn heartbeat(cluster: &Cluster) {

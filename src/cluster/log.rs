@@ -67,6 +67,9 @@ pub enum Entry {
     DiscardDeadLetter { id: String },
     /// The hand-off webhook took this notification (only the gateway lease holder delivers).
     NotificationDelivered { id: String },
+    /// Log compaction: the named node snapshots its replica as of this entry
+    /// (`cluster::snapshot`); the other nodes do nothing.
+    Snapshot { node: String },
 }
 
 #[cfg(test)]

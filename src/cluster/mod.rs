@@ -14,6 +14,7 @@ pub mod connect;
 pub mod import;
 pub mod lease;
 pub mod log;
+pub mod snapshot;
 pub mod status;
 
 use crate::config::ClusterSettings;
@@ -107,6 +108,8 @@ pub struct Inner {
     /// When JetStream last acknowledged a write of ours (the heartbeat's): without a quorum
     /// it acknowledges nothing, and `/readyz` says so.
     acked_at: Mutex<std::time::Instant>,
+    /// Since when a snapshot this node started is under way (`snapshot`).
+    snapshotting: Mutex<Option<std::time::Instant>>,
 }
 
 impl Cluster {
@@ -143,6 +146,7 @@ impl Cluster {
             last_seen: AtomicU64::new(0),
             ids: AtomicU64::new(0),
             acked_at: Mutex::new(std::time::Instant::now()),
+            snapshotting: Mutex::new(None),
         })))
     }
 }
@@ -162,6 +166,7 @@ async fn setup(js: &jetstream::Context, settings: &ClusterSettings) -> anyhow::R
             .await
             .context("cannot create or open the JetStream stream LEADLINE_EVENTS")?;
         let kv = open_bucket(js, settings.replicas).await?;
+        snapshot::open_stream(js, settings.replicas).await?;
         Ok((stream, kv))
     }
 }

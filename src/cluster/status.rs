@@ -16,7 +16,11 @@ pub struct ClusterStatus {
     pub replicas: usize,
     /// Entries in the log and the last sequence.
     pub messages: u64,
+    /// The log's first entry: above 1 once a snapshot let older entries be purged.
+    pub first_sequence: u64,
     pub last_sequence: u64,
+    /// The latest complete snapshot (log compaction), if any.
+    pub snapshot: Option<super::snapshot::Manifest>,
     /// The node holding the gateway lease (it sends); `null` when none does.
     pub gateway_lease: Option<String>,
     pub nodes: Vec<NodeStatus>,
@@ -48,12 +52,7 @@ pub async fn status(settings: &ClusterSettings) -> anyhow::Result<ClusterStatus>
     while let Some(Ok(key)) = keys.next().await {
         let Some(node) = key.strip_prefix("node.") else { continue };
         let Ok(Some(entry)) = kv.entry(key.clone()).await else { continue };
-        let value = String::from_utf8_lossy(&entry.value).to_string();
-        let applied = value
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix("applied="))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let applied = lease::applied_in(&entry.value);
         nodes.push(NodeStatus {
             node: node.to_string(),
             applied,
@@ -67,7 +66,9 @@ pub async fn status(settings: &ClusterSettings) -> anyhow::Result<ClusterStatus>
         partitions,
         replicas: info.config.num_replicas,
         messages: info.state.messages,
+        first_sequence: info.state.first_sequence,
         last_sequence,
+        snapshot: super::snapshot::manifest(&kv).await.ok().flatten(),
         gateway_lease: lease::holder_in(&kv).await,
         nodes,
     })

@@ -57,6 +57,43 @@ impl Store {
     }
 }
 
+/// `meta` keys that belong in a cluster snapshot although `meta` stays on each node: the
+/// gateway's per-day send counts (the daily cap), which every node derives from the log.
+const SNAPSHOT_META: &[u8] = b"gateway:";
+
+impl Store {
+    /// What a snapshot of this replica holds (log compaction): every shared record and the
+    /// daily send counts. In key order, lazily.
+    pub fn snapshot_records(&self) -> impl Iterator<Item = Result<RawOp>> + '_ {
+        let meta = Part::Meta.prefix();
+        let counts = self
+            .leads
+            .whole_tree()
+            .filter(move |kv| {
+                kv.as_ref().map_or(true, |(k, _)| k.first() == Some(&meta) && k[1..].starts_with(SNAPSHOT_META))
+            })
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), Some(v.to_vec()))).map_err(StoreError::from));
+        self.shared_records().chain(counts)
+    }
+
+    /// Deletes everything a snapshot replaces (before loading one into a stale replica):
+    /// what [`Store::snapshot_records`] would export. Returns how many records it deleted.
+    pub async fn clear_snapshot_records(&self) -> Result<u64> {
+        let mut deleted = 0;
+        let mut batch = Vec::new();
+        for op in self.snapshot_records() {
+            batch.push((op?.0, None));
+            if batch.len() >= 1000 {
+                deleted += batch.len() as u64;
+                self.apply_replicated(std::mem::take(&mut batch)).await?;
+            }
+        }
+        deleted += batch.len() as u64;
+        self.apply_replicated(batch).await?;
+        Ok(deleted)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +133,26 @@ mod tests {
         let c = Store::open(c_dir.path()).unwrap();
         c.apply_replicated(exported).await.unwrap();
         assert_eq!(c.suppression(&phone).unwrap(), Some(entry));
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_carries_the_daily_counts_and_clearing_leaves_node_local_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let phone = Phone::parse("+12125550142").unwrap();
+        let entry = Suppression { list: "admin".into(), reason: None, added_at: Ts::from_millis(0).unwrap() };
+        store.suppress(&phone, &entry).await.unwrap();
+        store.meta_put("gateway:sent:2026-11-30", &3u32).unwrap();
+        store.meta_put("cluster:applied", &"41".to_string()).unwrap();
+        let keys: Vec<Vec<u8>> = store.snapshot_records().map(|op| op.unwrap().0).collect();
+        let meta = Part::Meta.prefix();
+        assert!(keys.iter().any(|k| k[0] == meta && k.ends_with(b"gateway:sent:2026-11-30")), "the day's count");
+        assert!(!keys.iter().any(|k| k.ends_with(b"cluster:applied")), "the checkpoint stays on the node");
+
+        assert_eq!(store.clear_snapshot_records().await.unwrap(), keys.len() as u64);
+        assert_eq!(store.suppression(&phone).unwrap(), None);
+        assert_eq!(store.meta_get::<u32>("gateway:sent:2026-11-30").unwrap(), None);
+        assert_eq!(store.meta_get::<String>("cluster:applied").unwrap(), Some("41".into()));
+        assert_eq!(store.snapshot_records().count(), 0);
     }
 }

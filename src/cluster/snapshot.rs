@@ -1,0 +1,371 @@
+//! Log compaction: a snapshot of the replicated state at a log position, after which the
+//! log's older entries are purged, so the log does not grow for ever and a new node does not
+//! replay all of history.
+//!
+//! 1. Once the log has grown by `cluster.snapshot_every` entries since the last snapshot, the
+//!    gateway lease holder appends a marker, `Entry::Snapshot { node }`, to the log.
+//! 2. Every node applies the marker alone (nothing else under way, like every shared entry).
+//!    The named node copies its replica's shared records right then: the state after every
+//!    entry before the marker, and nothing after it.
+//! 3. It publishes the copy in chunks to the stream `LEADLINE_SNAPSHOTS` (subject
+//!    `leadline.snap.<marker sequence>`) and records a [`Manifest`] under the key `snapshot`
+//!    of the `leadline_cluster` bucket.
+//! 4. Once every live node (heartbeat revisions moving) has applied up to the marker, it
+//!    purges the log below the marker and the older snapshots.
+//!
+//! A node whose checkpoint is below the log's first entry (a new node, or one that was down
+//! through a compaction) loads the snapshot at start-up, before anything else runs: it
+//! deletes its replica's shared records, applies the chunks and resumes after the marker.
+
+use super::log::Entry;
+use super::{apply, Cluster, BUCKET};
+use anyhow::Context;
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::stream;
+use futures_util::StreamExt;
+use leadline_core::codec::{self, Record};
+use leadline_core::storage::{RawOp, Store};
+use leadline_core::Ts;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub const STREAM: &str = "LEADLINE_SNAPSHOTS";
+pub const SUBJECTS: &str = "leadline.snap.>";
+/// The bucket key of the latest complete snapshot's [`Manifest`].
+const MANIFEST_KEY: &str = "snapshot";
+/// Bytes of records per chunk (NATS' default max_payload is 1 MiB).
+const CHUNK_BYTES: usize = 256 * 1024;
+/// How often the lease holder looks at the log's growth.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// How long the purge waits for live nodes to apply up to the marker; then it skips this
+/// purge (the next snapshot tries again) rather than push a live node onto a snapshot.
+const PURGE_WAIT: Duration = Duration::from_secs(120);
+/// A snapshot not finished in this long (its node died) no longer holds the next one back.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
+
+/// A complete snapshot: the state after every log entry below `as_of` (the marker).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub as_of: u64,
+    /// The sequence, in `LEADLINE_SNAPSHOTS`, of its first chunk.
+    pub first_chunk: u64,
+    pub chunks: u64,
+    pub records: u64,
+    pub bytes: u64,
+    pub node: String,
+    pub taken_at: Ts,
+}
+
+impl Record for Manifest {
+    const KIND: &'static str = "cluster_snapshot_manifest";
+    const VERSION: u8 = 1;
+}
+
+/// One chunk of a snapshot's records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub index: u64,
+    pub ops: Vec<RawOp>,
+}
+
+impl Record for Chunk {
+    const KIND: &'static str = "cluster_snapshot_chunk";
+    const VERSION: u8 = 1;
+}
+
+fn chunk_subject(as_of: u64) -> String {
+    format!("leadline.snap.{as_of}")
+}
+
+/// The snapshots' stream, created if needed.
+pub(super) async fn open_stream(js: &async_nats::jetstream::Context, replicas: usize) -> anyhow::Result<stream::Stream> {
+    js.get_or_create_stream(stream::Config {
+        name: STREAM.into(),
+        subjects: vec![SUBJECTS.into()],
+        num_replicas: replicas,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .context("cannot create or open the JetStream stream LEADLINE_SNAPSHOTS")
+}
+
+/// The latest complete snapshot's manifest, if any.
+pub async fn manifest(kv: &async_nats::jetstream::kv::Store) -> anyhow::Result<Option<Manifest>> {
+    match kv.get(MANIFEST_KEY).await.context("cannot read the snapshot manifest")? {
+        Some(bytes) if !bytes.is_empty() => Ok(Some(codec::decode(&bytes).context("cannot decode the snapshot manifest")?)),
+        _ => Ok(None),
+    }
+}
+
+/// Start-up: loads the latest snapshot when the log no longer holds what this replica still
+/// needs (its checkpoint is below the log's first entry). Runs before the node serves.
+pub async fn restore_if_needed(cluster: &Cluster, store: &Store) -> anyhow::Result<Option<Manifest>> {
+    let applied = apply::checkpoint(store);
+    let info = cluster.stream.get_info().await.context("cannot read the cluster log's state")?;
+    if info.state.first_sequence <= applied + 1 {
+        return Ok(None);
+    }
+    let Some(manifest) = manifest(&cluster.kv).await? else {
+        anyhow::bail!(
+            "the cluster log starts at entry {} but this node has applied only up to {applied}, and no snapshot \
+             is recorded in the {BUCKET} bucket: this node cannot catch up",
+            info.state.first_sequence
+        );
+    };
+    if manifest.as_of < info.state.first_sequence {
+        anyhow::bail!(
+            "the latest snapshot is of log entry {} but the log starts at {}: entries in between are lost",
+            manifest.as_of,
+            info.state.first_sequence
+        );
+    }
+    tracing::warn!(
+        applied,
+        first = info.state.first_sequence,
+        as_of = manifest.as_of,
+        records = manifest.records,
+        "the cluster log was compacted past this node's checkpoint: loading the snapshot"
+    );
+    let cleared = store.clear_snapshot_records().await.context("cannot clear the stale replica")?;
+    let snapshots = cluster.js.get_stream(STREAM).await.context("cannot open LEADLINE_SNAPSHOTS")?;
+    let consumer = snapshots
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: chunk_subject(manifest.as_of),
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: manifest.first_chunk },
+            ..Default::default()
+        })
+        .await
+        .context("cannot read the snapshot")?;
+    let mut messages = consumer.messages().await.context("cannot read the snapshot")?;
+    let mut next = 0;
+    while next < manifest.chunks {
+        let message = tokio::time::timeout(Duration::from_secs(30), messages.next())
+            .await
+            .context("the snapshot's chunks stopped arriving")?
+            .context("the snapshot ended early")?
+            .map_err(|e| anyhow::anyhow!("cannot read the snapshot: {e}"))?;
+        let chunk: Chunk = codec::decode(&message.payload).context("cannot decode a snapshot chunk")?;
+        // A chunk published twice (a retried publication) comes again with the same index.
+        if chunk.index < next {
+            continue;
+        }
+        anyhow::ensure!(chunk.index == next, "snapshot chunk {} missing", next);
+        store.apply_replicated(chunk.ops).await.context("cannot write the snapshot")?;
+        next += 1;
+    }
+    apply::save(store, manifest.as_of - 1);
+    metrics::counter!("leadline_cluster_snapshot_restores_total").increment(1);
+    tracing::warn!(cleared, as_of = manifest.as_of, "snapshot loaded; resuming the log after it");
+    Ok(Some(manifest))
+}
+
+/// On the lease holder: appends a snapshot marker once the log has grown by `snapshot_every`.
+pub fn spawn_trigger(cluster: Cluster, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = cluster.settings.snapshot_every;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(CHECK_EVERY) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+            if every == 0 || !cluster.is_leader() || snapshot_under_way(&cluster) {
+                continue;
+            }
+            let Ok(info) = cluster.stream.get_info().await else { continue };
+            let since = match manifest(&cluster.kv).await {
+                Ok(Some(m)) => m.as_of,
+                Ok(None) => 0,
+                Err(_) => continue,
+            };
+            if !due(info.state.last_sequence, since, every) {
+                continue;
+            }
+            set_under_way(&cluster, Some(Instant::now()));
+            let entry = Entry::Snapshot { node: cluster.node_id.clone() };
+            if let Err(e) = cluster.record(None, entry).await {
+                tracing::warn!(error = %e, "snapshot marker not published");
+                set_under_way(&cluster, None);
+            }
+        }
+    })
+}
+
+fn snapshot_under_way(cluster: &Cluster) -> bool {
+    cluster.snapshotting.lock().ok().and_then(|s| *s).is_some_and(|since| since.elapsed() < GIVE_UP_AFTER)
+}
+
+fn set_under_way(cluster: &Cluster, since: Option<Instant>) {
+    if let Ok(mut s) = cluster.snapshotting.lock() {
+        *s = since;
+    }
+}
+
+/// Applying the marker at `as_of` (nothing else under way): the named node copies its
+/// replica now and publishes the copy in the background.
+pub(super) async fn take(cluster: &Cluster, store: &Store, as_of: u64, node: &str) -> Result<(), String> {
+    if node != cluster.node_id {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let copy = store.clone();
+    let chunks = tokio::task::spawn_blocking(move || chunked(&copy))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    tracing::info!(as_of, chunks = chunks.len(), ms = started.elapsed().as_millis() as u64, "snapshot copied");
+    let cluster = cluster.clone();
+    tokio::spawn(async move {
+        if let Err(e) = publish(&cluster, as_of, chunks).await {
+            tracing::warn!(as_of, error = %format!("{e:#}"), "snapshot not completed; the next one will try again");
+        }
+        set_under_way(&cluster, None);
+    });
+    Ok(())
+}
+
+fn chunked(store: &Store) -> leadline_core::storage::Result<Vec<Vec<RawOp>>> {
+    let mut chunks = vec![Vec::new()];
+    let mut size = 0;
+    for op in store.snapshot_records() {
+        let op = op?;
+        size += op.0.len() + op.1.as_ref().map_or(0, Vec::len);
+        chunks.last_mut().map(|c| c.push(op));
+        if size >= CHUNK_BYTES {
+            chunks.push(Vec::new());
+            size = 0;
+        }
+    }
+    Ok(chunks)
+}
+
+async fn publish(cluster: &Cluster, as_of: u64, chunks: Vec<Vec<RawOp>>) -> anyhow::Result<()> {
+    let snapshots = cluster.js.get_stream(STREAM).await.context("cannot open LEADLINE_SNAPSHOTS")?;
+    let mut first_chunk = None;
+    let (mut records, mut bytes) = (0, 0);
+    let count = chunks.len() as u64;
+    for (index, ops) in chunks.into_iter().enumerate() {
+        records += ops.len() as u64;
+        let payload = codec::encode(&Chunk { index: index as u64, ops }).context("cannot encode a snapshot chunk")?;
+        bytes += payload.len() as u64;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, format!("snap:{as_of}:{index}").as_str());
+        let ack = async { cluster.js.publish_with_headers(chunk_subject(as_of), headers, payload.into()).await?.await }
+            .await
+            .map_err(|e| anyhow::anyhow!("snapshot chunk not stored: {e}"))?;
+        first_chunk.get_or_insert(ack.sequence);
+    }
+    let manifest = Manifest {
+        as_of,
+        first_chunk: first_chunk.unwrap_or(0),
+        chunks: count,
+        records,
+        bytes,
+        node: cluster.node_id.clone(),
+        taken_at: Ts::from(chrono::Utc::now()),
+    };
+    let encoded = codec::encode(&manifest).context("cannot encode the snapshot manifest")?;
+    cluster.kv.put(MANIFEST_KEY, encoded.into()).await.context("cannot record the snapshot manifest")?;
+    metrics::counter!("leadline_cluster_snapshots_total").increment(1);
+    tracing::info!(as_of, records, bytes, "snapshot recorded");
+    if !live_nodes_reached(cluster, as_of).await {
+        tracing::warn!(as_of, "a live node has not applied up to the snapshot; the log is not purged this time");
+        return Ok(());
+    }
+    // JetStream reads a purge "below sequence 1" as "purge everything": never ask for it.
+    if as_of > 1 {
+        let purged = cluster.stream.purge().sequence(as_of).await.context("cannot purge the log")?;
+        tracing::info!(as_of, purged = purged.purged, "cluster log compacted");
+    }
+    if manifest.first_chunk > 1 {
+        snapshots.purge().sequence(manifest.first_chunk).await.context("cannot purge older snapshots")?;
+    }
+    Ok(())
+}
+
+/// Waits (at most [`PURGE_WAIT`]) until every live node has applied every entry below
+/// `as_of`. A node is live when its heartbeat's revision moves within two leases, judged on
+/// this node's monotonic clock; a node that is down loads the snapshot when it returns.
+async fn live_nodes_reached(cluster: &Cluster, as_of: u64) -> bool {
+    let started = Instant::now();
+    let settle = Duration::from_millis(cluster.settings.lease_ms) * 2;
+    let mut first_seen: HashMap<String, u64> = HashMap::new();
+    while started.elapsed() < PURGE_WAIT {
+        let mut all_there = true;
+        for (node, revision, applied) in heartbeats(cluster).await {
+            let first = *first_seen.entry(node.clone()).or_insert(revision);
+            let live = revision != first || node == cluster.node_id;
+            if live && applied + 1 < as_of {
+                all_there = false;
+            }
+        }
+        if all_there && started.elapsed() >= settle {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
+}
+
+/// Every node's heartbeat: its id, the key's revision and the applied sequence it reported.
+async fn heartbeats(cluster: &Cluster) -> Vec<(String, u64, u64)> {
+    let mut found = Vec::new();
+    let Ok(mut keys) = cluster.kv.keys().await else { return found };
+    let mut names = Vec::new();
+    while let Some(Ok(key)) = keys.next().await {
+        names.push(key);
+    }
+    for key in names {
+        let Some(node) = key.strip_prefix("node.") else { continue };
+        let Ok(Some(entry)) = cluster.kv.entry(key.clone()).await else { continue };
+        found.push((node.to_string(), entry.revision, super::lease::applied_in(&entry.value)));
+    }
+    found
+}
+
+/// Is a snapshot due: has the log grown by `every` entries since the last one (0: never)?
+fn due(last_sequence: u64, since: u64, every: u64) -> bool {
+    every > 0 && last_sequence.saturating_sub(since) >= every
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_records_have_pinned_bytes() {
+        let manifest = Manifest {
+            as_of: 41,
+            first_chunk: 7,
+            chunks: 2,
+            records: 3,
+            bytes: 99,
+            node: "n1".into(),
+            taken_at: Ts::from_millis(1_700_000_000_000).unwrap(),
+        };
+        let bytes = codec::encode(&manifest).unwrap();
+        assert_eq!(codec::decode::<Manifest>(&bytes).unwrap(), manifest);
+        let chunk = Chunk { index: 1, ops: vec![(b"Lk".to_vec(), Some(b"v".to_vec())), (b"Sx".to_vec(), None)] };
+        let chunk_bytes = codec::encode(&chunk).unwrap();
+        assert_eq!(codec::decode::<Chunk>(&chunk_bytes).unwrap(), chunk);
+        // Golden: a change here makes running clusters unable to read their snapshots.
+        assert_eq!(hex(&chunk_bytes), GOLDEN_CHUNK, "chunk bytes changed");
+    }
+
+    const GOLDEN_CHUNK: &str = "010102024c6b01017602537800";
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn a_snapshot_is_due_after_the_configured_growth() {
+        assert!(!due(150, 100, 0), "0 turns compaction off");
+        assert!(!due(149, 100, 50));
+        assert!(due(150, 100, 50));
+        assert!(due(50, 0, 50), "the first snapshot counts from the log's start");
+    }
+}
