@@ -189,6 +189,7 @@ fn operators_run(command: OperatorsCommand, config: Option<&Path>) -> Result<Exi
     use crate::app::operators as ops;
     let settings = load_settings(config)?;
     let store = open_store(&settings, matches!(command, OperatorsCommand::Add { .. }))?;
+    crate::cluster::offline::attach(&settings, &store);
     let now = Ts::from(chrono::Utc::now());
     let by = "cli";
     let app_err = |e: crate::app::AppError| match e {
@@ -274,8 +275,19 @@ fn compliance_rescan(config: Option<&Path>, dry_run: bool) -> Result<ExitCode, F
         subscriptions,
         fub: crate::integrations::followupboss::writeback::subscription(&settings, fub_key),
     };
+    if settings.cluster.enabled && !dry_run {
+        // Every node opts them out as it applies the log (the events carry the rescan's keys).
+        let events = findings
+            .iter()
+            .map(|f| {
+                let (event, key) = crate::rescan::event_of(f);
+                (f.lead.phone.clone(), event, key)
+            })
+            .collect();
+        block_on(crate::cluster::offline::publish_events(&settings, events))?.map_err(Fail::failed)?;
+    }
     for f in &findings {
-        if !dry_run {
+        if !dry_run && !settings.cluster.enabled {
             block_on(crate::rescan::apply(&store, &policy, f, now, &outbound))?.map_err(Fail::failed)?;
         }
         let verb = if dry_run { "would opt out" } else { "opted out" };
@@ -381,6 +393,7 @@ fn suppress_import(config: Option<&Path>, file: &Path, list: Option<&str>) -> Re
         eprintln!("line {line}: skipped: {why}");
     }
     let store = open_store(&settings, true)?;
+    crate::cluster::offline::attach(&settings, &store);
     let now = Ts::from(chrono::Utc::now());
     let written = block_on(store_rows(&store, &plan.rows, now, |done, total| {
         if total > IMPORT_CHUNK {

@@ -77,16 +77,21 @@ pub struct Outbound {
     pub fub: Option<leadline_core::lead_events::Subscription>,
 }
 
+/// The finding as the lead's event, with its dedupe key (a re-run finds the same key).
+pub fn event_of(f: &Finding) -> (Event, String) {
+    let event =
+        Event::RevocationFound { reply: f.reply.clone(), rule: f.rule.into(), classifier: CLASSIFIER_VERSION.into() };
+    (event, format!("rescan:{}:{}:v{CLASSIFIER_VERSION}", f.lead.phone, f.seq))
+}
+
 /// Opts the lead out as the lead actor would (decide, chain, one commit with its outbound
 /// events). A re-run finds the lead opted out and does nothing.
 pub async fn apply(store: &Store, policy: &Policy, f: &Finding, now: Ts, outbound: &Outbound) -> Result<(), String> {
     let mut lead = f.lead.clone();
     lead.suppressed = store.suppression(&lead.phone).map_err(|e| e.to_string())?;
-    let event =
-        Event::RevocationFound { reply: f.reply.clone(), rule: f.rule.into(), classifier: CLASSIFIER_VERSION.into() };
+    let (event, key) = event_of(f);
     let Decision { state, notes, sends, notifications } = decide(&lead, &event, policy, now);
     let prepared = Prepared::new(&lead, state, notes, now);
-    let key = format!("rescan:{}:{}:v{CLASSIFIER_VERSION}", lead.phone, f.seq);
     let events = if outbound.subscriptions.is_empty() && outbound.fub.is_none() {
         vec![]
     } else {

@@ -732,7 +732,13 @@ async fn a_compacted_log_starts_new_and_returning_nodes_from_its_snapshot() {
         assert_eq!(twilio.wait_for_within(phone, 1, Duration::from_secs(30)).await.len(), 1, "{phone}");
     }
     let stopped = &first[0];
-    assert!(b.client.inbound(stopped, "STOP", "SMCMP00000000000000000000000000001").await.unwrap().status().is_success());
+    assert!(b
+        .client
+        .inbound(stopped, "STOP", "SMCMP00000000000000000000000000001")
+        .await
+        .unwrap()
+        .status()
+        .is_success());
     assert_eq!(twilio.wait_for_within(stopped, 2, Duration::from_secs(30)).await.len(), 2);
 
     let status = compacted_past(&nats, 1).await;
@@ -805,12 +811,132 @@ async fn restores(node: &Server) -> u64 {
 async fn wait_ready(node: &Server) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
+        let mut said = String::new();
         if let Ok(res) = reqwest::get(format!("{}/readyz", node.base)).await {
             if res.status().is_success() {
                 return;
             }
+            said = res.text().await.unwrap_or_default();
         }
-        assert!(Instant::now() < deadline, "{} not ready within 60 s", node.base);
+        assert!(Instant::now() < deadline, "{} not ready within 60 s: {said}", node.base);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Runs `leadline <args>` on a stopped node's data directory with the cluster's settings.
+fn offline(data: &Path, nats: &Nats, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_leadline"));
+    cmd.args(args)
+        .env_clear()
+        .env("LEADLINE__STORAGE__PATH", data)
+        .env("LEADLINE__CLUSTER__ENABLED", "true")
+        .env("LEADLINE__CLUSTER__NATS_URL", format!("nats://127.0.0.1:{}", nats.port))
+        .env("LEADLINE__CLUSTER__PARTITIONS", PARTITIONS)
+        .env("LEADLINE__CLUSTER__REPLICAS", "1");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// The offline commands run on a stopped node change the whole cluster, not that node's
+/// replica: a suppression import, an operator and its token, and a rescan's opt-out all reach
+/// the running node (which may be the one that sends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_commands_on_a_stopped_node_reach_every_node() {
+    let Some(nats_bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let nats = start_one_nats(&nats_bin, dir.path());
+    let env = |i: usize| {
+        let mut env = node_env(&dir.path().join(format!("node-{i}")), &twilio.base_url, i, std::slice::from_ref(&nats));
+        env.retain(|(k, _)| k != "LEADLINE__CLUSTER__REPLICAS");
+        env.push(("LEADLINE__CLUSTER__REPLICAS".into(), "1".into()));
+        env
+    };
+    let work = |i: usize| {
+        let work = dir.path().join(format!("work-{i}"));
+        std::fs::create_dir_all(&work).unwrap();
+        work
+    };
+    let a = Server::start(&work(0), &env(0)).await;
+    let b = Server::start(&work(1), &env(1)).await;
+    wait_ready(&b).await;
+    let lead = "+13125550301";
+    assert!(a
+        .client
+        .post_event("/v1/events/leads", &lead_body(lead, "OFF-1", "MLS-OFF", "Ana"))
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    assert_eq!(twilio.wait_for_within(lead, 1, Duration::from_secs(30)).await.len(), 1);
+    // Not a revocation for the running nodes' classifier: handed to a person.
+    assert!(a
+        .client
+        .inbound(lead, "bananas forever", "SMOFF0000000000000000000000000001")
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    same_timeline(&b, &a, lead).await;
+    assert!(b.terminate().await);
+
+    let data = dir.path().join("node-1");
+    let csv = dir.path().join("dnc.csv");
+    let blocked = "+13125550302";
+    std::fs::write(&csv, format!("phone,reason\n{blocked},asked by phone\n")).unwrap();
+    let out = offline(&data, &nats, &["suppress", "import", csv.to_str().unwrap(), "--list", "litigator"], &[]);
+    assert!(out.status.success(), "suppress import: {}", String::from_utf8_lossy(&out.stderr));
+    let out = offline(&data, &nats, &["operators", "add", "vera", "--role", "viewer"], &[]);
+    assert!(out.status.success(), "operators add: {}", String::from_utf8_lossy(&out.stderr));
+    let out = offline(&data, &nats, &["operators", "token", "vera"], &[]);
+    assert!(out.status.success(), "operators token: {}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let newer = [("LEADLINE__CLASSIFIER__EXTRA_OPT_OUT_PHRASES", r#"["bananas forever"]"#)];
+    let out = offline(&data, &nats, &["compliance", "rescan"], &newer);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && printed.contains("1 lead(s) opted out"), "rescan: {printed} {out:?}");
+
+    // The running node has all three.
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/admin/leads/{}", a.base, support::server::urlencode(lead));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let res = http.get(&url).bearer_auth(&token).send().await.unwrap();
+        if res.status().is_success() {
+            let shown: Value = res.json().await.unwrap();
+            if shown["status"] == "OPT_OUT" {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the operator's token or the rescan's opt-out never reached the running node"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let entry = a.client.admin_json(&format!("/v1/admin/suppressions/{}", support::server::urlencode(blocked))).await;
+    assert_eq!(entry.map(|e| e["list"].clone()), Some(Value::from("litigator")));
+    assert!(a
+        .client
+        .post_event("/v1/events/leads", &lead_body(blocked, "OFF-2", "MLS-OFF", "Bo"))
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(twilio.received_for(blocked).is_empty(), "a number suppressed offline got a text");
+    assert_eq!(twilio.received_for(lead).len(), 1, "the rescan's opt-out sends no confirmation");
+
+    // The stopped node, back, applies its own commands from the log like everyone else.
+    let b = Server::start(&work(1), &env(1)).await;
+    wait_ready(&b).await;
+    same_timeline(&b, &a, lead).await;
+    assert_eq!(b.client.lead(lead).await.unwrap()["status"], "OPT_OUT");
+    for node in [a, b] {
+        node.terminate().await;
+    }
+    let mut nats = nats;
+    nats.kill();
 }

@@ -87,6 +87,10 @@ pub fn spawn(cluster: Cluster, targets: Targets, mut stop: watch::Receiver<bool>
                 let next = tokio::select! {
                     done = pipe.tasks.join_next(), if !pipe.tasks.is_empty() => {
                         pipe.finished(done);
+                        // The catch-up's last entry may finish after the log went quiet.
+                        if pipe.applied() >= target {
+                            cluster.caught_up.store(true, Ordering::Relaxed);
+                        }
                         continue;
                     }
                     next = tokio::time::timeout(STALL_CHECK, messages.next()) => next,

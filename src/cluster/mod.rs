@@ -14,6 +14,7 @@ pub mod connect;
 pub mod import;
 pub mod lease;
 pub mod log;
+pub mod offline;
 pub mod snapshot;
 pub mod status;
 

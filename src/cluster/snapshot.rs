@@ -81,7 +81,10 @@ fn chunk_subject(as_of: u64) -> String {
 }
 
 /// The snapshots' stream, created if needed.
-pub(super) async fn open_stream(js: &async_nats::jetstream::Context, replicas: usize) -> anyhow::Result<stream::Stream> {
+pub(super) async fn open_stream(
+    js: &async_nats::jetstream::Context,
+    replicas: usize,
+) -> anyhow::Result<stream::Stream> {
     js.get_or_create_stream(stream::Config {
         name: STREAM.into(),
         subjects: vec![SUBJECTS.into()],
@@ -96,7 +99,9 @@ pub(super) async fn open_stream(js: &async_nats::jetstream::Context, replicas: u
 /// The latest complete snapshot's manifest, if any.
 pub async fn manifest(kv: &async_nats::jetstream::kv::Store) -> anyhow::Result<Option<Manifest>> {
     match kv.get(MANIFEST_KEY).await.context("cannot read the snapshot manifest")? {
-        Some(bytes) if !bytes.is_empty() => Ok(Some(codec::decode(&bytes).context("cannot decode the snapshot manifest")?)),
+        Some(bytes) if !bytes.is_empty() => {
+            Ok(Some(codec::decode(&bytes).context("cannot decode the snapshot manifest")?))
+        }
         _ => Ok(None),
     }
 }

@@ -18,8 +18,16 @@ pub type RawOp = (Vec<u8>, Option<Vec<u8>>);
 
 #[async_trait::async_trait]
 pub trait Replicator: Send + Sync {
-    /// Publishes `ops`; returns once they are replicated and applied on this node.
+    /// Publishes `ops`; returns once they are replicated (and, see [`Replicator::applies_here`],
+    /// applied on this node).
     async fn replicate(&self, ops: Vec<RawOp>) -> std::result::Result<(), String>;
+
+    /// Whether this node applies what it publishes by reading the log (a running node). An
+    /// offline command does not read the log: the store then applies the writes itself once
+    /// they are replicated, and the node re-applies them, unchanged, when it reaches them.
+    fn applies_here(&self) -> bool {
+        true
+    }
 }
 
 /// Parts that stay on each node: the schema marker, checkpoints and counters (`meta`) and
@@ -36,7 +44,11 @@ impl Store {
     /// A durable write that every node must see (see the module comment).
     pub(crate) async fn commit_shared(&self, writes: Writes) -> Result<()> {
         match self.replicator.get() {
-            Some(r) => r.replicate(writes.ops).await.map_err(StoreError::Replication),
+            Some(r) if r.applies_here() => r.replicate(writes.ops).await.map_err(StoreError::Replication),
+            Some(r) => {
+                r.replicate(writes.ops.clone()).await.map_err(StoreError::Replication)?;
+                self.group.commit(writes).await
+            }
             None => self.group.commit(writes).await,
         }
     }
