@@ -75,6 +75,8 @@ pub struct AdminSettings {
     /// The brokerage's IANA time zone: the admin page shows times in it (and each lead's own
     /// local time beside it). Checked at start-up.
     pub time_zone: String,
+    /// The largest CSV upload the do-not-contact page takes (its route's body limit).
+    pub upload_max_bytes: usize,
 }
 
 impl AdminSettings {

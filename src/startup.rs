@@ -210,6 +210,7 @@ impl Application {
             event_subscriptions,
             webhook_wake,
             logins: crate::app::operators::LoginThrottle::default(),
+            imports: Default::default(),
         }));
         let (stop_server, stopped) = oneshot::channel::<()>();
         let background = crate::background::Background::start(&state, &state.secrets)?;

@@ -59,6 +59,8 @@ pub struct AppInner {
     pub webhook_wake: Arc<tokio::sync::Notify>,
     /// Sign-in throttles of the admin page (per account, per IP).
     pub logins: operators::LoginThrottle,
+    /// The admin page's CSV uploads being imported (their progress).
+    pub imports: suppress_import::ImportJobs,
 }
 
 impl std::ops::Deref for App {

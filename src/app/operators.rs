@@ -54,7 +54,7 @@ fn ct_eq(a: &str, b: &str) -> bool {
     bool::from(da.as_slice().ct_eq(db.as_slice()))
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     OsRng.fill_bytes(&mut buf);
     hex::encode(buf)

@@ -143,21 +143,34 @@ pub async fn store_rows(
     Ok(replaced)
 }
 
-/// Imports an uploaded CSV (the API's and the admin page's upload): parsed like
-/// `leadline suppress import`, stored in batches.
+/// Imports an uploaded CSV (the API's upload): parsed like `leadline suppress import`,
+/// stored in batches.
 pub async fn import(
     app: &super::App,
     operator: &str,
     data: &[u8],
     list: Option<&str>,
 ) -> Result<super::views::SuppressionImport, super::AppError> {
-    if let Some(l) = list {
-        check_list_name(l).map_err(|e| super::AppError::field(format!("`list`: {e}")))?;
-    }
-    let plan = parse_import(data, list, &format!("uploaded by {operator}")).map_err(super::AppError::field)?;
+    let plan = plan(operator, data, list)?;
     let now = Ts::from(app.clock.now());
     let mut batches = 0usize;
     let already_listed = store_rows(&app.store, &plan.rows, now, |_, _| batches += 1).await?;
+    Ok(summarize(operator, plan, already_listed, batches))
+}
+
+fn plan(operator: &str, data: &[u8], list: Option<&str>) -> Result<ImportPlan, super::AppError> {
+    if let Some(l) = list {
+        check_list_name(l).map_err(|e| super::AppError::field(format!("`list`: {e}")))?;
+    }
+    parse_import(data, list, &format!("uploaded by {operator}")).map_err(super::AppError::field)
+}
+
+fn summarize(
+    operator: &str,
+    plan: ImportPlan,
+    already_listed: usize,
+    batches: usize,
+) -> super::views::SuppressionImport {
     let mut lists: Vec<String> = plan.rows.iter().map(|r| r.list.clone()).collect();
     lists.sort_unstable();
     lists.dedup();
@@ -167,11 +180,105 @@ pub async fn import(
         skipped = plan.skipped.len(),
         "suppression list upload imported"
     );
-    Ok(super::views::SuppressionImport {
+    super::views::SuppressionImport {
         imported: plan.rows.len(),
         already_listed,
         skipped: plan.skipped.into_iter().map(|(line, reason)| super::views::SkippedLine { line, reason }).collect(),
         lists,
         batches,
-    })
+    }
+}
+
+/// Uploads a page took, newest last. The page's upload is imported in the background so the
+/// page can show its progress; the jobs live in this node's memory (the page asks the node
+/// that took the upload), and only the latest [`KEPT_JOBS`] are remembered.
+#[derive(Default)]
+pub struct ImportJobs(std::sync::Mutex<std::collections::VecDeque<ImportJob>>);
+
+const KEPT_JOBS: usize = 20;
+
+/// One upload: how far its import got, and its outcome once done.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImportJob {
+    pub id: String,
+    pub operator: String,
+    pub file: String,
+    /// Numbers to store, and stored so far.
+    pub total: usize,
+    pub done: usize,
+    pub result: Option<super::views::SuppressionImport>,
+    pub error: Option<String>,
+}
+
+impl ImportJob {
+    pub fn finished(&self) -> bool {
+        self.result.is_some() || self.error.is_some()
+    }
+}
+
+impl ImportJobs {
+    pub fn get(&self, id: &str) -> Option<ImportJob> {
+        self.0.lock().ok()?.iter().find(|j| j.id == id).cloned()
+    }
+
+    fn add(&self, job: ImportJob) {
+        if let Ok(mut jobs) = self.0.lock() {
+            jobs.push_back(job);
+            while jobs.len() > KEPT_JOBS {
+                jobs.pop_front();
+            }
+        }
+    }
+
+    fn update(&self, id: &str, change: impl FnOnce(&mut ImportJob)) {
+        if let Ok(mut jobs) = self.0.lock() {
+            if let Some(job) = jobs.iter_mut().find(|j| j.id == id) {
+                change(job);
+            }
+        }
+    }
+}
+
+/// Starts importing an upload of the admin page in the background; its job id. The file is
+/// checked first: a bad `list` or an unreadable file is refused here, before anything is
+/// stored.
+pub fn start(
+    app: &super::App,
+    operator: &str,
+    file: &str,
+    data: &[u8],
+    list: Option<&str>,
+) -> Result<String, super::AppError> {
+    let plan = plan(operator, data, list)?;
+    let id = super::operators::random_hex(12);
+    app.imports.add(ImportJob {
+        id: id.clone(),
+        operator: operator.to_string(),
+        file: file.to_string(),
+        total: plan.rows.len(),
+        done: 0,
+        result: None,
+        error: None,
+    });
+    let (app, job, operator) = (app.clone(), id.clone(), operator.to_string());
+    tokio::spawn(async move {
+        let now = Ts::from(app.clock.now());
+        let mut batches = 0usize;
+        let stored = store_rows(&app.store, &plan.rows, now, |done, _| {
+            batches += 1;
+            app.imports.update(&job, |j| j.done = done);
+        })
+        .await;
+        match stored {
+            Ok(already_listed) => {
+                let result = summarize(&operator, plan, already_listed, batches);
+                app.imports.update(&job, |j| j.result = Some(result));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "suppression list upload stopped");
+                app.imports.update(&job, |j| j.error = Some(format!("the import stopped: {e}")));
+            }
+        }
+    });
+    Ok(id)
 }

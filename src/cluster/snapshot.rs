@@ -233,16 +233,19 @@ pub(super) async fn take(cluster: &Cluster, store: &Store, as_of: u64, node: &st
 }
 
 fn chunked(store: &Store) -> leadline_core::storage::Result<Vec<Vec<RawOp>>> {
-    let mut chunks = vec![Vec::new()];
-    let mut size = 0;
+    let (mut chunks, mut chunk, mut size) = (Vec::new(), Vec::new(), 0);
     for op in store.snapshot_records() {
         let op = op?;
         size += op.0.len() + op.1.as_ref().map_or(0, Vec::len);
-        chunks.last_mut().map(|c| c.push(op));
+        chunk.push(op);
         if size >= CHUNK_BYTES {
-            chunks.push(Vec::new());
+            chunks.push(std::mem::take(&mut chunk));
             size = 0;
         }
+    }
+    // An empty replica is one empty chunk: the manifest always names at least one.
+    if !chunk.is_empty() || chunks.is_empty() {
+        chunks.push(chunk);
     }
     Ok(chunks)
 }

@@ -95,7 +95,7 @@ pub fn router(state: App) -> Router {
     let (api, document) = routes(&state).split_for_parts();
     openapi::publish(document);
     let app = api
-        .merge(admin_ui::router())
+        .merge(admin_ui::router(state.settings.admin.upload_max_bytes))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -9,7 +9,10 @@
 //!    limit at the proxy or raise the limit;
 //! 3. a body-size ceiling: a `Content-Length` above `server.max_body_bytes` is refused with
 //!    413 `body_too_large` before any handler or guard runs, and axum's own extractors get the
-//!    same limit (handlers read bodies with `body::read_limited`, which covers chunked ones);
+//!    same limit (handlers read bodies with `body::read_limited`, which covers chunked ones).
+//!    The one exception is the admin page's CSV upload ([`UPLOAD_PATH`]): its route's own
+//!    extractor limit, `admin.upload_max_bytes`, applies while the signed-in admin's body is
+//!    read (and the page says "File too large");
 //! 4. a whole-request deadline (`server.request_timeout_ms`: reading the body and handling
 //!    it): 503 `request_timeout`. Nothing is acknowledged by a timed-out request; a retry
 //!    with the same identity is harmless (dedupe keys, `Idempotency-Key`).
@@ -29,6 +32,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::trace::TraceLayer;
+
+/// The admin page's CSV upload: the only route with its own body ceiling.
+pub const UPLOAD_PATH: &str = "/admin/suppressions/upload";
 
 /// Wraps the finished router in the shared guards.
 pub fn guard(app: Router, server: &ServerSettings) -> Router {
@@ -100,6 +106,9 @@ async fn rate_limit(State(limiter): State<Option<Arc<IpLimiter>>>, req: Request,
 }
 
 async fn body_ceiling(State(max): State<usize>, req: Request, next: Next) -> Response {
+    if req.uri().path() == UPLOAD_PATH {
+        return next.run(req).await;
+    }
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

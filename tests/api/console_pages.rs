@@ -186,3 +186,98 @@ async fn the_lead_page_records_an_opt_out_after_a_confirmation_and_downloads_con
     assert!(csv.lines().count() >= 3, "header, grant, revocation: {csv}");
     app.stop().await;
 }
+
+/// A `multipart/form-data` body (as a browser sends the upload form) and its content type.
+fn multipart(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
+    let boundary = "----leadlinetestboundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
+        );
+    }
+    if let Some((name, data)) = file {
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+                 Content-Type: text/csv\r\n\r\n"
+            )
+            .bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The page's file upload: a 20,000-number file (far above `server.max_body_bytes`) is taken,
+/// imported in the background, and its progress page ends with the outcome and the bad lines;
+/// without a session, with a stale form, or above `admin.upload_max_bytes` it is refused.
+#[tokio::test]
+async fn the_page_uploads_a_large_csv_file_and_shows_the_import_progress() {
+    let app = TestApp::spawn_with(|s| s.admin.upload_max_bytes = 2 * 1024 * 1024).await;
+    let cookie = admin_cookie(&app).await;
+    let http = no_redirects();
+    let page = http.get(format!("{}/admin/suppressions", app.base)).header("cookie", &cookie).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("id=\"upload-suppressions\""), "the page has the upload form");
+    let csrf = csrf_of(&html);
+
+    let mut csv = String::from("phone,reason\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("+1646{:03}{:04},asked by phone\n", 200 + i / 10_000, i % 10_000));
+    }
+    csv.push_str("not a phone,x\n");
+    assert!(csv.len() > app.settings.server.max_body_bytes, "bigger than any other request may be");
+    let upload = |fields: Vec<(&'static str, String)>, data: Vec<u8>, cookie: Option<String>| {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (content_type, body) = multipart(&fields, Some(("dnc.csv", &data)));
+        let mut req = http.post(format!("{}/admin/suppressions/upload", app.base)).header("content-type", content_type);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.body(body).send()
+    };
+
+    let res = upload(vec![("csrf", csrf.clone())], csv.clone().into_bytes(), None).await.unwrap();
+    assert_eq!(res.status(), 401, "no session");
+    let res = upload(vec![("csrf", "stale".into())], csv.clone().into_bytes(), Some(cookie.clone())).await.unwrap();
+    assert_eq!(res.status(), 403, "a stale form");
+    assert_eq!(app.admin_get("/v1/admin/suppressions").await.json::<Value>().await.unwrap()["count"], 0);
+    let huge = vec![b'1'; 3 * 1024 * 1024];
+    let res = upload(vec![("csrf", csrf.clone())], huge, Some(cookie.clone())).await.unwrap();
+    assert_eq!(res.status(), 413, "above admin.upload_max_bytes");
+    assert!(res.text().await.unwrap().contains("File too large"));
+
+    let fields = vec![("csrf", csrf.clone()), ("list", "litigator".to_string())];
+    let res = upload(fields, csv.into_bytes(), Some(cookie.clone())).await.unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
+    let progress = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(progress.starts_with("/admin/suppressions/uploads/"), "{progress}");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let done = loop {
+        let res = http.get(format!("{}{progress}", app.base)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("id=\"upload-bar\""), "a progress bar: {html}");
+        if html.contains("id=\"upload-done\"") {
+            assert!(!html.contains("http-equiv=\"refresh\" content=\"1\""), "a finished upload stops refreshing");
+            break html;
+        }
+        assert!(html.contains("http-equiv=\"refresh\" content=\"1\""), "a running upload refreshes itself");
+        assert!(std::time::Instant::now() < deadline, "the upload did not finish within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(done.contains("Imported 20000 number(s) in 4 write(s)"), "{done}");
+    assert!(done.contains("line 20002"), "the bad line is named: {done}");
+    for last in ["+16462000000", "+16462019999"] {
+        let entry: Value =
+            app.admin_get(&format!("/v1/admin/suppressions/{}", urlencode(last))).await.json().await.unwrap();
+        assert_eq!(entry["list"], "litigator", "{last}: {entry}");
+    }
+    let unknown = http.get(format!("{}/admin/suppressions/uploads/nope", app.base)).header("cookie", &cookie);
+    assert_eq!(unknown.send().await.unwrap().status(), 404);
+    app.stop().await;
+}

@@ -440,6 +440,21 @@ async fn console_steps(r: &Run<'_>) -> Result<()> {
     r.shot("27-laptop-confirm-removal").await?;
     r.wait_for("#confirm-cancel").await?.click().await?;
     r.wait_for("#suppressions").await?;
+    // A CSV file through the upload form: the progress page, then the outcome.
+    let csv = std::env::temp_dir().join(format!("leadline-dnc-{}.csv", std::process::id()));
+    let rows: String =
+        (0..12_000).map(|i| format!("+1917{:03}{:04},asked by phone\n", 300 + i / 10_000, i % 10_000)).collect();
+    std::fs::write(&csv, format!("phone,reason\n{rows}not a phone,x\n"))?;
+    r.wait_for("#s-file").await?.send_keys(&csv.display().to_string()).await?;
+    r.wait_for("#upload").await?.click().await?;
+    r.wait_url("/admin/suppressions/uploads/").await?;
+    let done = r.wait_for("#upload-done").await?.text().await?;
+    ensure!(done.contains("Imported 12000 number(s)"), "the upload's outcome: {done}");
+    ensure!(r.body_text().await?.contains("line 12002"), "the skipped line is named");
+    r.shot("27b-laptop-upload-done").await?;
+    let _ = std::fs::remove_file(&csv);
+    r.goto("/admin/suppressions").await?;
+    r.wait_for("#suppressions").await?;
     r.size(PHONE).await?;
     r.fits_width().await?;
     r.shot("28-phone-do-not-contact").await?;

@@ -52,7 +52,11 @@ use utoipa::openapi::{ContentBuilder, ObjectBuilder, Required, ResponseBuilder, 
 use utoipa::Modify;
 
 /// The pages; every path here is listed in [`ADMIN_PAGES`] (but the catch-all).
-pub fn router() -> Router<App> {
+/// `upload_max_bytes`: the CSV upload's body limit (`admin.upload_max_bytes`).
+pub fn router(upload_max_bytes: usize) -> Router<App> {
+    let upload = axum::routing::post(suppressions::upload)
+        .get(suppressions::back)
+        .layer(axum::extract::DefaultBodyLimit::max(upload_max_bytes));
     Router::new()
         .route("/admin", get(leads::leads_page))
         .route("/admin/", get(leads::leads_page))
@@ -66,6 +70,8 @@ pub fn router() -> Router<App> {
         .route("/admin/operators", get(operators::operators_page).post(operators::create))
         .route("/admin/suppressions", get(suppressions::suppressions_page).post(suppressions::add))
         .route("/admin/suppressions/import", get(suppressions::back).post(suppressions::import))
+        .route(crate::http::security::UPLOAD_PATH, upload)
+        .route("/admin/suppressions/uploads/{id}", get(suppressions::upload_page))
         .route("/admin/suppressions/{phone}/remove", get(suppressions::back).post(suppressions::remove))
         .route("/admin/leads/{phone}/opt-out", get(leads::back_to_lead).post(leads::opt_out))
         .route("/admin/leads/{phone}/consent.csv", get(leads::consent_csv))
@@ -167,6 +173,15 @@ pub const ADMIN_PAGES: &[(&str, &str, &str, bool)] = &[
     ("POST", "/admin/suppressions", "Add a number, role admin (form: `phone`, `list`, `reason`, `csrf`)", true),
     ("GET", "/admin/suppressions/import", "Redirects to the do-not-contact page", false),
     ("POST", "/admin/suppressions/import", "Import pasted CSV, role admin (form: `csv`, `list`, `csrf`)", true),
+    ("GET", "/admin/suppressions/upload", "Redirects to the do-not-contact page", false),
+    (
+        "POST",
+        "/admin/suppressions/upload",
+        "Upload a CSV file, role admin (multipart: `file`, `list`, `csrf`; up to `admin.upload_max_bytes`); \
+         redirects to its progress page",
+        true,
+    ),
+    ("GET", "/admin/suppressions/uploads/{id}", "An upload's progress, then its outcome (role admin)", true),
     ("GET", "/admin/suppressions/{phone}/remove", "Redirects to the do-not-contact page", false),
     (
         "POST",

@@ -105,15 +105,25 @@ pub(super) fn require_post_session(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<Session, UiError> {
-    let Some(s) = session(app, headers) else {
-        return Err(UiError::new(
+    let s = signed_in_for_post(app, headers)?;
+    check_csrf(&s, form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    Ok(s)
+}
+
+/// The session of a POST, CSRF not checked yet (an upload checks it once its body is read).
+pub(super) fn signed_in_for_post(app: &App, headers: &HeaderMap) -> Result<Session, UiError> {
+    session(app, headers).ok_or_else(|| {
+        UiError::new(
             StatusCode::UNAUTHORIZED,
             "Please sign in again",
             "Your session has expired or you are not signed in. Sign in and try again.",
         )
-        .signed_in(false));
-    };
-    let given = form.get("csrf").map(String::as_str).unwrap_or("");
+        .signed_in(false)
+    })
+}
+
+/// The form's CSRF token is the session's.
+pub(super) fn check_csrf(s: &Session, given: &str) -> Result<(), UiError> {
     if given.is_empty() || !ct_eq_str(given, &s.csrf) {
         return Err(UiError::new(
             StatusCode::FORBIDDEN,
@@ -121,7 +131,7 @@ pub(super) fn require_post_session(
             "This form is out of date (its security token does not match your session). Go back, reload the page and try again.",
         ));
     }
-    Ok(s)
+    Ok(())
 }
 
 /// Whether the browser reached us over HTTPS (directly or through a proxy).

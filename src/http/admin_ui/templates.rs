@@ -20,7 +20,7 @@ use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 use std::sync::LazyLock;
 
-pub(super) const TEMPLATES: [(&str, &str); 10] = [
+pub(super) const TEMPLATES: [(&str, &str); 11] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("leads.html", include_str!("templates/leads.html")),
@@ -30,6 +30,7 @@ pub(super) const TEMPLATES: [(&str, &str); 10] = [
     ("operators.html", include_str!("templates/operators.html")),
     ("confirm.html", include_str!("templates/confirm.html")),
     ("suppressions.html", include_str!("templates/suppressions.html")),
+    ("suppression_upload.html", include_str!("templates/suppression_upload.html")),
     ("error.html", include_str!("templates/error.html")),
 ];
 
