@@ -42,6 +42,6 @@ for p in "${PIDS[@]}"; do C0[$p]=$(cpu "$p"); done
   --mode closed --concurrency 64 --duration 20 --warmup 3 --no-ceiling | tee "$W/load.txt"
 sleep 5   # let every node finish applying
 for p in "${PIDS[@]}"; do echo "node pid $p: cpu ticks $(($(cpu "$p") - ${C0[$p]}))"; done
-for i in $(seq 1 "$NODES"); do curl -s "localhost:$((19080 + i))/metrics" | grep -E "^leadline_cluster_lag"; done
+for i in $(seq 1 "$NODES"); do curl -s "localhost:$((19080 + i))/metrics" | grep -E "^leadline_cluster_(lag|snapshots_total)"; done
 kill "${PIDS[@]}"; wait "${PIDS[@]}" 2> /dev/null
 if [ "$MODE" = cluster ]; then kill "$NATS"; wait "$NATS" 2> /dev/null; fi
