@@ -1365,6 +1365,28 @@ async fn store_one(store: &Store, policy: &Policy, traffic: &Traffic, i: u64) ->
     Ok(())
 }
 
+/// The admin page's first page of leads (newest first, its default) and the API's (phone
+/// order), 100 rows, timed in-process on the filled data dir.
+fn time_searches(dir: &Path) -> anyhow::Result<()> {
+    use leadline_core::storage::LeadFilter;
+    let store = Store::open(dir)?;
+    let filter = LeadFilter::default();
+    for _ in 0..2 {
+        let t = Instant::now();
+        let (newest, _) = store.search_leads_newest(&filter, None, 100)?;
+        let newest_ms = t.elapsed().as_secs_f64() * 1000.0;
+        let t = Instant::now();
+        let (phone_order, _) = store.search_leads(&filter, None, 100)?;
+        let phone_ms = t.elapsed().as_secs_f64() * 1000.0;
+        println!(
+            "  first page of leads (100): newest first {newest_ms:.0} ms ({} rows), phone order {phone_ms:.1} ms ({} rows)",
+            newest.len(),
+            phone_order.len()
+        );
+    }
+    Ok(())
+}
+
 async fn fill_via_store(dir: &Path, n: u64, traffic: Arc<Traffic>, deadline: Instant) -> anyhow::Result<u64> {
     let settings = service_settings(
         dir,
@@ -1531,6 +1553,8 @@ async fn probe_million(cli: &Cli) -> anyhow::Result<()> {
         mib(size),
         size as f64 / stored.max(1) as f64
     );
+
+    time_searches(&dir)?;
 
     // Restart: a fresh process on that data dir.
     println!("--- restart on the {stored}-lead data dir (a new process; the OS page cache is warm)");
