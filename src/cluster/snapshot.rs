@@ -162,6 +162,7 @@ pub async fn restore_if_needed(cluster: &Cluster, store: &Store) -> anyhow::Resu
         store.apply_replicated(chunk.ops).await.context("cannot write the snapshot")?;
         next += 1;
     }
+    store.rebuild_lead_index().context("cannot index the snapshot's leads")?;
     apply::save(store, manifest.as_of - 1);
     metrics::counter!("leadline_cluster_snapshot_restores_total").increment(1);
     tracing::warn!(cleared, as_of = manifest.as_of, "snapshot loaded; resuming the log after it");

@@ -38,10 +38,13 @@ pub(crate) enum Part {
     Operators,
     /// Page sessions (`operators::Session`), by the SHA-256 of the cookie value.
     Sessions,
+    /// Leads by creation (`created_at` millis, big-endian, then the phone; empty values): the
+    /// admin page's newest-first order without a scan of every lead.
+    LeadsByCreated,
 }
 
 impl Part {
-    pub(crate) const ALL: [Part; 17] = [
+    pub(crate) const ALL: [Part; 18] = [
         Part::Leads,
         Part::Timeline,
         Part::Outbox,
@@ -59,6 +62,7 @@ impl Part {
         Part::FubWrites,
         Part::Operators,
         Part::Sessions,
+        Part::LeadsByCreated,
     ];
 
     pub(crate) fn prefix(self) -> u8 {
@@ -80,6 +84,7 @@ impl Part {
             Part::FubWrites => b'F',
             Part::Operators => b'A',
             Part::Sessions => b'a',
+            Part::LeadsByCreated => b'C',
         }
     }
 
@@ -105,6 +110,8 @@ impl Part {
             // Added with schema 2 (never a tree of their own).
             Part::Operators => "operators",
             Part::Sessions => "sessions",
+            // Added after schema 2 (never a tree of its own).
+            Part::LeadsByCreated => "leads_by_created",
         }
     }
 }

@@ -211,6 +211,7 @@ pub struct Store {
     fub_writes: Space,
     operators: Space,
     sessions: Space,
+    leads_by_created: Space,
 }
 
 fn timeline_prefix(phone: &Phone) -> Vec<u8> {
@@ -232,6 +233,11 @@ fn interest_key(listing_id: &str, phone: &Phone) -> Vec<u8> {
     k
 }
 
+/// The key of a lead in the by-creation index (`Part::LeadsByCreated`).
+pub(crate) fn created_key(created: Ts, phone: &Phone) -> Vec<u8> {
+    timer_key(created, phone)
+}
+
 fn timer_key(due: Ts, phone: &Phone) -> Vec<u8> {
     let mut k = due.millis().to_be_bytes().to_vec();
     k.extend_from_slice(phone.as_str().as_bytes());
@@ -243,6 +249,9 @@ fn timer_key(due: Ts, phone: &Phone) -> Vec<u8> {
 /// are cold, and the OS page cache still holds the files). docs/soak.md shows the service's
 /// RSS levelling off under it.
 pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// `meta` key: the by-creation index covers every lead.
+const LEADS_BY_CREATED_INDEXED: &str = "storage:leads_by_created_indexed";
 
 /// `meta` key: the `outbox_open` index covers every outbox record.
 const OUTBOX_OPEN_INDEXED: &str = "storage:outbox_open_indexed";
@@ -349,11 +358,42 @@ impl Store {
             fub_writes: space(Part::FubWrites),
             operators: space(Part::Operators),
             sessions: space(Part::Sessions),
+            leads_by_created: space(Part::LeadsByCreated),
             db,
         };
         store.upgrade()?;
+        store.index_leads_by_created()?;
         store.roll_log_segment()?;
         Ok(store)
+    }
+
+    /// Builds the by-creation index of a database written before it existed: once, at open,
+    /// before anything is served (about a second per 300,000 leads). Since then every lead's
+    /// first commit indexes it.
+    fn index_leads_by_created(&self) -> Result<()> {
+        if self.meta.get(LEADS_BY_CREATED_INDEXED)?.is_some() {
+            return Ok(());
+        }
+        self.rebuild_lead_index()
+    }
+
+    /// Indexes every stored lead by creation (idempotent): at the first open of an older
+    /// database, and after records were loaded from elsewhere (a cluster snapshot, which an
+    /// older node may have written without the index).
+    pub fn rebuild_lead_index(&self) -> Result<()> {
+        let mut indexed = 0u64;
+        for kv in self.leads.iter() {
+            let (_, v) = kv?;
+            let Ok(lead) = codec::decode::<LeadState>(&v) else { continue };
+            self.leads_by_created.insert(created_key(lead.created_at, &lead.phone), &[][..])?;
+            indexed += 1;
+        }
+        self.meta_put(LEADS_BY_CREATED_INDEXED, &true)?;
+        self.db.flush()?;
+        if indexed > 0 {
+            tracing::info!(leads = indexed, "storage: leads indexed by creation");
+        }
+        Ok(())
     }
 
     /// Writes (and removes) a little more than one log segment of scratch values and
@@ -604,6 +644,10 @@ impl Store {
         let now = c.state.updated_at;
         let mut w = Writes::default();
         w.put(&self.leads, phone.as_str(), codec::encode(c.state)?);
+        if c.state.timeline_len as usize == c.entries.len() {
+            // The lead's first commit (its timeline starts here): index it by creation.
+            w.put(&self.leads_by_created, created_key(c.state.created_at, phone), Vec::new());
+        }
         for e in c.entries {
             w.put(&self.timeline, timeline_key(phone, e.seq), codec::encode(e)?);
         }

@@ -4,7 +4,8 @@
 //! decodes every snapshot it passes, so one page costs O(leads scanned): O(leads) in the
 //! worst case (a filter that matches little or nothing). That is fine up to roughly 100k
 //! leads (a few hundred milliseconds for a full scan); beyond that this wants secondary
-//! indexes (status, source, name tokens) maintained in `commit_lead`.
+//! indexes (status, source, name tokens) maintained in `commit_lead`. The newest-first order
+//! (the admin page's default) reads the by-creation index, `commit_lead` keeps it.
 
 use super::{Result, Store};
 use crate::codec;
@@ -95,42 +96,43 @@ impl Store {
     /// Leads matching `filter`, newest first (by creation; the phone breaks ties), after
     /// `after` (the previous page's last lead), at most `limit`; and the next page's cursor.
     ///
-    /// Cost: a full scan of the leads on every page (the keyspace is in phone order; there is
-    /// no index by date), keeping only the best `limit + 1` in memory. Fine up to roughly
-    /// 100k leads, like `search_leads` without a selective filter.
+    /// Cost: the by-creation index (`Part::LeadsByCreated`) read backwards from the cursor,
+    /// bounded by the filter's creation dates, until the page is full: O(leads passed), like
+    /// `search_leads`, so a page without a selective filter costs `limit` reads.
     pub fn search_leads_newest(
         &self,
         filter: &LeadFilter,
         after: Option<&NewestCursor>,
         limit: usize,
     ) -> Result<(Vec<LeadState>, Option<NewestCursor>)> {
-        use std::cmp::Reverse;
-        use std::collections::BinaryHeap;
         if limit == 0 {
             return Ok((Vec::new(), None));
         }
-        // A min-heap of the newest `limit + 1` seen so far.
-        let mut heap: BinaryHeap<Reverse<(crate::ts::Ts, String, Vec<u8>)>> = BinaryHeap::new();
-        for kv in self.leads.iter() {
-            let (_, value) = kv?;
+        // Index keys are the creation millis (big-endian) and then the phone: every key of a
+        // moment sorts after that moment's bare 8 bytes, and before the next moment's.
+        let mut upper = after.map(|(t, p)| super::created_key(*t, p));
+        if let Some(before) = filter.created_before {
+            let bound = before.millis().to_be_bytes().to_vec();
+            upper = Some(upper.filter(|u| *u < bound).unwrap_or(bound));
+        }
+        let lower = filter.created_from.map(|t| t.millis().to_be_bytes().to_vec());
+        let end = upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let start = lower.as_deref().map_or(Bound::Unbounded, Bound::Included);
+        let mut leads = Vec::new();
+        for kv in self.leads_by_created.range(start, end).rev() {
+            let (key, _) = kv?;
+            let Some(phone) = key.get(8..).and_then(|p| std::str::from_utf8(p).ok()) else { continue };
+            let Some(value) = self.leads.get(phone)? else { continue };
             let Ok(lead) = codec::decode::<LeadState>(&value) else { continue };
-            let key = (lead.created_at, lead.phone.as_str().to_string());
-            if after.is_some_and(|(t, p)| key >= (*t, p.as_str().to_string())) {
-                continue;
-            }
-            if !filter.matches(&lead) {
-                continue;
-            }
-            heap.push(Reverse((key.0, key.1, value.to_vec())));
-            if heap.len() > limit + 1 {
-                heap.pop();
+            if filter.matches(&lead) {
+                leads.push(lead);
+                if leads.len() > limit {
+                    break;
+                }
             }
         }
-        let mut rows: Vec<(crate::ts::Ts, String, Vec<u8>)> = heap.into_iter().map(|Reverse(r)| r).collect();
-        rows.sort_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let leads: Vec<LeadState> = rows.iter().filter_map(|(_, _, v)| codec::decode(v).ok()).collect();
+        let more = leads.len() > limit;
+        leads.truncate(limit);
         let next = if more { leads.last().map(|l| (l.created_at, l.phone.clone())) } else { None };
         Ok((leads, next))
     }
@@ -206,6 +208,39 @@ mod tests {
 
     fn put(store: &Store, l: &LeadState) {
         store.leads.insert(l.phone.as_str(), codec::encode(l).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn newest_first_reads_the_creation_index_which_an_open_builds_for_older_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = |d: i64| Ts::from_millis(1_700_000_000_000 + d * 86_400_000).unwrap();
+        let phones = ["+12125550181", "+12125550182", "+12125550183", "+12125550184"];
+        {
+            // Written as an older build did: leads, no index, no marker.
+            let store = Store::open(dir.path()).unwrap();
+            for (i, p) in phones.iter().enumerate() {
+                let mut l = lead(p, "Ana", "Ruiz");
+                l.created_at = day(i as i64 / 2); // two leads a day: the phone breaks ties
+                put(&store, &l);
+            }
+            store.meta.remove(super::super::LEADS_BY_CREATED_INDEXED).unwrap();
+            store.db.flush().unwrap();
+            assert_eq!(store.search_leads_newest(&LeadFilter::default(), None, 10).unwrap().0.len(), 0);
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let order = |(leads, next): (Vec<LeadState>, Option<NewestCursor>)| {
+            (leads.iter().map(|l| l.phone.as_str().to_string()).collect::<Vec<_>>(), next)
+        };
+        let (first, next) = order(store.search_leads_newest(&LeadFilter::default(), None, 3).unwrap());
+        assert_eq!(first, [phones[3], phones[2], phones[1]]);
+        let (rest, end) = order(store.search_leads_newest(&LeadFilter::default(), next.as_ref(), 3).unwrap());
+        assert_eq!((rest, end), (vec![phones[0].to_string()], None));
+        let day_one = LeadFilter { created_from: Some(day(1)), created_before: Some(day(2)), ..Default::default() };
+        assert_eq!(order(store.search_leads_newest(&day_one, None, 10).unwrap()).0, [phones[3], phones[2]]);
+        let before = LeadFilter { created_before: Some(day(1)), ..Default::default() };
+        assert_eq!(order(store.search_leads_newest(&before, None, 10).unwrap()).0, [phones[1], phones[0]]);
+        let named = LeadFilter { q: Some("0182".into()), ..Default::default() };
+        assert_eq!(order(store.search_leads_newest(&named, None, 10).unwrap()).0, [phones[1]]);
     }
 
     #[test]
