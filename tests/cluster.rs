@@ -663,7 +663,10 @@ async fn three_nodes_survive_a_kill_a_pause_and_a_lost_nats_server() {
 
 /// One NATS server with JetStream (replicas = 1), for tests that need no NATS failover.
 fn start_one_nats(bin: &Path, dir: &Path) -> Nats {
-    let port = free_port();
+    start_one_nats_on(bin, dir, free_port())
+}
+
+fn start_one_nats_on(bin: &Path, dir: &Path, port: u16) -> Nats {
     let conf = dir.join("nats-single.conf");
     let store = dir.join("nats-single");
     std::fs::write(&conf, format!("listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\n", store.display()))
@@ -938,5 +941,42 @@ async fn offline_commands_on_a_stopped_node_reach_every_node() {
         node.terminate().await;
     }
     let mut nats = nats;
+    nats.kill();
+}
+
+/// A node started before its NATS server (one compose file, a reboot) waits for it instead
+/// of exiting, then serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_before_nats_waits_for_it() {
+    let Some(nats_bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let port = free_port();
+    let later = {
+        let (bin, dir) = (nats_bin.clone(), dir.path().to_path_buf());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(3));
+            start_one_nats_on(&bin, &dir, port)
+        })
+    };
+    let mut env = base_env(&dir.path().join("node-0"), &twilio.base_url);
+    let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+    env.extend([
+        kv("LEADLINE__CLUSTER__ENABLED", "true"),
+        kv("LEADLINE__CLUSTER__NATS_URL", &format!("nats://127.0.0.1:{port}")),
+        kv("LEADLINE__CLUSTER__PARTITIONS", PARTITIONS),
+    ]);
+    let work = dir.path().join("work-0");
+    std::fs::create_dir_all(&work).unwrap();
+    let started = Instant::now();
+    let node = Server::start(&work, &env).await;
+    assert!(started.elapsed() >= Duration::from_secs(2), "it waited for NATS");
+    let mut nats = later.join().unwrap();
+    wait_ready(&node).await;
+    let phone = "+13125550401";
+    let res = node.client.post_event("/v1/events/leads", &lead_body(phone, "LATE-1", "MLS-LATE", "Ana")).await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(twilio.wait_for_within(phone, 1, Duration::from_secs(30)).await.len(), 1);
+    node.terminate().await;
     nats.kill();
 }

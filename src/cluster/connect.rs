@@ -25,7 +25,31 @@ pub fn seeds(nats_url: &str) -> anyhow::Result<Vec<ServerAddr>> {
         .collect()
 }
 
-pub async fn connect(settings: &ClusterSettings, node_id: &str) -> anyhow::Result<async_nats::Client> {
+/// Connects; while no seed answers, tries again every second for `wait` (a node may start
+/// before its NATS servers do, e.g. in one compose file).
+pub async fn connect(settings: &ClusterSettings, node_id: &str, wait: Duration) -> anyhow::Result<async_nats::Client> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match connect_once(settings, node_id).await {
+            Err(e) if std::time::Instant::now() < deadline && is_unreachable(&e) => {
+                tracing::warn!(error = %format!("{e:#}"), "NATS not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// No seed answered (as opposed to bad settings or credentials, which a retry cannot fix).
+fn is_unreachable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<async_nats::ConnectError>().is_some_and(|c| {
+            matches!(c.kind(), async_nats::ConnectErrorKind::Io | async_nats::ConnectErrorKind::TimedOut)
+        })
+    })
+}
+
+async fn connect_once(settings: &ClusterSettings, node_id: &str) -> anyhow::Result<async_nats::Client> {
     let seeds = seeds(&settings.nats_url)?;
     let tls = seeds.iter().any(|s| s.tls_required());
     let options = match (env(CREDS_ENV), env(USER_ENV)) {

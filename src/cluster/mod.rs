@@ -117,7 +117,7 @@ impl Cluster {
     /// Connects, creates the stream and the bucket if needed, and checks the partition count.
     pub async fn connect(settings: &ClusterSettings, bind_port: u16, clock: Arc<dyn Clock>) -> anyhow::Result<Cluster> {
         let node_id = node_id(settings, bind_port);
-        let client = connect::connect(settings, &node_id).await?;
+        let client = connect::connect(settings, &node_id, SETUP_WAIT).await?;
         let js = jetstream::new(client.clone());
         // A NATS cluster that is starting has no JetStream leader for a few seconds: retry.
         let deadline = std::time::Instant::now() + SETUP_WAIT;

@@ -39,7 +39,7 @@ pub struct NodeStatus {
 }
 
 pub async fn status(settings: &ClusterSettings) -> anyhow::Result<ClusterStatus> {
-    let client = connect::connect(settings, "status").await?;
+    let client = connect::connect(settings, "status", std::time::Duration::ZERO).await?;
     let js = async_nats::jetstream::new(client);
     let stream = js.get_stream(log::STREAM).await.context("no leadline log in this NATS (never started?)")?;
     let info = stream.get_info().await.context("cannot read the log's state")?;
