@@ -980,3 +980,65 @@ async fn a_node_started_before_nats_waits_for_it() {
     node.terminate().await;
     nats.kill();
 }
+
+/// Compaction under load: leads keep arriving while snapshots are taken and the log is
+/// purged, and a node joins in the middle from a snapshot. Afterwards every node shows every
+/// lead the same, and no text went out twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_taken_under_load_lose_nothing() {
+    let Some(nats_bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let nats = start_one_nats(&nats_bin, dir.path());
+    let env = |i: usize| {
+        let mut env = node_env(&dir.path().join(format!("node-{i}")), &twilio.base_url, i, std::slice::from_ref(&nats));
+        env.retain(|(k, _)| k != "LEADLINE__CLUSTER__REPLICAS");
+        env.push(("LEADLINE__CLUSTER__REPLICAS".into(), "1".into()));
+        env.push(("LEADLINE__CLUSTER__SNAPSHOT_EVERY".into(), "60".into()));
+        env
+    };
+    let work = |i: usize| {
+        let work = dir.path().join(format!("work-{i}"));
+        std::fs::create_dir_all(&work).unwrap();
+        work
+    };
+    let a = Server::start(&work(0), &env(0)).await;
+    let b = Server::start(&work(1), &env(1)).await;
+    let all = phones(&["312", "415", "646"], 90, 700);
+    let load = {
+        let (a, b, all) = (a.client.clone(), b.client.clone(), all.clone());
+        tokio::spawn(async move {
+            for (i, phone) in all.iter().enumerate() {
+                let node = if i % 2 == 0 { &a } else { &b };
+                let body = lead_body(phone, &format!("LOAD-{i}"), "MLS-LOAD", "Ana");
+                let res = node.post_event("/v1/events/leads", &body).await.unwrap();
+                assert!(res.status().is_success(), "{phone}: {}", res.status());
+                tokio::time::sleep(Duration::from_millis(60)).await;
+            }
+        })
+    };
+    // A new node joins once the log was compacted, while the load goes on.
+    compacted_past(&nats, 1).await;
+    let c = Server::start(&work(2), &env(2)).await;
+    load.await.unwrap();
+    wait_ready(&c).await;
+    for phone in &all {
+        assert_eq!(twilio.wait_for_within(phone, 1, Duration::from_secs(30)).await.len(), 1, "{phone}");
+    }
+    for phone in &all {
+        same_timeline(&c, &a, phone).await;
+        same_timeline(&b, &a, phone).await;
+    }
+    let status = cluster_status(&nats);
+    assert!(status["snapshot"]["as_of"].as_u64().unwrap() > 1, "{status}");
+    assert_eq!(restores(&c).await, 1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for phone in &all {
+        assert_eq!(twilio.received_for(phone).len(), 1, "{phone}: one first text, never two");
+    }
+    for node in [a, b, c] {
+        node.terminate().await;
+    }
+    let mut nats = nats;
+    nats.kill();
+}
