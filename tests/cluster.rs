@@ -768,6 +768,16 @@ async fn a_compacted_log_starts_new_and_returning_nodes_from_its_snapshot() {
         assert_eq!(twilio.wait_for_within(phone, 1, Duration::from_secs(30)).await.len(), 1, "{phone}");
     }
     compacted_past(&nats, purged_at).await;
+    // The older snapshot goes right after the log's purge.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = cluster_status(&nats);
+        if status["snapshot_messages"] == status["snapshot"]["chunks"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the older snapshot was not purged: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let b = Server::start(&work(1), &env(1)).await;
     wait_ready(&b).await;
     assert_eq!(restores(&b).await, 1, "the returning node's replica was behind the log's start");

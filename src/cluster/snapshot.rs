@@ -276,8 +276,11 @@ async fn publish(cluster: &Cluster, as_of: u64, chunks: Vec<Vec<RawOp>>) -> anyh
         node: cluster.node_id.clone(),
         taken_at: Ts::from(chrono::Utc::now()),
     };
-    let encoded = codec::encode(&manifest).context("cannot encode the snapshot manifest")?;
-    cluster.kv.put(MANIFEST_KEY, encoded.into()).await.context("cannot record the snapshot manifest")?;
+    let Some(replaced) = record(cluster, &manifest).await? else {
+        tracing::warn!(as_of, "a newer snapshot was recorded meanwhile; this one is dropped");
+        snapshots.purge().filter(chunk_subject(as_of)).await.context("cannot drop the superseded snapshot")?;
+        return Ok(());
+    };
     metrics::counter!("leadline_cluster_snapshots_total").increment(1);
     tracing::info!(as_of, records, bytes, "snapshot recorded");
     if !live_nodes_reached(cluster, as_of).await {
@@ -289,10 +292,51 @@ async fn publish(cluster: &Cluster, as_of: u64, chunks: Vec<Vec<RawOp>>) -> anyh
         let purged = cluster.stream.purge().sequence(as_of).await.context("cannot purge the log")?;
         tracing::info!(as_of, purged = purged.purged, "cluster log compacted");
     }
-    if manifest.first_chunk > 1 {
-        snapshots.purge().sequence(manifest.first_chunk).await.context("cannot purge older snapshots")?;
+    // The snapshot this one replaces, by its subject: never another one's chunks.
+    if let Some(old) = replaced {
+        snapshots.purge().filter(chunk_subject(old.as_of)).await.context("cannot purge the older snapshot")?;
     }
     Ok(())
+}
+
+/// Records `manifest` as the latest snapshot unless one at least as new is recorded (two
+/// holders may snapshot at once around a lease change): `Some(the one it replaced)` when it
+/// was recorded, `None` when it lost. A write conditional on the key's revision, so the
+/// manifest never goes backwards.
+async fn record(cluster: &Cluster, manifest: &Manifest) -> anyhow::Result<Option<Option<Manifest>>> {
+    use async_nats::jetstream::kv::{CreateErrorKind, UpdateErrorKind};
+    let encoded = codec::encode(manifest).context("cannot encode the snapshot manifest")?;
+    const LOST: &str = "cannot record the snapshot manifest";
+    loop {
+        let current = cluster.kv.entry(MANIFEST_KEY).await.context("cannot read the snapshot manifest")?;
+        let (revision, replaced) = match current {
+            Some(entry) if !entry.value.is_empty() => {
+                let recorded: Manifest = codec::decode(&entry.value).context("cannot decode the snapshot manifest")?;
+                if recorded.as_of >= manifest.as_of {
+                    return Ok(None);
+                }
+                (Some(entry.revision), Some(recorded))
+            }
+            Some(entry) => (Some(entry.revision), None),
+            None => (None, None),
+        };
+        // Another write coming first sends us round again, to compare with it.
+        let raced = match revision {
+            Some(revision) => match cluster.kv.update(MANIFEST_KEY, encoded.clone().into(), revision).await {
+                Ok(_) => false,
+                Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => true,
+                Err(e) => return Err(anyhow::Error::new(e).context(LOST)),
+            },
+            None => match cluster.kv.create(MANIFEST_KEY, encoded.clone().into()).await {
+                Ok(_) => false,
+                Err(e) if e.kind() == CreateErrorKind::AlreadyExists => true,
+                Err(e) => return Err(anyhow::Error::new(e).context(LOST)),
+            },
+        };
+        if !raced {
+            return Ok(Some(replaced));
+        }
+    }
 }
 
 /// Waits (at most [`PURGE_WAIT`]) until every live node has applied every entry below

@@ -21,6 +21,10 @@ pub struct ClusterStatus {
     pub last_sequence: u64,
     /// The latest complete snapshot (log compaction), if any.
     pub snapshot: Option<super::snapshot::Manifest>,
+    /// What the snapshots' stream holds: the latest snapshot's chunks (older ones are purged
+    /// with the log), and those of a snapshot under way.
+    pub snapshot_messages: u64,
+    pub snapshot_bytes: u64,
     /// The node holding the gateway lease (it sends); `null` when none does.
     pub gateway_lease: Option<String>,
     pub nodes: Vec<NodeStatus>,
@@ -46,6 +50,10 @@ pub async fn status(settings: &ClusterSettings) -> anyhow::Result<ClusterStatus>
     let kv = js.get_key_value(BUCKET).await.context("cannot open the leadline_cluster bucket")?;
     let partitions = kv.get("partitions").await.ok().flatten().and_then(|b| String::from_utf8_lossy(&b).parse().ok());
     let last_sequence = info.state.last_sequence;
+    let snapshots = match js.get_stream(super::snapshot::STREAM).await {
+        Ok(mut stream) => stream.info().await.map(|i| (i.state.messages, i.state.bytes)).unwrap_or_default(),
+        Err(_) => (0, 0),
+    };
     let mut nodes = Vec::new();
     let mut keys = kv.keys().await.context("cannot list the bucket's keys")?;
     let now = chrono::Utc::now().timestamp();
@@ -69,6 +77,8 @@ pub async fn status(settings: &ClusterSettings) -> anyhow::Result<ClusterStatus>
         first_sequence: info.state.first_sequence,
         last_sequence,
         snapshot: super::snapshot::manifest(&kv).await.ok().flatten(),
+        snapshot_messages: snapshots.0,
+        snapshot_bytes: snapshots.1,
         gateway_lease: lease::holder_in(&kv).await,
         nodes,
     })
