@@ -1052,3 +1052,72 @@ async fn snapshots_taken_under_load_lose_nothing() {
     let mut nats = nats;
     nats.kill();
 }
+
+/// The priority lane holds in a cluster: with first texts queued behind the account's pace
+/// (5 a second), an opt-out confirmation taken through any node goes out ahead of them, not
+/// at the back of the queue (the time it took is printed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opt_out_confirmation_jumps_the_cluster_queue() {
+    let Some(nats_bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let nats = start_one_nats(&nats_bin, dir.path());
+    let env = |i: usize| {
+        let mut env = node_env(&dir.path().join(format!("node-{i}")), &twilio.base_url, i, std::slice::from_ref(&nats));
+        env.retain(|(k, _)| !k.contains("REPLICAS") && !k.contains("ACCOUNT_MPS") && !k.contains("SENDER_MPS"));
+        env.extend([
+            ("LEADLINE__CLUSTER__REPLICAS".to_string(), "1".to_string()),
+            ("LEADLINE__GATEWAY__LIMITS__ACCOUNT_MPS".to_string(), "5".to_string()),
+            ("LEADLINE__GATEWAY__LIMITS__SENDER_MPS".to_string(), "5".to_string()),
+        ]);
+        env
+    };
+    let work = |i: usize| {
+        let work = dir.path().join(format!("work-{i}"));
+        std::fs::create_dir_all(&work).unwrap();
+        work
+    };
+    let a = Server::start(&work(0), &env(0)).await;
+    let b = Server::start(&work(1), &env(1)).await;
+    wait_ready(&b).await;
+    let all = phones(&["312", "415", "646"], 40, 800);
+    let captures = all.iter().enumerate().map(|(i, phone)| {
+        let client = if i % 2 == 0 { a.client.clone() } else { b.client.clone() };
+        let body = lead_body(phone, &format!("PRI-{i}"), "MLS-PRI", "Ana");
+        async move { client.post_event("/v1/events/leads", &body).await.unwrap().status() }
+    });
+    for status in futures_util::future::join_all(captures).await {
+        assert!(status.is_success(), "{status}");
+    }
+    // The first lead that got its text says STOP while the rest still wait their turn.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stopper = loop {
+        if let Some(first) = twilio.received().first() {
+            break first.to().to_string();
+        }
+        assert!(Instant::now() < deadline, "no text went out");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let sid = "SMPRI0000000000000000000000000001";
+    assert!(b.client.inbound(&stopper, "STOP", sid).await.unwrap().status().is_success());
+    let stop_acked = Instant::now();
+    let confirmation = twilio.wait_for_within(&stopper, 2, Duration::from_secs(30)).await;
+    assert_eq!(confirmation.len(), 2);
+    assert!(confirmation[1].body().contains(OPT_OUT_CONFIRMATION), "{}", confirmation[1].body());
+    let waited = confirmation[1].at.saturating_duration_since(stop_acked);
+    for phone in all.iter().filter(|p| **p != stopper) {
+        assert_eq!(twilio.wait_for_within(phone, 1, Duration::from_secs(60)).await.len(), 1, "{phone}");
+    }
+    let received = twilio.received();
+    let position = received.iter().position(|r| r.body().contains(OPT_OUT_CONFIRMATION)).unwrap();
+    let behind = received[position + 1..].len();
+    eprintln!("the confirmation went out {waited:?} after the STOP's ack, ahead of {behind} queued first texts");
+    // Queued last, it would have gone out last (none behind it); the pace left most of the
+    // first texts still waiting when the STOP came.
+    assert!(behind >= 5, "the confirmation waited in line: {behind} texts after it, {waited:?}");
+    for node in [a, b] {
+        node.terminate().await;
+    }
+    let mut nats = nats;
+    nats.kill();
+}
