@@ -103,7 +103,15 @@ impl Application {
         // The recorder first: start-up work (a snapshot restore) counts in the metrics too.
         let metrics = crate::telemetry::metrics_handle();
         let cluster = match settings.cluster.enabled {
-            true => Some(Cluster::connect(&settings.cluster, settings.server.bind.port(), clock.clone()).await?),
+            true => Some(
+                Cluster::connect(
+                    &settings.cluster,
+                    settings.server.bind.port(),
+                    clock.clone(),
+                    crate::cluster::SETUP_WAIT,
+                )
+                .await?,
+            ),
             false => None,
         };
         let link = cluster.clone().map(|c| Arc::new(c) as Arc<dyn ClusterLink>);

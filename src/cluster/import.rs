@@ -28,7 +28,13 @@ pub struct ImportReport {
 }
 
 pub async fn import(settings: &Settings, store: &Store, progress: impl Fn(u64)) -> anyhow::Result<ImportReport> {
-    let cluster = Cluster::connect(&settings.cluster, settings.server.bind.port(), Arc::new(SystemClock)).await?;
+    let cluster = Cluster::connect(
+        &settings.cluster,
+        settings.server.bind.port(),
+        Arc::new(SystemClock),
+        std::time::Duration::ZERO,
+    )
+    .await?;
     let existing = cluster.stream.get_info().await?.state.last_sequence;
     if existing > 0 {
         anyhow::bail!(

@@ -45,8 +45,9 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(2 * 60 * 60);
 const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
 /// How long a shared write waits to be applied on the writing node.
 const SHARED_WAIT: Duration = Duration::from_secs(10);
-/// How long start-up waits for JetStream (a NATS cluster elects its leaders first).
-const SETUP_WAIT: Duration = Duration::from_secs(60);
+/// How long start-up waits for NATS to answer, and then for JetStream (a NATS cluster elects
+/// its leaders first).
+pub const SETUP_WAIT: Duration = Duration::from_secs(60);
 
 /// What an applied entry reports to the node that published it and waits.
 #[derive(Debug)]
@@ -115,9 +116,16 @@ pub struct Inner {
 
 impl Cluster {
     /// Connects, creates the stream and the bucket if needed, and checks the partition count.
-    pub async fn connect(settings: &ClusterSettings, bind_port: u16, clock: Arc<dyn Clock>) -> anyhow::Result<Cluster> {
+    /// `wait`: how long to keep trying while no NATS server answers (a starting node waits
+    /// for its servers; a command run by hand fails at once, with the error).
+    pub async fn connect(
+        settings: &ClusterSettings,
+        bind_port: u16,
+        clock: Arc<dyn Clock>,
+        wait: Duration,
+    ) -> anyhow::Result<Cluster> {
         let node_id = node_id(settings, bind_port);
-        let client = connect::connect(settings, &node_id, SETUP_WAIT).await?;
+        let client = connect::connect(settings, &node_id, wait).await?;
         let js = jetstream::new(client.clone());
         // A NATS cluster that is starting has no JetStream leader for a few seconds: retry.
         let deadline = std::time::Instant::now() + SETUP_WAIT;

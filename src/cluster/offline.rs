@@ -13,6 +13,7 @@ use leadline_core::model::Event;
 use leadline_core::storage::{RawOp, Replicator, Store};
 use leadline_core::Phone;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Publishes shared writes (suppressions, operators) to the log; the store applies them too.
 struct Offline(Settings);
@@ -21,7 +22,7 @@ impl Offline {
     /// One connection per publication: each CLI step runs on its own short-lived runtime.
     async fn connect(&self) -> Result<Cluster, String> {
         let settings = &self.0;
-        Cluster::connect(&settings.cluster, settings.server.bind.port(), Arc::new(SystemClock))
+        Cluster::connect(&settings.cluster, settings.server.bind.port(), Arc::new(SystemClock), Duration::ZERO)
             .await
             .map_err(|e| format!("cannot reach the cluster log: {e:#}"))
     }
