@@ -676,6 +676,23 @@ fn start_one_nats_on(bin: &Path, dir: &Path, port: u16) -> Nats {
     Nats { child, port, conf, log }
 }
 
+/// A node's environment on the one-server NATS (`replicas = 1`), `extra` settings on top.
+fn single_env(dir: &Path, twilio: &FakeTwilio, nats: &Nats, i: usize, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = node_env(&dir.join(format!("node-{i}")), &twilio.base_url, i, std::slice::from_ref(nats));
+    let extra: Vec<(&str, &str)> =
+        [("LEADLINE__CLUSTER__REPLICAS", "1")].into_iter().chain(extra.iter().copied()).collect();
+    env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
+/// Node `i`'s working directory (its logs), created.
+fn work_dir(dir: &Path, i: usize) -> PathBuf {
+    let work = dir.join(format!("work-{i}"));
+    std::fs::create_dir_all(&work).unwrap();
+    work
+}
+
 fn cluster_status(nats: &Nats) -> Value {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadline"))
         .args(["cluster", "status"])
@@ -709,18 +726,8 @@ async fn a_compacted_log_starts_new_and_returning_nodes_from_its_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let twilio = FakeTwilio::start().await;
     let nats = start_one_nats(&nats_bin, dir.path());
-    let env = |i: usize| {
-        let mut env = node_env(&dir.path().join(format!("node-{i}")), &twilio.base_url, i, std::slice::from_ref(&nats));
-        env.retain(|(k, _)| k != "LEADLINE__CLUSTER__REPLICAS");
-        env.push(("LEADLINE__CLUSTER__REPLICAS".into(), "1".into()));
-        env.push(("LEADLINE__CLUSTER__SNAPSHOT_EVERY".into(), "40".into()));
-        env
-    };
-    let work = |i: usize| {
-        let work = dir.path().join(format!("work-{i}"));
-        std::fs::create_dir_all(&work).unwrap();
-        work
-    };
+    let env = |i: usize| single_env(dir.path(), &twilio, &nats, i, &[("LEADLINE__CLUSTER__SNAPSHOT_EVERY", "40")]);
+    let work = |i: usize| work_dir(dir.path(), i);
     let a = Server::start(&work(0), &env(0)).await;
     let b = Server::start(&work(1), &env(1)).await;
 
@@ -861,17 +868,8 @@ async fn offline_commands_on_a_stopped_node_reach_every_node() {
     let dir = tempfile::tempdir().unwrap();
     let twilio = FakeTwilio::start().await;
     let nats = start_one_nats(&nats_bin, dir.path());
-    let env = |i: usize| {
-        let mut env = node_env(&dir.path().join(format!("node-{i}")), &twilio.base_url, i, std::slice::from_ref(&nats));
-        env.retain(|(k, _)| k != "LEADLINE__CLUSTER__REPLICAS");
-        env.push(("LEADLINE__CLUSTER__REPLICAS".into(), "1".into()));
-        env
-    };
-    let work = |i: usize| {
-        let work = dir.path().join(format!("work-{i}"));
-        std::fs::create_dir_all(&work).unwrap();
-        work
-    };
+    let env = |i: usize| single_env(dir.path(), &twilio, &nats, i, &[]);
+    let work = |i: usize| work_dir(dir.path(), i);
     let a = Server::start(&work(0), &env(0)).await;
     let b = Server::start(&work(1), &env(1)).await;
     wait_ready(&b).await;
@@ -976,10 +974,8 @@ async fn a_node_started_before_nats_waits_for_it() {
         kv("LEADLINE__CLUSTER__NATS_URL", &format!("nats://127.0.0.1:{port}")),
         kv("LEADLINE__CLUSTER__PARTITIONS", PARTITIONS),
     ]);
-    let work = dir.path().join("work-0");
-    std::fs::create_dir_all(&work).unwrap();
     let started = Instant::now();
-    let node = Server::start(&work, &env).await;
+    let node = Server::start(&work_dir(dir.path(), 0), &env).await;
     assert!(started.elapsed() >= Duration::from_secs(2), "it waited for NATS");
     let mut nats = later.join().unwrap();
     wait_ready(&node).await;
@@ -1000,18 +996,8 @@ async fn snapshots_taken_under_load_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let twilio = FakeTwilio::start().await;
     let nats = start_one_nats(&nats_bin, dir.path());
-    let env = |i: usize| {
-        let mut env = node_env(&dir.path().join(format!("node-{i}")), &twilio.base_url, i, std::slice::from_ref(&nats));
-        env.retain(|(k, _)| k != "LEADLINE__CLUSTER__REPLICAS");
-        env.push(("LEADLINE__CLUSTER__REPLICAS".into(), "1".into()));
-        env.push(("LEADLINE__CLUSTER__SNAPSHOT_EVERY".into(), "60".into()));
-        env
-    };
-    let work = |i: usize| {
-        let work = dir.path().join(format!("work-{i}"));
-        std::fs::create_dir_all(&work).unwrap();
-        work
-    };
+    let env = |i: usize| single_env(dir.path(), &twilio, &nats, i, &[("LEADLINE__CLUSTER__SNAPSHOT_EVERY", "60")]);
+    let work = |i: usize| work_dir(dir.path(), i);
     let a = Server::start(&work(0), &env(0)).await;
     let b = Server::start(&work(1), &env(1)).await;
     let all = phones(&["312", "415", "646"], 90, 700);
@@ -1062,21 +1048,9 @@ async fn an_opt_out_confirmation_jumps_the_cluster_queue() {
     let dir = tempfile::tempdir().unwrap();
     let twilio = FakeTwilio::start().await;
     let nats = start_one_nats(&nats_bin, dir.path());
-    let env = |i: usize| {
-        let mut env = node_env(&dir.path().join(format!("node-{i}")), &twilio.base_url, i, std::slice::from_ref(&nats));
-        env.retain(|(k, _)| !k.contains("REPLICAS") && !k.contains("ACCOUNT_MPS") && !k.contains("SENDER_MPS"));
-        env.extend([
-            ("LEADLINE__CLUSTER__REPLICAS".to_string(), "1".to_string()),
-            ("LEADLINE__GATEWAY__LIMITS__ACCOUNT_MPS".to_string(), "5".to_string()),
-            ("LEADLINE__GATEWAY__LIMITS__SENDER_MPS".to_string(), "5".to_string()),
-        ]);
-        env
-    };
-    let work = |i: usize| {
-        let work = dir.path().join(format!("work-{i}"));
-        std::fs::create_dir_all(&work).unwrap();
-        work
-    };
+    let pace = [("LEADLINE__GATEWAY__LIMITS__ACCOUNT_MPS", "5"), ("LEADLINE__GATEWAY__LIMITS__SENDER_MPS", "5")];
+    let env = |i: usize| single_env(dir.path(), &twilio, &nats, i, &pace);
+    let work = |i: usize| work_dir(dir.path(), i);
     let a = Server::start(&work(0), &env(0)).await;
     let b = Server::start(&work(1), &env(1)).await;
     wait_ready(&b).await;
