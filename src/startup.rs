@@ -189,6 +189,7 @@ impl Application {
             Some(c) => {
                 let targets = crate::cluster::apply::Targets {
                     store: store.clone(),
+                    snapshot_dir: settings.storage.path.clone(),
                     supervisor: supervisor.clone(),
                     gateway: gateway.clone(),
                 };

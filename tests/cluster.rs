@@ -800,6 +800,14 @@ async fn a_compacted_log_starts_new_and_returning_nodes_from_its_snapshot() {
     for phone in first.iter().chain(&second).skip(1) {
         assert_eq!(twilio.received_for(phone).len(), 1, "{phone}: no text sent twice");
     }
+    for i in 0..3 {
+        let staged: Vec<_> = std::fs::read_dir(dir.path().join(format!("node-{i}")))
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
+            .filter(|n| n.starts_with("cluster-snapshot-"))
+            .collect();
+        assert!(staged.is_empty(), "a snapshot's staging file stayed behind: {staged:?}");
+    }
     for node in [a, b, c] {
         node.terminate().await;
     }

@@ -40,6 +40,8 @@ const EXIT_COMPACTED: i32 = 75;
 #[derive(Clone)]
 pub struct Targets {
     pub store: Store,
+    /// Where a snapshot this node takes is staged before it is published (`storage.path`).
+    pub snapshot_dir: std::path::PathBuf,
     pub supervisor: ActorRef<SupervisorMsg>,
     pub gateway: ActorRef<GatewayMsg>,
 }
@@ -356,7 +358,7 @@ async fn apply_entry(cluster: &Cluster, t: &Targets, seq: u64, env: &Envelope) -
             Ok(Outcome::Done)
         }
         Entry::Snapshot { node } => {
-            super::snapshot::take(cluster, &t.store, seq, node).await?;
+            super::snapshot::take(cluster, &t.store, &t.snapshot_dir, seq, node).await?;
             Ok(Outcome::Done)
         }
         Entry::NotificationDelivered { id } => {

@@ -6,7 +6,8 @@
 //!    gateway lease holder appends a marker, `Entry::Snapshot { node }`, to the log.
 //! 2. Every node applies the marker alone (nothing else under way, like every shared entry).
 //!    The named node copies its replica's shared records right then: the state after every
-//!    entry before the marker, and nothing after it.
+//!    entry before the marker, and nothing after it. The copy is staged in a file in
+//!    `storage.path`, so memory holds one chunk at a time.
 //! 3. It publishes the copy in chunks to the stream `LEADLINE_SNAPSHOTS` (subject
 //!    `leadline.snap.<marker sequence>`) and records a [`Manifest`] under the key `snapshot`
 //!    of the `leadline_cluster` bucket.
@@ -212,54 +213,93 @@ fn set_under_way(cluster: &Cluster, since: Option<Instant>) {
 
 /// Applying the marker at `as_of` (nothing else under way): the named node copies its
 /// replica now and publishes the copy in the background.
-pub(super) async fn take(cluster: &Cluster, store: &Store, as_of: u64, node: &str) -> Result<(), String> {
+pub(super) async fn take(
+    cluster: &Cluster,
+    store: &Store,
+    dir: &std::path::Path,
+    as_of: u64,
+    node: &str,
+) -> Result<(), String> {
     if node != cluster.node_id {
         return Ok(());
     }
     let started = Instant::now();
-    let copy = store.clone();
-    let chunks = tokio::task::spawn_blocking(move || chunked(&copy))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    tracing::info!(as_of, chunks = chunks.len(), ms = started.elapsed().as_millis() as u64, "snapshot copied");
+    let (copy, file) = (store.clone(), dir.join(format!("cluster-snapshot-{as_of}.tmp")));
+    let written = {
+        let file = file.clone();
+        tokio::task::spawn_blocking(move || copy_to_file(&copy, &file)).await.map_err(|e| e.to_string())?
+    };
+    let copied = match written {
+        Ok(copied) => copied,
+        Err(e) => {
+            let _ = std::fs::remove_file(&file);
+            return Err(format!("cannot copy the replica for a snapshot: {e:#}"));
+        }
+    };
+    tracing::info!(as_of, chunks = copied.chunks, ms = started.elapsed().as_millis() as u64, "snapshot copied");
     let cluster = cluster.clone();
     tokio::spawn(async move {
-        if let Err(e) = publish(&cluster, as_of, chunks).await {
+        if let Err(e) = publish(&cluster, as_of, &file, copied).await {
             tracing::warn!(as_of, error = %format!("{e:#}"), "snapshot not completed; the next one will try again");
         }
+        let _ = tokio::fs::remove_file(&file).await;
         set_under_way(&cluster, None);
     });
     Ok(())
 }
 
-fn chunked(store: &Store) -> leadline_core::storage::Result<Vec<Vec<RawOp>>> {
-    let (mut chunks, mut chunk, mut size) = (Vec::new(), Vec::new(), 0);
+/// What a copy holds: its chunks, records and encoded bytes.
+#[derive(Clone, Copy)]
+struct Copied {
+    chunks: u64,
+    records: u64,
+    bytes: u64,
+}
+
+/// Writes the replica's snapshot records to `file` as encoded chunks (each a big-endian u32
+/// length, then the chunk), so memory holds one chunk at a time however large the replica;
+/// synced before it returns. An empty replica is one empty chunk: a manifest always names
+/// at least one.
+fn copy_to_file(store: &Store, file: &std::path::Path) -> anyhow::Result<Copied> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file).context("cannot create the snapshot file")?);
+    let mut copied = Copied { chunks: 0, records: 0, bytes: 0 };
+    let (mut ops, mut size) = (Vec::new(), 0);
     for op in store.snapshot_records() {
         let op = op?;
         size += op.0.len() + op.1.as_ref().map_or(0, Vec::len);
-        chunk.push(op);
+        ops.push(op);
         if size >= CHUNK_BYTES {
-            chunks.push(std::mem::take(&mut chunk));
+            write_chunk(&mut out, &mut copied, std::mem::take(&mut ops))?;
             size = 0;
         }
     }
-    // An empty replica is one empty chunk: the manifest always names at least one.
-    if !chunk.is_empty() || chunks.is_empty() {
-        chunks.push(chunk);
+    if !ops.is_empty() || copied.chunks == 0 {
+        write_chunk(&mut out, &mut copied, ops)?;
     }
-    Ok(chunks)
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(copied)
 }
 
-async fn publish(cluster: &Cluster, as_of: u64, chunks: Vec<Vec<RawOp>>) -> anyhow::Result<()> {
+fn write_chunk(out: &mut impl std::io::Write, copied: &mut Copied, ops: Vec<RawOp>) -> anyhow::Result<()> {
+    copied.records += ops.len() as u64;
+    let encoded = codec::encode(&Chunk { index: copied.chunks, ops })?;
+    out.write_all(&u32::try_from(encoded.len())?.to_be_bytes())?;
+    out.write_all(&encoded)?;
+    copied.chunks += 1;
+    copied.bytes += encoded.len() as u64;
+    Ok(())
+}
+
+async fn publish(cluster: &Cluster, as_of: u64, file: &std::path::Path, copied: Copied) -> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
     let snapshots = cluster.js.get_stream(STREAM).await.context("cannot open LEADLINE_SNAPSHOTS")?;
+    let mut input =
+        tokio::io::BufReader::new(tokio::fs::File::open(file).await.context("cannot read the snapshot file")?);
     let mut first_chunk = None;
-    let (mut records, mut bytes) = (0, 0);
-    let count = chunks.len() as u64;
-    for (index, ops) in chunks.into_iter().enumerate() {
-        records += ops.len() as u64;
-        let payload = codec::encode(&Chunk { index: index as u64, ops }).context("cannot encode a snapshot chunk")?;
-        bytes += payload.len() as u64;
+    for index in 0..copied.chunks {
+        let len = input.read_u32().await.context("cannot read the snapshot file")?;
+        let mut payload = vec![0; len as usize];
+        input.read_exact(&mut payload).await.context("cannot read the snapshot file")?;
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, format!("snap:{as_of}:{index}").as_str());
         let ack = async { cluster.js.publish_with_headers(chunk_subject(as_of), headers, payload.into()).await?.await }
@@ -267,10 +307,11 @@ async fn publish(cluster: &Cluster, as_of: u64, chunks: Vec<Vec<RawOp>>) -> anyh
             .map_err(|e| anyhow::anyhow!("snapshot chunk not stored: {e}"))?;
         first_chunk.get_or_insert(ack.sequence);
     }
+    let Copied { chunks, records, bytes } = copied;
     let manifest = Manifest {
         as_of,
         first_chunk: first_chunk.unwrap_or(0),
-        chunks: count,
+        chunks,
         records,
         bytes,
         node: cluster.node_id.clone(),
