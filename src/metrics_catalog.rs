@@ -101,6 +101,10 @@ pub fn describe() {
         "leadline_timers_scheduled",
         "Durable timers (deferred texts, follow-ups) waiting in the store, counted about once a minute."
     );
+    describe_counter!(
+        "leadline_timers_fired_total",
+        "Timers this node fired (a deferred text or follow-up woke its lead); in cluster mode, only the partition's owner fires."
+    );
 
     // The gateway (sending)
     describe_counter!(
@@ -125,6 +129,14 @@ pub fn describe() {
         "Cluster mode: 1 while this node holds the gateway lease (it sends), else 0."
     );
     describe_counter!("leadline_cluster_lease_changes_total", "Cluster mode: times this node took the gateway lease.");
+    describe_gauge!(
+        "leadline_cluster_partitions_owned",
+        "Cluster mode: partitions of the log this node owns (it fires their leads' timers)."
+    );
+    describe_counter!(
+        "leadline_cluster_partition_moves_total",
+        "Cluster mode: partitions this node took over (first assignment, a node joining, leaving or dying)."
+    );
     describe_gauge!(
         "leadline_cluster_lag",
         "Cluster mode: log entries this node has not applied yet (the log's last sequence minus the applied one)."

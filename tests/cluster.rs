@@ -831,9 +831,7 @@ async fn same_timeline(x: &Server, y: &Server, phone: &str) {
 
 /// How many snapshots the node loaded (its `/metrics`).
 async fn restores(node: &Server) -> u64 {
-    let metrics = reqwest::get(format!("{}/metrics", node.base)).await.unwrap().text().await.unwrap();
-    let line = metrics.lines().find_map(|l| l.strip_prefix("leadline_cluster_snapshot_restores_total "));
-    line.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    metric(node, "leadline_cluster_snapshot_restores_total").await as u64
 }
 
 async fn wait_ready(node: &Server) {
@@ -1102,4 +1100,159 @@ async fn an_opt_out_confirmation_jumps_the_cluster_queue() {
     }
     let mut nats = nats;
     nats.kill();
+}
+
+/// `leadline cluster status`'s partition owners, by node id (only nodes that own some).
+fn owners(nats: &Nats) -> (HashMap<String, Vec<u32>>, Vec<u32>) {
+    let status = cluster_status(nats);
+    let mut owned = HashMap::new();
+    for node in status["nodes"].as_array().into_iter().flatten() {
+        let parts: Vec<u32> =
+            node["partitions"].as_array().into_iter().flatten().filter_map(|p| p.as_u64()).map(|p| p as u32).collect();
+        if !parts.is_empty() {
+            owned.insert(node["node"].as_str().unwrap_or_default().to_string(), parts);
+        }
+    }
+    let unowned =
+        status["unowned_partitions"].as_array().into_iter().flatten().filter_map(|p| p.as_u64()).map(|p| p as u32);
+    (owned, unowned.collect())
+}
+
+/// Waits until the partitions are spread over exactly `nodes` (all owned, shares within
+/// one); the assignment.
+async fn spread_over(nats: &Nats, nodes: &[&str]) -> HashMap<String, Vec<u32>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (owned, unowned) = owners(nats);
+        let mut holders: Vec<&str> = owned.keys().map(String::as_str).collect();
+        holders.sort();
+        let sizes: Vec<usize> = owned.values().map(Vec::len).collect();
+        let even = sizes.iter().max().unwrap_or(&0) - sizes.iter().min().unwrap_or(&0) <= 1;
+        if unowned.is_empty() && holders == nodes && even {
+            let total: usize = sizes.iter().sum();
+            assert_eq!(total.to_string(), PARTITIONS, "a partition with two owners: {owned:?}");
+            return owned;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "partitions not spread over {nodes:?} within 60 s: {owned:?} unowned {unowned:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Partition owners: the log's partitions spread evenly over the live nodes and move when a
+/// node dies (SIGKILL) or stops. An owner fires its partitions' timers: leads deferred by
+/// quiet hours, some in the partitions of a node killed before the window opens, each get
+/// their first text exactly once when it opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_move_off_a_dead_node_and_its_timers_still_fire() {
+    use chrono::Timelike;
+    let Some(nats_bin) = nats_server() else { return };
+    // Quiet hours end (for New York numbers) 30 s from now, within today.
+    let opens = chrono::Utc::now().with_timezone(&chrono_tz::America::New_York) + chrono::Duration::seconds(30);
+    if opens.hour() == 23 && opens.minute() >= 58 || opens.hour() == 0 && opens.minute() < 1 {
+        eprintln!("skipped: too close to midnight in New York for a same-day quiet-hours window");
+        return;
+    }
+    let start = opens.format("%H:%M:%S").to_string();
+    let quiet = [
+        ("LEADLINE__COMPLIANCE__QUIET_HOURS__FEDERAL__START", start.as_str()),
+        ("LEADLINE__COMPLIANCE__QUIET_HOURS__FEDERAL__END", "23:59:59"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let nats = start_one_nats(&nats_bin, dir.path());
+    let mut nodes: Vec<Option<Server>> = Vec::new();
+    for i in 0..3 {
+        nodes.push(Some(
+            Server::start(&work_dir(dir.path(), i), &single_env(dir.path(), &twilio, &nats, i, &quiet)).await,
+        ));
+    }
+    let before = spread_over(&nats, &["node-0", "node-1", "node-2"]).await;
+    // Each node's `/readyz` says what it owns (once it read the assignment, within a tick).
+    for (i, node) in nodes.iter().flatten().enumerate() {
+        let mine = before.get(&format!("node-{i}")).map_or(0, Vec::len) as u64;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ready: Value = reqwest::get(format!("{}/readyz", node.base)).await.unwrap().json().await.unwrap();
+            if ready["partitions_owned"].as_u64() == Some(mine) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "node-{i} owns {mine} partitions: {ready}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // Leads in every partition, captured through node-0 during quiet hours: deferred.
+    let partitions: u32 = PARTITIONS.parse().unwrap();
+    let leads = phones(&["212", "646", "917"], 24, 900);
+    for (i, phone) in leads.iter().enumerate() {
+        let body = lead_body(phone, &format!("PO-{i}"), "MLS-PO", "Ana");
+        let res = nodes[0].as_ref().unwrap().client.post_event("/v1/events/leads", &body).await.unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+    }
+    assert!(twilio.received().is_empty(), "a text went out during quiet hours");
+
+    // SIGKILL node-2 (partitions of its own, timers due in them).
+    let victim = "node-2";
+    let theirs: Vec<&String> = leads
+        .iter()
+        .filter(|p| {
+            let phone = leadline_core::Phone::parse(p).unwrap();
+            before[victim].contains(&leadline::cluster::log::partition(&phone, partitions))
+        })
+        .collect();
+    assert!(!theirs.is_empty(), "no test lead in {victim}'s partitions {:?}", before[victim]);
+    let killed_at = Instant::now();
+    nodes[2].take().unwrap().kill9().await;
+    let after = spread_over(&nats, &["node-0", "node-1"]).await;
+    println!("partitions moved off the killed node after {} ms", killed_at.elapsed().as_millis());
+    for node in ["node-0", "node-1"] {
+        let kept = before[node].iter().filter(|p| after[node].contains(p)).count();
+        assert_eq!(kept, before[node].len(), "{node} lost a partition though it lives: {before:?} -> {after:?}");
+    }
+
+    // The window opens: every lead, the killed owner's too, gets its first text once.
+    for phone in &leads {
+        let got = twilio.wait_for_within(phone, 1, Duration::from_secs(120)).await;
+        assert_eq!(got.len(), 1, "{phone}: {got:?}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for phone in &leads {
+        assert_eq!(twilio.received_for(phone).len(), 1, "{phone} texted twice");
+    }
+    println!(
+        "{} deferred leads texted once each, {} of them in the killed node's partitions",
+        leads.len(),
+        theirs.len()
+    );
+    // Each timer was fired by one node, its partition's owner, not by every node.
+    let mut fired = 0.0;
+    for node in nodes.iter().flatten() {
+        fired += metric(node, "leadline_timers_fired_total").await;
+    }
+    assert_eq!(fired as usize, leads.len(), "timers fired by the two live nodes together");
+
+    // A graceful stop hands its partitions over at once (its last heartbeat says so).
+    let stopped_at = Instant::now();
+    nodes[1].take().unwrap().terminate().await;
+    spread_over(&nats, &["node-0"]).await;
+    println!("partitions moved off the stopped node after {} ms", stopped_at.elapsed().as_millis());
+
+    for node in nodes.into_iter().flatten() {
+        node.terminate().await;
+    }
+    let mut nats = nats;
+    nats.kill();
+}
+
+/// A metric's value on a node (0 when absent).
+async fn metric(node: &Server, name: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", node.base)).await.unwrap().text().await.unwrap();
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }

@@ -503,6 +503,12 @@ pub struct Readiness {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "ok")]
     pub cluster: Option<&'static str>,
+    /// Cluster mode only: how many of the log's partitions this node owns now (it fires
+    /// their leads' timers); 0 while it has not heard from NATS for `lease_ms`. Absent on a
+    /// single node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 3)]
+    pub partitions_owned: Option<usize>,
 }
 
 /// `leadline compact`: what the rewrite into a fresh database did.

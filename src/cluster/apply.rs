@@ -14,6 +14,7 @@ use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use futures_util::StreamExt;
 use leadline_core::actors::gateway::GatewayMsg;
 use leadline_core::actors::lead::LeadMsg;
+use leadline_core::actors::scheduler::woken_timer;
 use leadline_core::actors::supervisor::SupervisorMsg;
 use leadline_core::codec;
 use leadline_core::storage::{OutboxStatus, Store};
@@ -307,6 +308,11 @@ async fn apply_entry(cluster: &Cluster, t: &Targets, seq: u64, env: &Envelope) -
     let at = env.at;
     match &env.entry {
         Entry::Lead { event, dedupe_key } => {
+            if let Some((phone, due)) = dedupe_key.as_deref().and_then(woken_timer) {
+                // The partition's owner fired this timer; every node drops it now, before
+                // the wake-up may schedule the next one.
+                t.store.remove_timer_at(due, &phone).map_err(err)?;
+            }
             let (tx, rx) = tokio::sync::oneshot::channel();
             let msg = LeadMsg::Apply {
                 event: event.clone(),

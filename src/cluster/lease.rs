@@ -56,6 +56,7 @@ pub fn spawn(cluster: Cluster, gateway: ActorRef<GatewayMsg>, mut stop: watch::R
         let mut held: Option<u64> = None;
         let mut seen: Option<(u64, Instant)> = None;
         let mut was_leading = false;
+        let mut liveness = super::partitions::Liveness::new(lease);
         loop {
             let started = Instant::now();
             held = match held {
@@ -79,7 +80,8 @@ pub fn spawn(cluster: Cluster, gateway: ActorRef<GatewayMsg>, mut stop: watch::R
             };
             let leading = cluster.is_leader();
             metrics::gauge!("leadline_cluster_gateway_leader").set(if leading { 1.0 } else { 0.0 });
-            heartbeat(&cluster).await;
+            let beat = heartbeat(&cluster, false).await;
+            super::partitions::tick(&cluster, &mut liveness, started, beat).await;
             if leading && !was_leading {
                 tracing::info!(node = %me, "gateway lease taken: this node sends");
                 metrics::counter!("leadline_cluster_lease_changes_total").increment(1);
@@ -104,6 +106,9 @@ pub fn spawn(cluster: Cluster, gateway: ActorRef<GatewayMsg>, mut stop: watch::R
             // Hand over at once: the others see the key deleted and take it.
             let _ = cluster.kv.update(KEY, Default::default(), rev).await;
         }
+        // The same for the partitions: a heartbeat saying "stopped" moves them at once.
+        cluster.ownership.release();
+        heartbeat(&cluster, true).await;
     })
 }
 
@@ -159,9 +164,10 @@ pub fn applied_in(value: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
-/// This node's heartbeat (`node.<id>`: applied sequence and lag), for `leadline cluster status`;
-/// also refreshes the lag gauge.
-async fn heartbeat(cluster: &Cluster) {
+/// This node's heartbeat (`node.<id>`: applied sequence and lag, and whether it stopped), for
+/// `leadline cluster status` and the other nodes' judgement of who is live; also refreshes
+/// the lag gauge. True when JetStream took it.
+async fn heartbeat(cluster: &Cluster, stopped: bool) -> bool {
     // The log's stream answers only with a leader: with the bucket's acknowledged write below,
     // the sign that JetStream can take events (readiness).
     let log_ok = match cluster.stream.get_info().await {
@@ -174,8 +180,13 @@ async fn heartbeat(cluster: &Cluster) {
     let lag = cluster.lag();
     metrics::gauge!("leadline_cluster_lag").set(lag as f64);
     metrics::gauge!("leadline_cluster_applied_sequence").set(cluster.applied() as f64);
-    let value = format!("applied={} lag={} leader={}", cluster.applied(), lag, cluster.is_leader());
-    if cluster.kv.put(format!("node.{}", cluster.node_id), value.into()).await.is_ok() && log_ok {
+    let mut value = format!("applied={} lag={} leader={}", cluster.applied(), lag, cluster.is_leader());
+    if stopped {
+        value = format!("{value} {}", super::partitions::STOPPED);
+    }
+    let put = cluster.kv.put(format!("node.{}", cluster.node_id), value.into()).await.is_ok();
+    if put && log_ok {
         cluster.acked();
     }
+    put
 }

@@ -15,6 +15,7 @@ pub mod import;
 pub mod lease;
 pub mod log;
 pub mod offline;
+pub mod partitions;
 pub mod snapshot;
 pub mod status;
 
@@ -112,6 +113,8 @@ pub struct Inner {
     acked_at: Mutex<std::time::Instant>,
     /// Since when a snapshot this node started is under way (`snapshot`).
     snapshotting: Mutex<Option<std::time::Instant>>,
+    /// The partitions this node owns ([`partitions`]).
+    ownership: partitions::Ownership,
 }
 
 impl Cluster {
@@ -156,6 +159,7 @@ impl Cluster {
             ids: AtomicU64::new(0),
             acked_at: Mutex::new(std::time::Instant::now()),
             snapshotting: Mutex::new(None),
+            ownership: partitions::Ownership::default(),
         })))
     }
 }
@@ -324,6 +328,11 @@ impl Cluster {
     pub fn is_leader(&self) -> bool {
         self.lease.valid()
     }
+
+    /// How many partitions this node owns now (`/readyz`, [`partitions`]).
+    pub fn partitions_owned(&self) -> usize {
+        self.ownership.owned().len()
+    }
 }
 
 /// The KV bucket, created if needed. async-nats' `create_key_value` first asks for the
@@ -422,6 +431,10 @@ impl ClusterLink for Cluster {
 
     fn leading(&self) -> bool {
         self.is_leader()
+    }
+
+    fn owns(&self, phone: &Phone) -> bool {
+        self.ownership.owns(log::partition(phone, self.settings.partitions))
     }
 
     async fn catch_up(&self, phone: &Phone) -> Option<u64> {

@@ -1,7 +1,7 @@
 //! `leadline cluster status`: what the cluster looks like from NATS (works while the
 //! service runs, on any machine that reaches NATS).
 
-use super::{connect, lease, log, BUCKET};
+use super::{connect, lease, log, partitions, BUCKET};
 use crate::config::ClusterSettings;
 use anyhow::Context;
 use futures_util::StreamExt;
@@ -28,6 +28,8 @@ pub struct ClusterStatus {
     /// The node holding the gateway lease (it sends); `null` when none does.
     pub gateway_lease: Option<String>,
     pub nodes: Vec<NodeStatus>,
+    /// Partitions no node owns (none yet, or their owner's node id is gone).
+    pub unowned_partitions: Vec<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -40,6 +42,10 @@ pub struct NodeStatus {
     /// Seconds since its latest heartbeat (every third of `lease_ms`; a stopped node's
     /// heartbeat ages).
     pub heartbeat_age_secs: i64,
+    /// It stopped gracefully (its last heartbeat said so).
+    pub stopped: bool,
+    /// The partitions assigned to it (it fires their leads' timers).
+    pub partitions: Vec<u32>,
 }
 
 pub async fn status(settings: &ClusterSettings) -> anyhow::Result<ClusterStatus> {
@@ -54,6 +60,7 @@ pub async fn status(settings: &ClusterSettings) -> anyhow::Result<ClusterStatus>
         Ok(mut stream) => stream.info().await.map(|i| (i.state.messages, i.state.bytes)).unwrap_or_default(),
         Err(_) => (0, 0),
     };
+    let (owners, _) = partitions::read(&kv).await.unwrap_or_default();
     let mut nodes = Vec::new();
     let mut keys = kv.keys().await.context("cannot list the bucket's keys")?;
     let now = chrono::Utc::now().timestamp();
@@ -66,9 +73,14 @@ pub async fn status(settings: &ClusterSettings) -> anyhow::Result<ClusterStatus>
             applied,
             lag: last_sequence.saturating_sub(applied),
             heartbeat_age_secs: now - entry.created.unix_timestamp(),
+            stopped: String::from_utf8_lossy(&entry.value).split_whitespace().any(|w| w == partitions::STOPPED),
+            partitions: owned_by(&owners, node),
         });
     }
     nodes.sort_by(|a, b| a.node.cmp(&b.node));
+    let unowned_partitions = (0..partitions.unwrap_or(0))
+        .filter(|&p| owners.get(p as usize).is_none_or(|o| !nodes.iter().any(|n| &n.node == o)))
+        .collect();
     Ok(ClusterStatus {
         nats_url: settings.nats_url.clone(),
         partitions,
@@ -81,5 +93,10 @@ pub async fn status(settings: &ClusterSettings) -> anyhow::Result<ClusterStatus>
         snapshot_bytes: snapshots.1,
         gateway_lease: lease::holder_in(&kv).await,
         nodes,
+        unowned_partitions,
     })
+}
+
+fn owned_by(owners: &[String], node: &str) -> Vec<u32> {
+    owners.iter().enumerate().filter(|(_, o)| o.as_str() == node).map(|(p, _)| p as u32).collect()
 }

@@ -17,6 +17,9 @@ pub trait ClusterLink: Send + Sync {
     /// This node holds the gateway lease now (judged on its own monotonic clock).
     fn leading(&self) -> bool;
 
+    /// This node owns the lead's partition now: it fires the lead's timers.
+    fn owns(&self, phone: &Phone) -> bool;
+
     /// Waits (bounded) until this node has applied every entry published for the lead so
     /// far. The sequence of the lead's last entry, a fence for [`ClusterLink::record`]; `None`
     /// when the node is not caught up in time or no longer leads.

@@ -11,12 +11,24 @@ use super::link::ClusterLink;
 use super::supervisor::SupervisorMsg;
 use crate::clock::Clock;
 use crate::model::Event;
+use crate::phone::Phone;
 use crate::storage::Store;
 use crate::ts::Ts;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The id of the wake-up for a lead's timer due at `due` (its log entry's id and dedupe key).
+pub fn wake_key(phone: &Phone, due: Ts) -> String {
+    format!("wake:{}:{}", phone.as_str(), due.millis())
+}
+
+/// The timer a wake-up's id names, if it is one ([`wake_key`]).
+pub fn woken_timer(key: &str) -> Option<(Phone, Ts)> {
+    let (phone, due) = key.strip_prefix("wake:")?.rsplit_once(':')?;
+    Some((Phone::parse(phone).ok()?, Ts::from_millis(due.parse().ok()?)?))
+}
 
 pub enum SchedulerMsg {
     Tick,
@@ -29,8 +41,9 @@ pub struct SchedulerArgs {
     pub clock: Arc<dyn Clock>,
     pub supervisor: ActorRef<SupervisorMsg>,
     pub tick: Duration,
-    /// Cluster mode: wake-ups go through the log (every node fires them; the log's
-    /// de-duplication keeps one), and a timer is removed once the log has its wake-up.
+    /// Cluster mode: the owner of a lead's partition fires its timers into the log (the
+    /// wake-up's id, [`wake_key`], de-duplicates a second firing while a partition moves), and
+    /// every node removes the timer as it applies the wake-up.
     pub link: Option<Arc<dyn ClusterLink>>,
 }
 
@@ -78,7 +91,10 @@ impl Actor for Scheduler {
             }
             SchedulerMsg::Tick => {
                 let now = Ts::from(st.args.clock.now());
-                let due = match st.args.store.due_timers(now, BATCH) {
+                // In cluster mode a node fires only the timers of the partitions it owns.
+                let link = st.args.link.clone();
+                let mine = |phone: &Phone| link.as_ref().is_none_or(|l| l.owns(phone));
+                let due = match st.args.store.due_timers_of(now, BATCH, mine) {
                     Ok(due) => due,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot read timers");
@@ -98,9 +114,10 @@ impl Actor for Scheduler {
                     }
                     if let Some(link) = st.args.link.clone() {
                         let (store, me) = (st.args.store.clone(), me.clone());
-                        let dedupe = format!("wake:{}:{}", timer.phone.as_str(), timer.due.millis());
+                        let dedupe = wake_key(&timer.phone, timer.due);
                         tokio::spawn(async move {
                             if link.publish(&timer.phone, Event::Wake, dedupe).await {
+                                metrics::counter!("leadline_timers_fired_total").increment(1);
                                 if let Err(e) = store.remove_timer(&timer.key) {
                                     tracing::error!(error = %e, "cannot remove a fired timer");
                                 }
@@ -120,6 +137,7 @@ impl Actor for Scheduler {
                     let me = me.clone();
                     tokio::spawn(async move {
                         if let Ok(Ok(Ok(_))) = tokio::time::timeout(Duration::from_secs(30), rx).await {
+                            metrics::counter!("leadline_timers_fired_total").increment(1);
                             if let Err(e) = store.remove_timer(&timer.key) {
                                 tracing::error!(error = %e, "cannot remove a fired timer");
                             }
@@ -130,5 +148,21 @@ impl Actor for Scheduler {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wake_up_id_names_its_timer() {
+        let phone = Phone::parse("+12125550142").unwrap();
+        let due = Ts::from_millis(1_780_000_000_123).unwrap();
+        let key = wake_key(&phone, due);
+        assert_eq!(key, "wake:+12125550142:1780000000123");
+        assert_eq!(woken_timer(&key), Some((phone, due)));
+        assert_eq!(woken_timer("inbound:SM123"), None);
+        assert_eq!(woken_timer("wake:not-a-number:12"), None);
     }
 }

@@ -804,9 +804,18 @@ impl Store {
 
     /// Timers due at or before `now`, oldest first.
     pub fn due_timers(&self, now: Ts, limit: usize) -> Result<Vec<DueTimer>> {
+        self.due_timers_of(now, limit, |_| true)
+    }
+
+    /// Timers due at or before `now` of the leads `mine` accepts (in cluster mode: the
+    /// partitions this node owns), oldest first.
+    pub fn due_timers_of(&self, now: Ts, limit: usize, mine: impl Fn(&Phone) -> bool) -> Result<Vec<DueTimer>> {
         let end = now.millis().saturating_add(1).to_be_bytes();
         let mut out = Vec::new();
-        for kv in self.timers.range(Bound::Unbounded, Bound::Excluded(&end[..])).take(limit) {
+        for kv in self.timers.range(Bound::Unbounded, Bound::Excluded(&end[..])) {
+            if out.len() >= limit {
+                break;
+            }
             let (k, _) = kv?;
             let parsed = (k.len() > 8).then(|| {
                 let mut ms = [0u8; 8];
@@ -814,7 +823,8 @@ impl Store {
                 (Phone::parse(&String::from_utf8_lossy(&k[8..])), Ts::from_millis(i64::from_be_bytes(ms)))
             });
             match parsed {
-                Some((Ok(phone), Some(due))) => out.push(DueTimer { key: k.to_vec(), phone, due }),
+                Some((Ok(phone), Some(due))) if mine(&phone) => out.push(DueTimer { key: k.to_vec(), phone, due }),
+                Some((Ok(_), Some(_))) => {}
                 _ => {
                     let _barrier = self.shared();
                     self.timers.remove(&k)?;
@@ -833,6 +843,12 @@ impl Store {
         let _barrier = self.shared();
         self.timers.remove(key)?;
         Ok(())
+    }
+
+    /// Removes the lead's timer due at `due` (cluster mode: its wake-up is in the log, fired
+    /// by the partition's owner, and every node drops the timer as it applies the wake-up).
+    pub fn remove_timer_at(&self, due: Ts, phone: &Phone) -> Result<()> {
+        self.remove_timer(&timer_key(due, phone))
     }
 
     pub fn suppression(&self, phone: &Phone) -> Result<Option<Suppression>> {

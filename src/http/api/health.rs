@@ -71,6 +71,7 @@ pub async fn readyz(State(app): State<App>) -> impl IntoResponse {
         store: if store_ok { "ok" } else { "unavailable" },
         live_lead_actors: live,
         cluster: app.cluster.as_ref().map(|c| c.readiness()),
+        partitions_owned: app.cluster.as_ref().map(|c| c.partitions_owned()),
     };
     let status = if ready { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body))
