@@ -619,6 +619,8 @@ async fn three_nodes_survive_a_kill_a_pause_and_a_lost_nats_server() {
             }
         }
     }
+    // The restarted and the resumed node got their shares of the partitions back.
+    spread_over(&nats[0], &["node-0", "node-1", "node-2"]).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let received = twilio.received();
 
@@ -693,14 +695,24 @@ fn work_dir(dir: &Path, i: usize) -> PathBuf {
     work
 }
 
+/// `leadline cluster status`, retried for up to 30 s (a NATS cluster that just lost a server
+/// may time out a request while it elects new leaders).
 fn cluster_status(nats: &Nats) -> Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadline"))
-        .args(["cluster", "status"])
-        .env_clear()
-        .env("LEADLINE__CLUSTER__NATS_URL", format!("nats://127.0.0.1:{}", nats.port))
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("cluster status: {e} {out:?}"))
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_leadline"))
+            .args(["cluster", "status"])
+            .env_clear()
+            .env("LEADLINE__CLUSTER__NATS_URL", format!("nats://127.0.0.1:{}", nats.port))
+            .output()
+            .unwrap();
+        match serde_json::from_slice(&out.stdout) {
+            Ok(status) => return status,
+            Err(e) if Instant::now() > deadline => panic!("cluster status: {e} {out:?}"),
+            Err(e) => eprintln!("cluster status failed ({e}); retrying: {}", String::from_utf8_lossy(&out.stderr)),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// Waits until the log was compacted past `above` (its first entry is a later snapshot's marker).

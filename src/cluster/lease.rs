@@ -155,6 +155,20 @@ async fn try_take(
     taken
 }
 
+/// The ids of the nodes that ever sent a heartbeat (keys `node.<id>`). Read from the
+/// bucket stream's subject list (one request to its leader), not with `Store::keys`, which
+/// creates a consumer each time and, in a NATS cluster that lost a server, timed out.
+pub async fn node_ids(kv: &async_nats::jetstream::kv::Store) -> anyhow::Result<Vec<String>> {
+    use futures_util::TryStreamExt;
+    let prefix = format!("$KV.{}.node.", kv.name);
+    let subjects: Vec<(String, usize)> =
+        kv.stream.clone().info_with_subjects(format!("{prefix}>")).await?.try_collect().await?;
+    let mut ids: Vec<String> =
+        subjects.into_iter().filter_map(|(s, _)| s.strip_prefix(&prefix).map(str::to_string)).collect();
+    ids.sort();
+    Ok(ids)
+}
+
 /// The applied sequence a heartbeat value reports (`applied=<n> ...`).
 pub fn applied_in(value: &[u8]) -> u64 {
     String::from_utf8_lossy(value)

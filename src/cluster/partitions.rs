@@ -19,7 +19,6 @@
 //! so the brief overlap while a partition moves is harmless.
 
 use super::Cluster;
-use futures_util::StreamExt;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -152,13 +151,7 @@ pub async fn read(kv: &async_nats::jetstream::kv::Store) -> anyhow::Result<(Vec<
 pub async fn tick(cluster: &Cluster, liveness: &mut Liveness, started: Instant, heartbeat_ok: bool) {
     let me = cluster.node_id.as_str();
     let now = Instant::now();
-    let Ok(mut keys) = cluster.kv.keys().await else { return };
-    let mut nodes = Vec::new();
-    while let Some(Ok(key)) = keys.next().await {
-        if let Some(node) = key.strip_prefix("node.") {
-            nodes.push(node.to_string());
-        }
-    }
+    let Ok(nodes) = super::lease::node_ids(&cluster.kv).await else { return };
     for node in nodes {
         if let Ok(Some(e)) = cluster.kv.entry(format!("node.{node}")).await {
             let stopped = String::from_utf8_lossy(&e.value).split_whitespace().any(|w| w == STOPPED);

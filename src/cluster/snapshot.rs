@@ -407,15 +407,10 @@ async fn live_nodes_reached(cluster: &Cluster, as_of: u64) -> bool {
 /// Every node's heartbeat: its id, the key's revision and the applied sequence it reported.
 async fn heartbeats(cluster: &Cluster) -> Vec<(String, u64, u64)> {
     let mut found = Vec::new();
-    let Ok(mut keys) = cluster.kv.keys().await else { return found };
-    let mut names = Vec::new();
-    while let Some(Ok(key)) = keys.next().await {
-        names.push(key);
-    }
-    for key in names {
-        let Some(node) = key.strip_prefix("node.") else { continue };
-        let Ok(Some(entry)) = cluster.kv.entry(key.clone()).await else { continue };
-        found.push((node.to_string(), entry.revision, super::lease::applied_in(&entry.value)));
+    let Ok(nodes) = super::lease::node_ids(&cluster.kv).await else { return found };
+    for node in nodes {
+        let Ok(Some(entry)) = cluster.kv.entry(format!("node.{node}")).await else { continue };
+        found.push((node, entry.revision, super::lease::applied_in(&entry.value)));
     }
     found
 }

@@ -4,7 +4,6 @@
 use super::{connect, lease, log, partitions, BUCKET};
 use crate::config::ClusterSettings;
 use anyhow::Context;
-use futures_util::StreamExt;
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -62,11 +61,10 @@ pub async fn status(settings: &ClusterSettings) -> anyhow::Result<ClusterStatus>
     };
     let (owners, _) = partitions::read(&kv).await.unwrap_or_default();
     let mut nodes = Vec::new();
-    let mut keys = kv.keys().await.context("cannot list the bucket's keys")?;
     let now = chrono::Utc::now().timestamp();
-    while let Some(Ok(key)) = keys.next().await {
-        let Some(node) = key.strip_prefix("node.") else { continue };
-        let Ok(Some(entry)) = kv.entry(key.clone()).await else { continue };
+    for node in lease::node_ids(&kv).await.context("cannot list the nodes' heartbeats")? {
+        let node = node.as_str();
+        let Ok(Some(entry)) = kv.entry(format!("node.{node}")).await else { continue };
         let applied = lease::applied_in(&entry.value);
         nodes.push(NodeStatus {
             node: node.to_string(),
