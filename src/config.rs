@@ -59,8 +59,9 @@ pub struct ClusterSettings {
     pub partitions: u32,
     /// JetStream replicas of the log and the buckets.
     pub replicas: usize,
-    /// The gateway lease: its holder renews it every third of this; another node takes it
-    /// over when it saw no renewal for this long.
+    /// The gateway lease and partition ownership: the holder renews the lease and every node
+    /// its heartbeat every third of this; another node takes the lease, or a node's
+    /// partitions, over when it saw no renewal for this long.
     pub lease_ms: u64,
     /// Log compaction: the gateway lease holder snapshots every shared record once the log
     /// has grown by this many entries since the last snapshot, and older entries are purged

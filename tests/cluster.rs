@@ -1268,3 +1268,35 @@ async fn metric(node: &Server, name: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
 }
+
+/// A heartbeat silent for a day (a node id that will not come back, e.g. a container's host
+/// name) is dropped, so the ids every node reads on each tick do not pile up; a recent one
+/// stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_silent_for_a_day_is_forgotten() {
+    use leadline::cluster::{lease, Cluster};
+    let Some(nats_bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nats = start_one_nats(&nats_bin, dir.path());
+    let settings = leadline::config::ClusterSettings {
+        enabled: true,
+        nats_url: format!("nats://127.0.0.1:{}", nats.port),
+        node_id: "probe".into(),
+        partitions: PARTITIONS.parse().unwrap(),
+        replicas: 1,
+        lease_ms: LEASE_MS,
+        snapshot_every: 0,
+    };
+    let clock = Arc::new(leadline_core::clock::SystemClock);
+    let cluster = Cluster::connect(&settings, 0, clock, Duration::from_secs(10)).await.unwrap();
+    for node in ["ghost", "recent"] {
+        cluster.kv.put(format!("node.{node}"), "applied=0 lag=0 leader=false".into()).await.unwrap();
+    }
+    assert_eq!(lease::node_ids(&cluster.kv).await.unwrap(), ["ghost", "recent"]);
+    let now = chrono::Utc::now().timestamp();
+    assert!(!lease::forgotten(&cluster, "recent", now - 60).await, "a minute-old heartbeat is kept");
+    assert!(lease::forgotten(&cluster, "ghost", now - 25 * 60 * 60).await);
+    assert_eq!(lease::node_ids(&cluster.kv).await.unwrap(), ["recent"]);
+    let mut nats = nats;
+    nats.kill();
+}

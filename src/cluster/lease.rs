@@ -169,6 +169,31 @@ pub async fn node_ids(kv: &async_nats::jetstream::kv::Store) -> anyhow::Result<V
     Ok(ids)
 }
 
+/// How long a node's heartbeat may stand still before its key is dropped (a node id that
+/// will not come back, e.g. a container's host name), so the ids read on every tick do not
+/// pile up. Judged on the bucket's timestamp against this machine's clock: a day leaves
+/// room for any clock skew, and nothing but this clean-up depends on it.
+const FORGET_AFTER_SECS: i64 = 24 * 60 * 60;
+
+/// Drops `node`'s heartbeat if it was last written (`written`, Unix seconds) more than
+/// [`FORGET_AFTER_SECS`] ago; true when it did.
+pub async fn forgotten(cluster: &Cluster, node: &str, written: i64) -> bool {
+    if chrono::Utc::now().timestamp() - written < FORGET_AFTER_SECS {
+        return false;
+    }
+    let subject = format!("$KV.{}.node.{node}", cluster.kv.name);
+    match cluster.kv.stream.purge().filter(subject).await {
+        Ok(_) => {
+            tracing::info!(node, "heartbeat silent for a day; forgotten");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(node, error = %e, "cannot drop a stale heartbeat");
+            false
+        }
+    }
+}
+
 /// The applied sequence a heartbeat value reports (`applied=<n> ...`).
 pub fn applied_in(value: &[u8]) -> u64 {
     String::from_utf8_lossy(value)

@@ -154,6 +154,9 @@ pub async fn tick(cluster: &Cluster, liveness: &mut Liveness, started: Instant, 
     let Ok(nodes) = super::lease::node_ids(&cluster.kv).await else { return };
     for node in nodes {
         if let Ok(Some(e)) = cluster.kv.entry(format!("node.{node}")).await {
+            if node != me && super::lease::forgotten(cluster, &node, e.created.unix_timestamp()).await {
+                continue;
+            }
             let stopped = String::from_utf8_lossy(&e.value).split_whitespace().any(|w| w == STOPPED);
             liveness.observe(&node, e.revision, stopped, now);
         }
@@ -169,13 +172,14 @@ pub async fn tick(cluster: &Cluster, liveness: &mut Liveness, started: Instant, 
             Some(rev) => cluster.kv.update(KEY, value.into(), rev).await.is_ok(),
             None => cluster.kv.create(KEY, value.into()).await.is_ok(),
         };
-        if !written {
-            // Another node wrote first; the next round reads its answer.
-            tracing::debug!("partition assignment changed meanwhile; rereading next round");
-            return;
+        if written {
+            tracing::info!(live = ?live, "partitions rebalanced");
+            wanted
+        } else {
+            // Another node wrote first: what it wrote holds until the next round.
+            let Ok((stored, _)) = read(&cluster.kv).await else { return };
+            stored
         }
-        tracing::info!(live = ?live, "partitions rebalanced");
-        wanted
     };
     let mine: BTreeSet<u32> =
         owners.iter().enumerate().filter(|(_, o)| o.as_str() == me).map(|(p, _)| p as u32).collect();
