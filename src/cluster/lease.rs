@@ -20,6 +20,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 const KEY: &str = "lease.gateway";
+/// What a node's last heartbeat says when it stopped gracefully (its partitions move at once).
+const STOPPED: &str = "stopped=true";
 
 /// Until when this node may act as the lease holder (monotonic).
 #[derive(Default)]
@@ -194,6 +196,11 @@ pub async fn forgotten(cluster: &Cluster, node: &str, written: i64) -> bool {
     }
 }
 
+/// Whether a heartbeat value says its node stopped gracefully (its last heartbeat).
+pub fn stopped_in(value: &[u8]) -> bool {
+    String::from_utf8_lossy(value).split_whitespace().any(|w| w == STOPPED)
+}
+
 /// The applied sequence a heartbeat value reports (`applied=<n> ...`).
 pub fn applied_in(value: &[u8]) -> u64 {
     String::from_utf8_lossy(value)
@@ -221,7 +228,7 @@ async fn heartbeat(cluster: &Cluster, stopped: bool) -> bool {
     metrics::gauge!("leadline_cluster_applied_sequence").set(cluster.applied() as f64);
     let mut value = format!("applied={} lag={} leader={}", cluster.applied(), lag, cluster.is_leader());
     if stopped {
-        value = format!("{value} {}", super::partitions::STOPPED);
+        value = format!("{value} {STOPPED}");
     }
     let put = cluster.kv.put(format!("node.{}", cluster.node_id), value.into()).await.is_ok();
     if put && log_ok {

@@ -24,8 +24,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const KEY: &str = "partitions.owners";
-/// What a heartbeat says when its node stopped gracefully (its partitions move at once).
-pub const STOPPED: &str = "stopped=true";
 
 /// This node's partitions, and until when (monotonic) it may act for them.
 #[derive(Default)]
@@ -157,8 +155,7 @@ pub async fn tick(cluster: &Cluster, liveness: &mut Liveness, started: Instant, 
             if node != me && super::lease::forgotten(cluster, &node, e.created.unix_timestamp()).await {
                 continue;
             }
-            let stopped = String::from_utf8_lossy(&e.value).split_whitespace().any(|w| w == STOPPED);
-            liveness.observe(&node, e.revision, stopped, now);
+            liveness.observe(&node, e.revision, super::lease::stopped_in(&e.value), now);
         }
     }
     let live = liveness.live(me, now);

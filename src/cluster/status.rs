@@ -71,7 +71,7 @@ pub async fn status(settings: &ClusterSettings) -> anyhow::Result<ClusterStatus>
             applied,
             lag: last_sequence.saturating_sub(applied),
             heartbeat_age_secs: now - entry.created.unix_timestamp(),
-            stopped: String::from_utf8_lossy(&entry.value).split_whitespace().any(|w| w == partitions::STOPPED),
+            stopped: lease::stopped_in(&entry.value),
             partitions: owned_by(&owners, node),
         });
     }
