@@ -197,7 +197,8 @@ impl Application {
                 vec![
                     crate::cluster::apply::spawn(c.clone(), targets, cluster_stopping.clone()),
                     crate::cluster::snapshot::spawn_trigger(c.clone(), cluster_stopping.clone()),
-                    crate::cluster::lease::spawn(c.clone(), gateway.clone(), cluster_stopping),
+                    crate::cluster::lease::spawn(c.clone(), gateway.clone(), cluster_stopping.clone()),
+                    crate::cluster::partitions::spawn(c.clone(), cluster_stopping),
                 ]
             }
             None => vec![],

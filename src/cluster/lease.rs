@@ -47,8 +47,9 @@ pub async fn holder_in(kv: &async_nats::jetstream::kv::Store) -> Option<String> 
     Some(String::from_utf8_lossy(&bytes).to_string()).filter(|s| !s.is_empty())
 }
 
-/// Runs the lease (and this node's heartbeat) until `stop`; releases the lease on the way out
-/// so another node takes over at once after a graceful stop.
+/// Runs the lease until `stop`; releases the lease on the way out so another node takes over
+/// at once after a graceful stop. (The heartbeat runs in its own task, `partitions::spawn`,
+/// so that slow reads there never delay a renewal.)
 pub fn spawn(cluster: Cluster, gateway: ActorRef<GatewayMsg>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let lease = Duration::from_millis(cluster.settings.lease_ms);
@@ -58,7 +59,6 @@ pub fn spawn(cluster: Cluster, gateway: ActorRef<GatewayMsg>, mut stop: watch::R
         let mut held: Option<u64> = None;
         let mut seen: Option<(u64, Instant)> = None;
         let mut was_leading = false;
-        let mut liveness = super::partitions::Liveness::new(lease);
         loop {
             let started = Instant::now();
             held = match held {
@@ -82,8 +82,6 @@ pub fn spawn(cluster: Cluster, gateway: ActorRef<GatewayMsg>, mut stop: watch::R
             };
             let leading = cluster.is_leader();
             metrics::gauge!("leadline_cluster_gateway_leader").set(if leading { 1.0 } else { 0.0 });
-            let beat = heartbeat(&cluster, false).await;
-            super::partitions::tick(&cluster, &mut liveness, started, beat).await;
             if leading && !was_leading {
                 tracing::info!(node = %me, "gateway lease taken: this node sends");
                 metrics::counter!("leadline_cluster_lease_changes_total").increment(1);
@@ -108,9 +106,6 @@ pub fn spawn(cluster: Cluster, gateway: ActorRef<GatewayMsg>, mut stop: watch::R
             // Hand over at once: the others see the key deleted and take it.
             let _ = cluster.kv.update(KEY, Default::default(), rev).await;
         }
-        // The same for the partitions: a heartbeat saying "stopped" moves them at once.
-        cluster.ownership.release();
-        heartbeat(&cluster, true).await;
     })
 }
 
@@ -213,7 +208,7 @@ pub fn applied_in(value: &[u8]) -> u64 {
 /// This node's heartbeat (`node.<id>`: applied sequence and lag, and whether it stopped), for
 /// `leadline cluster status` and the other nodes' judgement of who is live; also refreshes
 /// the lag gauge. True when JetStream took it.
-async fn heartbeat(cluster: &Cluster, stopped: bool) -> bool {
+pub async fn heartbeat(cluster: &Cluster, stopped: bool) -> bool {
     // The log's stream answers only with a leader: with the bucket's acknowledged write below,
     // the sign that JetStream can take events (readiness).
     let log_ok = match cluster.stream.get_info().await {

@@ -22,6 +22,8 @@ use super::Cluster;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 const KEY: &str = "partitions.owners";
 
@@ -132,6 +134,27 @@ pub fn balance(current: &[String], live: &[String], partitions: u32) -> Vec<Stri
     owners
 }
 
+/// Sends this node's heartbeat and runs a [`tick`] every third of `lease_ms` until `stop`;
+/// then acts for no partition and says "stopped" in a last heartbeat, so that the others
+/// take its partitions at once.
+pub fn spawn(cluster: Cluster, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let lease = Duration::from_millis(cluster.settings.lease_ms);
+        let mut liveness = Liveness::new(lease);
+        loop {
+            let started = Instant::now();
+            let beat = super::lease::heartbeat(&cluster, false).await;
+            tick(&cluster, &mut liveness, started, beat).await;
+            tokio::select! {
+                () = tokio::time::sleep((lease / 3).saturating_sub(started.elapsed())) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+        cluster.ownership.release();
+        super::lease::heartbeat(&cluster, true).await;
+    })
+}
+
 /// The assignment as stored, with its revision (`None`: never written).
 pub async fn read(kv: &async_nats::jetstream::kv::Store) -> anyhow::Result<(Vec<String>, Option<u64>)> {
     match kv.entry(KEY).await? {
@@ -146,7 +169,7 @@ pub async fn read(kv: &async_nats::jetstream::kv::Store) -> anyhow::Result<(Vec<
 /// One round, run after this node's heartbeat (sent at `started`, successfully if
 /// `heartbeat_ok`): judge the live nodes, rebalance if needed, and take note of what this
 /// node owns.
-pub async fn tick(cluster: &Cluster, liveness: &mut Liveness, started: Instant, heartbeat_ok: bool) {
+async fn tick(cluster: &Cluster, liveness: &mut Liveness, started: Instant, heartbeat_ok: bool) {
     let me = cluster.node_id.as_str();
     let now = Instant::now();
     let Ok(nodes) = super::lease::node_ids(&cluster.kv).await else { return };

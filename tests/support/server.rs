@@ -97,7 +97,9 @@ impl Server {
         let pid = child.id().unwrap_or(0);
         let base = format!("http://127.0.0.1:{port}");
         let client = Client::new(&base);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Above the 60 s a cluster node waits for JetStream before it serves (a NATS cluster
+        // that is starting elects its leaders first; slow on 2 busy cores).
+        let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
@@ -110,7 +112,7 @@ impl Server {
             }
             if Instant::now() > deadline {
                 let _ = child.start_kill();
-                return Err("no /healthz within 30 s".into());
+                return Err("no /healthz within 90 s".into());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
