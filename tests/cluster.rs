@@ -1292,11 +1292,12 @@ async fn a_heartbeat_silent_for_a_day_is_forgotten() {
     for node in ["ghost", "recent"] {
         cluster.kv.put(format!("node.{node}"), "applied=0 lag=0 leader=false".into()).await.unwrap();
     }
-    assert_eq!(lease::node_ids(&cluster.kv).await.unwrap(), ["ghost", "recent"]);
+    let ids = |beats: Vec<lease::Heartbeat>| beats.into_iter().map(|b| b.node).collect::<Vec<_>>();
+    assert_eq!(ids(lease::heartbeats(&cluster.kv).await.unwrap()), ["ghost", "recent"]);
     let now = chrono::Utc::now().timestamp();
     assert!(!lease::forgotten(&cluster, "recent", now - 60).await, "a minute-old heartbeat is kept");
     assert!(lease::forgotten(&cluster, "ghost", now - 25 * 60 * 60).await);
-    assert_eq!(lease::node_ids(&cluster.kv).await.unwrap(), ["recent"]);
+    assert_eq!(ids(lease::heartbeats(&cluster.kv).await.unwrap()), ["recent"]);
     let mut nats = nats;
     nats.kill();
 }

@@ -152,10 +152,24 @@ async fn try_take(
     taken
 }
 
-/// The ids of the nodes that ever sent a heartbeat (keys `node.<id>`). Read from the
-/// bucket stream's subject list (one request to its leader), not with `Store::keys`, which
-/// creates a consumer each time and, in a NATS cluster that lost a server, timed out.
-pub async fn node_ids(kv: &async_nats::jetstream::kv::Store) -> anyhow::Result<Vec<String>> {
+/// A node's latest heartbeat (key `node.<id>`).
+#[derive(Debug, Clone)]
+pub struct Heartbeat {
+    pub node: String,
+    /// The key's revision: it moves with every heartbeat (liveness is judged on it).
+    pub revision: u64,
+    /// The last log sequence the node had applied.
+    pub applied: u64,
+    /// Its last heartbeat said it stopped gracefully.
+    pub stopped: bool,
+    /// When it was written (Unix seconds, the NATS server's clock).
+    pub written: i64,
+}
+
+/// Every node's latest heartbeat, by node id. The ids come from the bucket stream's subject
+/// list (one request to its leader), not from `Store::keys`, which creates a consumer each
+/// time and, in a NATS cluster that lost a server, timed out.
+pub async fn heartbeats(kv: &async_nats::jetstream::kv::Store) -> anyhow::Result<Vec<Heartbeat>> {
     use futures_util::TryStreamExt;
     let prefix = format!("$KV.{}.node.", kv.name);
     let subjects: Vec<(String, usize)> =
@@ -163,7 +177,18 @@ pub async fn node_ids(kv: &async_nats::jetstream::kv::Store) -> anyhow::Result<V
     let mut ids: Vec<String> =
         subjects.into_iter().filter_map(|(s, _)| s.strip_prefix(&prefix).map(str::to_string)).collect();
     ids.sort();
-    Ok(ids)
+    let mut found = Vec::new();
+    for node in ids {
+        let Ok(Some(e)) = kv.entry(format!("node.{node}")).await else { continue };
+        found.push(Heartbeat {
+            applied: applied_in(&e.value),
+            stopped: stopped_in(&e.value),
+            revision: e.revision,
+            written: e.created.unix_timestamp(),
+            node,
+        });
+    }
+    Ok(found)
 }
 
 /// How long a node's heartbeat may stand still before its key is dropped (a node id that
@@ -192,12 +217,12 @@ pub async fn forgotten(cluster: &Cluster, node: &str, written: i64) -> bool {
 }
 
 /// Whether a heartbeat value says its node stopped gracefully (its last heartbeat).
-pub fn stopped_in(value: &[u8]) -> bool {
+fn stopped_in(value: &[u8]) -> bool {
     String::from_utf8_lossy(value).split_whitespace().any(|w| w == STOPPED)
 }
 
 /// The applied sequence a heartbeat value reports (`applied=<n> ...`).
-pub fn applied_in(value: &[u8]) -> u64 {
+fn applied_in(value: &[u8]) -> u64 {
     String::from_utf8_lossy(value)
         .split_whitespace()
         .find_map(|kv| kv.strip_prefix("applied="))

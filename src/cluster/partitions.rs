@@ -172,14 +172,12 @@ pub async fn read(kv: &async_nats::jetstream::kv::Store) -> anyhow::Result<(Vec<
 async fn tick(cluster: &Cluster, liveness: &mut Liveness, started: Instant, heartbeat_ok: bool) {
     let me = cluster.node_id.as_str();
     let now = Instant::now();
-    let Ok(nodes) = super::lease::node_ids(&cluster.kv).await else { return };
-    for node in nodes {
-        if let Ok(Some(e)) = cluster.kv.entry(format!("node.{node}")).await {
-            if node != me && super::lease::forgotten(cluster, &node, e.created.unix_timestamp()).await {
-                continue;
-            }
-            liveness.observe(&node, e.revision, super::lease::stopped_in(&e.value), now);
+    let Ok(beats) = super::lease::heartbeats(&cluster.kv).await else { return };
+    for beat in beats {
+        if beat.node != me && super::lease::forgotten(cluster, &beat.node, beat.written).await {
+            continue;
         }
+        liveness.observe(&beat.node, beat.revision, beat.stopped, now);
     }
     let live = liveness.live(me, now);
     let Ok((current, revision)) = read(&cluster.kv).await else { return };

@@ -28,7 +28,6 @@ use leadline_core::codec::{self, Record};
 use leadline_core::storage::{RawOp, Store};
 use leadline_core::Ts;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -381,38 +380,27 @@ async fn record(cluster: &Cluster, manifest: &Manifest) -> anyhow::Result<Option
 }
 
 /// Waits (at most [`PURGE_WAIT`]) until every live node has applied every entry below
-/// `as_of`. A node is live when its heartbeat's revision moves within two leases, judged on
-/// this node's monotonic clock; a node that is down loads the snapshot when it returns.
+/// `as_of`. Live as for partition ownership (`partitions::Liveness`: a heartbeat revision
+/// that moved within `lease_ms` on this node's monotonic clock, and no graceful stop), judged
+/// after watching for two leases; a node that is down loads the snapshot when it returns.
 async fn live_nodes_reached(cluster: &Cluster, as_of: u64) -> bool {
     let started = Instant::now();
-    let settle = Duration::from_millis(cluster.settings.lease_ms) * 2;
-    let mut first_seen: HashMap<String, u64> = HashMap::new();
+    let lease = Duration::from_millis(cluster.settings.lease_ms);
+    let mut liveness = super::partitions::Liveness::new(lease);
     while started.elapsed() < PURGE_WAIT {
-        let mut all_there = true;
-        for (node, revision, applied) in heartbeats(cluster).await {
-            let first = *first_seen.entry(node.clone()).or_insert(revision);
-            let live = revision != first || node == cluster.node_id;
-            if live && applied + 1 < as_of {
-                all_there = false;
-            }
+        let now = Instant::now();
+        let beats = super::lease::heartbeats(&cluster.kv).await.unwrap_or_default();
+        for b in &beats {
+            liveness.observe(&b.node, b.revision, b.stopped, now);
         }
-        if all_there && started.elapsed() >= settle {
+        let live = liveness.live(&cluster.node_id, now);
+        let all_there = beats.iter().filter(|b| live.contains(&b.node)).all(|b| b.applied + 1 >= as_of);
+        if all_there && started.elapsed() >= lease * 2 {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     false
-}
-
-/// Every node's heartbeat: its id, the key's revision and the applied sequence it reported.
-async fn heartbeats(cluster: &Cluster) -> Vec<(String, u64, u64)> {
-    let mut found = Vec::new();
-    let Ok(nodes) = super::lease::node_ids(&cluster.kv).await else { return found };
-    for node in nodes {
-        let Ok(Some(entry)) = cluster.kv.entry(format!("node.{node}")).await else { continue };
-        found.push((node, entry.revision, super::lease::applied_in(&entry.value)));
-    }
-    found
 }
 
 /// Is a snapshot due: has the log grown by `every` entries since the last one (0: never)?

@@ -60,22 +60,19 @@ pub async fn status(settings: &ClusterSettings) -> anyhow::Result<ClusterStatus>
         Err(_) => (0, 0),
     };
     let (owners, _) = partitions::read(&kv).await.unwrap_or_default();
-    let mut nodes = Vec::new();
     let now = chrono::Utc::now().timestamp();
-    for node in lease::node_ids(&kv).await.context("cannot list the nodes' heartbeats")? {
-        let node = node.as_str();
-        let Ok(Some(entry)) = kv.entry(format!("node.{node}")).await else { continue };
-        let applied = lease::applied_in(&entry.value);
-        nodes.push(NodeStatus {
-            node: node.to_string(),
-            applied,
-            lag: last_sequence.saturating_sub(applied),
-            heartbeat_age_secs: now - entry.created.unix_timestamp(),
-            stopped: lease::stopped_in(&entry.value),
-            partitions: owned_by(&owners, node),
-        });
-    }
-    nodes.sort_by(|a, b| a.node.cmp(&b.node));
+    let beats = lease::heartbeats(&kv).await.context("cannot read the nodes' heartbeats")?;
+    let nodes: Vec<NodeStatus> = beats
+        .into_iter()
+        .map(|beat| NodeStatus {
+            partitions: owned_by(&owners, &beat.node),
+            applied: beat.applied,
+            lag: last_sequence.saturating_sub(beat.applied),
+            heartbeat_age_secs: now - beat.written,
+            stopped: beat.stopped,
+            node: beat.node,
+        })
+        .collect();
     let unowned_partitions = (0..partitions.unwrap_or(0))
         .filter(|&p| owners.get(p as usize).is_none_or(|o| !nodes.iter().any(|n| &n.node == o)))
         .collect();
